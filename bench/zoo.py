@@ -1,0 +1,76 @@
+"""Zoo listing with measured params and MACs beside the published numbers.
+
+Measured MACs take a trace per model (seconds for the large ones), so they are cached in
+``results/cache/macs.json`` under the zoo's code hash: editing a model recounts it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import models
+from bench.flops import count_macs
+from bench.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class ZooRow:
+    name: str
+    family: str
+    input_shape: tuple[int, ...]
+    params_m: float
+    macs_g: float
+    card: models.ModelCard
+
+    def to_dict(self) -> dict:
+        card = self.card
+        return {
+            "name": self.name,
+            "family": self.family,
+            "task": card.task,
+            "input_shape": list(self.input_shape),
+            "params_m": round(self.params_m, 3),
+            "published_params_m": card.params_m.value,
+            "macs_g": round(self.macs_g, 4),
+            "published_macs_g": card.macs_g.value,
+            "published_top1": card.top1.value,
+            "dataset": card.dataset,
+            "sources": card.sources,
+            "note": card.note,
+        }
+
+
+def _load_cache(key: str) -> dict[str, list[float]]:
+    path = cache_dir() / "macs.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data.get("entries", {}) if data.get("key") == key else {}
+
+
+def _save_cache(key: str, entries: dict[str, list[float]]) -> None:
+    path = cache_dir() / "macs.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "entries": entries}, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def zoo_rows(names: list[str], on_measure: Callable[[str], None] | None = None) -> list[ZooRow]:
+    """Rows for ``names``, counting (and caching) MACs for models not counted yet."""
+    key = models.code_hash()
+    cache = _load_cache(key)
+    rows = []
+    for name in names:
+        card = models.get_card(name)
+        if name not in cache:
+            if on_measure is not None:
+                on_measure(name)
+            report = count_macs(models.create_model(name), card.input_shape, name, max_depth=0)
+            cache[name] = [report.params / 1e6, report.macs / 1e9]
+            _save_cache(key, cache)
+        params_m, macs_g = cache[name]
+        rows.append(ZooRow(name, card.family, card.input_shape, params_m, macs_g, card))
+    return rows

@@ -1,0 +1,1 @@
+"""Exporters: zoo models to ONNX, TFLite and CoreML artifacts, verified against PyTorch."""

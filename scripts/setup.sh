@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.11 and install the pinned, verified-together dependencies.
+# torch and torchvision go first and pinned, so pip never resolves a newer (CUDA) torch.
+# Re-running is quick: nothing is installed when pyproject.toml and the constraints are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check pip==26.3
+  .venv/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
+  .venv/bin/pip install --quiet -c requirements/constraints.txt -e '.[onnx,tflite,coreml,test]'
+  echo "$want" > .venv/.installed
+fi

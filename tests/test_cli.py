@@ -1,0 +1,106 @@
+"""The bench command line, run as a real process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import assert_one_line_error
+
+
+def test_help_lists_every_command_with_one_line_help(bench_cli) -> None:
+    result = bench_cli("--help")
+    assert result.code == 0
+    for command in ("models", "flops"):
+        assert any(line.strip().startswith(command + " ") for line in result.stdout.splitlines())
+
+
+def test_version(bench_cli) -> None:
+    import bench
+
+    result = bench_cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"bench {bench.__version__}"
+
+
+def test_models_json_has_measured_and_published_numbers(bench_cli, results_dir: Path) -> None:
+    result = bench_cli("models", "edgevit*", "--json")
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["edgevit_s", "edgevit_xs", "edgevit_xxs"]
+    xxs = rows[2]
+    assert xxs["input_shape"] == [1, 3, 224, 224]
+    assert abs(xxs["params_m"] - 4.07) < 0.01 and abs(xxs["macs_g"] - 0.557) < 0.005
+    assert xxs["published_top1"] == 74.4 and any("2205.03436" in s for s in xxs["sources"])
+    assert (results_dir / "cache" / "macs.json").is_file()
+
+
+def test_models_table_uses_the_cache_on_a_second_call(bench_cli, results_dir: Path) -> None:
+    first = bench_cli("models", "edgevit_xxs")
+    cache = json.loads((results_dir / "cache" / "macs.json").read_text())
+    cache["entries"]["edgevit_xxs"] = [1.0, 2.0]  # a marker only a cache read can produce
+    (results_dir / "cache" / "macs.json").write_text(json.dumps(cache))
+    second = bench_cli("models", "edgevit_xxs", "--json")
+    assert first.code == 0 and "edgevit_xxs" in first.stdout
+    assert json.loads(second.stdout)[0]["macs_g"] == 2.0
+
+
+def test_models_suite_filter(bench_cli) -> None:
+    result = bench_cli("models", "deit*", "--suite", "default", "--json")
+    names = [r["name"] for r in json.loads(result.stdout)]
+    assert names == ["deit_tiny_patch16_224", "deit_small_patch16_224"]
+
+
+def test_flops_json_lists_modules_cross_check_and_skipped_ops(bench_cli) -> None:
+    result = bench_cli("flops", "shiftvit_tiny_light", "--depth", "1", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["unit"].startswith("MACs")
+    assert abs(report["macs"] / 1e9 - 2.963) / 2.963 < 0.02
+    assert 1.0 <= report["cross_check_ratio"] < 1.02
+    assert {m["name"] for m in report["modules"]} >= {"(total)", "patch_embed", "layers", "head"}
+    assert report["skipped_ops"]["aten::gelu"] == 12
+
+
+def test_flops_table_says_macs(bench_cli) -> None:
+    result = bench_cli("flops", "edgevit_xxs")
+    assert result.code == 0
+    assert "MACs (one multiply-add = 1)" in result.stdout and "blocks1" in result.stdout
+    assert "not counted" in result.stdout
+
+
+def test_unknown_model_exits_2_with_closest_names(bench_cli) -> None:
+    assert_one_line_error(bench_cli("flops", "edgevit_xx"), "unknown model 'edgevit_xx'", "edgevit_xxs")
+
+
+def test_pattern_matching_nothing_exits_2(bench_cli) -> None:
+    assert_one_line_error(bench_cli("models", "nothing*"), "no zoo model matches")
+
+
+def test_unknown_suite_exits_2(bench_cli) -> None:
+    assert_one_line_error(bench_cli("models", "--suite", "huge"), "unknown suite 'huge'", "default")
+
+
+def test_missing_weights_file_exits_2_with_the_path(bench_cli, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pth"
+    assert_one_line_error(bench_cli("flops", "edgevit_xxs", "--weights", str(missing)), str(missing))
+
+
+def test_weights_file_that_is_not_a_checkpoint_exits_2(bench_cli, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pth"
+    junk.write_text("this is not a checkpoint\n")
+    assert_one_line_error(bench_cli("flops", "edgevit_xxs", "--weights", str(junk)), "not a PyTorch checkpoint")
+
+
+def test_checkpoint_of_another_model_exits_2(bench_cli, tmp_path: Path) -> None:
+    import torch
+
+    import models
+
+    path = tmp_path / "ast.pth"
+    torch.save(models.create_model("ast_xxs").state_dict(), path)
+    assert_one_line_error(bench_cli("flops", "edgevit_xxs", "--weights", str(path)), "missing keys", "unexpected keys")
+
+
+def test_nonsense_option_value_exits_2_without_traceback(bench_cli) -> None:
+    result = bench_cli("flops", "edgevit_xxs", "--depth", "lots")
+    assert result.code == 2 and "Traceback" not in result.stderr and "--depth" in result.stderr

@@ -1,0 +1,197 @@
+"""Registry behaviour, forward passes, traceability, checkpoint loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from models import CheckpointError, UnknownModelError
+
+ALL = models.list_models()
+
+
+def num_classes(name: str) -> int:
+    return 400 if models.get_card(name).is_video else 1000
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_at_default_input_gives_class_logits(name: str) -> None:
+    card = models.get_card(name)
+    model = models.create_model(name)
+    assert not model.training
+    with torch.no_grad():
+        out = model(torch.randn(card.input_shape))
+    assert out.shape == (1, num_classes(name))
+    assert torch.isfinite(out).all()
+
+
+def test_list_models_filters_by_pattern_and_family() -> None:
+    assert models.list_models("edgevit*") == ["edgevit_s", "edgevit_xs", "edgevit_xxs"]
+    assert set(models.list_models(family="shiftvit")) == {
+        "shiftvit_tiny_light",
+        "shiftvit_tiny",
+        "shiftvit_small_light",
+        "shiftvit_small",
+        "shiftvit_base_light",
+        "shiftvit_base",
+    }
+    assert {"stvit_deit_tiny", "stvit_deit_small", "stvit_deit_base"} <= set(ALL)
+    assert {
+        "mobilenetv2_100",
+        "mobilenetv3_large_100",
+        "efficientnet_b0",
+        "mobilevit_xxs",
+        "mobilevit_xs",
+        "mobilevit_s",
+        "deit_tiny_patch16_224",
+        "deit_small_patch16_224",
+    } <= set(ALL)
+
+
+def test_unknown_model_names_the_closest() -> None:
+    with pytest.raises(UnknownModelError, match="did you mean edgevit_xxs"):
+        models.create_model("edgevit_xxx")
+    with pytest.raises(UnknownModelError):
+        models.get_card("resnet9000")
+
+
+def test_overrides_reach_the_constructor() -> None:
+    model = models.create_model("edgevit_xxs", num_classes=10)
+    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 10)
+
+
+def test_importing_models_does_not_load_families() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, models; print(any(m.startswith('models.edgevit') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "name,keys",
+    [
+        (
+            "edgevit_xxs",
+            [
+                "patch_embed1.proj.weight",
+                "blocks1.0.LocalAgg.attn.weight",
+                "blocks1.0.SelfAttn.attn.LocalProp.weight",
+                "blocks3.2.SelfAttn.attn.qkv.bias",
+                "norm.running_mean",
+                "head.weight",
+            ],
+        ),
+        (
+            "shiftvit_tiny_light",
+            [
+                "patch_embed.proj.weight",
+                "patch_embed.norm.weight",
+                "layers.0.blocks.1.norm2.weight",
+                "layers.0.blocks.1.mlp.fc2.weight",
+                "layers.2.downsample.reduction.weight",
+                "norm.bias",
+                "head.weight",
+            ],
+        ),
+        (
+            "stvit_deit_tiny",
+            [
+                "cls_token",
+                "pos_embed",
+                "blocks.0.attn.qkv.weight",
+                "blocks.4.attn.q.weight",
+                "blocks.5.attn.kv.weight",
+                "blocks.11.mlp.fc2.bias",
+            ],
+        ),
+    ],
+)
+def test_parameter_names_follow_the_official_code(name: str, keys: list[str]) -> None:
+    state = models.create_model(name).state_dict()
+    missing = [k for k in keys if k not in state]
+    assert not missing
+
+
+def test_shiftvit_has_no_bias_in_patch_merging_like_the_official_code() -> None:
+    state = models.create_model("shiftvit_tiny_light").state_dict()
+    assert "layers.0.downsample.reduction.bias" not in state
+
+
+# --- traceability ------------------------------------------------------------------------
+
+ONE_PER_FAMILY = ["edgevit_xxs", "shiftvit_tiny_light", "stvit_deit_tiny", "ast_xxs", "vast_tiny", "mobilenetv2_100"]
+
+
+def _export(name: str) -> None:
+    card = models.get_card(name)
+    model = models.create_model(name)
+    x = torch.randn(card.input_shape)
+    exported = torch.export.export(model, (x,), strict=True)
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ONE_PER_FAMILY)
+def test_family_traces_without_data_dependent_control_flow(name: str) -> None:
+    _export(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in ALL if n not in ONE_PER_FAMILY])
+def test_every_model_traces(name: str) -> None:
+    _export(name)
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def test_state_dict_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    original = models.create_model("edgevit_xxs")
+    path = tmp_path / "edgevit_xxs.pth"
+    torch.save({"model": original.state_dict()}, path)  # wrapped, as official checkpoints are
+    torch.manual_seed(1)
+    loaded = models.create_model("edgevit_xxs", weights=path)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(original(x), loaded(x))
+
+
+def test_checkpoint_with_wrong_keys_counts_and_lists_them(tmp_path: Path) -> None:
+    state = models.create_model("edgevit_xxs").state_dict()
+    for key in list(state)[:7]:
+        del state[key]
+    state["extra.weight"] = torch.zeros(1)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as info:
+        models.create_model("edgevit_xxs", weights=path)
+    message = str(info.value)
+    assert "7 missing keys: patch_embed1.norm.weight" in message and "(+2 more)" in message
+    assert "1 unexpected keys: extra.weight" in message
+
+
+def test_checkpoint_with_wrong_shapes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.pth"
+    torch.save(models.create_model("edgevit_xs").state_dict(), path)
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        models.create_model("edgevit_xxs", weights=path)
+
+
+def test_ddp_module_prefix_is_stripped(tmp_path: Path) -> None:
+    state = {f"module.{k}": v for k, v in models.create_model("ast_xxs").state_dict().items()}
+    path = tmp_path / "ddp.pth"
+    torch.save(state, path)
+    models.create_model("ast_xxs", weights=path)
+
+
+def test_pickled_objects_are_not_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"model": models.create_model("ast_xxs")}, path)  # a whole module, not a state dict
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        models.create_model("ast_xxs", weights=path)
