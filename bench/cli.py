@@ -150,6 +150,111 @@ def flops_cmd(
         out.print(f"not counted (element-wise, no multiply-add): {skipped}")
 
 
+def _split(value: str) -> list[str]:
+    """'onnx, tflite,,onnx' -> ['onnx', 'tflite']."""
+    return list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise BenchError(f"--input-shape '{text}' is not a list of integers like 1,3,224,224") from None
+    if len(shape) not in (4, 5) or min(shape) <= 0:
+        raise BenchError(f"--input-shape '{text}' must be 4 (NCHW) or 5 (NCTHW) positive integers")
+    return shape
+
+
+@app.command("export")
+def export_cmd(
+    model: Annotated[
+        list[str] | None, typer.Argument(help="Zoo names, patterns, or path/to/file.py:factory; default: the suite.")
+    ] = None,
+    suite: Annotated[str, typer.Option(help="Suite used when no model is named: default or full.")] = "default",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: onnx,tflite,coreml.")] = "onnx",
+    precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16,int8.")] = "fp32",
+    out_dir: Annotated[str | None, typer.Option("--out", help="Also copy the artifacts into this folder.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Local checkpoint (one model only).")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Input shape for user models, e.g. 1,3,224,224.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Export again even when cached.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON list of artifacts on stdout.")] = False,
+) -> None:
+    """Export models to ONNX / TFLite / CoreML, verified against PyTorch."""
+    from pathlib import Path
+
+    from bench.suite import resolve_models
+    from export.base import check_combination, get_exporter
+    from export.pipeline import export_model
+    from export.source import resolve
+
+    formats, precisions = _split(fmt), _split(precision)
+    if not formats or not precisions:
+        raise BenchError("--format and --precision need at least one value")
+    for f in formats:
+        get_exporter(f).versions()  # unknown format or missing backend: exit 2 before any work
+        for p in precisions:
+            check_combination(f, p)
+    model = model or []
+    refs = [m for m in model if ".py" in m]
+    names = resolve_models([m for m in model if ".py" not in m], suite) if len(refs) < len(model) or not model else []
+    if weights and len(names) + len(refs) > 1:
+        raise BenchError("--weights applies to one model; export the models one at a time")
+    specs = [resolve(ref, _parse_shape(input_shape), weights) for ref in [*names, *refs]]
+    jobs = [(spec, f, p) for spec in specs for f in formats for p in precisions]
+    artifacts = []
+    with _progress() as progress:
+        task = progress.add_task("exporting", total=len(jobs))
+        for spec, f, p in jobs:
+            progress.update(task, description=f"{spec.name} {f} {p}")
+            artifacts.append(export_model(spec, f, p, Path(out_dir) if out_dir else None, use_cache=not no_cache))
+            progress.advance(task)
+    failed = [a for a in artifacts if not a.ok]
+    if as_json:
+        print(json.dumps([a.to_dict() for a in artifacts], indent=2))
+    else:
+        _export_table(artifacts)
+    if failed:
+        err.print(f"{len(failed)} of {len(artifacts)} exports failed", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+def _export_table(artifacts) -> None:
+    table = Table(title="Exported artifacts")
+    for col in (
+        "model",
+        "format",
+        "prec.",
+        "size MB",
+        "verified",
+        "max |diff|",
+        "cosine",
+        "top-1",
+        "cached",
+        "seconds",
+    ):
+        table.add_column(col, justify="right" if col not in ("model", "format", "prec.", "verified") else "left")
+    table.add_column("path / error", overflow="fold")
+    for a in artifacts:
+        v = a.verification
+        status = "failed" if a.error else {True: "yes", False: "NO", None: "n/a"}[a.verified]
+        table.add_row(
+            a.model,
+            a.format,
+            a.precision,
+            _fmt(a.size_bytes / 1e6 if a.size_bytes else None),
+            status,
+            "-" if not v or v.max_abs_diff is None else f"{v.max_abs_diff:.2e}",
+            "-" if not v or v.cosine is None else f"{v.cosine:.6f}",
+            "-" if not v or v.top1_agreement is None else f"{v.top1_agreement:.2f}",
+            "yes" if a.cached else "no",
+            _fmt(a.export_seconds, 1),
+            a.error or (v.reason if v and v.reason else a.path),
+        )
+    out.print(table)
+
+
 def main() -> None:
     """Console-script entry point: map user errors to one line and exit code 2."""
     import warnings
@@ -159,7 +264,8 @@ def main() -> None:
     from models import CheckpointError, UnknownModelError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the exit code of typer.Exit here
+        sys.exit(code if isinstance(code, int) else 0)
     except (BenchError, CheckpointError, UnknownModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))

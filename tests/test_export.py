@@ -1,0 +1,309 @@
+"""Export to ONNX, TFLite and CoreML: verification, precisions, the cache, and failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from export.pipeline import export_model
+from export.source import resolve
+
+FAMILIES = ["edgevit_xxs", "shiftvit_tiny_light", "stvit_deit_tiny", "ast_xxs", "vast_tiny", "mobilenetv2_100"]
+
+USER_MODELS = textwrap.dedent(
+    """
+    import torch
+    import torch.nn as nn
+
+
+    class Small(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = nn.Linear(8, 10)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).relu().mean((2, 3)))
+
+
+    class HostSide(Small):
+        # leaves the graph through numpy: the TFLite converter cannot express it
+        def forward(self, x):
+            return super().forward(x) * int(x.numpy().argmax())
+
+
+    def small():
+        return Small()
+
+
+    def host_side():
+        return HostSide()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def artifacts_home(tmp_path_factory) -> Path:
+    """One results folder for the module, so exports are shared between tests as a user's cache is."""
+    home = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_RESULTS", str(home))
+        yield home
+
+
+@pytest.fixture(scope="module")
+def user_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("user") / "user_models.py"
+    path.write_text(USER_MODELS)
+    return path
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_onnx_fp32_matches_pytorch(name: str, artifacts_home: Path) -> None:
+    artifact = export_model(resolve(name), "onnx", "fp32")
+    assert artifact.error is None, artifact.error
+    assert artifact.verified is True, artifact.verification
+    assert artifact.verification.top1_agreement == 1.0
+    assert artifact.inputs[0]["shape"] == list(resolve(name).input_shape)
+    assert Path(artifact.path).is_file() and artifact.size_bytes > 0 and len(artifact.sha256) == 64
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILIES)
+def test_tflite_fp32_matches_pytorch(name: str, artifacts_home: Path) -> None:
+    artifact = export_model(resolve(name), "tflite", "fp32")
+    assert artifact.error is None, artifact.error
+    assert artifact.verified is True, artifact.verification
+    assert artifact.verification.max_abs_diff < 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILIES)
+def test_coreml_converts_and_is_never_reported_verified_off_macos(name: str, artifacts_home: Path) -> None:
+    artifact = export_model(resolve(name), "coreml", "fp32")
+    assert artifact.error is None, artifact.error
+    assert Path(artifact.path, "Manifest.json").is_file()  # an .mlpackage bundle
+    if platform.system() != "Darwin":
+        assert artifact.verified is None
+        assert artifact.verification.reason.startswith("not verified: needs macOS")
+
+
+def test_tflite_fp16_and_int8_are_smaller_and_still_close(artifacts_home: Path) -> None:
+    spec = resolve("edgevit_xxs")
+    fp32 = export_model(spec, "tflite", "fp32")
+    fp16 = export_model(spec, "tflite", "fp16")
+    int8 = export_model(spec, "tflite", "int8")
+    assert (fp16.precision, int8.precision) == ("fp16", "int8")
+    assert fp16.verified and int8.verified, (fp16.verification, int8.verification)
+    assert fp16.size_bytes < 0.6 * fp32.size_bytes
+    assert int8.size_bytes < 0.35 * fp32.size_bytes
+    assert fp32.verification.max_abs_diff < fp16.verification.max_abs_diff < int8.verification.max_abs_diff
+
+
+def test_onnx_int8_is_dynamic_range_quantized(artifacts_home: Path) -> None:
+    import onnx
+
+    artifact = export_model(resolve("mobilenetv2_100"), "onnx", "int8")
+    assert artifact.verified, artifact.verification
+    ops = {node.op_type for node in onnx.load(artifact.path).graph.node}
+    assert "DynamicQuantizeLinear" in ops or "MatMulInteger" in ops or "ConvInteger" in ops
+    assert artifact.settings["quantization"] == "dynamic QInt8"
+
+
+@pytest.mark.slow
+def test_coreml_fp16_is_recorded(artifacts_home: Path) -> None:
+    artifact = export_model(resolve("mobilenetv2_100"), "coreml", "fp16")
+    assert artifact.error is None and artifact.precision == "fp16"
+    fp32 = export_model(resolve("mobilenetv2_100"), "coreml", "fp32")
+    assert artifact.size_bytes < 0.6 * fp32.size_bytes
+
+
+# --- the cache ---------------------------------------------------------------------------------
+
+
+def test_second_export_is_a_cache_hit(artifacts_home: Path) -> None:
+    spec = resolve("ast_xxs")
+    first = export_model(spec, "onnx", "fp32")
+    start = time.perf_counter()
+    second = export_model(spec, "onnx", "fp32")
+    assert second.cached and second.sha256 == first.sha256 and second.path == first.path
+    assert time.perf_counter() - start < first.export_seconds / 5
+
+
+def test_changed_settings_miss_the_cache(artifacts_home: Path, user_file: Path) -> None:
+    small = resolve(f"{user_file}:small", input_shape=(1, 3, 32, 32))
+    wider = resolve(f"{user_file}:small", input_shape=(1, 3, 48, 48))
+    a = export_model(small, "onnx", "fp32")
+    b = export_model(wider, "onnx", "fp32")
+    assert not b.cached and a.cache_key != b.cache_key
+    assert b.inputs[0]["shape"] == [1, 3, 48, 48]
+    assert export_model(small, "onnx", "int8").cache_key != a.cache_key
+
+
+def test_different_weights_miss_the_cache(artifacts_home: Path, tmp_path: Path) -> None:
+    import torch
+
+    import models
+
+    torch.manual_seed(3)
+    path = tmp_path / "ast_xxs.pth"
+    torch.save(models.create_model("ast_xxs").state_dict(), path)
+    random = export_model(resolve("ast_xxs"), "onnx", "fp32")
+    loaded = export_model(resolve("ast_xxs", weights=path), "onnx", "fp32")
+    assert not loaded.cached and loaded.cache_key != random.cache_key and loaded.sha256 != random.sha256
+    assert loaded.verified
+
+
+def test_corrupted_cached_file_is_exported_again(artifacts_home: Path, user_file: Path) -> None:
+    spec = resolve(f"{user_file}:small", input_shape=(1, 3, 32, 32))
+    good = export_model(spec, "onnx", "fp32")
+    with open(good.path, "r+b") as f:
+        f.seek(good.size_bytes // 2)
+        f.write(b"\x00garbage\x00")
+    again = export_model(spec, "onnx", "fp32")
+    assert not again.cached and again.sha256 == good.sha256 and again.verified
+
+
+def test_out_dir_gets_a_copy(artifacts_home: Path, user_file: Path, tmp_path: Path) -> None:
+    artifact = export_model(
+        resolve(f"{user_file}:small", input_shape=(1, 3, 32, 32)), "onnx", "fp32", out_dir=tmp_path / "out"
+    )
+    assert Path(artifact.path) == tmp_path / "out" / "user_models.small-fp32.onnx"
+    assert Path(artifact.path).is_file()
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_export_json_is_the_only_stdout_and_has_the_documented_keys(bench_cli, user_file: Path) -> None:
+    result = bench_cli(
+        "export", f"{user_file}:small", "--format", "onnx,tflite", "--input-shape", "1,3,32,32", "--json"
+    )
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["format"], r["precision"]) for r in rows] == [("onnx", "fp32"), ("tflite", "fp32")]
+    for row in rows:
+        assert {
+            "model",
+            "format",
+            "precision",
+            "path",
+            "sha256",
+            "size_bytes",
+            "verified",
+            "max_abs_diff",
+            "top1_agreement",
+            "cached",
+            "error",
+        } <= set(row)
+        assert row["verified"] is True and row["error"] is None and row["cached"] is False
+    again = json.loads(
+        bench_cli("export", f"{user_file}:small", "--format", "onnx", "--input-shape", "1,3,32,32", "--json").stdout
+    )
+    assert again[0]["cached"] is True
+
+
+def test_converter_failure_is_recorded_and_the_rest_goes_on(bench_cli, user_file: Path) -> None:
+    result = bench_cli(
+        "export",
+        f"{user_file}:host_side",
+        f"{user_file}:small",
+        "--format",
+        "tflite",
+        "--input-shape",
+        "1,3,32,32",
+        "--json",
+    )
+    assert result.code == 1
+    rows = json.loads(result.stdout)
+    failed, ok = rows
+    assert failed["model"] == "user_models.host_side" and failed["error"] and failed["path"] is None
+    assert "numpy" in failed["error"]
+    assert ok["error"] is None and ok["verified"] is True
+    assert "1 of 2 exports failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_table_summary_names_the_failure(bench_cli, user_file: Path) -> None:
+    result = bench_cli("export", f"{user_file}:host_side", "--format", "tflite", "--input-shape", "1,3,32,32")
+    assert result.code == 1 and "failed" in result.stdout and "numpy" in result.stdout
+
+
+def test_unknown_format_lists_the_supported(bench_cli) -> None:
+    assert_one_line_error(
+        bench_cli("export", "edgevit_xxs", "--format", "tensorrt"), "unknown format 'tensorrt'", "onnx, tflite, coreml"
+    )
+
+
+def test_unknown_precision_lists_the_supported(bench_cli) -> None:
+    assert_one_line_error(
+        bench_cli("export", "edgevit_xxs", "--precision", "fp8"),
+        "does not support precision 'fp8'",
+        "onnx: fp32,int8",
+        "tflite: fp32,fp16,int8",
+    )
+
+
+def test_unsupported_combination_exits_2(bench_cli) -> None:
+    assert_one_line_error(
+        bench_cli("export", "edgevit_xxs", "--format", "coreml", "--precision", "int8"),
+        "coreml does not support precision 'int8'",
+    )
+
+
+def test_missing_backend_names_the_pip_extra(bench_cli, tmp_path: Path) -> None:
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+        import sys
+
+        class HideCoreML:  # makes coremltools look uninstalled in this process only
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "coremltools":
+                    raise ModuleNotFoundError(name)
+                return None
+
+        sys.meta_path.insert(0, HideCoreML())
+        """
+        )
+    )
+    os.environ["PYTHONPATH"] = str(hide)
+    try:
+        result = bench_cli("export", "edgevit_xxs", "--format", "coreml")
+    finally:
+        del os.environ["PYTHONPATH"]
+    assert_one_line_error(result, "pip install 'edge-bench[coreml]'")
+
+
+def test_bad_user_model_references_exit_2(bench_cli, user_file: Path, tmp_path: Path) -> None:
+    assert_one_line_error(bench_cli("export", str(tmp_path / "none.py:f")), "model file not found")
+    assert_one_line_error(bench_cli("export", f"{user_file}:nothing"), "no callable 'nothing'")
+    assert_one_line_error(bench_cli("export", str(user_file)), "path/to/file.py:factory")
+    assert_one_line_error(bench_cli("export", f"{user_file}:small", "--input-shape", "1,3,x"), "--input-shape")
+
+
+def test_weights_for_several_models_is_refused(bench_cli, tmp_path: Path) -> None:
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    assert_one_line_error(
+        bench_cli("export", "edgevit_xxs", "edgevit_xs", "--weights", str(weights)), "--weights applies to one model"
+    )
+
+
+def test_cache_key_differs_per_model_format_and_precision() -> None:
+    from export.pipeline import cache_key
+
+    keys = {
+        cache_key(resolve(name), fmt, precision)[0]
+        for name in ("edgevit_xxs", "edgevit_xs")
+        for fmt, precision in (("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"))
+    }
+    assert len(keys) == 6
