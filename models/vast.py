@@ -40,10 +40,22 @@ def _conv(spatial_dims: int):
 
 
 class GroupNorm1(nn.GroupNorm):
-    """LayerNorm over all of (C, [T,] H, W): GroupNorm with one group, any rank."""
+    """LayerNorm over all of (C, [T,] H, W): GroupNorm with one group, any rank.
+
+    Computed with means over the non-batch dims instead of ``F.group_norm``, whose reshape to
+    (N, groups, C/groups, T, H, W) is a rank-6 tensor that CoreML refuses for video input.
+    Same parameters and the same numbers as ``nn.GroupNorm(1, C)``.
+    """
 
     def __init__(self, num_channels: int):
         super().__init__(1, num_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.dim()))
+        mean = x.mean(dim=dims, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=dims, keepdim=True)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.reshape(shape) + self.bias.reshape(shape)
 
 
 class AffineShift(nn.Module):

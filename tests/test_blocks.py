@@ -189,3 +189,16 @@ def test_vast_takes_a_clip_and_returns_kinetics_logits() -> None:
     model = models.create_model("vast_tiny")
     with torch.no_grad():
         assert model(torch.randn(1, 3, 8, 64, 64)).shape == (1, 400)
+
+
+@pytest.mark.parametrize("shape", [(2, 24, 5, 6), (2, 24, 3, 5, 6)])
+def test_vast_norm_equals_groupnorm_with_one_group(shape) -> None:
+    from models.vast import GroupNorm1
+
+    ours, reference = GroupNorm1(24), torch.nn.GroupNorm(1, 24)
+    with torch.no_grad():
+        ours.weight.normal_()
+        ours.bias.normal_()
+        reference.load_state_dict(ours.state_dict())
+    x = torch.randn(shape) * 3 + 1
+    assert torch.allclose(ours(x), reference(x), atol=1e-5)
