@@ -17,6 +17,7 @@ from rich.table import Table
 
 import bench
 from bench.errors import BenchError
+from bench.protocol import Protocol
 
 app = typer.Typer(
     name="bench",
@@ -253,6 +254,175 @@ def _export_table(artifacts) -> None:
             a.error or (v.reason if v and v.reason else a.path),
         )
     out.print(table)
+
+
+def _ints(value: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in _split(value)]
+    except ValueError:
+        raise BenchError(f"{option} '{value}' must be comma-separated integers") from None
+    if not values or min(values) < 1:
+        raise BenchError(f"{option} '{value}' must be positive integers")
+    return values
+
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store path or SQLAlchemy URL (default: $BENCH_STORE or results/).")
+]
+
+
+@app.command("run")
+def run_cmd(
+    device: Annotated[str, typer.Option(help="Device profile to run on.")] = "host",
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Zoo name, pattern, or .onnx/.tflite file; repeatable.")
+    ] = None,
+    suite: Annotated[str, typer.Option(help="Suite when no --model is given: default or full.")] = "default",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: onnx,tflite,pytorch.")] = "onnx,tflite",
+    runtime: Annotated[str | None, typer.Option(help="Comma-separated runtimes (default: one per format).")] = None,
+    precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16,int8.")] = "fp32",
+    threads: Annotated[str, typer.Option(help="Comma-separated thread counts.")] = "1",
+    warmup: Annotated[int, typer.Option(help="Untimed runs before timing.")] = Protocol.warmup,
+    min_runs: Annotated[int, typer.Option(help="Minimum timed runs.")] = Protocol.min_runs,
+    min_time: Annotated[float, typer.Option(help="Minimum seconds of timed runs.")] = Protocol.min_time,
+    max_runs: Annotated[int, typer.Option(help="Maximum timed runs.")] = Protocol.max_runs,
+    max_time: Annotated[float, typer.Option(help="Maximum seconds of timed runs.")] = Protocol.max_time,
+    ci_target: Annotated[
+        float | None, typer.Option(help="Stop early once the median's 95% CI half-width is below this fraction.")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Repeats per cell, interleaved across the suite.")] = 1,
+    cooldown: Annotated[float, typer.Option(min=0, help="Seconds to rest between cells.")] = 0.0,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the last interrupted run on this device.")] = False,
+    rapl_root: Annotated[str | None, typer.Option(help="powercap sysfs root (default /sys/class/powercap).")] = None,
+    thermal_root: Annotated[str | None, typer.Option(help="thermal sysfs root (default /sys/class/thermal).")] = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored rows as JSON on stdout.")] = False,
+) -> None:
+    """Measure latency, memory and energy of a suite on a device and store it."""
+    from bench.devices import get_device
+    from bench.harness import Harness, plan_cells
+    from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
+    from bench.store import Store
+    from bench.suite import resolve_models
+    from export.base import check_combination
+
+    dev = get_device(device)
+    protocol = Protocol(warmup, min_runs, min_time, max_runs, max_time, ci_target, cooldown=cooldown)
+    protocol.validate()
+    formats, precisions = _split(fmt), _split(precision)
+    runtimes = _split(runtime) if runtime else None
+    for f in formats:
+        if f not in DEFAULT_RUNTIME:
+            raise BenchError(f"unknown format '{f}'; choose from: {', '.join(DEFAULT_RUNTIME)}")
+        for p in precisions if f != "pytorch" else []:
+            check_combination(f, p)
+    files = [m for m in (model or []) if m.endswith((".onnx", ".tflite"))]
+    names = (
+        resolve_models([m for m in (model or []) if m not in files], suite) if len(files) < len(model or [1]) else []
+    )
+    cells = (
+        []
+        if resume
+        else plan_cells([*names, *files], formats, precisions, runtimes, _ints(threads, "--threads"), repeats)
+    )
+    for name in sorted({c.runtime for c in cells}):
+        get_runtime(name).check_available()
+    harness = Harness(dev, Store(store), protocol, rapl_root, thermal_root)
+    with _progress() as progress:
+        task = progress.add_task("measuring", total=len(cells) or None)
+
+        def on_cell(cell, row) -> None:
+            progress.update(task, description=cell.label(), advance=1)
+
+        try:
+            result = harness.run(cells, resume=resume, argv=" ".join(sys.argv[1:]), on_cell=on_cell)
+        except KeyboardInterrupt:
+            err.print(
+                "interrupted: finished measurements are stored; `bench run --resume` completes the rest",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
+    if as_json:
+        from bench.results import load_results, to_records
+
+        print(json.dumps(to_records(load_results(store, result.run_id)), indent=2))
+    else:
+        _run_table(result.rows, result.run_id, harness.energy_note if harness.meter is None else None)
+        if result.skipped:
+            out.print(f"{result.skipped} cells were already measured in run {result.run_id} and were skipped")
+    if result.failed:
+        err.print(
+            f"{len(result.failed)} of {len(result.rows)} cells failed (stored with their reason)",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _run_table(rows: list[dict], run_id: str, energy_reason: str | None) -> None:
+    table = Table(title=f"run {run_id}")
+    for col in (
+        "model",
+        "format",
+        "runtime",
+        "thr",
+        "n",
+        "median ms",
+        "p90 ms",
+        "CV",
+        "median 95% CI",
+        "init ms",
+        "peak MB",
+        "GFLOP/s",
+        "mJ/inf",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "format", "runtime") else "right")
+    table.add_column("status", overflow="fold")
+    for r in rows:
+        ok = r["status"] == "ok"
+        table.add_row(
+            r["model"],
+            f"{r['format']}/{r['precision']}",
+            r["runtime"],
+            str(r["threads"]),
+            str(r.get("n_samples") or "-"),
+            _fmt(r.get("median_ms")),
+            _fmt(r.get("p90_ms")),
+            f"{r['cv']:.1%}" if ok else "-",
+            f"{r['median_ci_low_ms']:.2f}-{r['median_ci_high_ms']:.2f}" if ok else "-",
+            _fmt(r.get("init_ms"), 1),
+            _fmt(r.get("peak_memory_mb"), 0),
+            _fmt(r.get("gflops_per_s"), 1),
+            _fmt(r.get("energy_mj_per_inference")),
+            "ok" if ok else f"failed: {r['error']}",
+        )
+    out.print(table)
+    if energy_reason:
+        out.print(f"energy: unavailable ({energy_reason})")
+
+
+@app.command("results")
+def results_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    out_file: Annotated[str | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    run: Annotated[str | None, typer.Option(help="Only this run id.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Show or export stored measurements."""
+    from pathlib import Path
+
+    from bench.results import FORMATS, load_results, write
+
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown results format '{fmt}'; choose from: {', '.join(FORMATS)}")
+    frame = load_results(store, run)
+    if fmt == "table":
+        _run_table(frame.to_dict("records"), run or "all runs", None)
+        return
+    text = write(frame, fmt, Path(out_file) if out_file else None)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ machine, returns a callable that runs the file so that it can be verified agains
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from bench.errors import BenchError, MissingBackendError
+from bench.imports import importable
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -34,12 +34,8 @@ class Exporter(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of torch and this format's converter packages; missing backend -> exit 2."""
         for module in self.modules:
-            try:
-                found = importlib.util.find_spec(module)  # cheap: no import on a cache hit
-            except (ImportError, ValueError):
-                found = None
-            if found is None:
-                raise MissingBackendError(f"{self.name} export", self.extra, module) from None
+            if not importable(module):  # cheap: no import on a cache hit
+                raise MissingBackendError(f"{self.name} export", self.extra, module)
         versions = {"torch": torch.__version__}
         for package in self.packages:
             try:

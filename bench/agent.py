@@ -1,0 +1,258 @@
+"""The measurement agent: runs one model on one runtime and prints JSON lines.
+
+Self-contained on purpose (standard library + numpy + the runtime's own package, nothing from
+this project), because the same file is copied to remote devices (Raspberry Pi, Jetson) and run
+with their Python. Each measurement runs in a fresh agent process, so that memory and imports of
+one model never leak into the next.
+
+Usage: ``python agent.py < job.json``. Output events, one JSON object per line:
+
+    {"event": "hello", "versions": {...}, "pid": ...}
+    {"event": "init", "init_ms": ..., "rss_before_mb": ...}
+    {"event": "first", "first_ms": ...}
+    {"event": "window", "start": ..., "end": ..., "n": ..., "energy": {...}}
+    {"event": "samples", "ms": [...]}                 # every timed inference, in order
+    {"event": "idle", "seconds": ..., "energy": {...}}
+    {"event": "done", "peak_rss_mb": ...}
+    {"event": "error", "stage": ..., "message": ...}  # instead of the rest, on failure
+
+Protocol: ``warmup`` untimed runs, then timed runs until at least ``min_runs`` runs and
+``min_time`` seconds (capped by ``max_runs`` / ``max_time``), or earlier, when ``ci_target`` is
+set, once the 95% confidence interval of the median (at least 20 runs) is narrower than
+``ci_target`` (relative half-width). Energy
+counters named in the job are read right before and after the timed window and around an idle
+window of the same length (capped by ``idle_max``) after it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def emit(event: str, **fields) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+# --- runtimes -------------------------------------------------------------------------------
+
+
+def _onnxruntime(job: dict):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = job["threads"]
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    level = job.get("options", {}).get("graph_optimization", "all")
+    opts.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
+    providers = job.get("options", {}).get("providers") or ["CPUExecutionProvider"]
+    session = ort.InferenceSession(job["artifact"], opts, providers=providers)
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x}), {"onnxruntime": ort.__version__}
+
+
+def _litert(job: dict):
+    try:
+        from ai_edge_litert import interpreter as tfl
+
+        version = {"ai_edge_litert": getattr(tfl, "__version__", "") or _dist_version("ai-edge-litert")}
+    except ImportError:  # older devices: tflite_runtime (numpy 1.x environments)
+        from tflite_runtime import interpreter as tfl
+
+        version = {"tflite_runtime": _dist_version("tflite-runtime")}
+    xnnpack = job.get("options", {}).get("xnnpack", True)
+    kwargs = {"model_path": job["artifact"], "num_threads": job["threads"]}
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = tfl.Interpreter(**kwargs)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]["index"]
+    out = interpreter.get_output_details()[0]["index"]
+
+    def run(x):
+        interpreter.set_tensor(inp, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(out)
+
+    return run, version
+
+
+def _torch(job: dict):
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    import models  # the zoo: PyTorch eager is a host-side reference
+
+    torch.manual_seed(0)
+    model = models.create_model(job["artifact"])
+
+    def run(x):
+        with torch.inference_mode():
+            return model(torch.from_numpy(x))
+
+    return run, {"torch": torch.__version__}
+
+
+def _coreml(job: dict):
+    import platform
+
+    if platform.system() != "Darwin":
+        raise RuntimeError("CoreML runs only on macOS")
+    import coremltools as ct
+
+    model = ct.models.MLModel(job["artifact"], compute_units=ct.ComputeUnit.CPU_ONLY)
+    return lambda x: model.predict({"input": x}), {"coremltools": ct.__version__}
+
+
+RUNTIMES = {"onnxruntime": _onnxruntime, "litert": _litert, "torch": _torch, "coreml": _coreml}
+
+
+def _dist_version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+# --- energy counters ------------------------------------------------------------------------
+
+
+def read_counters(spec: dict | None) -> dict | None:
+    """Raw counter values (e.g. RAPL energy_uj) with a timestamp; None without a spec."""
+    if not spec:
+        return None
+    values = {}
+    for name, path in spec.get("files", {}).items():
+        with open(path) as f:
+            values[name] = int(f.read().strip().split()[0])
+    if spec.get("nvml"):
+        import pynvml
+
+        pynvml.nvmlInit()
+        for index in spec["nvml"]:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            values[f"gpu{index}"] = int(pynvml.nvmlDeviceGetTotalEnergyConsumption(handle))  # mJ
+    return {"t": time.perf_counter(), "values": values}
+
+
+# --- statistics the agent needs to stop early ----------------------------------------------
+
+
+def median_ci_halfwidth(samples: list[float]) -> float:
+    """Relative half-width of a distribution-free 95% CI of the median (order statistics)."""
+    n = len(samples)
+    if n < 20:
+        return math.inf
+    ordered = sorted(samples)
+    k = int(math.floor(n / 2 - 1.96 * math.sqrt(n) / 2))
+    lo, hi = ordered[max(k, 0)], ordered[min(n - 1 - k, n - 1)]
+    median = ordered[n // 2]
+    return (hi - lo) / 2 / median if median > 0 else math.inf
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process. On Linux VmHWM (per address space, reset by exec):
+    ru_maxrss is inherited across fork + exec and would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def measure(job: dict) -> None:
+    stage = "load"
+    try:
+        emit("hello", pid=os.getpid(), python=sys.version.split()[0])
+        rss_before = rss_mb()
+        start = time.perf_counter_ns()
+        run, versions = RUNTIMES[job["runtime"]](job)
+        init_ms = (time.perf_counter_ns() - start) / 1e6
+        emit("init", init_ms=init_ms, rss_before_mb=rss_before, versions=versions)
+
+        stage = "first inference"
+        x = np.random.default_rng(0).standard_normal(job["input_shape"]).astype(np.float32)
+        start = time.perf_counter_ns()
+        run(x)
+        emit("first", first_ms=(time.perf_counter_ns() - start) / 1e6)
+
+        stage = "warm-up"
+        for _ in range(job["warmup"]):
+            run(x)
+
+        stage = "timed runs"
+        samples: list[float] = []
+        energy_spec = job.get("energy")
+        before = read_counters(energy_spec)
+        window_start = time.perf_counter()
+        while True:
+            t0 = time.perf_counter_ns()
+            run(x)
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+            elapsed = time.perf_counter() - window_start
+            n = len(samples)
+            if n >= job["max_runs"] or elapsed >= job["max_time"]:
+                break
+            if n >= job["min_runs"] and elapsed >= job["min_time"]:
+                break
+            target = job.get("ci_target")
+            if target and n % 10 == 0 and median_ci_halfwidth(samples) <= target:
+                break  # early stop: the median is already known precisely enough
+        window_end = time.perf_counter()
+        after = read_counters(energy_spec)
+        emit(
+            "window",
+            start=window_start,
+            end=window_end,
+            n=len(samples),
+            energy={"before": before, "after": after} if energy_spec else None,
+        )
+        emit("samples", ms=samples)
+
+        if energy_spec:
+            stage = "idle window"
+            idle_s = min(window_end - window_start, job.get("idle_max", 10.0))
+            idle_before = read_counters(energy_spec)
+            time.sleep(idle_s)
+            idle_after = read_counters(energy_spec)
+            emit("idle", seconds=idle_s, energy={"before": idle_before, "after": idle_after})
+        emit("done", peak_rss_mb=peak_rss_mb())
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, never a hang
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        emit("error", stage=stage, message=f"{type(exc).__name__}: {message}"[:500])
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    sys.path[:0] = job.get("python_path", [])
+    measure(job)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Energy meters: counters read around the timed window, idle power subtracted."""

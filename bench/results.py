@@ -1,0 +1,93 @@
+"""Reading results back: a pandas DataFrame, and the JSON / CSV / Parquet exports.
+
+The JSON form is a complete record (it carries the raw samples), so an exported file is enough
+for ``bench compare`` and reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.store import Store
+
+COLUMNS = [
+    "run_id",
+    "model",
+    "format",
+    "precision",
+    "runtime",
+    "device",
+    "threads",
+    "repeat",
+    "status",
+    "error",
+    "n_samples",
+    "median_ms",
+    "mean_ms",
+    "p90_ms",
+    "p99_ms",
+    "std_ms",
+    "cv",
+    "min_ms",
+    "max_ms",
+    "median_ci_low_ms",
+    "median_ci_high_ms",
+    "init_ms",
+    "first_ms",
+    "peak_memory_mb",
+    "macs",
+    "gflops_per_s",
+    "energy_mj_per_inference",
+    "energy_note",
+    "energy",
+    "thermal",
+    "settings",
+    "runtime_versions",
+    "artifact_sha256",
+    "started_at",
+    "ended_at",
+    "created_at",
+    "samples_ms",
+]
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def load_results(store: str | None = None, run_id: str | None = None) -> pd.DataFrame:
+    """Every stored measurement (one row each, raw samples in ``samples_ms``) as a DataFrame."""
+    rows = Store(store).measurement_rows(run_id)
+    frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
+    return frame
+
+
+def to_records(frame: pd.DataFrame) -> list[dict]:
+    records = json.loads(frame.to_json(orient="records"))
+    return records
+
+
+def write(frame: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
+    """Write ``frame`` as csv / json / parquet to ``out`` (csv and json may go to stdout: returned)."""
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown results format '{fmt}'; choose from: {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        if out is None:
+            raise BenchError("--format parquet needs --out FILE")
+        flat = frame.copy()
+        for col in ("energy", "thermal", "settings", "runtime_versions"):
+            flat[col] = flat[col].map(json.dumps)
+        flat.to_parquet(out, index=False)
+        return None
+    if fmt == "json":
+        text = json.dumps(to_records(frame), indent=2)
+    else:
+        flat = frame.drop(columns=["samples_ms"]).copy()
+        for col in ("energy", "thermal", "settings", "runtime_versions"):
+            flat[col] = flat[col].map(json.dumps)
+        text = flat.to_csv(index=False)
+    if out is None:
+        return text
+    out.write_text(text)
+    return None

@@ -1,0 +1,89 @@
+"""SIMULATION of a Linux powercap (RAPL) sysfs tree whose energy counter follows CPU load.
+
+A background thread rewrites ``intel-rapl:0/energy_uj`` every ``period`` seconds. Power is
+``idle_w + busy_w * busy`` where ``busy`` is the fraction of all CPUs busy since the last update
+(from ``/proc/stat``), so a benchmark window really costs more energy than an idle window. The
+counter wraps at ``max_energy_range_uj`` like the real one. Every update is logged with a
+CLOCK_MONOTONIC timestamp (``time.perf_counter``, the clock the agent uses), so a test can
+integrate the simulated truth over exactly the windows the meter reported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class SimulatedPowercap:
+    def __init__(
+        self,
+        root: Path,
+        idle_w: float = 2.0,
+        busy_w: float = 10.0,
+        period: float = 0.002,
+        max_range_uj: int = 60_000_000,
+        start_uj: int = 59_000_000,
+    ):
+        self.root = root
+        self.idle_w, self.busy_w, self.period = idle_w, busy_w, period
+        self.max_range_uj = max_range_uj
+        zone = root / "intel-rapl:0"
+        zone.mkdir(parents=True)
+        (zone / "name").write_text("package-0\n")
+        (zone / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        sub = root / "intel-rapl:0:0"  # a subzone, which a meter must not add to its package
+        sub.mkdir()
+        (sub / "name").write_text("core\n")
+        (sub / "energy_uj").write_text("0\n")
+        (sub / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        self.energy_file = zone / "energy_uj"
+        self.total_uj = float(start_uj)
+        self.log_t: list[float] = []
+        self.log_uj: list[float] = []
+        self._write()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _write(self) -> None:
+        tmp = self.energy_file.with_suffix(".tmp")
+        tmp.write_text(f"{int(self.total_uj) % self.max_range_uj}\n")
+        tmp.replace(self.energy_file)  # readers never see a half-written number
+        self.log_t.append(time.perf_counter())
+        self.log_uj.append(self.total_uj)
+
+    def _run(self) -> None:
+        busy0, total0 = _cpu_times()
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            time.sleep(self.period)
+            busy1, total1 = _cpu_times()
+            now = time.perf_counter()
+            busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else self._last_busy
+            self._last_busy = busy
+            self.total_uj += (self.idle_w + self.busy_w * busy) * (now - last) * 1e6
+            busy0, total0, last = busy1, total1, now
+            self._write()
+
+    _last_busy = 0.0
+
+    def __enter__(self) -> SimulatedPowercap:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def energy_j(self, t0: float, t1: float) -> float:
+        """Simulated truth: energy between two CLOCK_MONOTONIC instants."""
+        uj = np.interp([t0, t1], self.log_t, self.log_uj)
+        return float(uj[1] - uj[0]) / 1e6

@@ -1,0 +1,372 @@
+"""The measurement harness on the host: protocol, energy, store, faults and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, assert_one_line_error
+from simulators.powercap import SimulatedPowercap
+
+from bench.devices import get_device
+from bench.harness import Cell, Harness, plan_cells
+from bench.protocol import Protocol
+from bench.stats import summarize
+from bench.store import Store
+
+TINY = textwrap.dedent(
+    """
+    import torch.nn as nn
+
+
+    class Tiny(nn.Module):
+        def __init__(self, width=16):
+            super().__init__()
+            conv = nn.Conv2d(width, width, 3, padding=1)
+            self.body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), conv)
+            self.fc = nn.Linear(width, 10)
+
+        def forward(self, x):
+            return self.fc(self.body(x).mean((2, 3)))
+
+
+    def tiny():
+        return Tiny()
+    """
+)
+FAST = ["--warmup", "2", "--min-runs", "10", "--min-time", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory) -> dict[str, Path]:
+    """A small real model exported to .onnx and .tflite by our own pipeline."""
+    from export.pipeline import export_model
+    from export.source import resolve
+
+    home = tmp_path_factory.mktemp("tiny")
+    (home / "tiny.py").write_text(TINY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_RESULTS", str(home / "results"))
+        spec = resolve(f"{home / 'tiny.py'}:tiny", input_shape=(1, 3, 64, 64))
+        files = {}
+        for fmt in ("onnx", "tflite"):
+            artifact = export_model(spec, fmt, "fp32", out_dir=home / "out")
+            assert artifact.verified, artifact
+            files[fmt] = Path(artifact.path)
+    return files
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+def test_summary_statistics_of_known_samples() -> None:
+    s = summarize(list(range(1, 101)))
+    assert s.n_samples == 100 and s.median_ms == 50.5 and s.mean_ms == 50.5 and s.min_ms == 1
+    assert s.p90_ms == pytest.approx(90.1) and s.p99_ms == pytest.approx(99.01)
+    assert s.cv == pytest.approx(np.std(range(1, 101), ddof=1) / 50.5)
+    assert s.median_ci_low_ms < 50.5 < s.median_ci_high_ms
+
+
+def test_median_ci_narrows_with_more_samples() -> None:
+    rng = np.random.default_rng(0)
+    few = summarize(rng.normal(10, 1, 50))
+    many = summarize(rng.normal(10, 1, 5000))
+    assert (many.median_ci_high_ms - many.median_ci_low_ms) < (few.median_ci_high_ms - few.median_ci_low_ms) / 4
+
+
+def test_plan_interleaves_repeats() -> None:
+    cells = plan_cells(["a", "b"], ["onnx"], ["fp32"], None, [1], repeats=2)
+    assert [(c.model, c.repeat) for c in cells] == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
+    assert {c.runtime for c in cells} == {"onnxruntime"}
+
+
+# --- measuring ---------------------------------------------------------------------------------------
+
+
+def test_protocol_meets_min_runs_and_min_time(tiny_files, tmp_path: Path) -> None:
+    harness = Harness(
+        get_device("host"), Store(str(tmp_path / "s.sqlite")), Protocol(warmup=2, min_runs=30, min_time=0.5)
+    )
+    row, samples = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+    assert row["status"] == "ok", row["error"]
+    assert len(samples) == row["n_samples"] >= 30
+    assert sum(samples) / 1e3 >= 0.45  # the window lasted at least min_time (minus loop overhead)
+    assert row["median_ms"] == pytest.approx(float(np.median(samples)))
+    assert row["init_ms"] > 0 and row["first_ms"] > 0 and 10 < row["peak_memory_mb"] < 2000
+    assert row["energy_mj_per_inference"] is None and row["energy_note"].startswith("unavailable")
+
+
+def test_ci_target_stops_early(tiny_files, tmp_path: Path) -> None:
+    harness = Harness(
+        get_device("host"),
+        Store(str(tmp_path / "s.sqlite")),
+        Protocol(warmup=2, min_runs=20, min_time=30.0, max_time=30.0, ci_target=0.2),
+    )
+    start = time.monotonic()
+    row, _ = harness.measure(Cell(str(tiny_files["tflite"]), "tflite", "fp32", "litert", 1))
+    assert row["status"] == "ok" and time.monotonic() - start < 15
+    assert row["n_samples"] >= 20
+
+
+def test_rapl_energy_per_inference_matches_the_simulated_truth(tiny_files, tmp_path: Path) -> None:
+    with SimulatedPowercap(tmp_path / "powercap") as sim:
+        harness = Harness(
+            get_device("host"),
+            Store(str(tmp_path / "s.sqlite")),
+            Protocol(warmup=5, min_runs=20, min_time=2.0),
+            rapl_root=str(tmp_path / "powercap"),
+        )
+        row, samples = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+    assert row["status"] == "ok", row["error"]
+    energy = row["energy"]
+    assert list(energy["rails_j"]) == ["intel-rapl:0:package-0"]  # the subzone is not double counted
+    (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
+    idle_w = sim.energy_j(i0, i1) / (i1 - i0)
+    truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / len(samples) * 1e3
+    assert truth_mj > 0, energy
+    assert row["energy_mj_per_inference"] == pytest.approx(truth_mj, rel=0.01), (energy, sim.energy_j(w0, w1))
+    assert sim.total_uj > sim.max_range_uj  # the counter wrapped during the run
+
+
+def test_unreadable_rapl_is_a_reason_not_a_number(tiny_files, tmp_path: Path) -> None:
+    harness = Harness(
+        get_device("host"),
+        Store(str(tmp_path / "s.sqlite")),
+        Protocol(warmup=1, min_time=0.1),
+        rapl_root=str(tmp_path / "nothing"),
+    )
+    row, _ = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+    assert row["energy_mj_per_inference"] is None
+    assert "no RAPL" in row["energy_note"]
+
+
+# --- the command line, end to end ------------------------------------------------------------------------
+
+
+def test_run_stores_and_results_exports_every_format(bench_cli, tiny_files, tmp_path: Path) -> None:
+    store = str(tmp_path / "store.sqlite")
+    result = bench_cli(
+        "run",
+        "-m",
+        str(tiny_files["onnx"]),
+        "-m",
+        str(tiny_files["tflite"]),
+        "--store",
+        store,
+        "--threads",
+        "1,2",
+        *FAST,
+    )
+    assert result.code == 0, result.stderr
+    assert "onnxruntime" in result.stdout and "litert" in result.stdout
+    rows = json.loads(bench_cli("results", "--format", "json", "--store", store).stdout)
+    assert len(rows) == 4 and {r["threads"] for r in rows} == {1, 2}
+    required = {
+        "run_id",
+        "model",
+        "format",
+        "precision",
+        "runtime",
+        "device",
+        "threads",
+        "n_samples",
+        "median_ms",
+        "mean_ms",
+        "p90_ms",
+        "p99_ms",
+        "cv",
+        "init_ms",
+        "peak_memory_mb",
+        "macs",
+        "gflops_per_s",
+        "energy_mj_per_inference",
+        "energy_note",
+        "status",
+        "error",
+        "samples_ms",
+    }
+    for row in rows:
+        assert required <= set(row)
+        assert row["status"] == "ok" and len(row["samples_ms"]) == row["n_samples"]
+    csv = bench_cli("results", "--format", "csv", "--store", store)
+    assert csv.stdout.count("\n") == 5 and csv.stdout.startswith("run_id,model")
+    parquet = tmp_path / "r.parquet"
+    assert bench_cli("results", "--format", "parquet", "--out", str(parquet), "--store", store).code == 0
+
+    import pandas as pd
+
+    import bench
+
+    assert len(pd.read_parquet(parquet)) == 4
+    frame = bench.load_results(store)
+    assert len(frame) == 4 and frame["samples_ms"].map(len).equals(frame["n_samples"])
+
+
+def test_bench_store_environment_variable_sets_the_default(bench_cli, tiny_files, tmp_path: Path) -> None:
+    store = tmp_path / "env.sqlite"
+    os.environ["BENCH_STORE"] = str(store)
+    try:
+        assert bench_cli("run", "-m", str(tiny_files["onnx"]), *FAST).code == 0
+    finally:
+        del os.environ["BENCH_STORE"]
+    assert len(Store(str(store)).measurement_rows()) == 1
+
+
+def test_zoo_model_run_records_macs_and_gflops(bench_cli, tmp_path: Path) -> None:
+    store = str(tmp_path / "zoo.sqlite")
+    result = bench_cli("run", "-m", "mobilenetv2_100", "--format", "onnx", "--store", store, "--json", *FAST)
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["macs"] == pytest.approx(0.314e9, rel=0.01)
+    assert row["gflops_per_s"] == pytest.approx(2 * row["macs"] / (row["median_ms"] / 1e3) / 1e9)
+
+
+def test_corrupt_artifact_is_a_failed_row_and_the_suite_goes_on(bench_cli, tiny_files, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(tiny_files["onnx"].read_bytes()[:2000])
+    store = str(tmp_path / "s.sqlite")
+    result = bench_cli("run", "-m", str(broken), "-m", str(tiny_files["onnx"]), "--store", store, *FAST)
+    assert result.code == 1 and "1 of 2 cells failed" in result.stderr and "Traceback" not in result.stderr
+    rows = Store(store).measurement_rows()
+    assert [r["status"] for r in rows] == ["failed", "ok"]
+    assert "broken.onnx" in rows[0]["error"]
+
+
+def test_two_processes_writing_one_store_lose_no_rows(tiny_files, tmp_path: Path) -> None:
+    store = str(tmp_path / "shared.sqlite")
+    env = {**os.environ, "BENCH_RESULTS": str(tmp_path / "r"), "PYTHONWARNINGS": "ignore"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        "run",
+        "-m",
+        str(tiny_files["onnx"]),
+        "-m",
+        str(tiny_files["tflite"]),
+        "--threads",
+        "1,2",
+        "--store",
+        store,
+        "--warmup",
+        "1",
+        "--min-runs",
+        "5",
+        "--min-time",
+        "0.05",
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    rows = Store(store).measurement_rows()
+    assert len(rows) == 8 and len({r["run_id"] for r in rows}) == 2
+    assert all(r["samples_ms"] and len(r["samples_ms"]) == r["n_samples"] for r in rows)
+
+
+@pytest.mark.slow
+def test_sigint_keeps_finished_cells_and_resume_runs_only_the_rest(tiny_files, tmp_path: Path) -> None:
+    store = str(tmp_path / "resume.sqlite")
+    env = {**os.environ, "BENCH_RESULTS": str(tmp_path / "r"), "PYTHONWARNINGS": "ignore"}
+    base = [sys.executable, "-m", "bench.cli", "run", "--store", store, "--warmup", "1", "--min-runs", "5"]
+    cmd = [
+        *base,
+        "-m",
+        str(tiny_files["onnx"]),
+        "-m",
+        str(tiny_files["tflite"]),
+        "--threads",
+        "1,2",
+        "--min-time",
+        "1.5",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (Path(store).exists() and Store(store).measurement_rows()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
+    kept = Store(store).measurement_rows()
+    assert 1 <= len(kept) < 4
+    resumed = subprocess.run(
+        [*base, "--min-time", "0.1", "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    rows = Store(store).measurement_rows()
+    assert len(rows) == 4 and len({r["run_id"] for r in rows}) == 1
+    assert rows[: len(kept)] == kept  # nothing finished was touched
+    cells = {(r["model"], r["runtime"], r["threads"]) for r in rows}
+    assert len(cells) == 4
+    assert Store(store).list_runs()[0]["status"] == "finished"
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+
+
+def test_unknown_device_exits_2(bench_cli) -> None:
+    assert_one_line_error(bench_cli("run", "--device", "pixel9000"), "unknown device 'pixel9000'", "host")
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--threads", "0"], "--threads"),
+        (["--threads", "two"], "--threads"),
+        (["--min-runs", "0"], "--min-runs"),
+        (["--min-time", "-1"], "--min-time"),
+        (["--ci-target", "5"], "--ci-target"),
+        (["--format", "safetensors"], "unknown format 'safetensors'"),
+        (["--runtime", "tensorrt"], "unknown runtime 'tensorrt'"),
+        (["--precision", "fp8"], "does not support precision 'fp8'"),
+        (["--repeats", "0"], "--repeats"),
+        (["--resume"], "nothing to resume"),
+    ],
+)
+def test_nonsense_run_options_exit_2(bench_cli, tmp_path: Path, args: list[str], fragment: str) -> None:
+    assert_one_line_error(bench_cli("run", "-m", "edgevit_xxs", "--store", str(tmp_path / "s.sqlite"), *args), fragment)
+
+
+def test_runtime_not_installed_names_the_extra(bench_cli, tmp_path: Path) -> None:
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+        import sys
+
+        class HideOnnxRuntime:  # makes onnxruntime look uninstalled in this process only
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "onnxruntime":
+                    raise ModuleNotFoundError(name)
+                return None
+
+        sys.meta_path.insert(0, HideOnnxRuntime())
+        """
+        )
+    )
+    os.environ["PYTHONPATH"] = str(hide)
+    try:
+        result = bench_cli("run", "-m", "x.onnx", "--store", str(tmp_path / "s.sqlite"))
+    finally:
+        del os.environ["PYTHONPATH"]
+    assert_one_line_error(result, "pip install 'edge-bench[onnx]'")
+
+
+def test_bad_store_url_exits_2(bench_cli) -> None:
+    assert_one_line_error(bench_cli("results", "--store", "nosuchdb://x/y"), "bad store URL")
+
+
+def test_unknown_results_format_exits_2(bench_cli, tmp_path: Path) -> None:
+    assert_one_line_error(
+        bench_cli("results", "--format", "xml", "--store", str(tmp_path / "s.sqlite")), "unknown results format 'xml'"
+    )
