@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 import bench
 from bench.errors import BenchError
@@ -423,6 +424,120 @@ def results_cmd(
     text = write(frame, fmt, Path(out_file) if out_file else None)
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _fraction(text: str, option: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise BenchError(f"{option} '{text}' is not a number like 5% or 0.05") from None
+    if not 0 <= value < 1:
+        raise BenchError(f"{option} '{text}' must be between 0 and 100%")
+    return value
+
+
+@app.command("compare")
+def compare_cmd(
+    baseline: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
+    candidate: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
+    threshold: Annotated[str, typer.Option(help="Smallest median change that counts, e.g. 5%.")] = "5%",
+    alpha: Annotated[str, typer.Option(help="Significance level of the Mann-Whitney U test.")] = "0.01",
+    markdown_file: Annotated[str | None, typer.Option("--markdown", help="Also write a markdown table here.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Cells missing on either side fail too.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Compare two runs per cell; exit 1 on a significant latency regression."""
+    from pathlib import Path
+
+    from bench.compare import compare, load_ref, markdown
+
+    limit, level = _fraction(threshold, "--threshold"), _fraction(alpha, "--alpha")
+    if level == 0:
+        raise BenchError("--alpha must be above 0")
+    results = compare(load_ref(baseline, store), load_ref(candidate, store), limit, level)
+    table = Table(title=f"{baseline} -> {candidate} (threshold {limit:.0%}, alpha {level})")
+    for col in ("verdict", "cell", "baseline ms", "candidate ms", "change", "95% CI", "p"):
+        table.add_column(col, justify="left" if col in ("verdict", "cell") else "right")
+    style = {"regression": "bold red", "improvement": "green"}
+    for r in results:
+        table.add_row(
+            f"[{style.get(r.verdict, 'default')}]{r.verdict}[/]",
+            Text(r.name),
+            _fmt(r.baseline_ms, 3),
+            _fmt(r.candidate_ms, 3),
+            "-" if r.change is None else f"{r.change:+.1%}",
+            f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-",
+            "-" if r.p_value is None else f"{r.p_value:.2g}",
+        )
+    out.print(table)
+    if markdown_file:
+        Path(markdown_file).write_text(markdown(results, limit, level))
+    regressions = [r for r in results if r.verdict == "regression"]
+    missing = [r for r in results if r.verdict.startswith("missing")]
+    if not any(r.verdict in ("regression", "improvement", "unchanged") for r in results):
+        raise BenchError("no cell is present in both runs: nothing to compare")
+    for r in regressions:
+        out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
+    if regressions or (strict and missing):
+        raise typer.Exit(1)
+
+
+baseline_app = typer.Typer(help="Named baselines as reviewable JSON files in results/baselines/.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def baseline_save(
+    name: Annotated[str, typer.Argument(help="Baseline name, e.g. main.")],
+    run: Annotated[str | None, typer.Option(help="Run id (default: the latest finished run).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Save a run's measurements as a named baseline."""
+    from bench.compare import save_baseline
+    from bench.results import load_results, to_records
+    from bench.store import Store
+
+    if run is None:
+        finished = [r for r in Store(store).list_runs() if r["status"] == "finished"]
+        if not finished:
+            raise BenchError("no finished run in the store; run `bench run` first or pass --run")
+        run = finished[-1]["run_id"]
+    path = save_baseline(name, to_records(load_results(store, run)))
+    out.print(f"saved baseline '{name}' from run {run}: {path}")
+
+
+@baseline_app.command("list")
+def baseline_list() -> None:
+    """List saved baselines."""
+    from bench.compare import list_baselines
+
+    table = Table(title="baselines")
+    for col in ("name", "measurements", "runs", "path"):
+        table.add_column(col)
+    for b in list_baselines():
+        table.add_row(b["name"], str(b.get("measurements", b.get("error"))), ", ".join(b.get("runs", [])), b["path"])
+    out.print(table)
+
+
+@app.command("report")
+def report_cmd(
+    out_dir: Annotated[
+        str, typer.Option("--out", help="Folder for report.html, summary.md, plots.")
+    ] = "results/report",
+    device: Annotated[str | None, typer.Option(help="Comma-separated devices to include.")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Comma-separated runtimes to include.")] = None,
+    accuracy: Annotated[str | None, typer.Option(help="CSV with columns model,top1 of measured accuracy.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Pareto plots, a self-contained HTML report and a markdown summary."""
+    from bench.report import build_report
+
+    report = build_report(
+        out_dir, store, _split(device) if device else None, _split(runtime) if runtime else None, accuracy
+    )
+    out.print(f"plots: {', '.join(p.name for p in report.plots if p.suffix == '.png') or 'none'}")
+    out.print(f"markdown summary: {report.markdown}")
+    out.print(f"report: {report.html.resolve()}")
 
 
 def main() -> None:

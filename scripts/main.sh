@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set up, show the zoo table of the default suite (measured vs published params and
-# MACs), then export the default suite to ONNX and TFLite fp32, each verified against PyTorch.
-# MAC counts and artifacts are cached in results/, so a second run is quick.
+# The main job: set up, show the zoo table of the default suite (measured vs published params
+# and MACs), then benchmark the default suite on this host: export to ONNX and TFLite fp32
+# (verified, cached in results/), measure with onnxruntime and LiteRT at 1 thread, store the
+# results in results/bench.sqlite, print them, and write the report (plots + HTML) to results/report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/bench models --suite default
-.venv/bin/bench export --suite default --format onnx,tflite --precision fp32
+.venv/bin/bench run --device host --suite default --format onnx,tflite --threads 1
+.venv/bin/bench report --out results/report

@@ -3,5 +3,6 @@
 # e.g. `bash scripts/test.sh -m "not slow"` for a quick local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/system-packages.sh
 bash scripts/setup.sh
 exec .venv/bin/python -m pytest "$@"

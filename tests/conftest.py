@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +55,45 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+TINY = textwrap.dedent(
+    """
+    import torch.nn as nn
+
+
+    class Tiny(nn.Module):
+        def __init__(self, width=16):
+            super().__init__()
+            conv = nn.Conv2d(width, width, 3, padding=1)
+            self.body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), conv)
+            self.fc = nn.Linear(width, 10)
+
+        def forward(self, x):
+            return self.fc(self.body(x).mean((2, 3)))
+
+
+    def tiny():
+        return Tiny()
+    """
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_files(tmp_path_factory) -> dict[str, Path]:
+    """A small real model exported to .onnx and .tflite by our own pipeline (and its source file)."""
+    from export.pipeline import export_model
+    from export.source import resolve
+
+    home = tmp_path_factory.mktemp("tiny")
+    (home / "tiny.py").write_text(TINY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_RESULTS", str(home / "results"))
+        spec = resolve(f"{home / 'tiny.py'}:tiny", input_shape=(1, 3, 64, 64))
+        files = {}
+        for fmt in ("onnx", "tflite"):
+            artifact = export_model(spec, fmt, "fp32", out_dir=home / "out")
+            assert artifact.verified, artifact
+            files[fmt] = Path(artifact.path)
+    files["source"] = home / "tiny.py"
+    return files

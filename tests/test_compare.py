@@ -1,0 +1,210 @@
+"""The regression gate: statistics on synthetic samples with known truth, and end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from bench.compare import compare_samples
+
+FAST = ["--warmup", "2", "--min-runs", "60", "--min-time", "0.5"]
+
+
+def latency_samples(rng: np.random.Generator, median_ms: float, n: int = 300, cv: float = 0.03) -> np.ndarray:
+    """Realistic latency noise: lognormal around the median with a few slow outliers."""
+    x = median_ms * rng.lognormal(0.0, cv, n)
+    outliers = rng.random(n) < 0.02
+    x[outliers] *= rng.uniform(1.2, 2.0, outliers.sum())
+    return x
+
+
+def test_a_5_percent_shift_is_detected() -> None:
+    detected = 0
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        verdict, numbers = compare_samples(latency_samples(rng, 10.0), latency_samples(rng, 10.5), 0.03, 0.01)
+        detected += verdict == "regression"
+        assert numbers["change"] == pytest.approx(0.05, abs=0.015)
+    assert detected >= 48  # power >= 96% at a 3% threshold
+
+
+def test_a_5_percent_speedup_is_an_improvement_not_a_regression() -> None:
+    rng = np.random.default_rng(7)
+    verdict, _ = compare_samples(latency_samples(rng, 10.0), latency_samples(rng, 9.5), 0.03, 0.01)
+    assert verdict == "improvement"
+
+
+def test_no_shift_false_alarms_stay_at_or_below_alpha() -> None:
+    alpha, reps = 0.01, 200
+    significant = regressions = 0
+    for seed in range(reps):
+        rng = np.random.default_rng(1000 + seed)
+        base, cand = latency_samples(rng, 10.0), latency_samples(rng, 10.0)
+        verdict, numbers = compare_samples(base, cand, 0.05, alpha)
+        regressions += verdict == "regression"
+        significant += numbers["p_value"] < alpha
+    assert regressions <= alpha * reps  # the gate's false alarms: at most 2 in 200
+    # the test alone (without the threshold) keeps its level too, within binomial noise (mean 2, sd 1.4)
+    assert significant <= alpha * reps + 3 * np.sqrt(reps * alpha * (1 - alpha))
+
+
+def test_significant_but_small_change_is_unchanged() -> None:
+    rng = np.random.default_rng(3)
+    verdict, numbers = compare_samples(latency_samples(rng, 10.0, 3000), latency_samples(rng, 10.2, 3000), 0.05, 0.01)
+    assert numbers["p_value"] < 0.01 and verdict == "unchanged"
+
+
+# --- end to end ------------------------------------------------------------------------------------------
+
+
+def _run_id(bench_cli, store: str, *args: str) -> str:
+    result = bench_cli("run", *args, "--store", store, "--json", *FAST)
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)[0]["run_id"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, tiny_files) -> dict:
+    """A baseline run, then the same cell made genuinely slower: a heavier model behind the same name."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    home = tmp_path_factory.mktemp("compare")
+    model = home / "net.onnx"
+    store = str(home / "store.sqlite")
+    env = {**os.environ, "BENCH_RESULTS": str(home / "results"), "PYTHONWARNINGS": "ignore"}
+
+    def run(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.cli", "run", *args, "--store", store, "--json", *FAST],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)[0]["run_id"]
+
+    model.write_bytes(tiny_files["onnx"].read_bytes())
+    baseline = run("-m", str(model), "-m", str(tiny_files["tflite"]))
+    heavy = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.cli",
+            "export",
+            f"{tiny_files['source']}:tiny",
+            "--input-shape",
+            "1,3,160,160",
+            "--out",
+            str(home / "heavy"),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert heavy.returncode == 0, heavy.stderr
+    model.write_bytes(Path(json.loads(heavy.stdout)[0]["path"]).read_bytes())
+    candidate = run("-m", str(model))
+    return {"store": store, "baseline": baseline, "candidate": candidate, "home": home}
+
+
+def test_slower_candidate_fails_the_gate_and_names_the_cell(bench_cli, two_runs: dict) -> None:
+    md = two_runs["home"] / "summary.md"
+    result = bench_cli(
+        "compare",
+        "--baseline",
+        two_runs["baseline"],
+        "--candidate",
+        two_runs["candidate"],
+        "--store",
+        two_runs["store"],
+        "--markdown",
+        str(md),
+    )
+    assert result.code == 1, result.stdout + result.stderr
+    assert "REGRESSION" in result.stdout and "net.onnx onnx/fp32 onnxruntime x1" in result.stdout
+    text = md.read_text()
+    assert "| regression |" in text and "missing-in-candidate" in text  # the tflite cell was not re-run
+
+
+def test_run_compared_with_itself_passes(bench_cli, two_runs: dict) -> None:
+    result = bench_cli(
+        "compare", "--baseline", two_runs["baseline"], "--candidate", two_runs["baseline"], "--store", two_runs["store"]
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    assert "unchanged" in result.stdout and "regression" not in result.stdout.replace("regressions", "")
+
+
+def test_missing_cells_fail_only_with_strict(bench_cli, two_runs: dict) -> None:
+    # reversed: the onnx cell got faster (an improvement), the tflite cell exists only on one side
+    args = ["compare", "--baseline", two_runs["candidate"], "--candidate", two_runs["baseline"]]
+    result = bench_cli(*args, "--store", two_runs["store"])
+    assert result.code == 0 and "improvement" in result.stdout and "missing-in-baseline" in result.stdout
+    assert bench_cli(*args, "--store", two_runs["store"], "--strict").code == 1
+
+
+def test_baselines_are_saved_listed_and_compared_by_name(bench_cli, two_runs: dict, results_dir: Path) -> None:
+    saved = bench_cli("baseline", "save", "main", "--run", two_runs["baseline"], "--store", two_runs["store"])
+    assert saved.code == 0, saved.stderr
+    path = results_dir / "baselines" / "main.json"
+    data = json.loads(path.read_text())
+    assert data["baseline"] == "main" and all(m["samples_ms"] for m in data["measurements"])
+    listed = bench_cli("baseline", "list")
+    assert "main" in listed.stdout
+    result = bench_cli(
+        "compare", "--baseline", "main", "--candidate", two_runs["candidate"], "--store", two_runs["store"]
+    )
+    assert result.code == 1
+    exported = results_dir / "candidate.json"
+    exported.write_text(
+        bench_cli("results", "--format", "json", "--run", two_runs["baseline"], "--store", two_runs["store"]).stdout
+    )
+    assert bench_cli("compare", "--baseline", "main", "--candidate", str(exported)).code == 0
+
+
+def test_unknown_ref_exits_2(bench_cli, two_runs: dict) -> None:
+    assert_one_line_error(
+        bench_cli("compare", "--baseline", "nope", "--candidate", two_runs["baseline"], "--store", two_runs["store"]),
+        "unknown ref 'nope'",
+    )
+
+
+def test_malformed_results_file_exits_2(bench_cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_one_line_error(bench_cli("compare", "--baseline", str(bad), "--candidate", str(bad)), "not valid JSON")
+
+
+def test_incompatible_schema_exits_2(bench_cli, tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps([{"model": "x", "latency": 3.0}]))
+    assert_one_line_error(bench_cli("compare", "--baseline", str(old), "--candidate", str(old)), "incompatible schema")
+
+
+def test_bad_threshold_exits_2(bench_cli, two_runs: dict) -> None:
+    assert_one_line_error(
+        bench_cli(
+            "compare",
+            "--baseline",
+            two_runs["baseline"],
+            "--candidate",
+            two_runs["baseline"],
+            "--store",
+            two_runs["store"],
+            "--threshold",
+            "lots",
+        ),
+        "--threshold",
+    )

@@ -1,0 +1,157 @@
+"""Reports: plots, markdown and one self-contained HTML page, checked in real headless Chromium."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from bench.report import pareto_front
+from bench.store import Store
+
+FAST = ["--warmup", "2", "--min-runs", "10", "--min-time", "0.2"]
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_IMG = "<img src=x onerror=\"document.body.dataset.pwned='1'\">"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_pareto_front_keeps_only_undominated_points() -> None:
+    cost = np.array([1.0, 2.0, 3.0, 1.5, 4.0])
+    accuracy = np.array([70.0, 75.0, 74.0, 69.0, 80.0])
+    assert list(pareto_front(cost, accuracy)) == [0, 1, 4]
+
+
+@pytest.fixture(scope="module")
+def report_store(tmp_path_factory, tiny_files) -> str:
+    """Real measurements of two zoo models, a failed cell, and rows whose names are hostile HTML."""
+    import os
+    import sys
+
+    from conftest import ROOT
+
+    home = tmp_path_factory.mktemp("report")
+    store = str(home / "store.sqlite")
+    broken = home / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    env = {**os.environ, "BENCH_RESULTS": str(home / "results"), "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.cli",
+            "run",
+            "-m",
+            "mobilenetv2_100",
+            "-m",
+            "ast_xxs",
+            "-m",
+            str(broken),
+            "--format",
+            "onnx",
+            "--store",
+            store,
+            *FAST,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 1, out.stderr  # the broken file fails, the rest is measured
+    s = Store(store)
+    template = next(r for r in s.measurement_rows() if r["status"] == "ok")
+    run_id = template["run_id"]
+    for name in (HOSTILE, HOSTILE_IMG):
+        row = {k: v for k, v in template.items() if k not in ("id", "samples_ms")}
+        s.add_measurement({**row, "model": name, "run_id": run_id}, template["samples_ms"])
+    return store
+
+
+def test_report_writes_plots_markdown_and_html(bench_cli, report_store: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = bench_cli("report", "--out", str(out), "--store", report_store)
+    assert result.code == 0, result.stderr
+    assert str((out / "report.html").resolve()) in result.stdout
+    for stem in ("pareto_latency", "pareto_macs", "latency_vs_macs"):
+        assert (out / f"{stem}.png").stat().st_size > 5000 and (out / f"{stem}.svg").is_file()
+    assert not (out / "pareto_energy.png").exists()  # no meter worked: no energy plot, never zeros
+    md = (out / "summary.md").read_text()
+    assert "| mobilenetv2_100 | host | onnxruntime | onnx/fp32 |" in md and "72.9" in md
+    assert "Failed cells (1)" in md and "broken.onnx" in md and HOSTILE not in md
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page  # self-contained: nothing to fetch
+    assert "published top-1 (%), ImageNet-1k" in page
+
+
+def test_measured_accuracy_replaces_published(bench_cli, report_store: str, tmp_path: Path) -> None:
+    acc = tmp_path / "acc.csv"
+    acc.write_text("model,top1\nmobilenetv2_100,70.1\n")
+    out = tmp_path / "r"
+    assert bench_cli("report", "--out", str(out), "--store", report_store, "--accuracy", str(acc)).code == 0
+    assert "measured top-1 (%) from acc.csv" in (out / "report.html").read_text()
+    assert "70.1" in (out / "summary.md").read_text()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_html_report_renders_in_headless_chromium(bench_cli, report_store: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert bench_cli("report", "--out", str(out), "--store", report_store).code == 0
+    profile = tmp_path / "chromium-profile"
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            (out / "report.html").resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert 'data-ready="1"' in dom  # the page loaded and its script ran
+    images = re.findall(r"<img[^>]*>", dom)
+    assert len(images) == 3 and all('data-loaded="true"' in img for img in images)
+    table = dom[dom.index('<table id="results"') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr>", table)
+    assert len(rows) == 1 + 4  # header + mobilenetv2, ast_xxs and the two hostile names
+    assert html.escape(HOSTILE, quote=False) in table  # shown as text
+    assert HOSTILE not in dom and '<img src="x"' not in dom  # never parsed as markup
+    assert "pwned" not in dom.split("<body")[1].split(">")[0]  # the onerror handler never ran
+
+
+def test_report_on_an_empty_store_exits_2(bench_cli, tmp_path: Path) -> None:
+    assert_one_line_error(
+        bench_cli("report", "--out", str(tmp_path / "r"), "--store", str(tmp_path / "e.sqlite")),
+        "no measurements to report",
+    )
+
+
+def test_report_with_a_bad_accuracy_file_exits_2(bench_cli, report_store: str, tmp_path: Path) -> None:
+    acc = tmp_path / "acc.csv"
+    acc.write_text("name;accuracy\n")
+    assert_one_line_error(
+        bench_cli("report", "--out", str(tmp_path / "r"), "--store", report_store, "--accuracy", str(acc)), "--accuracy"
+    )
+
+
+def test_report_json_roundtrip_keeps_samples(bench_cli, report_store: str) -> None:
+    rows = json.loads(bench_cli("results", "--format", "json", "--store", report_store).stdout)
+    assert {r["model"] for r in rows} >= {HOSTILE, "mobilenetv2_100"}
