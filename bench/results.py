@@ -12,47 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.store import Store
+from bench.store import Store, measurements
 
-COLUMNS = [
-    "run_id",
-    "model",
-    "format",
-    "precision",
-    "runtime",
-    "device",
-    "threads",
-    "repeat",
-    "status",
-    "error",
-    "n_samples",
-    "median_ms",
-    "mean_ms",
-    "p90_ms",
-    "p99_ms",
-    "std_ms",
-    "cv",
-    "min_ms",
-    "max_ms",
-    "median_ci_low_ms",
-    "median_ci_high_ms",
-    "init_ms",
-    "first_ms",
-    "peak_memory_mb",
-    "macs",
-    "gflops_per_s",
-    "energy_mj_per_inference",
-    "energy_note",
-    "energy",
-    "thermal",
-    "settings",
-    "runtime_versions",
-    "artifact_sha256",
-    "started_at",
-    "ended_at",
-    "created_at",
-    "samples_ms",
-]
+# Every measurement column except the store's row id, then the raw samples.
+COLUMNS = [c.name for c in measurements.c if c.name != "id"] + ["samples_ms"]
 FORMATS = ("table", "csv", "json", "parquet")
 
 

@@ -140,9 +140,7 @@ class Store:
                         f"store {self.url} has schema {row.value}, newer than this bench "
                         f"({SCHEMA_VERSION}); upgrade bench"
                     )
-        except sa.exc.DatabaseError as exc:
-            raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DBAPIError as exc:  # unreachable server, not a database file, ...
             raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
 
     # --- runs ---------------------------------------------------------------------------------

@@ -15,35 +15,13 @@ from functools import partial
 
 import torch
 import torch.nn as nn
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath
 
 from models._card import ModelCard, Published, Source
+from models._layers import Mlp, init_weights
 from models._registry import register_model
 
 __all__ = ["EdgeViT", "GlobalSparseAttn", "LGLBlock"]
-
-
-class Mlp(nn.Module):
-    """Token MLP (Linear layers) used after attention."""
-
-    def __init__(self, dim: int, hidden: int, act_layer=nn.GELU, drop: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = act_layer()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
-class CMlp(Mlp):
-    """The same MLP as 1x1 convolutions, for NCHW maps (local aggregation)."""
-
-    def __init__(self, dim: int, hidden: int, act_layer=nn.GELU, drop: float = 0.0):
-        super().__init__(dim, hidden, act_layer, drop)
-        self.fc1 = nn.Conv2d(dim, hidden, 1)
-        self.fc2 = nn.Conv2d(hidden, dim, 1)
 
 
 class GlobalSparseAttn(nn.Module):
@@ -119,7 +97,7 @@ class LocalAgg(nn.Module):
         self.attn = nn.Conv2d(dim, dim, 5, padding=2, groups=dim)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.BatchNorm2d(dim)
-        self.mlp = CMlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), nn.Conv2d, drop=drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.pos_embed(x)
@@ -244,17 +222,7 @@ class EdgeViT(nn.Module):
         self.norm = nn.BatchNorm2d(embed_dim[-1])
         self.pre_logits = nn.Identity()
         self.head = nn.Linear(embed_dim[-1], num_classes) if num_classes > 0 else nn.Identity()
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.zeros_(m.bias)
-            nn.init.ones_(m.weight)
+        self.apply(init_weights)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for i in range(1, 5):

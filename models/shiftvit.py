@@ -13,11 +13,14 @@ numbers and exports to every converter.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath
 
 from models._card import ModelCard, Published, Source
+from models._layers import Mlp, init_weights
 from models._registry import register_model
 from models._shift import SPATIAL_MOVES, shift_groups
 
@@ -36,20 +39,6 @@ class GroupNorm(nn.GroupNorm):
         super().__init__(num_groups, num_channels)
 
 
-class Mlp(nn.Module):
-    """Channel MLP as 1x1 convolutions (NCHW throughout)."""
-
-    def __init__(self, dim: int, hidden: int, act_layer=nn.GELU, drop: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Conv2d(dim, hidden, 1)
-        self.act = act_layer()
-        self.fc2 = nn.Conv2d(hidden, dim, 1)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class ShiftViTBlock(nn.Module):
     """Shift (the token mixer, no parameters), then a residual MLP after GroupNorm."""
 
@@ -66,7 +55,7 @@ class ShiftViTBlock(nn.Module):
         self.n_div = n_div
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), nn.Conv2d, drop=drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = shift_channels(x, self.n_div)
@@ -158,17 +147,7 @@ class ShiftViT(nn.Module):
         self.norm = GroupNorm(self.num_features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.LayerNorm, nn.GroupNorm)):
-            nn.init.zeros_(m.bias)
-            nn.init.ones_(m.weight)
+        self.apply(partial(init_weights, convs=(nn.Conv2d,)))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pos_drop(self.patch_embed(x))

@@ -28,6 +28,7 @@ from timm.layers import DropPath, Mlp, PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Block
 
 from models._card import ModelCard, Published, Source
+from models._layers import init_weights
 from models._registry import register_model
 
 __all__ = ["SemanticTokenBlock", "STViT"]
@@ -142,17 +143,7 @@ class STViT(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.zeros_(m.bias)
-            nn.init.ones_(m.weight)
+        self.apply(init_weights)
 
     def initial_semantic_tokens(self, image: torch.Tensor) -> torch.Tensor:
         """Cluster-centre initialisation: average-pool the token map to a ``grid x grid`` map."""

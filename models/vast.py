@@ -24,11 +24,14 @@ spatially, so time is kept at ``frames / 2`` throughout. Image and video share e
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath
 
 from models._card import ModelCard, Published, Source
+from models._layers import Mlp, init_weights
 from models._registry import register_model
 from models._shift import SPATIAL_MOVES, TEMPORAL_MOVES, shift_groups
 
@@ -85,19 +88,6 @@ class AffineShift(nn.Module):
         return self.proj_out(y * scale + bias)
 
 
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int, spatial_dims: int = 2, drop: float = 0.0):
-        super().__init__()
-        conv = _conv(spatial_dims)
-        self.fc1 = conv(dim, hidden, 1)
-        self.act = nn.GELU()
-        self.fc2 = conv(hidden, dim, 1)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class AffineShiftBlock(nn.Module):
     def __init__(
         self,
@@ -114,7 +104,7 @@ class AffineShiftBlock(nn.Module):
         self.mixer = AffineShift(dim, n_div, spatial_dims, temporal)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = GroupNorm1(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), spatial_dims, drop)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), _conv(spatial_dims), drop=drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.mixer(self.norm1(x)))
@@ -193,14 +183,7 @@ class AffineShiftTransformer(nn.Module):
         )
         self.norm = GroupNorm1(self.num_features)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv3d)):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+        self.apply(partial(init_weights, convs=(nn.Conv2d, nn.Conv3d)))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)

@@ -97,3 +97,30 @@ def tiny_files(tmp_path_factory) -> dict[str, Path]:
             files[fmt] = Path(artifact.path)
     files["source"] = home / "tiny.py"
     return files
+
+
+@pytest.fixture
+def hide_module(tmp_path: Path, monkeypatch):
+    """Make an installed package look uninstalled to the bench subprocesses of this test."""
+
+    def hide(name: str) -> None:
+        folder = tmp_path / f"hide-{name}"
+        folder.mkdir()
+        (folder / "sitecustomize.py").write_text(
+            textwrap.dedent(
+                f"""
+            import sys
+
+            class Hide:
+                def find_spec(self, name, path=None, target=None):
+                    if name.split(".")[0] == {name!r}:
+                        raise ModuleNotFoundError(name)
+                    return None
+
+            sys.meta_path.insert(0, Hide())
+            """
+            )
+        )
+        monkeypatch.setenv("PYTHONPATH", str(folder))
+
+    return hide

@@ -61,12 +61,6 @@ def test_significant_but_small_change_is_unchanged() -> None:
 # --- end to end ------------------------------------------------------------------------------------------
 
 
-def _run_id(bench_cli, store: str, *args: str) -> str:
-    result = bench_cli("run", *args, "--store", store, "--json", *FAST)
-    assert result.code == 0, result.stderr
-    return json.loads(result.stdout)[0]["run_id"]
-
-
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, tiny_files) -> dict:
     """A baseline run, then the same cell made genuinely slower: a heavier model behind the same name."""

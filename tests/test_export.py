@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import textwrap
 import time
@@ -257,29 +256,9 @@ def test_unsupported_combination_exits_2(bench_cli) -> None:
     )
 
 
-def test_missing_backend_names_the_pip_extra(bench_cli, tmp_path: Path) -> None:
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        textwrap.dedent(
-            """
-        import sys
-
-        class HideCoreML:  # makes coremltools look uninstalled in this process only
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "coremltools":
-                    raise ModuleNotFoundError(name)
-                return None
-
-        sys.meta_path.insert(0, HideCoreML())
-        """
-        )
-    )
-    os.environ["PYTHONPATH"] = str(hide)
-    try:
-        result = bench_cli("export", "edgevit_xxs", "--format", "coreml")
-    finally:
-        del os.environ["PYTHONPATH"]
+def test_missing_backend_names_the_pip_extra(bench_cli, hide_module) -> None:
+    hide_module("coremltools")
+    result = bench_cli("export", "edgevit_xxs", "--format", "coreml")
     assert_one_line_error(result, "pip install 'edge-bench[coreml]'")
 
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -297,29 +296,9 @@ def test_nonsense_run_options_exit_2(bench_cli, tmp_path: Path, args: list[str],
     assert_one_line_error(bench_cli("run", "-m", "edgevit_xxs", "--store", str(tmp_path / "s.sqlite"), *args), fragment)
 
 
-def test_runtime_not_installed_names_the_extra(bench_cli, tmp_path: Path) -> None:
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        textwrap.dedent(
-            """
-        import sys
-
-        class HideOnnxRuntime:  # makes onnxruntime look uninstalled in this process only
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "onnxruntime":
-                    raise ModuleNotFoundError(name)
-                return None
-
-        sys.meta_path.insert(0, HideOnnxRuntime())
-        """
-        )
-    )
-    os.environ["PYTHONPATH"] = str(hide)
-    try:
-        result = bench_cli("run", "-m", "x.onnx", "--store", str(tmp_path / "s.sqlite"))
-    finally:
-        del os.environ["PYTHONPATH"]
+def test_runtime_not_installed_names_the_extra(bench_cli, hide_module, tmp_path: Path) -> None:
+    hide_module("onnxruntime")
+    result = bench_cli("run", "-m", "x.onnx", "--store", str(tmp_path / "s.sqlite"))
     assert_one_line_error(result, "pip install 'edge-bench[onnx]'")
 
 
