@@ -274,7 +274,8 @@ StoreOption = Annotated[
 
 @app.command("run")
 def run_cmd(
-    device: Annotated[str, typer.Option(help="Device profile to run on.")] = "host",
+    device: Annotated[str, typer.Option(help="Device profile to run on (see `bench devices`).")] = "host",
+    device_file: Annotated[str | None, typer.Option(help="Run on the device of this TOML profile.")] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Zoo name, pattern, or .onnx/.tflite file; repeatable.")
     ] = None,
@@ -307,7 +308,7 @@ def run_cmd(
     from bench.suite import resolve_models
     from export.base import check_combination
 
-    dev = get_device(device)
+    dev = get_device(device, device_file)
     protocol = Protocol(warmup, min_runs, min_time, max_runs, max_time, ci_target, cooldown=cooldown)
     protocol.validate()
     formats, precisions = _split(fmt), _split(precision)
@@ -538,6 +539,58 @@ def report_cmd(
     out.print(f"plots: {', '.join(p.name for p in report.plots if p.suffix == '.png') or 'none'}")
     out.print(f"markdown summary: {report.markdown}")
     out.print(f"report: {report.html.resolve()}")
+
+
+@app.command("devices")
+def devices_cmd(
+    probe: Annotated[str | None, typer.Option(help="Check a device: reachability, OS, CPU, runtimes, meters.")] = None,
+    device_file: Annotated[str | None, typer.Option(help="Probe the device of this TOML profile.")] = None,
+) -> None:
+    """List device profiles, or probe one."""
+    from bench.devices import get_device, list_devices, user_dir
+
+    if probe is None and device_file is None:
+        table = Table(title=f"device profiles (yours: {user_dir()})")
+        for col in ("name", "transport", "address", "runtimes", "threads", "energy", "profile"):
+            table.add_column(col, overflow="fold")
+        for d in list_devices():
+            table.add_row(
+                d.name,
+                d.transport,
+                d.address or "-",
+                ", ".join(d.runtimes),
+                ",".join(map(str, d.threads)),
+                d.energy_meter,
+                d.path,
+            )
+        out.print(table)
+        return
+    dev = get_device(probe, device_file)
+    if dev.transport != "local":
+        raise BenchError(
+            f"cannot probe '{dev.name}': the {dev.transport} transport is not implemented in this version of bench"
+        )
+    import platform
+
+    from bench.energy.base import probe_host_meter
+    from bench.environment import cpu_model
+    from bench.runtimes.base import RUNTIMES
+    from bench.thermal import read_zones
+
+    table = Table(title=f"probe {dev.name}")
+    table.add_column("check")
+    table.add_column("result", overflow="fold")
+    table.add_row("reachable", "yes (local)")
+    table.add_row("OS", platform.platform())
+    table.add_row("CPU", f"{cpu_model()} ({__import__('os').cpu_count()} cores)")
+    for name in dev.runtimes:
+        reason = RUNTIMES[name].unavailable_reason()
+        table.add_row(f"runtime {name}", "ok" if reason is None else f"missing: {reason}")
+    meter, _, note = probe_host_meter(dev.rapl_root)
+    table.add_row("energy", f"ok: {note}" if meter else f"unavailable: {note}")
+    zones = read_zones(dev.thermal_root)
+    table.add_row("thermal", ", ".join(f"{k} {v:.1f} C" for k, v in zones.items()) or "no readable zones")
+    out.print(table)
 
 
 def main() -> None:

@@ -158,6 +158,11 @@ class Harness:
         self.device = device
         self.store = store
         self.protocol = protocol
+        if device.transport != "local":
+            raise BenchError(
+                f"device '{device.name}' uses the {device.transport} transport, which this version of "
+                "bench cannot drive yet; run on a local device (e.g. --device host)"
+            )
         self.thermal_root = thermal_root or device.thermal_root
         self.meter: EnergyMeter | None
         self.meter, self.energy_spec, self.energy_note = probe_host_meter(rapl_root or device.rapl_root)
@@ -182,7 +187,7 @@ class Harness:
         row["artifact_sha256"] = sha
         if error:
             return {**row, "error": error, "ended_at": time.time()}, None
-        thermal = wait_until_settled(self.thermal_root, self.device.thermal_limit_c, self.protocol.thermal_max_wait)
+        thermal = wait_until_settled(self.thermal_root, self.device.thermal_limit_c, self.device.thermal_max_wait_s)
         row["thermal"] = thermal.to_dict()
         p = self.protocol
         job = {

@@ -19,7 +19,6 @@ class Protocol:
     ci_target: float | None = None
     idle_max: float = 10.0
     cooldown: float = 0.0
-    thermal_max_wait: float = 30.0
 
     def validate(self) -> None:
         if self.warmup < 0 or self.min_runs < 1 or self.max_runs < self.min_runs:

@@ -1,0 +1,105 @@
+"""Device profiles: shipped TOML files, user profiles, validation with file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from bench.devices import get_device, list_devices, load_profile
+from bench.errors import BenchError
+
+
+def test_shipped_profiles_load() -> None:
+    names = {d.name for d in list_devices()}
+    assert {"host", "pixel6", "raspberry-pi5", "jetson-orin-nano", "mac"} <= names
+    pixel = get_device("pixel6")
+    assert pixel.transport == "adb" and pixel.affinity == "c0" and pixel.work_dir.startswith("/data/local/tmp")
+    assert "S2M_VDD_CPUCL2" in pixel.rails and pixel.thermal_limit_status == 0
+
+
+def test_user_profiles_add_and_replace(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_DEVICES", str(tmp_path))
+    (tmp_path / "bench-box.toml").write_text('name = "bench-box"\ntransport = "local"\n[cpu]\nthreads = [2]\n')
+    (tmp_path / "host.toml").write_text('name = "host"\ntransport = "local"\n[thermal]\nlimit_c = 60\n')
+    assert get_device("bench-box").threads == (2,)
+    assert get_device("host").thermal_limit_c == 60.0
+
+
+@pytest.mark.parametrize(
+    "text,line,fragment",
+    [
+        ('name = "x"\ntransport = "local"\nthreads = [\n', 3, "malformed TOML"),
+        ('name = "x"\ntransport = = "local"\n[cpu]\n', 2, "malformed TOML"),
+        ('name = "x"\ntransport = "local"\n\n[cpu]\ncores = 4\n', 5, "unknown key '[cpu] cores'"),
+        ('name = "x"\ntransport = "local"\n[cpu]\nthreads = "two"\n', 4, "'[cpu] threads' must be list"),
+        ('name = "x"\ntransport = "bluetooth"\n', 2, "transport 'bluetooth' is not one of"),
+        ('name = "x"\ntransport = "local"\n[cpu]\naffinity = "xyz"\n', 4, "hex CPU mask"),
+        ('name = "x"\ntransport = "local"\n[runtimes]\navailable = ["tensorrt"]\n', 4, "unknown runtime 'tensorrt'"),
+        ('name = "x"\ntransport = "local"\n[gpu]\nkind = "x"\n', 3, "unknown table [gpu]"),
+        ('transport = "local"\n', 1, "missing required key 'name'"),
+    ],
+)
+def test_bad_profiles_name_file_and_line(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(BenchError) as info:
+        load_profile(path)
+    assert str(info.value).startswith(f"{path}:{line}: ")
+    assert fragment in str(info.value)
+
+
+def test_devices_command_lists_profiles(bench_cli) -> None:
+    result = bench_cli("devices")
+    assert result.code == 0 and "pixel6" in result.stdout and "raspberry-pi5" in result.stdout
+
+
+def test_probe_host_reports_runtimes_and_why_energy_is_missing(bench_cli, tmp_path: Path) -> None:
+    result = bench_cli("devices", "--probe", "host")
+    assert result.code == 0
+    assert "runtime onnxruntime" in result.stdout and "energy" in result.stdout
+
+
+def test_malformed_device_file_exits_2_with_file_and_line(bench_cli, tmp_path: Path) -> None:
+    path = tmp_path / "dev.toml"
+    path.write_text('name = "x"\ntransport = "local"\n[cpu]\nthreads = [0]\n')
+    assert_one_line_error(bench_cli("run", "--device-file", str(path)), f"{path}:4", "positive integers")
+
+
+def test_run_on_a_device_file(bench_cli, tiny_files, tmp_path: Path) -> None:
+    path = tmp_path / "box.toml"
+    path.write_text('name = "box"\ntransport = "local"\n')
+    store = str(tmp_path / "s.sqlite")
+    result = bench_cli(
+        "run",
+        "--device-file",
+        str(path),
+        "-m",
+        str(tiny_files["onnx"]),
+        "--store",
+        store,
+        "--min-runs",
+        "5",
+        "--min-time",
+        "0.1",
+    )
+    assert result.code == 0, result.stderr
+    from bench.store import Store
+
+    assert Store(store).measurement_rows()[0]["device"] == "box"
+
+
+def test_remote_transport_is_refused_clearly(bench_cli, tmp_path: Path) -> None:
+    assert_one_line_error(
+        bench_cli("run", "--device", "pixel6", "-m", "edgevit_xxs", "--store", str(tmp_path / "s.sqlite")),
+        "adb transport",
+    )
+
+
+def test_unknown_device_lists_the_known(bench_cli) -> None:
+    assert_one_line_error(bench_cli("devices", "--probe", "nokia3310"), "unknown device 'nokia3310'", "pixel6")
+
+
+def test_unreadable_device_file_exits_2(bench_cli, tmp_path: Path) -> None:
+    assert_one_line_error(bench_cli("devices", "--device-file", str(tmp_path / "none.toml")), "cannot read")
