@@ -46,7 +46,8 @@ class GroupNorm1(nn.GroupNorm):
     """LayerNorm over all of (C, [T,] H, W): GroupNorm with one group, any rank.
 
     Computed with means over the non-batch dims instead of ``F.group_norm``, whose reshape to
-    (N, groups, C/groups, T, H, W) is a rank-6 tensor that CoreML refuses for video input.
+    (N, groups, C/groups, T, H, W) is a rank-6 tensor that CoreML refuses for video input, and
+    with a product instead of ``pow``, which the TFLite converter cannot lower on 5-D tensors.
     Same parameters and the same numbers as ``nn.GroupNorm(1, C)``.
     """
 
@@ -55,10 +56,10 @@ class GroupNorm1(nn.GroupNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dims = tuple(range(1, x.dim()))
-        mean = x.mean(dim=dims, keepdim=True)
-        var = (x - mean).pow(2).mean(dim=dims, keepdim=True)
+        centred = x - x.mean(dim=dims, keepdim=True)
+        var = (centred * centred).mean(dim=dims, keepdim=True)  # not pow: TFLite cannot lower a 5-D POW
         shape = (1, -1) + (1,) * (x.dim() - 2)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return centred * torch.rsqrt(var + self.eps) * self.weight.reshape(shape) + self.bias.reshape(shape)
 
 
 class AffineShift(nn.Module):
