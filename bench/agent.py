@@ -189,7 +189,14 @@ def peak_rss_mb() -> float:
 def measure(job: dict) -> None:
     stage = "load"
     try:
-        emit("hello", pid=os.getpid(), python=sys.version.split()[0])
+        if job.get("cpus") and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, job["cpus"])  # before the runtime creates its thread pool
+        emit(
+            "hello",
+            pid=os.getpid(),
+            python=sys.version.split()[0],
+            cpus=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        )
         rss_before = rss_mb()
         start = time.perf_counter_ns()
         run, versions = RUNTIMES[job["runtime"]](job)

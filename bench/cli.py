@@ -294,6 +294,13 @@ def run_cmd(
     ] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per cell, interleaved across the suite.")] = 1,
     cooldown: Annotated[float, typer.Option(min=0, help="Seconds to rest between cells.")] = 0.0,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Runtime setting KEY=VALUE, repeatable: graph_optimization=disable|basic|extended|all, "
+            "providers=A+B (onnxruntime); xnnpack=true|false (litert)."
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the last interrupted run on this device.")] = False,
     rapl_root: Annotated[str | None, typer.Option(help="powercap sysfs root (default /sys/class/powercap).")] = None,
     thermal_root: Annotated[str | None, typer.Option(help="thermal sysfs root (default /sys/class/thermal).")] = None,
@@ -303,7 +310,7 @@ def run_cmd(
     """Measure latency, memory and energy of a suite on a device and store it."""
     from bench.devices import get_device
     from bench.harness import Harness, plan_cells
-    from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
+    from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime, parse_options
     from bench.store import Store
     from bench.suite import resolve_models
     from export.base import check_combination
@@ -329,7 +336,10 @@ def run_cmd(
     )
     for name in sorted({c.runtime for c in cells}):
         get_runtime(name).check_available()
-    harness = Harness(dev, Store(store), protocol, rapl_root, thermal_root)
+    overrides = parse_options(option or [])
+    for name in sorted({c.runtime for c in cells}):
+        get_runtime(name).with_options(overrides)  # bad values: exit 2 before any work
+    harness = Harness(dev, Store(store), protocol, rapl_root, thermal_root, overrides)
     with _progress() as progress:
         task = progress.add_task("measuring", total=len(cells) or None)
 

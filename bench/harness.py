@@ -9,6 +9,7 @@ background load) spreads over all models instead of biasing one.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -127,6 +128,22 @@ def _direct_file(path: str) -> tuple[str, str | None, tuple[int, ...], str | Non
     return str(file.resolve()), file_sha256(file), shape, None
 
 
+def pinned_cpus(affinity: str | None, threads: int) -> list[int] | None:
+    """CPUs the agent is pinned to: the profile's hex mask, else the last ``threads`` CPUs we may use.
+
+    Pinning keeps the scheduler from moving the benchmark between cores and away from the
+    harness process (which waits on the first CPU); None where affinity cannot be set.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if affinity:
+        mask = int(affinity, 16)
+        chosen = [cpu for cpu in allowed if mask >> cpu & 1]
+        return chosen or None
+    return allowed[-threads:] if threads < len(allowed) else None
+
+
 def run_agent(job: dict, timeout: float) -> tuple[dict[str, dict], str]:
     """Run the agent on this machine; returns its events by name and its stderr tail."""
     proc = subprocess.run(
@@ -154,6 +171,7 @@ class Harness:
         protocol: Protocol,
         rapl_root: str | None = None,
         thermal_root: str | None = None,
+        options: dict[str, str] | None = None,
     ):
         self.device = device
         self.store = store
@@ -164,8 +182,12 @@ class Harness:
                 "bench cannot drive yet; run on a local device (e.g. --device host)"
             )
         self.thermal_root = thermal_root or device.thermal_root
+        self.option_overrides = options or {}
         self.meter: EnergyMeter | None
         self.meter, self.energy_spec, self.energy_note = probe_host_meter(rapl_root or device.rapl_root)
+
+    def options(self, runtime: str) -> dict:
+        return get_runtime(runtime).with_options(self.option_overrides)
 
     def measure(self, cell: Cell) -> tuple[dict, list[float] | None]:
         """Measure one cell; never raises for a failure of the cell itself."""
@@ -179,7 +201,7 @@ class Harness:
             "threads": cell.threads,
             "repeat": cell.repeat,
             "status": "failed",
-            "settings": {**asdict(self.protocol), "options": get_runtime(cell.runtime).options},
+            "settings": {**asdict(self.protocol), "options": self.options(cell.runtime)},
             "started_at": started,
         }
         reason = get_runtime(cell.runtime).unavailable_reason()
@@ -202,7 +224,8 @@ class Harness:
             "max_time": p.max_time,
             "ci_target": p.ci_target,
             "idle_max": p.idle_max,
-            "options": get_runtime(cell.runtime).options,
+            "options": self.options(cell.runtime),
+            "cpus": pinned_cpus(self.device.affinity, cell.threads),
             "energy": self.energy_spec,
             "python_path": [str(Path(__file__).resolve().parents[1])],
         }
@@ -211,6 +234,7 @@ class Harness:
         except subprocess.TimeoutExpired:
             return {**row, "error": "agent timed out", "ended_at": time.time()}, None
         row["ended_at"] = time.time()
+        row["settings"]["cpus"] = events.get("hello", {}).get("cpus")
         if "error" in events:
             e = events["error"]
             return {**row, "error": f"{e['stage']}: {e['message']}"}, None

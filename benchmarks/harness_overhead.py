@@ -21,6 +21,20 @@ import numpy as np
 
 
 def bare_median_ms(path: str, shape: tuple[int, ...], min_time: float) -> float:
+    """A bare loop on the same CPU the harness pins its agent to (bench.harness.pinned_cpus)."""
+    from bench.harness import pinned_cpus
+
+    before = os.sched_getaffinity(0)
+    cpus = pinned_cpus(None, 1)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        return _bare_loop(path, shape, min_time)
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _bare_loop(path: str, shape: tuple[int, ...], min_time: float) -> float:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

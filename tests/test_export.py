@@ -286,3 +286,24 @@ def test_cache_key_differs_per_model_format_and_precision() -> None:
         for fmt, precision in (("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"))
     }
     assert len(keys) == 6
+
+
+def test_weights_given_on_the_command_line_reach_the_artifact(bench_cli, tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    import models
+
+    torch.manual_seed(11)
+    original = models.create_model("ast_xxs")
+    path = tmp_path / "ast_xxs.pth"
+    torch.save(original.state_dict(), path)
+    result = bench_cli("export", "ast_xxs", "--weights", str(path), "--json")
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    exported = ort.InferenceSession(row["path"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        expected = original(torch.from_numpy(x)).numpy()
+    assert np.abs(exported - expected).max() < 1e-4

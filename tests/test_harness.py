@@ -62,6 +62,9 @@ def test_protocol_meets_min_runs_and_min_time(tiny_files, tmp_path: Path) -> Non
     assert row["median_ms"] == pytest.approx(float(np.median(samples)))
     assert row["init_ms"] > 0 and row["first_ms"] > 0 and 10 < row["peak_memory_mb"] < 2000
     assert row["energy_mj_per_inference"] is None and row["energy_note"].startswith("unavailable")
+    from bench.harness import pinned_cpus
+
+    assert row["settings"]["cpus"] == (pinned_cpus(None, 1) or sorted(os.sched_getaffinity(0)))
 
 
 def test_ci_target_stops_early(tiny_files, tmp_path: Path) -> None:
@@ -310,3 +313,64 @@ def test_unknown_results_format_exits_2(bench_cli, tmp_path: Path) -> None:
     assert_one_line_error(
         bench_cli("results", "--format", "xml", "--store", str(tmp_path / "s.sqlite")), "unknown results format 'xml'"
     )
+
+
+def test_runtime_options_reach_the_runtime(bench_cli, tiny_files, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    result = bench_cli(
+        "run",
+        "-m",
+        str(tiny_files["onnx"]),
+        "-m",
+        str(tiny_files["tflite"]),
+        "--store",
+        store,
+        "--option",
+        "graph_optimization=disable",
+        "--option",
+        "xnnpack=false",
+        *FAST,
+    )
+    assert result.code == 0, result.stderr
+    options = {r["runtime"]: r["settings"]["options"] for r in Store(store).measurement_rows()}
+    assert options["onnxruntime"]["graph_optimization"] == "disable"
+    assert options["litert"]["xnnpack"] is False
+
+
+@pytest.mark.parametrize(
+    "option,fragment",
+    [
+        ("xnnpack=maybe", "litert accepts true, false"),
+        ("threads=4", "use KEY=VALUE with KEY one of"),
+        ("graph_optimization", "use KEY=VALUE"),
+    ],
+)
+def test_bad_runtime_options_exit_2(bench_cli, tiny_files, tmp_path: Path, option: str, fragment: str) -> None:
+    result = bench_cli(
+        "run", "-m", str(tiny_files["tflite"]), "--store", str(tmp_path / "s.sqlite"), "--option", option
+    )
+    assert_one_line_error(result, fragment)
+
+
+def test_thermal_wait_reads_zones_and_gives_up_when_too_hot(tmp_path: Path) -> None:
+    from bench.thermal import wait_until_settled
+
+    zone = tmp_path / "thermal_zone0"
+    zone.mkdir()
+    (zone / "type").write_text("cpu-thermal\n")
+    (zone / "temp").write_text("45000\n")
+    settled = wait_until_settled(tmp_path, limit_c=60, max_wait_s=2, poll_s=0.05)
+    assert settled.settled and settled.zones_c == {"thermal_zone0:cpu-thermal": 45.0}
+    hot = wait_until_settled(tmp_path, limit_c=40, max_wait_s=0.3, poll_s=0.05)
+    assert not hot.settled and hot.waited_s >= 0.3 and "not settled" in hot.note
+    assert wait_until_settled(tmp_path / "none").note.startswith("no readable thermal zones")
+
+
+def test_agent_is_pinned_to_the_profile_mask_or_the_last_cpus() -> None:
+    from bench.harness import pinned_cpus
+
+    allowed = sorted(os.sched_getaffinity(0))
+    assert pinned_cpus("1", 1) == ([0] if 0 in allowed else None)
+    if len(allowed) > 1:
+        assert pinned_cpus(None, 1) == allowed[-1:]
+    assert pinned_cpus(None, len(allowed)) is None  # all CPUs: nothing to pin

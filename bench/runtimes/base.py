@@ -22,6 +22,22 @@ class Runtime:
     extra: str
     options: dict = field(default_factory=dict)  # defaults of the runtime's own settings
     needs_os: str | None = None
+    choices: dict = field(default_factory=dict)  # option -> allowed values (a tuple) or a parser
+
+    def with_options(self, overrides: dict[str, str]) -> dict:
+        """The default options updated with the ``KEY=VALUE`` overrides this runtime knows."""
+        options = dict(self.options)
+        for key, text in overrides.items():
+            if key not in self.choices:
+                continue
+            allowed = self.choices[key]
+            if isinstance(allowed, tuple):
+                if text not in allowed:
+                    raise BenchError(f"--option {key}={text}: {self.name} accepts {', '.join(allowed)}")
+                options[key] = {"true": True, "false": False}.get(text, text)
+            else:
+                options[key] = allowed(text)
+        return options
 
     def unavailable_reason(self) -> str | None:
         if self.needs_os and platform.system() != self.needs_os:
@@ -48,8 +64,19 @@ RUNTIMES: dict[str, Runtime] = {
             ("onnxruntime",),
             "onnx",
             {"graph_optimization": "all", "providers": ["CPUExecutionProvider"]},
+            choices={
+                "graph_optimization": ("disable", "basic", "extended", "all"),
+                "providers": lambda text: [p.strip() for p in text.split("+") if p.strip()],
+            },
         ),
-        Runtime("litert", "tflite", ("ai_edge_litert", "tflite_runtime"), "tflite", {"xnnpack": True}),
+        Runtime(
+            "litert",
+            "tflite",
+            ("ai_edge_litert", "tflite_runtime"),
+            "tflite",
+            {"xnnpack": True},
+            choices={"xnnpack": ("true", "false")},
+        ),
         Runtime("torch", "pytorch", ("torch",), "torch"),
         Runtime("coreml", "coreml", ("coremltools",), "coreml", needs_os="Darwin"),
     )
@@ -61,3 +88,15 @@ def get_runtime(name: str) -> Runtime:
     if name not in RUNTIMES:
         raise BenchError(f"unknown runtime '{name}'; choose from: {', '.join(RUNTIMES)}")
     return RUNTIMES[name]
+
+
+def parse_options(values: list[str]) -> dict[str, str]:
+    """``["xnnpack=false", ...]`` -> ``{"xnnpack": "false"}``; every key must belong to some runtime."""
+    known = sorted({key for runtime in RUNTIMES.values() for key in runtime.choices})
+    parsed = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or key.strip() not in known:
+            raise BenchError(f"--option '{value}': use KEY=VALUE with KEY one of {', '.join(known)}")
+        parsed[key.strip()] = text.strip()
+    return parsed
