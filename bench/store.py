@@ -129,19 +129,39 @@ class Store:
             raise BenchError(f"bad store URL '{self.url}': {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                row = conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
-                if row is None:
-                    conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif int(row.value) > SCHEMA_VERSION:
-                    raise BenchError(
-                        f"store {self.url} has schema {row.value}, newer than this bench "
-                        f"({SCHEMA_VERSION}); upgrade bench"
-                    )
-        except sa.exc.DBAPIError as exc:  # unreachable server, not a database file, ...
-            raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
+        self._prepare_schema()
+
+    def _prepare_schema(self) -> None:
+        """Create the tables and record the schema version; safe when several processes start at once.
+
+        Two processes opening a new SQLite file can both decide a table is missing; the loser
+        sees "already exists" (or a duplicate schema row) and simply tries again.
+        """
+        for attempt in range(20):
+            try:
+                metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    row = conn.execute(
+                        sa.select(schema_info.c.value).where(schema_info.c.key == "schema_version")
+                    ).first()
+                    if row is None:
+                        conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    elif int(row.value) > SCHEMA_VERSION:
+                        raise BenchError(
+                            f"store {self.url} has schema {row.value}, newer than this bench "
+                            f"({SCHEMA_VERSION}); upgrade bench"
+                        )
+                return
+            except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
+                racing = isinstance(exc, sa.exc.IntegrityError) or any(
+                    word in str(exc).lower() for word in ("already exists", "locked")
+                )
+                if racing and attempt < 19:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
+            except sa.exc.DBAPIError as exc:  # unreachable server, not a database file, ...
+                raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
 
     # --- runs ---------------------------------------------------------------------------------
 

@@ -374,3 +374,23 @@ def test_agent_is_pinned_to_the_profile_mask_or_the_last_cpus() -> None:
     if len(allowed) > 1:
         assert pinned_cpus(None, 1) == allowed[-1:]
     assert pinned_cpus(None, len(allowed)) is None  # all CPUs: nothing to pin
+
+
+def test_many_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    store = tmp_path / "new.sqlite"
+    start_at = time.time() + 3  # after every process has imported what it needs
+    code = (
+        "import sys, time\n"
+        "from bench.store import Store\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "Store(sys.argv[2])\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(start_at), str(store)], cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert len(Store(str(store)).list_runs()) == 0
