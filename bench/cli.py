@@ -334,11 +334,10 @@ def run_cmd(
         if resume
         else plan_cells([*names, *files], formats, precisions, runtimes, _ints(threads, "--threads"), repeats)
     )
-    for name in sorted({c.runtime for c in cells}):
-        get_runtime(name).check_available()
     overrides = parse_options(option or [])
-    for name in sorted({c.runtime for c in cells}):
-        get_runtime(name).with_options(overrides)  # bad values: exit 2 before any work
+    for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
+        get_runtime(name).check_available()
+        get_runtime(name).with_options(overrides)
     harness = Harness(dev, Store(store), protocol, rapl_root, thermal_root, overrides)
     with _progress() as progress:
         task = progress.add_task("measuring", total=len(cells) or None)

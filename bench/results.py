@@ -27,8 +27,15 @@ def load_results(store: str | None = None, run_id: str | None = None) -> pd.Data
 
 
 def to_records(frame: pd.DataFrame) -> list[dict]:
-    records = json.loads(frame.to_json(orient="records"))
-    return records
+    return json.loads(frame.to_json(orient="records"))
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """The nested columns as JSON text, for formats that hold only scalars."""
+    flat = frame.copy()
+    for col in ("energy", "thermal", "settings", "runtime_versions"):
+        flat[col] = flat[col].map(json.dumps)
+    return flat
 
 
 def write(frame: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
@@ -38,18 +45,12 @@ def write(frame: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
     if fmt == "parquet":
         if out is None:
             raise BenchError("--format parquet needs --out FILE")
-        flat = frame.copy()
-        for col in ("energy", "thermal", "settings", "runtime_versions"):
-            flat[col] = flat[col].map(json.dumps)
-        flat.to_parquet(out, index=False)
+        _flat(frame).to_parquet(out, index=False)
         return None
     if fmt == "json":
         text = json.dumps(to_records(frame), indent=2)
     else:
-        flat = frame.drop(columns=["samples_ms"]).copy()
-        for col in ("energy", "thermal", "settings", "runtime_versions"):
-            flat[col] = flat[col].map(json.dumps)
-        text = flat.to_csv(index=False)
+        text = _flat(frame.drop(columns=["samples_ms"])).to_csv(index=False)
     if out is None:
         return text
     out.write_text(text)

@@ -40,6 +40,10 @@ class EnergyResult:
 class EnergyMeter(ABC):
     name: str
 
+    def __init__(self, root: str | None = None):
+        """``root``: the sysfs root a file-based meter reads (tests point it at a simulated tree)."""
+        self.root = root
+
     @abstractmethod
     def counter_spec(self) -> dict:
         """Files the agent reads, ``{"files": {rail: path}}``; raise MeterUnavailable if none work."""
@@ -79,24 +83,17 @@ def register_meter(cls: type[EnergyMeter]) -> type[EnergyMeter]:
     return cls
 
 
-def meter_names() -> list[str]:
-    from bench.energy import nvml, rapl  # noqa: F401  (registration)
+def host_meters() -> list[type[EnergyMeter]]:
+    """Registered host meters in order of preference (registration order: RAPL, then NVML)."""
+    from bench.energy import rapl, nvml  # noqa: F401, I001  (registration, in this order)
 
-    return list(_METERS)
-
-
-def get_meter_class(name: str) -> type[EnergyMeter]:
-    meter_names()
-    return _METERS[name]
+    return list(_METERS.values())
 
 
 def probe_host_meter(rapl_root: str | None = None) -> tuple[EnergyMeter | None, dict | None, str]:
-    """The first host meter that works (RAPL, then NVML) with its counter spec, else every reason."""
-    from bench.energy.nvml import NvmlMeter
-    from bench.energy.rapl import DEFAULT_ROOT, RaplMeter
-
+    """The first host meter that works, with its counter spec, else every meter's reason."""
     reasons = []
-    for meter in (RaplMeter(rapl_root or DEFAULT_ROOT), NvmlMeter()):
+    for meter in (cls(rapl_root) for cls in host_meters()):
         try:
             return meter, meter.counter_spec(), meter.name
         except MeterUnavailable as exc:

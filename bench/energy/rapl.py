@@ -20,8 +20,9 @@ DEFAULT_ROOT = "/sys/class/powercap"
 class RaplMeter(EnergyMeter):
     name = "rapl"
 
-    def __init__(self, root: str | Path = DEFAULT_ROOT):
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None = None):
+        super().__init__(str(root or DEFAULT_ROOT))
+        self.root = Path(self.root)
         self.ranges: dict[str, int] = {}
 
     def counter_spec(self) -> dict:
