@@ -132,13 +132,18 @@ def _dist_version(name: str) -> str:
 
 
 def read_counters(spec: dict | None) -> dict | None:
-    """Raw counter values (e.g. RAPL energy_uj) with a timestamp; None without a spec."""
+    """One raw reading of the meter's files / command (text, parsed by the meter on the host),
+    with a timestamp; None without a spec. Streams are read by the Sampler only."""
     if not spec:
         return None
-    values = {}
+    values: dict = {}
     for name, path in spec.get("files", {}).items():
         with open(path) as f:
-            values[name] = int(f.read().strip().split()[0])
+            values[name] = f.read()
+    if spec.get("command"):
+        import subprocess
+
+        values["output"] = subprocess.run(spec["command"], capture_output=True, text=True, timeout=10).stdout
     if spec.get("nvml"):
         import pynvml
 
@@ -147,6 +152,66 @@ def read_counters(spec: dict | None) -> dict | None:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             values[f"gpu{index}"] = int(pynvml.nvmlDeviceGetTotalEnergyConsumption(handle))  # mJ
     return {"t": time.perf_counter(), "values": values}
+
+
+class Sampler:
+    """Polls a sampled (instantaneous-power) meter every ``period_s`` in a thread, or reads the
+    lines of a streaming tool (tegrastats), while a window runs."""
+
+    def __init__(self, spec: dict | None):
+        self.spec = spec if spec and (spec.get("period_s") or spec.get("stream")) else None
+        self.samples: list[dict] = []
+        self.stop = None
+        self.thread = None
+        self.proc = None
+
+    def __enter__(self) -> Sampler:
+        if not self.spec:
+            return self
+        import threading
+
+        self.stop = threading.Event()
+        target = self._stream if self.spec.get("stream") else self._poll
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self.stop.wait(self.spec["period_s"]):
+            self.samples.append(read_counters({k: v for k, v in self.spec.items() if k != "stream"}))
+
+    def _stream(self) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(self.spec["stream"], stdout=subprocess.PIPE, text=True)
+        for line in self.proc.stdout:
+            self.samples.append({"t": time.perf_counter(), "values": {"line": line}})
+            if self.stop.is_set():
+                break
+
+    def __exit__(self, *exc) -> None:
+        if self.stop is None:
+            return
+        self.stop.set()
+        if self.proc is not None:
+            self.proc.terminate()
+        self.thread.join(timeout=5)
+
+
+def stream_reading(sampler: Sampler, spec: dict | None) -> dict | None:
+    """A streaming meter has no before/after file: the nearest sample stands in."""
+    if spec and spec.get("stream"):
+        return sampler.samples[-1] if sampler.samples else None
+    return read_counters(spec)
+
+
+def _wait_for_sample(sampler: Sampler, after: float = 0.0, timeout: float = 5.0) -> None:
+    """Until a streaming meter has printed a line later than ``after``."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if sampler.samples and sampler.samples[-1]["t"] > after:
+            return
+        time.sleep(0.01)
 
 
 # --- statistics the agent needs to stop early ----------------------------------------------
@@ -216,7 +281,10 @@ def measure(job: dict) -> None:
         stage = "timed runs"
         samples: list[float] = []
         energy_spec = job.get("energy")
-        before = read_counters(energy_spec)
+        sampler = Sampler(energy_spec).__enter__()
+        if energy_spec and energy_spec.get("stream"):
+            _wait_for_sample(sampler)
+        before = stream_reading(sampler, energy_spec)
         window_start = time.perf_counter()
         while True:
             t0 = time.perf_counter_ns()
@@ -232,23 +300,35 @@ def measure(job: dict) -> None:
             if target and n % 10 == 0 and median_ci_halfwidth(samples) <= target:
                 break  # early stop: the median is already known precisely enough
         window_end = time.perf_counter()
-        after = read_counters(energy_spec)
+        if energy_spec and energy_spec.get("stream"):
+            _wait_for_sample(sampler, after=window_end)
+        after = stream_reading(sampler, energy_spec)
+        sampler.__exit__()
         emit(
             "window",
             start=window_start,
             end=window_end,
             n=len(samples),
-            energy={"before": before, "after": after} if energy_spec else None,
+            energy={"before": before, "after": after, "samples": sampler.samples} if energy_spec else None,
         )
         emit("samples", ms=samples)
 
         if energy_spec:
             stage = "idle window"
             idle_s = min(window_end - window_start, job.get("idle_max", 10.0))
-            idle_before = read_counters(energy_spec)
-            time.sleep(idle_s)
-            idle_after = read_counters(energy_spec)
-            emit("idle", seconds=idle_s, energy={"before": idle_before, "after": idle_after})
+            with Sampler(energy_spec) as idle_sampler:
+                if energy_spec.get("stream"):
+                    _wait_for_sample(idle_sampler)
+                idle_before = stream_reading(idle_sampler, energy_spec)
+                time.sleep(idle_s)
+                if energy_spec.get("stream"):
+                    _wait_for_sample(idle_sampler, after=time.perf_counter())
+                idle_after = stream_reading(idle_sampler, energy_spec)
+            emit(
+                "idle",
+                seconds=idle_s,
+                energy={"before": idle_before, "after": idle_after, "samples": idle_sampler.samples},
+            )
         emit("done", peak_rss_mb=peak_rss_mb())
     except Exception as exc:  # noqa: BLE001 - any failure is reported, never a hang
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

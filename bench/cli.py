@@ -283,7 +283,9 @@ def run_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: onnx,tflite,pytorch.")] = "onnx,tflite",
     runtime: Annotated[str | None, typer.Option(help="Comma-separated runtimes (default: one per format).")] = None,
     precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16,int8.")] = "fp32",
-    threads: Annotated[str, typer.Option(help="Comma-separated thread counts.")] = "1",
+    threads: Annotated[
+        str | None, typer.Option(help="Comma-separated thread counts (default: the device profile's).")
+    ] = None,
     warmup: Annotated[int, typer.Option(help="Untimed runs before timing.")] = Protocol.warmup,
     min_runs: Annotated[int, typer.Option(help="Minimum timed runs.")] = Protocol.min_runs,
     min_time: Annotated[float, typer.Option(help="Minimum seconds of timed runs.")] = Protocol.min_time,
@@ -329,16 +331,19 @@ def run_cmd(
     names = (
         resolve_models([m for m in (model or []) if m not in files], suite) if len(files) < len(model or [1]) else []
     )
+    thread_counts = _ints(threads, "--threads") if threads else list(dev.threads)
     cells = (
         []
         if resume
-        else plan_cells([*names, *files], formats, precisions, runtimes, _ints(threads, "--threads"), repeats)
+        else plan_cells([*names, *files], formats, precisions, runtimes, thread_counts, repeats, device=dev)
     )
     overrides = parse_options(option or [])
     for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
-        get_runtime(name).check_available()
+        if dev.transport == "local":  # remote runtimes live on the device: checked there, per cell
+            get_runtime(name).check_available()
         get_runtime(name).with_options(overrides)
-    harness = Harness(dev, Store(store), protocol, rapl_root, thermal_root, overrides)
+    results_store = Store(store)
+    harness = Harness(dev, results_store, protocol, rapl_root, thermal_root, overrides)
     with _progress() as progress:
         task = progress.add_task("measuring", total=len(cells) or None)
 
@@ -362,6 +367,16 @@ def run_cmd(
         _run_table(result.rows, result.run_id, harness.energy_note if harness.meter is None else None)
         if result.skipped:
             out.print(f"{result.skipped} cells were already measured in run {result.run_id} and were skipped")
+    if result.lost:
+        measured = sum(1 for r in result.rows if r["status"] == "ok")
+        err.print(
+            f"device '{dev.name}' was lost: {result.lost}. {measured} of {result.planned} cells are stored; "
+            f"`bench run --device {dev.name} --resume` measures the rest once it is back",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     if result.failed:
         err.print(
             f"{len(result.failed)} of {len(result.rows)} cells failed (stored with their reason)",
@@ -400,8 +415,10 @@ def _run_table(rows: list[dict], run_id: str, energy_reason: str | None) -> None
             str(r.get("n_samples") or "-"),
             _fmt(r.get("median_ms")),
             _fmt(r.get("p90_ms")),
-            f"{r['cv']:.1%}" if ok else "-",
-            f"{r['median_ci_low_ms']:.2f}-{r['median_ci_high_ms']:.2f}" if ok else "-",
+            f"{r['cv']:.1%}" if ok and r.get("cv") is not None else "-",
+            f"{r['median_ci_low_ms']:.2f}-{r['median_ci_high_ms']:.2f}"
+            if ok and r.get("median_ci_low_ms") is not None
+            else "-",
             _fmt(r.get("init_ms"), 1),
             _fmt(r.get("peak_memory_mb"), 0),
             _fmt(r.get("gflops_per_s"), 1),
@@ -575,30 +592,13 @@ def devices_cmd(
         out.print(table)
         return
     dev = get_device(probe, device_file)
-    if dev.transport != "local":
-        raise BenchError(
-            f"cannot probe '{dev.name}': the {dev.transport} transport is not implemented in this version of bench"
-        )
-    import platform
-
-    from bench.energy.base import probe_host_meter
-    from bench.environment import cpu_model
-    from bench.runtimes.base import RUNTIMES
-    from bench.thermal import read_zones
+    from bench.probe import probe_device
 
     table = Table(title=f"probe {dev.name}")
     table.add_column("check")
     table.add_column("result", overflow="fold")
-    table.add_row("reachable", "yes (local)")
-    table.add_row("OS", platform.platform())
-    table.add_row("CPU", f"{cpu_model()} ({__import__('os').cpu_count()} cores)")
-    for name in dev.runtimes:
-        reason = RUNTIMES[name].unavailable_reason()
-        table.add_row(f"runtime {name}", "ok" if reason is None else f"missing: {reason}")
-    meter, _, note = probe_host_meter(dev.rapl_root)
-    table.add_row("energy", f"ok: {note}" if meter else f"unavailable: {note}")
-    zones = read_zones(dev.thermal_root)
-    table.add_row("thermal", ", ".join(f"{k} {v:.1f} C" for k, v in zones.items()) or "no readable zones")
+    for check, result in probe_device(dev):
+        table.add_row(check, result)
     out.print(table)
 
 

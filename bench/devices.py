@@ -27,11 +27,19 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "work_dir": (str,),
         "python": (str,),
         "description": (str,),
+        "ssh_config": (str,),
+        "adb": (str,),
+        "adb_server_port": (int,),
     },
     "cpu": {"affinity": (str,), "threads": (list,)},
     "runtimes": {"available": (list,), "benchmark_model": (str,), "onnxruntime_perf_test": (str,)},
-    "energy": {"meter": (str,), "rails": (list,)},
-    "thermal": {"limit_c": (int, float), "limit_status": (int,), "max_wait_s": (int, float)},
+    "energy": {"meter": (str,), "rails": (list,), "root": (str,)},
+    "thermal": {
+        "limit_c": (int, float),
+        "limit_status": (int,),
+        "max_wait_s": (int, float),
+        "fixed_performance": (bool,),
+    },
 }
 
 
@@ -53,7 +61,12 @@ class Device:
     thermal_limit_status: int | None = None
     thermal_max_wait_s: float = 30.0
     thermal_root: str = "/sys/class/thermal"
+    fixed_performance: bool = False  # Android: pin clocks during the suite where supported
     rapl_root: str = "/sys/class/powercap"
+    energy_root: str = ""  # the meter's sysfs root, when not the standard one (e.g. a simulated tree)
+    ssh_config: str = ""  # an ssh_config(5) file passed with -F (default: the user's own)
+    adb_path: str = ""  # the adb program (default: adb on PATH)
+    adb_server_port: int | None = None  # adb -P PORT (default: adb's own, 5037)
     path: str = ""
 
 
@@ -109,7 +122,7 @@ def load_profile(path: str | Path) -> Device:
             where = f"[{table}] {k}" if table else k
             if k not in allowed:
                 raise fail(k, table, f"unknown key '{where}'; known: {', '.join(allowed)}")
-            if not isinstance(v, allowed[k]) or isinstance(v, bool):
+            if not isinstance(v, allowed[k]) or (isinstance(v, bool) and bool not in allowed[k]):
                 names = " or ".join(t.__name__ for t in allowed[k])
                 raise fail(k, table, f"'{where}' must be {names}, not {type(v).__name__}")
     for key in ("name", "transport"):
@@ -131,6 +144,11 @@ def load_profile(path: str | Path) -> Device:
     unknown = [r for r in available if r not in RUNTIMES]
     if unknown:
         raise fail("available", "runtimes", f"unknown runtime '{unknown[0]}'; known: {', '.join(RUNTIMES)}")
+    from bench.energy.base import meters
+
+    meter = energy.get("meter", "auto")
+    if meter not in ("auto", "none", *meters()):
+        raise fail("meter", "energy", f"unknown energy meter '{meter}'; known: auto, none, {', '.join(meters())}")
     limit_c = thermal.get("limit_c")
     return Device(
         name=data["name"],
@@ -145,9 +163,14 @@ def load_profile(path: str | Path) -> Device:
         tools={k: v for k, v in runtimes.items() if k != "available" and v},
         energy_meter=energy.get("meter", "auto"),
         rails=tuple(energy.get("rails", [])),
+        energy_root=energy.get("root", ""),
         thermal_limit_c=float(limit_c) if limit_c else None,
         thermal_limit_status=thermal.get("limit_status"),
         thermal_max_wait_s=float(thermal.get("max_wait_s", 30.0)),
+        fixed_performance=thermal.get("fixed_performance", False),
+        ssh_config=str(Path(data["ssh_config"]).expanduser()) if data.get("ssh_config") else "",
+        adb_path=data.get("adb", ""),
+        adb_server_port=data.get("adb_server_port"),
         path=str(path),
     )
 

@@ -8,26 +8,25 @@ background load) spreads over all models instead of biasing one.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench import agent as agent_module
 from bench.devices import Device
-from bench.energy.base import EnergyMeter, EnergyResult, probe_host_meter
+from bench.energy.base import EnergyMeter, EnergyResult, MeterUnavailable, probe_meter
 from bench.environment import fingerprint
 from bench.errors import BenchError
 from bench.protocol import Protocol
+from bench.runners import Artifact, cpus_of_mask, runner_for
 from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
-from bench.stats import summarize
 from bench.store import Store
-from bench.thermal import wait_until_settled
+from bench.thermal import ThermalRecord, wait_for_android_status, wait_until_settled
+from bench.transports.base import DeviceLost, TransportError, open_transport
 
+RETRY_DELAY_S = 2.0
 DIRECT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
 
 
@@ -52,6 +51,8 @@ class SuiteResult:
     run_id: str
     rows: list[dict] = field(default_factory=list)
     skipped: int = 0
+    planned: int = 0
+    lost: str | None = None  # why the device was lost, if it was
 
     @property
     def failed(self) -> list[dict]:
@@ -65,21 +66,34 @@ def plan_cells(
     runtimes: list[str] | None,
     threads: list[int],
     repeats: int = 1,
+    device: Device | None = None,
 ) -> list[Cell]:
-    """Every combination that makes sense; interleaved by repeat."""
+    """Every combination that makes sense on ``device``; interleaved by repeat."""
+    offered = device.runtimes if device else tuple(DEFAULT_RUNTIME.values())
     for name in runtimes or []:
         get_runtime(name)
+        if name not in offered:
+            raise BenchError(
+                f"device '{device.name}' offers {', '.join(offered)}, not {name} (its profile: [runtimes])"
+            )
+
+    def default_for(fmt: str) -> list[str]:
+        if DEFAULT_RUNTIME[fmt] in offered:
+            return [DEFAULT_RUNTIME[fmt]]
+        return [r for r in offered if get_runtime(r).format == fmt][:1]
+
     base = []
     for model in models:
         direct = DIRECT_SUFFIXES.get(Path(model).suffix)
         for fmt in [direct] if direct else formats:
-            chosen = [r for r in (runtimes or [DEFAULT_RUNTIME[fmt]]) if get_runtime(r).format == fmt]
+            chosen = [r for r in (runtimes or default_for(fmt)) if get_runtime(r).format == fmt]
             for precision in ["fp32"] if direct or fmt == "pytorch" else precisions:
                 for runtime in chosen:
                     for t in threads:
                         base.append(Cell(model, fmt, precision, runtime, t))
     if not base:
-        raise BenchError("nothing to run: no runtime matches the chosen formats (see `bench run --help`)")
+        where = f" on device '{device.name}' (it offers {', '.join(offered)})" if device else ""
+        raise BenchError(f"nothing to run: no runtime matches the chosen formats{where} (see `bench run --help`)")
     return [Cell(c.model, c.format, c.precision, c.runtime, c.threads, r) for r in range(repeats) for c in base]
 
 
@@ -144,26 +158,13 @@ def pinned_cpus(affinity: str | None, threads: int) -> list[int] | None:
     return allowed[-threads:] if threads < len(allowed) else None
 
 
-def run_agent(job: dict, timeout: float) -> tuple[dict[str, dict], str]:
-    """Run the agent on this machine; returns its events by name and its stderr tail."""
-    proc = subprocess.run(
-        [sys.executable, agent_module.__file__], input=json.dumps(job), capture_output=True, text=True, timeout=timeout
-    )
-    events = {}
-    for line in proc.stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # runtimes print banners on stdout (e.g. XNNPACK)
-        if isinstance(event, dict) and "event" in event:
-            events[event["event"]] = event
-    tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-    if "done" not in events and "error" not in events:
-        events["error"] = {"stage": "agent", "message": f"agent exited with code {proc.returncode}: {tail[:300]}"}
-    return events, tail
-
-
 class Harness:
+    """Measure cells on one device and store each finished measurement at once.
+
+    The device's transport reaches it (local, ssh, adb); its runner executes a cell (the agent,
+    or a phone's native benchmark tool); its energy meter is probed on the device itself.
+    """
+
     def __init__(
         self,
         device: Device,
@@ -172,25 +173,37 @@ class Harness:
         rapl_root: str | None = None,
         thermal_root: str | None = None,
         options: dict[str, str] | None = None,
+        meter_root: str | None = None,
     ):
         self.device = device
         self.store = store
         self.protocol = protocol
-        if device.transport != "local":
-            raise BenchError(
-                f"device '{device.name}' uses the {device.transport} transport, which this version of "
-                "bench cannot drive yet; run on a local device (e.g. --device host)"
-            )
+        self.transport = open_transport(device)
+        self.transport.connect()
         self.thermal_root = thermal_root or device.thermal_root
         self.option_overrides = options or {}
         self.meter: EnergyMeter | None
-        self.meter, self.energy_spec, self.energy_note = probe_host_meter(rapl_root or device.rapl_root)
+        try:
+            root = meter_root or device.energy_root or None
+            if root is None and device.energy_meter in ("auto", "rapl"):
+                root = rapl_root or device.rapl_root
+            self.meter, spec, self.energy_note = probe_meter(device.energy_meter, self.transport, root, device.rails)
+        except MeterUnavailable as exc:
+            raise BenchError(f"{device.path or device.name}: {exc}") from None
+        self.runner = runner_for(device, self.transport, protocol, self.meter, spec)
+        self.lost: str | None = None
 
     def options(self, runtime: str) -> dict:
         return get_runtime(runtime).with_options(self.option_overrides)
 
+    def thermal(self) -> ThermalRecord:
+        d = self.device
+        if d.transport == "adb":
+            return wait_for_android_status(self.transport, d.thermal_limit_status, d.thermal_max_wait_s)
+        return wait_until_settled(self.thermal_root, d.thermal_limit_c, d.thermal_max_wait_s, files=self.transport)
+
     def measure(self, cell: Cell) -> tuple[dict, list[float] | None]:
-        """Measure one cell; never raises for a failure of the cell itself."""
+        """Measure one cell; never raises for a failure of the cell itself (a lost device raises)."""
         started = time.time()
         row = {
             "model": cell.model,
@@ -204,67 +217,73 @@ class Harness:
             "settings": {**asdict(self.protocol), "options": self.options(cell.runtime)},
             "started_at": started,
         }
-        reason = get_runtime(cell.runtime).unavailable_reason()
+        local = self.device.transport == "local"
+        reason = get_runtime(cell.runtime).unavailable_reason() if local else None
+        if cell.runtime not in self.device.runtimes:
+            reason = f"device '{self.device.name}' offers {', '.join(self.device.runtimes)}, not {cell.runtime}"
         path, sha, shape, error = ("", None, (), reason) if reason else _artifact(cell)
         row["artifact_sha256"] = sha
         if error:
             return {**row, "error": error, "ended_at": time.time()}, None
-        thermal = wait_until_settled(self.thermal_root, self.device.thermal_limit_c, self.device.thermal_max_wait_s)
-        row["thermal"] = thermal.to_dict()
-        p = self.protocol
-        job = {
-            "runtime": cell.runtime,
-            "artifact": path,
-            "threads": cell.threads,
-            "input_shape": list(shape),
-            "warmup": p.warmup,
-            "min_runs": p.min_runs,
-            "min_time": p.min_time,
-            "max_runs": p.max_runs,
-            "max_time": p.max_time,
-            "ci_target": p.ci_target,
-            "idle_max": p.idle_max,
-            "options": self.options(cell.runtime),
-            "cpus": pinned_cpus(self.device.affinity, cell.threads),
-            "energy": self.energy_spec,
-            "python_path": [str(Path(__file__).resolve().parents[1])],
-        }
+        row["thermal"] = self.thermal().to_dict()
+        cpus = pinned_cpus(self.device.affinity, cell.threads) if local else cpus_of_mask(self.device.affinity)
         try:
-            events, _ = run_agent(job, timeout=p.max_time + p.idle_max + 600)
+            result = self.runner.execute(cell, Artifact(path, sha, shape), self.options(cell.runtime), cpus)
         except subprocess.TimeoutExpired:
-            return {**row, "error": "agent timed out", "ended_at": time.time()}, None
+            return {**row, "error": "timed out on the device", "ended_at": time.time()}, None
+        except DeviceLost:
+            raise
+        except TransportError as exc:
+            return {**row, "error": str(exc), "ended_at": time.time()}, None
         row["ended_at"] = time.time()
-        row["settings"]["cpus"] = events.get("hello", {}).get("cpus")
-        if "error" in events:
-            e = events["error"]
-            return {**row, "error": f"{e['stage']}: {e['message']}"}, None
-        samples = events["samples"]["ms"]
-        stats = summarize(samples)
+        row["settings"]["cpus"] = result.cpus
+        row["source"] = result.source or None
+        if result.error:
+            return {**row, "error": result.error, "source": result.source or None}, None
         macs = _macs(cell.model)
-        energy = self._energy(events)
+        median = result.stats["median_ms"]
+        energy = result.energy or EnergyResult.unavailable("none", self.energy_note)
         row.update(
             status="ok",
             error=None,
-            **stats.to_dict(),
-            init_ms=events["init"]["init_ms"],
-            first_ms=events["first"]["first_ms"],
-            peak_memory_mb=events["done"]["peak_rss_mb"],
-            runtime_versions=events["init"].get("versions"),
+            **result.stats,
+            init_ms=result.init_ms,
+            first_ms=result.first_ms,
+            peak_memory_mb=result.peak_memory_mb,
+            runtime_versions=result.versions,
             macs=macs,
-            gflops_per_s=2 * macs / (stats.median_ms / 1e3) / 1e9 if macs else None,
+            gflops_per_s=2 * macs / (median / 1e3) / 1e9 if macs and median else None,
             energy_mj_per_inference=energy.mj_per_inference,
             energy_note=energy.note,
             energy={k: v for k, v in asdict(energy).items() if k not in ("mj_per_inference", "note")},
         )
-        return row, samples
+        return row, result.samples
 
-    def _energy(self, events: dict) -> EnergyResult:
-        if self.meter is None:
-            return EnergyResult.unavailable("none", self.energy_note)
-        window, idle = events["window"].get("energy"), events.get("idle", {}).get("energy")
-        if not window or not idle:
-            return EnergyResult.unavailable(self.meter.name, "the agent returned no counter readings")
-        return self.meter.energy_per_inference(window, idle, events["window"]["n"])
+    def _measure_with_retry(self, cell: Cell) -> tuple[dict, list[float] | None]:
+        """One retry after the link to the device broke; then the cell fails and the device is lost."""
+        try:
+            return self.measure(cell)
+        except DeviceLost as first:
+            time.sleep(RETRY_DELAY_S)
+            try:
+                self.transport.reconnect()
+                return self.measure(cell)
+            except (DeviceLost, TransportError) as again:
+                self.lost = f"{again} (after a retry; first failure: {first})"
+                return {
+                    "model": cell.model,
+                    "format": cell.format,
+                    "precision": cell.precision,
+                    "runtime": cell.runtime,
+                    "device": self.device.name,
+                    "threads": cell.threads,
+                    "repeat": cell.repeat,
+                    "status": "failed",
+                    "settings": {**asdict(self.protocol), "options": self.options(cell.runtime)},
+                    "error": f"device lost: {again}",
+                    "started_at": time.time(),
+                    "ended_at": time.time(),
+                }, None
 
     def run(
         self,
@@ -273,7 +292,11 @@ class Harness:
         argv: str = "",
         on_cell: Callable[[Cell, dict | None], None] | None = None,
     ) -> SuiteResult:
-        """Measure ``cells`` (or, with ``resume``, what the last unfinished run still lacks)."""
+        """Measure ``cells`` (or, with ``resume``, what the last unfinished run still lacks).
+
+        If the device is lost (even after one retry), the suite stops: finished cells stay
+        stored, the run is left resumable, and ``SuiteResult.lost`` says why.
+        """
         if resume:
             previous = self.store.resumable_run(self.device.name)
             if previous is None:
@@ -284,8 +307,9 @@ class Harness:
         else:
             run_id = self.store.start_run(self.device.name, fingerprint(), [asdict(c) for c in cells], argv)
             done = set()
-        result = SuiteResult(run_id)
+        result = SuiteResult(run_id, planned=len(cells))
         try:
+            self._prepare_device()
             for i, cell in enumerate(cells):
                 if cell.key(self.device.name) in done:
                     result.skipped += 1
@@ -294,14 +318,32 @@ class Harness:
                     continue
                 if i and self.protocol.cooldown:
                     time.sleep(self.protocol.cooldown)
-                row, samples = self.measure(cell)
+                row, samples = self._measure_with_retry(cell)
                 row["run_id"] = run_id
                 row["id"] = self.store.add_measurement(row, samples)
                 result.rows.append(row)
                 if on_cell:
                     on_cell(cell, row)
+                if self.lost:
+                    result.lost = self.lost
+                    self.store.finish_run(run_id, "device-lost")
+                    return result
         except KeyboardInterrupt:
             self.store.finish_run(run_id, "interrupted")
             raise
+        finally:
+            self._restore_device()
+            self.transport.close()
         self.store.finish_run(run_id, "finished")
         return result
+
+    def _prepare_device(self) -> None:
+        if self.device.fixed_performance and self.device.transport == "adb":
+            self.transport.run(["cmd", "power", "set-fixed-performance-mode-enabled", "true"], timeout=30)
+
+    def _restore_device(self) -> None:
+        if self.device.fixed_performance and self.device.transport == "adb" and not self.lost:
+            try:
+                self.transport.run(["cmd", "power", "set-fixed-performance-mode-enabled", "false"], timeout=30)
+            except TransportError:
+                pass

@@ -22,7 +22,11 @@ from sqlalchemy import event
 from bench.errors import BenchError
 from bench.paths import results_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# version -> statements that bring a store of the previous version to it
+MIGRATIONS = {
+    2: ["ALTER TABLE measurements ADD COLUMN source JSON"],  # how a measurement was obtained
+}
 
 metadata = sa.MetaData()
 
@@ -32,7 +36,7 @@ runs = sa.Table(
     sa.Column("run_id", sa.String(32), primary_key=True),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("finished_at", sa.String(40)),
-    sa.Column("status", sa.String(16), nullable=False),  # running | finished | interrupted
+    sa.Column("status", sa.String(16), nullable=False),  # running | finished | interrupted | device-lost
     sa.Column("device", sa.String(200), nullable=False),
     sa.Column("git_commit", sa.String(64)),
     sa.Column("environment", sa.JSON, nullable=False),
@@ -82,6 +86,7 @@ measurements = sa.Table(
     sa.Column("thermal", sa.JSON),
     sa.Column("runtime_versions", sa.JSON),
     sa.Column("artifact_sha256", sa.String(64)),
+    sa.Column("source", sa.JSON),  # agent | native tool | ingested file, and what it did (not) report
     sa.Column("started_at", sa.Float),  # wall clock, seconds since the epoch
     sa.Column("ended_at", sa.Float),
     sa.Column("created_at", sa.String(40), nullable=False),
@@ -151,6 +156,8 @@ class Store:
                             f"store {self.url} has schema {row.value}, newer than this bench "
                             f"({SCHEMA_VERSION}); upgrade bench"
                         )
+                    elif int(row.value) < SCHEMA_VERSION:
+                        self._migrate(conn, int(row.value))
                 return
             except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
                 racing = isinstance(exc, sa.exc.IntegrityError) or any(
@@ -162,6 +169,19 @@ class Store:
                 raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
             except sa.exc.DBAPIError as exc:  # unreachable server, not a database file, ...
                 raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
+
+    @staticmethod
+    def _migrate(conn, version: int) -> None:
+        """Upgrade an older store in place, one version at a time, in the caller's transaction."""
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("measurements")}
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[target]:
+                added = statement.split("ADD COLUMN ", 1)[-1].split()[0] if "ADD COLUMN" in statement else None
+                if added is None or added not in columns:  # a racing process may have added it already
+                    conn.execute(sa.text(statement))
+        conn.execute(
+            schema_info.update().where(schema_info.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
 
     # --- runs ---------------------------------------------------------------------------------
 

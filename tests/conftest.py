@@ -124,3 +124,86 @@ def hide_module(tmp_path: Path, monkeypatch):
         monkeypatch.setenv("PYTHONPATH", str(folder))
 
     return hide
+
+
+# --- real remote services (OpenSSH, adb) and the emulated phone ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on a loopback port, with generated host and user keys."""
+    from services import SSHD, SshServer
+
+    if not Path(SSHD).exists():
+        pytest.skip("openssh-server is not installed (scripts/system-packages.sh installs it)")
+    server = SshServer.create(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def adb_server():
+    """Debian's adb server on a private port (never the user's server on 5037)."""
+    import shutil
+
+    from services import AdbServer
+
+    if shutil.which("adb") is None:
+        pytest.skip("adb is not installed (scripts/system-packages.sh installs it)")
+    server = AdbServer.start()
+    yield server
+    server.stop()
+
+
+def tool_wrapper(folder: Path, tool: str, *extra: str) -> Path:
+    """A device-side script that runs the simulated native tool (see tests/simulators/native_tools.py)."""
+    script = folder / tool
+    simulator = ROOT / "tests/simulators/native_tools.py"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} {simulator} {tool} {" ".join(extra)} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture
+def emulated_pixel(tmp_path: Path, adb_server):
+    """SIMULATION: a Pixel 6 emulated on loopback, connected to the test adb server, plus its profile."""
+    from simulators.adb_device import EmulatedAndroidDevice
+
+    device = EmulatedAndroidDevice(tmp_path / "phone")
+    port = device.start()
+    serial = f"127.0.0.1:{port}"
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    profile = tmp_path / "pixel.toml"
+    profile.write_text(
+        textwrap.dedent(f"""\
+            name = "emulated-pixel6"
+            transport = "adb"
+            address = "{serial}"
+            adb_server_port = {adb_server.port}
+            work_dir = "/data/local/tmp/bench work"
+
+            [cpu]
+            affinity = "c0"
+            threads = [1]
+
+            [runtimes]
+            available = ["litert", "onnxruntime"]
+            benchmark_model = "{tool_wrapper(tools, "benchmark_model", "--sim-format=info")}"
+            onnxruntime_perf_test = "{tool_wrapper(tools, "onnxruntime_perf_test")}"
+
+            [energy]
+            meter = "odpm"
+            rails = ["S2M_VDD_CPUCL2", "S3M_VDD_CPUCL1", "S4M_VDD_CPUCL0", "S1M_VDD_MIF"]
+
+            [thermal]
+            limit_status = 0
+            max_wait_s = 20
+            fixed_performance = true
+        """)
+    )
+    device.profile = profile
+    device.serial = serial
+    yield device
+    device.stop()
+    adb_server.adb("disconnect", serial)

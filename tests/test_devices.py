@@ -90,13 +90,6 @@ def test_run_on_a_device_file(bench_cli, tiny_files, tmp_path: Path) -> None:
     assert Store(store).measurement_rows()[0]["device"] == "box"
 
 
-def test_remote_transport_is_refused_clearly(bench_cli, tmp_path: Path) -> None:
-    assert_one_line_error(
-        bench_cli("run", "--device", "pixel6", "-m", "edgevit_xxs", "--store", str(tmp_path / "s.sqlite")),
-        "adb transport",
-    )
-
-
 def test_unknown_device_lists_the_known(bench_cli) -> None:
     assert_one_line_error(bench_cli("devices", "--probe", "nokia3310"), "unknown device 'nokia3310'", "pixel6")
 

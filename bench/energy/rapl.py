@@ -2,56 +2,55 @@
 
 Each top-level package zone has ``energy_uj`` (micro-joules, wrapping at
 ``max_energy_range_uj``) and ``name``. We read packages only (their subzones, e.g. core and
-uncore, are already included). The sysfs root is configurable so tests can drive a simulated
-tree. Reading ``energy_uj`` is root-only on kernels since 5.10; that and VMs without RAPL show
-up as the reason energy is unavailable.
+uncore, are already included). Reading ``energy_uj`` is root-only on kernels since 5.10; that
+and VMs without RAPL show up as the reason energy is unavailable.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from bench.energy.base import EnergyMeter, MeterUnavailable, register_meter
 
-DEFAULT_ROOT = "/sys/class/powercap"
+
+def _int(text: str | int) -> int:
+    return text if isinstance(text, int) else int(str(text).split()[0])
 
 
 @register_meter
 class RaplMeter(EnergyMeter):
     name = "rapl"
+    default_root = "/sys/class/powercap"
 
-    def __init__(self, root: str | Path | None = None):
-        super().__init__(str(root or DEFAULT_ROOT))
-        self.root = Path(self.root)
+    def __init__(self, files=None, root: str | None = None, rails: tuple[str, ...] = ()):
+        super().__init__(files, root, rails)
         self.ranges: dict[str, int] = {}
 
     def counter_spec(self) -> dict:
-        if not self.root.is_dir():
-            raise MeterUnavailable(f"no RAPL: {self.root} does not exist (VM or non-Intel/AMD CPU)")
-        zones = sorted(p for p in self.root.glob("intel-rapl:*") if p.name.count(":") == 1)
+        zones = [z for z in self.files.glob(f"{self.root}/intel-rapl:*") if PurePosixPath(z).name.count(":") == 1]
         if not zones:
-            raise MeterUnavailable(f"no RAPL package zones under {self.root}")
+            raise MeterUnavailable(f"no RAPL: no package zones under {self.root} (VM or non-Intel/AMD CPU)")
         files = {}
-        for zone in zones:
-            energy = zone / "energy_uj"
-            label = (zone / "name").read_text().strip() if (zone / "name").exists() else "package"
-            rail = f"{zone.name}:{label}"
+        for zone in sorted(zones):
+            energy = f"{zone}/energy_uj"
+            label = (self.files.read_text(f"{zone}/name") or "package").strip()
+            rail = f"{PurePosixPath(zone).name}:{label}"
+            text, limit = self.files.read_text(energy), self.files.read_text(f"{zone}/max_energy_range_uj")
+            if text is None:
+                raise MeterUnavailable(f"{energy} is not readable (root-only since Linux 5.10)")
             try:
-                int(energy.read_text().split()[0])
-                self.ranges[rail] = int((zone / "max_energy_range_uj").read_text().split()[0])
-            except PermissionError:
-                raise MeterUnavailable(f"{energy} is not readable (root-only since Linux 5.10)") from None
-            except (OSError, ValueError, IndexError) as exc:
-                raise MeterUnavailable(f"cannot read {energy}: {exc}") from None
-            files[rail] = str(energy)
+                _int(text)
+                self.ranges[rail] = _int(limit or "")
+            except (ValueError, IndexError):
+                raise MeterUnavailable(f"cannot read {energy}: {text.strip()[:80]!r}") from None
+            files[rail] = energy
         return {"files": files}
 
     def joules(self, before: dict, after: dict) -> dict[str, float]:
         out = {}
         for rail, start in before["values"].items():
-            end = after["values"][rail]
-            delta = end - start
+            delta = _int(after["values"][rail]) - _int(start)
             if delta < 0:  # the counter wrapped (at most once between two reads)
                 delta += self.ranges[rail]
             out[rail] = delta / 1e6
-        return out
+        return self.keep(out)

@@ -1,0 +1,332 @@
+"""Runners: execute one cell's artifact on a device and return what was measured.
+
+- ``AgentRunner`` (this machine, Linux boards over ssh, Macs): copies the self-contained agent
+  (``bench/agent.py``) and the artifact to the device and runs it with the device's Python; the
+  agent returns every per-inference latency and raw energy readings as JSON lines.
+- ``NativeToolRunner`` (Android over adb): pushes the runtime's own benchmark tool
+  (``benchmark_model`` for TFLite, ``onnxruntime_perf_test`` for ONNX) and the artifact, runs it
+  pinned with ``taskset``, and parses its text output. Those tools print summary statistics, not
+  per-inference samples, so these measurements carry the tool's statistics and no samples.
+
+Energy with a native tool: the tool's run includes loading the model and warm-up, which we cannot
+separate from the timed runs by reading counters around the process. So the tool runs twice, a
+short run (1 timed inference) and the full run, with the same deterministic warm-up, counters
+read around each; the difference of the two idle-subtracted energies divided by the difference
+of their inference counts is the energy of one inference, with loading and warm-up cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import agent as agent_module
+from bench.energy.base import EnergyMeter, EnergyResult
+from bench.errors import BenchError
+from bench.protocol import Protocol
+from bench.stats import summarize
+from bench.tool_output import PARSERS, ToolOutputError, ToolResult
+from bench.transports.base import Transport, TransportError
+
+TOOLS = {"tflite": "benchmark_model", "onnx": "onnxruntime_perf_test"}
+
+
+@dataclass
+class Execution:
+    """What one cell measured (or ``error``)."""
+
+    error: str | None = None
+    samples: list[float] | None = None
+    stats: dict = field(default_factory=dict)
+    init_ms: float | None = None
+    first_ms: float | None = None
+    peak_memory_mb: float | None = None
+    versions: dict | None = None
+    cpus: list[int] | None = None
+    energy: EnergyResult | None = None
+    source: dict = field(default_factory=dict)
+
+
+@dataclass
+class Artifact:
+    path: str
+    sha256: str | None
+    input_shape: tuple[int, ...]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cpus_of_mask(mask: str | None) -> list[int] | None:
+    if not mask:
+        return None
+    value = int(mask, 16)
+    return [cpu for cpu in range(value.bit_length()) if value >> cpu & 1]
+
+
+class Runner(ABC):
+    def __init__(self, device, transport: Transport, protocol: Protocol, meter: EnergyMeter | None, spec: dict | None):
+        self.device, self.transport, self.protocol = device, transport, protocol
+        self.meter, self.energy_spec = meter, spec
+
+    @abstractmethod
+    def execute(self, cell, artifact: Artifact, options: dict, cpus: list[int] | None) -> Execution:
+        """Measure one cell; a failure of the cell is an Execution with ``error``; a lost device raises."""
+
+    def energy_unavailable_reason(self) -> str | None:
+        return None
+
+
+def parse_events(stdout: str) -> dict[str, dict]:
+    events = {}
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # runtimes print banners on stdout (e.g. XNNPACK)
+        if isinstance(event, dict) and "event" in event:
+            events[event["event"]] = event
+    return events
+
+
+class AgentRunner(Runner):
+    """The JSON-lines agent, on this machine or on a board reached over ssh."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.local = self.transport.name == "local"
+        self._agent_path: str | None = None
+
+    def _agent(self) -> str:
+        if self._agent_path is None:
+            source = Path(agent_module.__file__)
+            self._agent_path = str(source) if self.local else self.transport.push_once(source, file_sha256(source))
+        return self._agent_path
+
+    def execute(self, cell, artifact: Artifact, options: dict, cpus: list[int] | None) -> Execution:
+        p = self.protocol
+        path = artifact.path
+        if not self.local and cell.format != "pytorch":
+            path = self.transport.push_once(Path(artifact.path), artifact.sha256 or file_sha256(Path(artifact.path)))
+        job = {
+            "runtime": cell.runtime,
+            "artifact": path,
+            "threads": cell.threads,
+            "input_shape": list(artifact.input_shape),
+            "warmup": p.warmup,
+            "min_runs": p.min_runs,
+            "min_time": p.min_time,
+            "max_runs": p.max_runs,
+            "max_time": p.max_time,
+            "ci_target": p.ci_target,
+            "idle_max": p.idle_max,
+            "options": options,
+            "cpus": cpus,
+            "energy": self.energy_spec,
+            "python_path": [str(Path(__file__).resolve().parents[1])] if self.local else [],
+        }
+        python = sys.executable if self.local else self.device.python
+        done = self.transport.run([python, self._agent()], stdin=json.dumps(job), timeout=p.max_time + p.idle_max + 600)
+        events = parse_events(done.stdout)
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        if "error" in events:
+            e = events["error"]
+            return Execution(error=f"{e['stage']}: {e['message']}")
+        if "done" not in events:
+            return Execution(error=f"agent exited with code {done.returncode}: {tail[:300]}")
+        samples = events["samples"]["ms"]
+        return Execution(
+            samples=samples,
+            stats=summarize(samples).to_dict(),
+            init_ms=events["init"]["init_ms"],
+            first_ms=events["first"]["first_ms"],
+            peak_memory_mb=events["done"]["peak_rss_mb"],
+            versions=events["init"].get("versions"),
+            cpus=events.get("hello", {}).get("cpus"),
+            energy=self._energy(events),
+            source={"method": "agent", "transport": self.transport.name},
+        )
+
+    def _energy(self, events: dict) -> EnergyResult | None:
+        if self.meter is None:
+            return None
+        window, idle = events["window"].get("energy"), events.get("idle", {}).get("energy")
+        if not window or not idle:
+            return EnergyResult.unavailable(self.meter.name, "the agent returned no counter readings")
+        return self.meter.energy_per_inference(window, idle, events["window"]["n"])
+
+
+class NativeToolRunner(Runner):
+    """benchmark_model / onnxruntime_perf_test on an Android device."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tools: dict[str, str] = {}
+
+    def energy_unavailable_reason(self) -> str | None:
+        if self.meter is not None and self.meter.sampled:
+            return f"{self.meter.name} is a sampled meter; native-tool runs need a counter meter (odpm)"
+        return None
+
+    def _tool(self, fmt: str) -> str:
+        tool = TOOLS.get(fmt)
+        if tool is None:
+            raise BenchError(f"{self.device.name} runs native tools for {', '.join(TOOLS)} only, not {fmt}")
+        if tool not in self._tools:
+            local = self.device.tools.get(tool)
+            if not local:
+                raise BenchError(
+                    f"device '{self.device.name}' has no {tool}: set [runtimes] {tool} = \"/path/to/{tool}\" "
+                    f"in {self.device.path or 'its profile'} (the README says where to get it)"
+                )
+            source = Path(local).expanduser()
+            if not source.is_file():
+                raise BenchError(f"{tool} not found at {source} (from [runtimes] {tool} in {self.device.path})")
+            remote = self.transport.push_once(source, file_sha256(source))
+            self.transport.run(["chmod", "755", remote], timeout=60).check(f"chmod {tool}")
+            self._tools[tool] = remote
+        return self._tools[tool]
+
+    def _command(self, cell, tool: str, graph: str, options: dict, short: bool) -> list[str]:
+        p = self.protocol
+        if cell.format == "tflite":
+            argv = [
+                tool,
+                f"--graph={graph}",
+                f"--num_threads={cell.threads}",
+                f"--num_runs={1 if short else p.min_runs}",
+                f"--min_secs={0 if short else p.min_time}",
+                f"--max_secs={p.max_time}",
+                f"--warmup_runs={p.warmup}",
+                "--warmup_min_secs=0",  # a fixed warm-up count: the two energy runs must match
+                f"--use_xnnpack={str(options.get('xnnpack', True)).lower()}",
+            ]
+        else:
+            runs = 1 if short else p.min_runs
+            argv = [tool, "-m", "times", "-r", str(runs), "-x", str(cell.threads), "-e", "cpu", "-I", "-s", graph]
+        return ["taskset", self.device.affinity, *argv] if self.device.affinity else argv
+
+    def _read(self) -> dict:
+        """One raw reading of the meter's files on the device, in one shell call."""
+        files = self.energy_spec.get("files", {})
+        script = 'for f; do echo "==> $f"; cat "$f"; done'
+        done = self.transport.run(["sh", "-c", script, "sh", *files.values()], timeout=60)
+        by_path: dict[str, str] = {}
+        current = None
+        for line in done.stdout.splitlines(keepends=True):
+            if line.startswith("==> "):
+                current = line[4:].strip()
+                by_path[current] = ""
+            elif current is not None:
+                by_path[current] += line
+        return {"t": time.monotonic(), "values": {name: by_path.get(path, "") for name, path in files.items()}}
+
+    def _run_tool(self, argv: list[str], tool: str) -> tuple[ToolResult | None, str | None]:
+        p = self.protocol
+        done = self.transport.run(argv, timeout=p.max_time + 600)
+        if done.returncode != 0:
+            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            return None, f"{tool} exited with code {done.returncode}: {tail[:300]}"
+        try:
+            return PARSERS[tool](done.stdout), None
+        except ToolOutputError as exc:
+            return None, f"cannot parse {tool} output: {exc}"
+
+    def execute(self, cell, artifact: Artifact, options: dict, cpus: list[int] | None) -> Execution:
+        try:
+            tool = self._tool(cell.format)
+        except BenchError as exc:
+            return Execution(error=str(exc))
+        tool_name = TOOLS[cell.format]
+        graph = self.transport.push_once(Path(artifact.path), artifact.sha256 or file_sha256(Path(artifact.path)))
+        measure_energy = self.meter is not None and self.energy_unavailable_reason() is None
+        short = None
+        if measure_energy:
+            before = self._read()
+            short, error = self._run_tool(self._command(cell, tool, graph, options, short=True), tool_name)
+            short_window = {"before": before, "after": self._read()}
+            if error:
+                return Execution(error=error)
+        before = self._read() if measure_energy else None
+        result, error = self._run_tool(self._command(cell, tool, graph, options, short=False), tool_name)
+        if error:
+            return Execution(error=error)
+        energy = None
+        if measure_energy:
+            long_window = {"before": before, "after": self._read()}
+            idle_s = min(self.meter.time_of(long_window["after"]) - self.meter.time_of(before), self.protocol.idle_max)
+            idle_before = self._read()
+            self.transport.run(["sleep", f"{max(idle_s, 0.5):.2f}"], timeout=idle_s + 60)
+            idle = {"before": idle_before, "after": self._read()}
+            energy = self.meter.differential_energy(
+                short_window, invocations(short), long_window, invocations(result), idle
+            )
+        elif self.meter is not None:
+            energy = EnergyResult.unavailable(self.meter.name, self.energy_unavailable_reason() or "")
+        return Execution(
+            stats=tool_stats(result),
+            init_ms=result.init_ms,
+            first_ms=result.first_ms,
+            peak_memory_mb=result.peak_memory_mb,
+            versions={tool_name: "device binary"},
+            cpus=cpus_of_mask(self.device.affinity),
+            energy=energy,
+            source={"method": tool_name, "transport": self.transport.name, **tool_source(result)},
+        )
+
+
+def invocations(result: ToolResult) -> int:
+    """Every inference the tool ran: warm-up (which includes the first) plus the timed runs;
+    perf_test runs one untimed first inference before its timed ones."""
+    if result.tool == "benchmark_model":
+        return (result.warmup_count or 0) + result.count
+    return result.count + 1
+
+
+def tool_stats(result: ToolResult) -> dict:
+    """The store's latency statistics from a tool's summary (what it did not report stays empty)."""
+    median = result.median_ms if result.median_ms is not None else result.percentiles_ms.get("p50")
+    return {
+        "n_samples": result.count,
+        "median_ms": median if median is not None else result.mean_ms,
+        "mean_ms": result.mean_ms,
+        "p90_ms": result.percentiles_ms.get("p90"),
+        "p99_ms": result.percentiles_ms.get("p99"),
+        "std_ms": result.std_ms,
+        "cv": result.std_ms / result.mean_ms if result.std_ms is not None and result.mean_ms > 0 else None,
+        "min_ms": result.min_ms,
+        "max_ms": result.max_ms,
+        "median_ci_low_ms": None,
+        "median_ci_high_ms": None,
+    }
+
+
+def tool_source(result: ToolResult) -> dict:
+    notes = [] if result.median_ms is not None else ["the tool reports no median: median_ms holds the mean"]
+    notes.append("summary statistics from the tool; no per-inference samples")
+    return {
+        "tool_format": result.variant,
+        "found": result.found,
+        "delegation": result.delegation,
+        "partially_delegated": result.partially_delegated,
+        "warnings": result.warnings,
+        "notes": notes,
+    }
+
+
+def runner_for(device, transport, protocol, meter, spec) -> Runner:
+    cls = NativeToolRunner if device.transport == "adb" else AgentRunner
+    return cls(device, transport, protocol, meter, spec)
+
+
+__all__ = ["AgentRunner", "Artifact", "Execution", "NativeToolRunner", "TransportError", "runner_for"]

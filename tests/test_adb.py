@@ -1,0 +1,219 @@
+"""The adb transport and the Android path, against Debian's real adb server and an emulated phone.
+
+The phone is SIMULATION (tests/simulators/adb_device.py): it speaks the adb protocol on loopback,
+runs commands in a sandbox with a simulated power monitor and thermal status, and its
+benchmark_model / onnxruntime_perf_test are stand-ins that really run the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_one_line_error, tool_wrapper
+from simulators.adb_device import EmulatedAndroidDevice
+
+from bench.devices import get_device
+from bench.transports.base import open_transport
+
+pytestmark = pytest.mark.slow
+
+
+def transport_for(phone):
+    transport = open_transport(get_device(device_file=str(phone.profile)))
+    transport.connect()
+    return transport
+
+
+def invocations_by_process(phone) -> list[list[tuple[str, int]]]:
+    """Per tool process, in start order: its (phase, ns) inferences."""
+    by_pid: dict[str, list[tuple[str, int]]] = {}
+    for line in (phone.root / "sim/invokes.log").read_text().splitlines():
+        pid, phase, ns = line.split()
+        by_pid.setdefault(pid, []).append((phase, int(ns)))
+    return list(by_pid.values())
+
+
+def true_mj_per_inference(process: list[tuple[str, int]]) -> float:
+    timed = [ns for phase, ns in process if phase == "timed"]
+    return EmulatedAndroidDevice.extra_watts() * (sum(timed) / len(timed)) / 1e9 * 1e3
+
+
+def test_commands_are_quoted_and_exit_codes_kept(emulated_pixel) -> None:
+    transport = transport_for(emulated_pixel)
+    hostile = "a b; $(touch pwned) `touch pwned2` 'q' \"d\" > out"  # the device shell runs in /data/local/tmp
+    done = transport.run(["echo", hostile])
+    assert done.returncode == 0 and done.stdout == hostile + "\n"
+    assert not list((emulated_pixel.root / "data/local/tmp").glob("pwned*"))
+    assert not (emulated_pixel.root / "data/local/tmp/out").exists()
+    assert transport.run(["sh", "-c", "echo out; echo err >&2; exit 7"]).returncode == 7
+
+
+def test_push_and_pull_round_trip_a_binary_file(emulated_pixel, tmp_path: Path) -> None:
+    transport = transport_for(emulated_pixel)
+    payload = os.urandom(300_000)
+    local = tmp_path / "model with space.bin"
+    local.write_bytes(payload)
+    remote = transport.push_once(local, "ab" * 32)
+    assert remote.startswith("/data/local/tmp/bench work/files/")
+    assert transport.push_once(local, "ab" * 32) == remote  # already there: not copied again
+    transport.pull(remote, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == payload
+
+
+def run_json(bench_cli, phone, *args: str, store: Path) -> tuple[int, list[dict], str]:
+    result = bench_cli("run", "--device-file", str(phone.profile), "--store", str(store), "--json", *args)
+    rows = json.loads(result.stdout) if result.stdout.strip().startswith("[") else []
+    return result.code, rows, result.stderr
+
+
+def test_run_on_the_phone_stores_latency_and_energy_within_2_percent(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    code, rows, stderr = run_json(
+        bench_cli,
+        emulated_pixel,
+        "-m", str(tiny_files["tflite"]), "-m", str(tiny_files["onnx"]),
+        "--warmup", "3", "--min-runs", "300", "--min-time", "1.5",
+        store=tmp_path / "s.sqlite",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert [r["format"] for r in rows] == ["tflite", "onnx"]
+    processes = invocations_by_process(emulated_pixel)
+    assert len(processes) == 4  # per cell: a short and a full run of the tool
+    for row, full_run in zip(rows, (processes[1], processes[3]), strict=True):
+        assert row["status"] == "ok", row["error"]
+        assert row["n_samples"] >= 300 and row["median_ms"] > 0
+        truth = true_mj_per_inference(full_run)
+        assert row["energy_mj_per_inference"] == pytest.approx(truth, rel=0.02), row["energy_note"]
+        assert set(row["energy"]["rails_mj_per_inference"]) == {
+            "S2M_VDD_CPUCL2", "S3M_VDD_CPUCL1", "S4M_VDD_CPUCL0", "S1M_VDD_MIF",
+        }  # fmt: skip
+        assert row["thermal"]["status"] == 0
+        assert row["settings"]["cpus"] == [6, 7]
+    tflite, onnx = rows
+    assert tflite["source"]["method"] == "benchmark_model" and tflite["source"]["tool_format"] == "info"
+    assert tflite["source"]["delegation"][0]["partial"] is False
+    assert onnx["source"]["method"] == "onnxruntime_perf_test" and onnx["p90_ms"] is not None
+    assert (emulated_pixel.root / "sim/taskset.log").read_text().split()[0] == "c0"
+    assert (emulated_pixel.root / "sim/cmd.log").read_text().splitlines() == [
+        "power set-fixed-performance-mode-enabled true",
+        "power set-fixed-performance-mode-enabled false",
+    ]
+
+
+def test_the_older_benchmark_model_format_is_read_end_to_end(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    text = emulated_pixel.profile.read_text()
+    plain = tool_wrapper(tmp_path / "tools", "benchmark_model", "--sim-format=plain")
+    emulated_pixel.profile.write_text(text.replace('meter = "odpm"', 'meter = "none"').replace(
+        str(tmp_path / "tools" / "benchmark_model"), str(plain)))  # fmt: skip
+    code, rows, stderr = run_json(
+        bench_cli, emulated_pixel, "-m", str(tiny_files["tflite"]), "--min-runs", "50", "--min-time", "0.2",
+        store=tmp_path / "s.sqlite",
+    )  # fmt: skip
+    assert code == 0, stderr
+    (row,) = rows
+    assert row["status"] == "ok" and row["source"]["tool_format"] == "plain"
+    assert row["median_ms"] == pytest.approx(row["mean_ms"])  # the old format has no median
+    assert any("median_ms holds the mean" in note for note in row["source"]["notes"])
+    assert row["energy_mj_per_inference"] is None and 'meter = "none"' in row["energy_note"]
+
+
+def test_a_phone_that_disappears_mid_suite_keeps_what_finished_and_resumes(
+    emulated_pixel, tiny_files, tmp_path: Path, results_dir: Path
+) -> None:
+    store = tmp_path / "s.sqlite"
+    argv = [sys.executable, "-m", "bench.cli", "run", "--device-file", str(emulated_pixel.profile),
+            "--store", str(store), "-m", str(tiny_files["tflite"]), "--repeats", "4",
+            "--warmup", "1", "--min-runs", "20", "--min-time", "1.0"]  # fmt: skip
+    env = {**os.environ, "BENCH_RESULTS": str(results_dir)}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and stored(store) < 1:
+        time.sleep(0.2)
+    port = emulated_pixel.port
+    emulated_pixel.disappear()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert "was lost" in err and "--resume" in err and "Traceback" not in err
+    rows = measurements(store)
+    assert rows[0]["status"] == "ok"
+    assert rows[-1]["status"] == "failed" and "device lost" in rows[-1]["error"]
+    assert run_status(store) == "device-lost"
+
+    emulated_pixel.start(port)  # plugged back in
+    done = subprocess.run([*argv, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ok = [r for r in measurements(store) if r["status"] == "ok"]
+    assert sorted(r["repeat"] for r in ok) == [0, 1, 2, 3]  # every cell once, nothing measured twice
+    assert run_status(store) == "finished"
+
+
+def stored(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store) as db:
+            return db.execute("select count(*) from measurements").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def measurements(store: Path) -> list[dict]:
+    with sqlite3.connect(store) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("select * from measurements order by id")]
+
+
+def run_status(store: Path) -> str:
+    with sqlite3.connect(store) as db:
+        return db.execute("select status from runs").fetchone()[0]
+
+
+def test_a_hot_phone_is_measured_only_after_it_cools(bench_cli, emulated_pixel, tiny_files, tmp_path: Path) -> None:
+    (emulated_pixel.root / "sim/thermal_status").write_text("3,2,0")  # severe, moderate, then none
+    code, rows, stderr = run_json(
+        bench_cli, emulated_pixel, "-m", str(tiny_files["tflite"]), "--min-runs", "20", "--min-time", "0.1",
+        store=tmp_path / "s.sqlite",
+    )  # fmt: skip
+    assert code == 0, stderr
+    thermal = rows[0]["thermal"]
+    assert thermal["status"] == 0 and thermal["settled"] and thermal["waited_s"] >= 3.5
+
+
+def test_a_missing_native_tool_fails_the_cell_with_what_to_set(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    text = emulated_pixel.profile.read_text()
+    emulated_pixel.profile.write_text("\n".join(line for line in text.splitlines() if "benchmark_model =" not in line))
+    code, rows, _ = run_json(
+        bench_cli, emulated_pixel, "-m", str(tiny_files["tflite"]), "--min-time", "0.1", store=tmp_path / "s.sqlite"
+    )
+    assert code == 1
+    assert "[runtimes] benchmark_model" in rows[0]["error"]
+
+
+def test_an_unreachable_phone_is_one_line_naming_what_was_tried(bench_cli, adb_server, tmp_path: Path) -> None:
+    from services import free_port
+
+    profile = tmp_path / "gone.toml"
+    profile.write_text(
+        f'name = "gone"\ntransport = "adb"\naddress = "127.0.0.1:{free_port()}"\nadb_server_port = {adb_server.port}\n'
+    )
+    result = bench_cli("run", "--device-file", str(profile), "-m", "x.tflite", "--store", str(tmp_path / "s.sqlite"))
+    assert_one_line_error(result, "cannot reach 'gone'", "adb connect")
+
+
+def test_probe_reports_the_phone_its_tools_and_meter(bench_cli, emulated_pixel) -> None:
+    result = bench_cli("devices", "--device-file", str(emulated_pixel.profile))
+    assert result.code == 0, result.stderr
+    for fragment in ("Android 14", "Pixel 6", "runtime litert", "ok (benchmark_model", "Thermal Status 0", "ok: odpm"):
+        assert fragment in result.stdout, result.stdout
