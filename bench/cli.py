@@ -501,7 +501,7 @@ def compare_cmd(
         Path(markdown_file).write_text(markdown(results, limit, level))
     regressions = [r for r in results if r.verdict == "regression"]
     missing = [r for r in results if r.verdict.startswith("missing")]
-    if not any(r.verdict in ("regression", "improvement", "unchanged") for r in results):
+    if not any(r.verdict in ("regression", "improvement", "unchanged", "not-tested") for r in results):
         raise BenchError("no cell is present in both runs: nothing to compare")
     for r in regressions:
         out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
@@ -565,6 +565,42 @@ def report_cmd(
     out.print(f"plots: {', '.join(p.name for p in report.plots if p.suffix == '.png') or 'none'}")
     out.print(f"markdown summary: {report.markdown}")
     out.print(f"report: {report.html.resolve()}")
+
+
+@app.command("ingest")
+def ingest_cmd(
+    file: Annotated[str, typer.Argument(help="The log or CSV to bring in.")],
+    tool: Annotated[str, typer.Option(help="benchmark_model, onnxruntime_perf_test or monsoon.")],
+    device: Annotated[str, typer.Option(help="Device name to store it under (e.g. pixel6).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name to store it under.")],
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Model format (default: the tool's).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Runtime (default: the format's).")] = None,
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8.")] = "fp32",
+    threads: Annotated[int, typer.Option(min=1, help="Threads the run used.")] = 1,
+    inferences: Annotated[
+        int | None, typer.Option(min=1, help="Monsoon: inferences during the trace (for energy per inference).")
+    ] = None,
+    idle_w: Annotated[float | None, typer.Option(min=0, help="Monsoon: idle power to subtract, in W.")] = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored row as JSON on stdout.")] = False,
+) -> None:
+    """Store a result measured elsewhere (a benchmark_model log, a perf_test log, a Monsoon CSV)."""
+    from bench.ingest import ingest
+    from bench.store import Store
+
+    row = ingest(Store(store), file, tool, device, model, fmt, runtime, precision, threads, inferences, idle_w)
+    if as_json:
+        print(json.dumps(row, indent=2, default=str))
+        return
+    missing = row["source"].get("missing") or []
+    out.print(
+        Text(
+            f"stored measurement {row['id']} (run {row['run_id']}): {model} {row['format']}/{precision} on {device}, "
+            f"median {_fmt(row.get('median_ms'))} ms, energy {_fmt(row.get('energy_mj_per_inference'))} mJ/inf"
+        )
+    )
+    if missing:
+        out.print(Text(f"not in the file: {', '.join(missing)}"))
 
 
 @app.command("devices")

@@ -28,7 +28,9 @@ BOOTSTRAP_RESAMPLES = 2000
 @dataclass
 class CellComparison:
     cell: tuple
-    verdict: str  # regression | improvement | unchanged | missing-in-candidate | missing-in-baseline
+    # regression | improvement | unchanged | missing-in-candidate | missing-in-baseline | not-tested
+    # (not-tested: a side has only a native tool's summary, no per-inference samples to test)
+    verdict: str
     baseline_ms: float | None = None
     candidate_ms: float | None = None
     change: float | None = None  # relative change of the median, +0.05 = 5% slower
@@ -89,6 +91,15 @@ def samples_by_cell(records: list[dict]) -> dict[tuple, np.ndarray]:
     return {k: np.asarray(v, dtype=np.float64) for k, v in cells.items()}
 
 
+def summary_medians(records: list[dict]) -> dict[tuple, float]:
+    """Median latency per cell for measurements that carry no samples (native tools' summaries)."""
+    cells: dict[tuple, list[float]] = {}
+    for r in records:
+        if r["status"] == "ok" and not r["samples_ms"] and r.get("median_ms") is not None:
+            cells.setdefault(tuple(r[k] for k in CELL), []).append(float(r["median_ms"]))
+    return {k: float(np.median(v)) for k, v in cells.items()}
+
+
 def median_change_ci(base: np.ndarray, cand: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple:
     rng = np.random.default_rng(seed)
     chunk = max(1, 2_000_000 // max(base.size, cand.size))  # bound memory for long sample lists
@@ -121,7 +132,17 @@ def compare(
     baseline: list[dict], candidate: list[dict], threshold: float = 0.05, alpha: float = 0.01
 ) -> list[CellComparison]:
     base_cells, cand_cells = samples_by_cell(baseline), samples_by_cell(candidate)
+    base_summary, cand_summary = summary_medians(baseline), summary_medians(candidate)
     out = []
+    for cell in sorted(set(base_summary) | set(cand_summary), key=lambda c: tuple(map(str, c))):
+        if cell in base_cells and cell in cand_cells:
+            continue
+        b = base_summary.get(cell, float(np.median(base_cells[cell])) if cell in base_cells else None)
+        c = cand_summary.get(cell, float(np.median(cand_cells[cell])) if cell in cand_cells else None)
+        if b is not None and c is not None:
+            out.append(CellComparison(cell, "not-tested", b, c, c / b - 1))
+            base_cells.pop(cell, None)
+            cand_cells.pop(cell, None)
     for cell in sorted(set(base_cells) | set(cand_cells), key=lambda c: tuple(map(str, c))):
         if cell not in cand_cells:
             out.append(CellComparison(cell, "missing-in-candidate", float(np.median(base_cells[cell]))))

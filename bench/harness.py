@@ -97,17 +97,6 @@ def plan_cells(
     return [Cell(c.model, c.format, c.precision, c.runtime, c.threads, r) for r in range(repeats) for c in base]
 
 
-def _macs(model: str) -> int | None:
-    import models as zoo
-    from bench.zoo import zoo_rows
-
-    try:
-        zoo.get_card(model)
-    except KeyError:
-        return None
-    return int(round(zoo_rows([model])[0].macs_g * 1e9))
-
-
 def _artifact(cell: Cell) -> tuple[str, str | None, tuple[int, ...], str | None]:
     """(path or zoo name, sha256, input shape, error) for the cell's artifact; exports when missing."""
     if cell.format == "pytorch":
@@ -240,7 +229,9 @@ class Harness:
         row["source"] = result.source or None
         if result.error:
             return {**row, "error": result.error, "source": result.source or None}, None
-        macs = _macs(cell.model)
+        from bench.zoo import macs_of  # imports the zoo (torch): only once a cell succeeded
+
+        macs = macs_of(cell.model)
         median = result.stats["median_ms"]
         energy = result.energy or EnergyResult.unavailable("none", self.energy_note)
         row.update(

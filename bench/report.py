@@ -66,15 +66,11 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
     ok = frame[frame["status"] == "ok"]
     rows = []
     for key, group in ok.groupby(CELL, sort=True):
-        pooled = np.concatenate([np.asarray(s, dtype=float) for s in group["samples_ms"]])
         energy = group["energy_mj_per_inference"].dropna()
         rows.append(
             {
                 **dict(zip(CELL, key, strict=True)),
-                "median_ms": float(np.median(pooled)),
-                "p90_ms": float(np.percentile(pooled, 90)),
-                "cv": float(pooled.std(ddof=1) / pooled.mean()) if pooled.size > 1 else 0.0,
-                "n_samples": int(pooled.size),
+                **_latency(group),
                 "macs": group["macs"].iloc[-1],
                 "gflops_per_s": group["gflops_per_s"].iloc[-1],
                 "energy_mj_per_inference": float(energy.mean()) if len(energy) else None,
@@ -84,6 +80,25 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _latency(group: pd.DataFrame) -> dict:
+    """Pooled statistics of a cell's samples; a native tool's summary (no samples) as stored."""
+    lists = [s for s in group["samples_ms"] if isinstance(s, list | np.ndarray) and len(s)]
+    if lists:
+        pooled = np.concatenate([np.asarray(s, dtype=float) for s in lists])
+        return {
+            "median_ms": float(np.median(pooled)),
+            "p90_ms": float(np.percentile(pooled, 90)),
+            "cv": float(pooled.std(ddof=1) / pooled.mean()) if pooled.size > 1 else 0.0,
+            "n_samples": int(pooled.size),
+        }
+    return {
+        "median_ms": float(group["median_ms"].median()),
+        "p90_ms": float(group["p90_ms"].median()),
+        "cv": float(group["cv"].median()),
+        "n_samples": int(group["n_samples"].fillna(0).sum()),
+    }
 
 
 def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:

@@ -74,3 +74,14 @@ def zoo_rows(names: list[str], on_measure: Callable[[str], None] | None = None) 
         params_m, macs_g = cache[name]
         rows.append(ZooRow(name, card.family, card.input_shape, params_m, macs_g, card))
     return rows
+
+
+def macs_of(model: str) -> int | None:
+    """MACs of a zoo model (from the cache); None for anything else (a user's file)."""
+    import models as zoo
+
+    try:
+        zoo.get_card(model)
+    except KeyError:
+        return None
+    return int(round(zoo_rows([model])[0].macs_g * 1e9))

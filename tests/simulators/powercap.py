@@ -60,20 +60,28 @@ class SimulatedPowercap:
         self.log_t.append(time.perf_counter())
         self.log_uj.append(self.total_uj)
 
+    smooth_s = 0.0  # > 0: load averaged over this long (a sensor's averaging), else since the last update
+
     def _run(self) -> None:
-        busy0, total0 = _cpu_times()
-        last = time.perf_counter()
+        history = [(time.perf_counter(), *_cpu_times())]
+        last = history[0][0]
         while not self._stop.is_set():
             time.sleep(self.period)
             busy1, total1 = _cpu_times()
             now = time.perf_counter()
+            history.append((now, busy1, total1))
+            while len(history) > 2 and now - history[1][0] >= self.smooth_s:
+                history.pop(0)
+            _, busy0, total0 = history[0]
             busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else self._last_busy
             self._last_busy = busy
-            self.total_uj += (self.idle_w + self.busy_w * busy) * (now - last) * 1e6
-            busy0, total0, last = busy1, total1, now
+            self.power_w = self.idle_w + self.busy_w * busy
+            self.total_uj += self.power_w * (now - last) * 1e6
+            last = now
             self._write()
 
     _last_busy = 0.0
+    power_w = 0.0
 
     def __enter__(self) -> SimulatedPowercap:
         self._thread.start()
@@ -87,3 +95,36 @@ class SimulatedPowercap:
         """Simulated truth: energy between two CLOCK_MONOTONIC instants."""
         uj = np.interp([t0, t1], self.log_t, self.log_uj)
         return float(uj[1] - uj[0]) / 1e6
+
+
+class SimulatedIna3221(SimulatedPowercap):
+    """SIMULATION of a Jetson INA3221 hwmon tree (``VDD_IN``: mV and mA files) following CPU load.
+
+    The same load model as the powercap tree, exposed as instantaneous voltage and current the
+    way the real driver does; ``energy_j`` is the truth a sampled meter should approach.
+    """
+
+    volts = 5.0
+    smooth_s = 0.1  # the INA3221 averages its conversions; jiffy-level noise would alias otherwise
+
+    def __init__(self, root: Path, **kwargs):
+        hwmon = root / "1-0040/hwmon/hwmon3"
+        hwmon.mkdir(parents=True)
+        (hwmon / "in1_label").write_text("VDD_IN\n")
+        (hwmon / "in1_input").write_text(f"{int(self.volts * 1000)}\n")
+        (hwmon / "in2_label").write_text("VDD_SOC\n")  # a second rail, which the profile leaves out
+        (hwmon / "in2_input").write_text("1000\n")
+        (hwmon / "curr2_input").write_text("100\n")
+        self.current_file = hwmon / "curr1_input"
+        super().__init__(root / "powercap-unused", **kwargs)
+        self.power_w = self.idle_w
+        self._write()
+
+    def _write(self) -> None:
+        if not hasattr(self, "current_file"):
+            return super()._write()
+        tmp = self.current_file.with_suffix(".tmp")
+        tmp.write_text(f"{int(self.power_w / self.volts * 1000)}\n")
+        tmp.replace(self.current_file)
+        self.log_t.append(time.perf_counter())
+        self.log_uj.append(self.total_uj)

@@ -1,0 +1,139 @@
+"""The ssh transport against a real OpenSSH server on loopback (tests/services.py).
+
+The "remote board" is this machine reached through sshd, with its own work folder; the agent is
+copied there and run with the remote Python, exactly as on a Raspberry Pi or a Jetson.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_one_line_error
+from services import SshServer
+from simulators.powercap import SimulatedIna3221
+
+from bench.devices import get_device
+from bench.transports.base import open_transport
+
+pytestmark = pytest.mark.slow
+
+
+def board_profile(folder: Path, server: SshServer, **energy: str) -> Path:
+    work = folder / "remote dir; $(touch pwned)"  # a work dir that would inject if it were not quoted
+    lines = [
+        'name = "loopback-board"',
+        'transport = "ssh"',
+        f'address = "{server.host_alias}"',
+        f'ssh_config = "{server.ssh_config}"',
+        f'work_dir = "{work}"',
+        f'python = "{sys.executable}"',
+        "[cpu]",
+        "threads = [1]",
+        "[runtimes]",
+        'available = ["onnxruntime", "litert"]',
+        "[energy]",
+        *(f"{key} = {json.dumps(value)}" for key, value in (energy or {"meter": "none"}).items()),
+    ]
+    path = folder / "board.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_suite_runs_on_the_board_through_sshd(bench_cli, sshd, tiny_files, tmp_path: Path) -> None:
+    profile = board_profile(tmp_path, sshd)
+    result = bench_cli(
+        "run", "--device-file", str(profile), "-m", str(tiny_files["onnx"]), "-m", str(tiny_files["tflite"]),
+        "--min-runs", "30", "--min-time", "0.3", "--store", str(tmp_path / "s.sqlite"), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["runtime"], r["status"]) for r in rows] == [("onnxruntime", "ok"), ("litert", "ok")]
+    assert all(r["n_samples"] >= 30 and r["source"]["transport"] == "ssh" for r in rows)
+    work = tmp_path / "remote dir; $(touch pwned)"
+    copied = sorted(p.name for p in (work / "files").glob("*/*"))
+    assert copied == sorted(["agent.py", tiny_files["onnx"].name, tiny_files["tflite"].name])
+    assert not list(tmp_path.rglob("pwned"))
+
+
+def test_commands_reuse_one_connection(sshd, tmp_path: Path) -> None:
+    transport = open_transport(get_device(device_file=str(board_profile(tmp_path, sshd))))
+    transport.connect()
+    for _ in range(3):
+        assert transport.run(["echo", "$HOME; `id`"]).stdout == "$HOME; `id`\n"
+    check = subprocess.run(
+        [*transport._base(), "-O", "check", "--", sshd.host_alias], capture_output=True, text=True, timeout=30
+    )
+    assert check.returncode == 0 and "Master running" in check.stderr
+    transport.close()
+
+
+def test_an_unknown_host_key_is_refused(bench_cli, sshd, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    config.write_text(sshd.ssh_config.read_text().replace(str(sshd.folder / "known_hosts"), str(empty)))
+    profile = board_profile(tmp_path, sshd)
+    profile.write_text(profile.read_text().replace(str(sshd.ssh_config), str(config)))
+    assert_one_line_error(bench_cli("devices", "--device-file", str(profile)), "Host key verification failed")
+
+
+def test_probe_reports_the_board(bench_cli, sshd, tmp_path: Path) -> None:
+    result = bench_cli("devices", "--device-file", str(board_profile(tmp_path, sshd)))
+    assert result.code == 0, result.stderr
+    for fragment in ("yes (ssh bench-remote)", "runtime onnxruntime", "ok (onnxruntime)", "Linux"):
+        assert fragment in result.stdout, result.stdout
+
+
+def test_sampled_board_power_over_ssh_matches_the_simulated_truth(bench_cli, sshd, tiny_files, tmp_path: Path) -> None:
+    with SimulatedIna3221(tmp_path / "ina", idle_w=2.0, busy_w=10.0, period=0.01) as sim:
+        profile = board_profile(tmp_path, sshd, meter="ina3221", rails=["VDD_IN"], root=str(tmp_path / "ina"))
+        result = bench_cli(
+            "run", "--device-file", str(profile), "-m", str(tiny_files["onnx"]),
+            "--min-runs", "20", "--min-time", "2", "--store", str(tmp_path / "s.sqlite"), "--json",
+        )  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    energy = row["energy"]
+    assert list(energy["rails_j"]) == ["VDD_IN"]
+    (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
+    idle_w = sim.energy_j(i0, i1) / (i1 - i0)
+    truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / row["n_samples"] * 1e3
+    assert truth_mj > 0
+    assert row["energy_mj_per_inference"] == pytest.approx(truth_mj, rel=0.05), energy
+
+
+def test_sshd_killed_mid_suite_fails_that_cell_after_one_retry(tiny_files, tmp_path: Path, results_dir) -> None:
+    server = SshServer.create(tmp_path / "own-sshd")
+    store = tmp_path / "s.sqlite"
+    argv = [sys.executable, "-m", "bench.cli", "run", "--device-file", str(board_profile(tmp_path, server)),
+            "--store", str(store), "-m", str(tiny_files["onnx"]), "--repeats", "4",
+            "--min-runs", "20", "--min-time", "1.0"]  # fmt: skip
+    env = {**os.environ, "BENCH_RESULTS": str(results_dir)}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and count(store) < 1:
+        time.sleep(0.2)
+    server.kill()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "was lost" in err and "Traceback" not in err, err
+    with sqlite3.connect(store) as db:
+        rows = db.execute("select status, error from measurements order by id").fetchall()
+        assert rows[0][0] == "ok"
+        assert rows[-1][0] == "failed" and "after a retry" not in rows[-1][1] and "device lost" in rows[-1][1]
+        assert db.execute("select status from runs").fetchone()[0] == "device-lost"
+    assert "after a retry" in err
+
+
+def count(store: Path) -> int:
+    try:
+        with sqlite3.connect(store) as db:
+            return db.execute("select count(*) from measurements").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
