@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import agent as agent_module
-from bench.energy.base import EnergyMeter, EnergyResult
+from bench.energy.base import EnergyMeter, EnergyResult, MeterUnavailable
 from bench.errors import BenchError
 from bench.protocol import Protocol
 from bench.stats import summarize
@@ -250,29 +250,49 @@ class NativeToolRunner(Runner):
         tool_name = TOOLS[cell.format]
         graph = self.transport.push_once(Path(artifact.path), artifact.sha256 or file_sha256(Path(artifact.path)))
         measure_energy = self.meter is not None and self.energy_unavailable_reason() is None
-        short = None
+        reason, session = "", False
         if measure_energy:
-            before = self._read()
-            short, error = self._run_tool(self._command(cell, tool, graph, options, short=True), tool_name)
-            short_window = {"before": before, "after": self._read()}
+            try:
+                self.meter.begin()
+                session = True
+            except MeterUnavailable as exc:
+                measure_energy, reason = False, str(exc)
+        try:
+            energy = None
+            if measure_energy:
+                before = self._read()
+                short, error = self._run_tool(self._command(cell, tool, graph, options, short=True), tool_name)
+                short_window = {"before": before, "after": self._read()}
+                if error:
+                    return Execution(error=error)
+            before = self._read() if measure_energy else None
+            result, error = self._run_tool(self._command(cell, tool, graph, options, short=False), tool_name)
             if error:
                 return Execution(error=error)
-        before = self._read() if measure_energy else None
-        result, error = self._run_tool(self._command(cell, tool, graph, options, short=False), tool_name)
-        if error:
-            return Execution(error=error)
-        energy = None
-        if measure_energy:
-            long_window = {"before": before, "after": self._read()}
-            idle_s = min(self.meter.time_of(long_window["after"]) - self.meter.time_of(before), self.protocol.idle_max)
-            idle_before = self._read()
-            self.transport.run(["sleep", f"{max(idle_s, 0.5):.2f}"], timeout=idle_s + 60)
-            idle = {"before": idle_before, "after": self._read()}
-            energy = self.meter.differential_energy(
-                short_window, invocations(short), long_window, invocations(result), idle
-            )
-        elif self.meter is not None:
-            energy = EnergyResult.unavailable(self.meter.name, self.energy_unavailable_reason() or "")
+            if measure_energy:
+                long_window = {"before": before, "after": self._read()}
+                idle_s = min(
+                    self.meter.time_of(long_window["after"]) - self.meter.time_of(before), self.protocol.idle_max
+                )
+                idle_before = self._read()
+                self.transport.run(["sleep", f"{max(idle_s, 0.5):.2f}"], timeout=idle_s + 60)
+                idle = {"before": idle_before, "after": self._read()}
+                try:
+                    session = False
+                    self.meter.end()
+                    energy = self.meter.differential_energy(
+                        short_window, invocations(short), long_window, invocations(result), idle
+                    )
+                except MeterUnavailable as exc:
+                    energy = EnergyResult.unavailable(self.meter.name, str(exc))
+            elif self.meter is not None:
+                energy = EnergyResult.unavailable(self.meter.name, self.energy_unavailable_reason() or reason)
+        finally:
+            if session:  # the cell failed half way: do not leave a trace running on the phone
+                try:
+                    self.meter.end()
+                except Exception:  # noqa: BLE001, S110 - best effort clean-up of a failed cell
+                    pass
         return Execution(
             stats=tool_stats(result),
             init_ms=result.init_ms,

@@ -108,6 +108,22 @@ def test_run_on_the_phone_stores_latency_and_energy_within_2_percent(
     ]
 
 
+def test_perfetto_power_rails_give_the_same_energy(bench_cli, emulated_pixel, tiny_files, tmp_path: Path) -> None:
+    emulated_pixel.profile.write_text(
+        emulated_pixel.profile.read_text().replace('meter = "odpm"', 'meter = "perfetto"')
+    )
+    code, rows, stderr = run_json(
+        bench_cli, emulated_pixel, "-m", str(tiny_files["tflite"]),
+        "--warmup", "3", "--min-runs", "300", "--min-time", "1.5", store=tmp_path / "s.sqlite",
+    )  # fmt: skip
+    assert code == 0, stderr
+    (row,) = rows
+    assert row["status"] == "ok" and row["energy"]["meter"] == "perfetto", row["energy_note"]
+    full_run = invocations_by_process(emulated_pixel)[1]
+    assert row["energy_mj_per_inference"] == pytest.approx(true_mj_per_inference(full_run), rel=0.02)
+    assert not list((emulated_pixel.root / "sim").glob("perfetto-*.pid"))  # the session was stopped
+
+
 def test_the_older_benchmark_model_format_is_read_end_to_end(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:

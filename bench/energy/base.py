@@ -67,6 +67,12 @@ class EnergyMeter(ABC):
         """What to read: ``{"files": {name: path}}`` and/or ``{"command": [...]}`` /
         ``{"stream": [...]}`` with ``"period_s"`` for sampled meters; raise MeterUnavailable."""
 
+    def begin(self) -> None:  # noqa: B027 - optional hook
+        """Before a measurement's readings (e.g. start a trace); most meters need nothing."""
+
+    def end(self) -> None:  # noqa: B027 - optional hook
+        """After a measurement's last reading (e.g. stop a trace and load it)."""
+
     def joules(self, before: dict, after: dict) -> dict[str, float]:
         """Counter meters: energy per rail between two raw readings."""
         raise NotImplementedError
@@ -172,7 +178,7 @@ def register_meter(cls: type[EnergyMeter]) -> type[EnergyMeter]:
 
 
 def meters() -> dict[str, type[EnergyMeter]]:
-    from bench.energy import battery, jetson, macos, nvml, odpm, rapl, rpi  # noqa: F401  (registration)
+    from bench.energy import battery, jetson, macos, nvml, odpm, perfetto, rapl, rpi  # noqa: F401  (registration)
 
     return dict(_METERS)
 

@@ -60,6 +60,10 @@ class Transport(ABC):
         """Copy a local file to ``remote`` (parent folders are created)."""
 
     @abstractmethod
+    def pull(self, remote: str, local: Path) -> None:
+        """Copy a device file to ``local``."""
+
+    @abstractmethod
     def describe(self) -> str:
         """How the device is reached, for messages ("ssh pi@raspberrypi.local")."""
 

@@ -26,6 +26,9 @@ class LocalTransport(Transport):
         Path(remote).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local, remote)
 
+    def pull(self, remote: str, local: Path) -> None:
+        shutil.copyfile(remote, local)
+
     def describe(self) -> str:
         return "this machine"
 

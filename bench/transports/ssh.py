@@ -82,6 +82,12 @@ class SshTransport(Transport):
                 f"copying {local} to {self.device.address}:{remote} failed: {proc.stderr.decode()[-300:]}"
             )
 
+    def pull(self, remote: str, local: Path) -> None:
+        proc = self._ssh(shell_line(["cat", remote]), None, timeout=600)
+        if proc.returncode != 0:
+            raise TransportError(f"copying {self.device.address}:{remote} failed: {proc.stderr.decode()[-300:]}")
+        Path(local).write_bytes(proc.stdout)
+
     def connect(self) -> None:
         try:
             super().connect()

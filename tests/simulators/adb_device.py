@@ -44,7 +44,7 @@ RAILS = [
     ("iio:device1", 0, "S10M_VDD_TPU", 0.005, 0.0),
     ("iio:device1", 1, "S2S_VDD_G3D", 0.010, 0.0),
 ]
-STANDINS = ("dumpsys", "taskset", "getprop", "cmd")
+STANDINS = ("dumpsys", "taskset", "getprop", "cmd", "perfetto")
 
 
 def header(command: int, arg0: int, arg1: int, data: bytes) -> bytes:

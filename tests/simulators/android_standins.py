@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 SIM = Path(os.environ.get("SIM_ROOT", ".")) / "sim"
@@ -74,6 +75,79 @@ def cmd(args: list[str]) -> int:
     return 0
 
 
+def perfetto(args: list[str]) -> int:
+    """``perfetto --txt -c CFG -o OUT --detach=KEY`` starts a power-rail session in the background;
+    ``perfetto --attach=KEY --stop`` ends it, and the session writes OUT as a real perfetto trace."""
+    import signal
+    import subprocess
+
+    options = dict(a.split("=", 1) if "=" in a else (a, "") for a in args if a.startswith("--"))
+    if "--attach" in options:
+        pid_file = SIM / f"perfetto-{options['--attach']}.pid"
+        if not pid_file.exists():
+            print(f"Session re-attach failed. Check if the session {options['--attach']} exists", file=sys.stderr)
+            return 1
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                break
+            time.sleep(0.05)
+        pid_file.unlink()
+        return 0
+    out = args[args.index("-o") + 1]
+    config = Path(args[args.index("-c") + 1]).read_text()
+    if "collect_power_rails: true" not in config:
+        print("no android.power data source with collect_power_rails", file=sys.stderr)
+        return 1
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "perfetto-session", out],
+        start_new_session=True,  # detached like the real daemon: it must not hold the shell's pipes
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (SIM / f"perfetto-{options['--detach']}.pid").write_text(str(proc.pid))
+    time.sleep(0.3)  # the session has taken its first samples
+    return 0
+
+
+def perfetto_session(args: list[str]) -> int:
+    """Sample the simulated ODPM every 100 ms (the poll period) until SIGTERM, then write the trace."""
+    import signal
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    samples: list[tuple[int, dict[str, int]]] = []
+    while not stop:
+        rails: dict[str, int] = {}
+        for file in sorted((SIM.parent / "sys/bus/iio/devices").glob("iio:device*/energy_value")):
+            for line in file.read_text().splitlines()[1:]:
+                name = line.split("[", 1)[1].split("]", 1)[0]
+                rails[name] = int(line.rsplit(",", 1)[1])
+        uptime_ms = int(float(Path("/proc/uptime").read_text().split()[0]) * 1000)
+        samples.append((uptime_ms, rails))
+        time.sleep(0.1)
+    trace = Trace()
+    names = sorted(samples[0][1]) if samples else []
+    packet = trace.packet.add()
+    for index, name in enumerate(names):
+        descriptor = packet.power_rails.rail_descriptor.add()
+        descriptor.index, descriptor.rail_name, descriptor.subsys_name = index, name, "simulated"
+    for stamp, rails in samples:
+        packet = trace.packet.add()
+        for index, name in enumerate(names):
+            data = packet.power_rails.energy_data.add()
+            data.index, data.timestamp_ms, data.energy = index, stamp, rails[name]
+    Path(args[0]).write_bytes(trace.SerializeToString())
+    return 0
+
+
 if __name__ == "__main__":
     tool, rest = sys.argv[1], sys.argv[2:]
-    sys.exit({"dumpsys": dumpsys, "taskset": taskset, "getprop": getprop, "cmd": cmd}[tool](rest))
+    tools = {"dumpsys": dumpsys, "taskset": taskset, "getprop": getprop, "cmd": cmd, "perfetto": perfetto,
+             "perfetto-session": perfetto_session}  # fmt: skip
+    sys.exit(tools[tool](rest))
