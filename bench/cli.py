@@ -274,7 +274,13 @@ StoreOption = Annotated[
 
 @app.command("run")
 def run_cmd(
-    device: Annotated[str, typer.Option(help="Device profile to run on (see `bench devices`).")] = "host",
+    device: Annotated[
+        list[str] | None,
+        typer.Option(help="Device profile to run on (see `bench devices`); repeatable, e.g. with --farm."),
+    ] = None,
+    farm: Annotated[
+        str | None, typer.Option(help="Dask scheduler of a device farm (tcp://HOST:PORT); devices live on its workers.")
+    ] = None,
     device_file: Annotated[str | None, typer.Option(help="Run on the device of this TOML profile.")] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Zoo name, pattern, or .onnx/.tflite file; repeatable.")
@@ -317,7 +323,7 @@ def run_cmd(
     from bench.suite import resolve_models
     from export.base import check_combination
 
-    dev = get_device(device, device_file)
+    devices = device or ["host"]
     protocol = Protocol(warmup, min_runs, min_time, max_runs, max_time, ci_target, cooldown=cooldown)
     protocol.validate()
     formats, precisions = _split(fmt), _split(precision)
@@ -331,13 +337,24 @@ def run_cmd(
     names = (
         resolve_models([m for m in (model or []) if m not in files], suite) if len(files) < len(model or [1]) else []
     )
+    overrides = parse_options(option or [])
+    if farm:
+        if resume or device_file:
+            raise BenchError("--farm runs devices that live on the farm's workers: no --resume or --device-file")
+        cells = plan_cells([*names, *files], formats, precisions, runtimes, _ints(threads or "1", "--threads"), repeats)
+        for name in sorted({c.runtime for c in cells}):
+            get_runtime(name).with_options(overrides)
+        _run_farm(farm, devices, cells, protocol, overrides, store, as_json)
+        return
+    if len(devices) > 1:
+        raise BenchError("several --device values need --farm ADDRESS (or run one device at a time)")
+    dev = get_device(devices[0], device_file)
     thread_counts = _ints(threads, "--threads") if threads else list(dev.threads)
     cells = (
         []
         if resume
         else plan_cells([*names, *files], formats, precisions, runtimes, thread_counts, repeats, device=dev)
     )
-    overrides = parse_options(option or [])
     for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
         if dev.transport == "local":  # remote runtimes live on the device: checked there, per cell
             get_runtime(name).check_available()
@@ -383,6 +400,53 @@ def run_cmd(
             markup=False,
             highlight=False,
         )
+        raise typer.Exit(1)
+
+
+def _run_farm(address, devices, cells, protocol, overrides, store, as_json) -> None:
+    from bench.farm import run_on_farm
+    from bench.store import Store
+
+    results_store = Store(store)
+    with _progress() as progress:
+        tasks = {d: progress.add_task(d, total=len(cells)) for d in devices}
+
+        def on_row(row: dict) -> None:
+            progress.update(tasks[row["device"]], advance=1, description=f"{row['device']}: {row['model']}")
+
+        result = run_on_farm(
+            address, devices, cells, protocol, overrides, results_store, " ".join(sys.argv[1:]), on_row
+        )
+    if as_json:
+        import pandas as pd
+
+        from bench.results import COLUMNS, to_records
+
+        rows = [row for run_id in result.run_ids.values() for row in results_store.measurement_rows(run_id)]
+        print(json.dumps(to_records(pd.DataFrame(rows, columns=COLUMNS)), indent=2))
+    else:
+        table = Table(title=f"farm {address}: per device")
+        for col in ("device", "run", "ok", "failed", "median of medians ms", "wall s", "worker"):
+            table.add_column(col, justify="left" if col in ("device", "run", "worker") else "right")
+        for d in devices:
+            rows = [r for r in result.rows if r["device"] == d]
+            ok = [r for r in rows if r["status"] == "ok"]
+            medians = sorted(r["median_ms"] for r in ok)
+            spans = [r["started_at"] for r in rows] + [r["ended_at"] for r in rows]
+            table.add_row(
+                d,
+                result.run_ids[d],
+                str(len(ok)),
+                str(len(rows) - len(ok)),
+                _fmt(medians[len(medians) // 2] if medians else None, 3),
+                _fmt(max(spans) - min(spans) if spans else None, 1),
+                ", ".join(sorted({str(r["settings"].get("worker", "-")) for r in ok})) or "-",
+            )
+        out.print(table)
+        for r in result.failed:
+            out.print(Text(f"failed: {r['device']} {r['model']} {r['format']} repeat {r['repeat']}: {r['error']}"))
+    if result.failed:
+        err.print(f"{len(result.failed)} of {len(result.rows)} cells failed (stored with their reason)", markup=False)
         raise typer.Exit(1)
 
 
@@ -565,6 +629,34 @@ def report_cmd(
     out.print(f"plots: {', '.join(p.name for p in report.plots if p.suffix == '.png') or 'none'}")
     out.print(f"markdown summary: {report.markdown}")
     out.print(f"report: {report.html.resolve()}")
+
+
+farm_app = typer.Typer(help="A device farm on Dask distributed: a scheduler and one worker per lab host.",
+                       no_args_is_help=True)  # fmt: skip
+app.add_typer(farm_app, name="farm")
+
+
+@farm_app.command("scheduler")
+def farm_scheduler(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8786,
+) -> None:
+    """Run the farm's Dask scheduler (the same as `dask scheduler`) until stopped."""
+    from bench.farm import run_scheduler
+
+    run_scheduler(host, port)
+
+
+@farm_app.command("worker")
+def farm_worker(
+    scheduler: Annotated[str, typer.Option(help="The scheduler's address, tcp://HOST:PORT.")],
+    device: Annotated[list[str], typer.Option(help="A device attached to this host (a profile name); repeatable.")],
+    name: Annotated[str | None, typer.Option(help="Worker name shown in summaries (default: Dask's).")] = None,
+) -> None:
+    """Serve this host's devices to the farm: one benchmark per device at a time."""
+    from bench.farm import run_worker
+
+    run_worker(scheduler, device, name)
 
 
 @app.command("ingest")

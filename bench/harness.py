@@ -115,6 +115,31 @@ def _artifact(cell: Cell) -> tuple[str, str | None, tuple[int, ...], str | None]
     return artifact.path, artifact.sha256, spec.input_shape, None
 
 
+def prepare_artifact(cell: Cell) -> tuple[Artifact | None, str | None]:
+    """The cell's artifact (exported when missing), or why there is none."""
+    path, sha, shape, error = _artifact(cell)
+    return (None, error) if error else (Artifact(path, sha, shape), None)
+
+
+def failed_row(cell: Cell, device: str, protocol: Protocol, reason: str) -> dict:
+    """A stored failure for a cell that never ran (or whose result was lost)."""
+    now = time.time()
+    return {
+        "model": cell.model,
+        "format": cell.format,
+        "precision": cell.precision,
+        "runtime": cell.runtime,
+        "device": device,
+        "threads": cell.threads,
+        "repeat": cell.repeat,
+        "status": "failed",
+        "settings": asdict(protocol),
+        "error": reason,
+        "started_at": now,
+        "ended_at": now,
+    }
+
+
 def _direct_file(path: str) -> tuple[str, str | None, tuple[int, ...], str | None]:
     """A user's .onnx / .tflite file: input shape read from the file itself."""
     from export.base import get_exporter
@@ -191,8 +216,9 @@ class Harness:
             return wait_for_android_status(self.transport, d.thermal_limit_status, d.thermal_max_wait_s)
         return wait_until_settled(self.thermal_root, d.thermal_limit_c, d.thermal_max_wait_s, files=self.transport)
 
-    def measure(self, cell: Cell) -> tuple[dict, list[float] | None]:
-        """Measure one cell; never raises for a failure of the cell itself (a lost device raises)."""
+    def measure(self, cell: Cell, artifact: Artifact | None = None) -> tuple[dict, list[float] | None]:
+        """Measure one cell; never raises for a failure of the cell itself (a lost device raises).
+        ``artifact``: already exported (the farm ships it); else exported here when missing."""
         started = time.time()
         row = {
             "model": cell.model,
@@ -210,7 +236,12 @@ class Harness:
         reason = get_runtime(cell.runtime).unavailable_reason() if local else None
         if cell.runtime not in self.device.runtimes:
             reason = f"device '{self.device.name}' offers {', '.join(self.device.runtimes)}, not {cell.runtime}"
-        path, sha, shape, error = ("", None, (), reason) if reason else _artifact(cell)
+        if reason:
+            path, sha, shape, error = "", None, (), reason
+        elif artifact is not None:
+            path, sha, shape, error = artifact.path, artifact.sha256, artifact.input_shape, None
+        else:
+            path, sha, shape, error = _artifact(cell)
         row["artifact_sha256"] = sha
         if error:
             return {**row, "error": error, "ended_at": time.time()}, None
@@ -261,20 +292,7 @@ class Harness:
                 return self.measure(cell)
             except (DeviceLost, TransportError) as again:
                 self.lost = f"{again} (after a retry; first failure: {first})"
-                return {
-                    "model": cell.model,
-                    "format": cell.format,
-                    "precision": cell.precision,
-                    "runtime": cell.runtime,
-                    "device": self.device.name,
-                    "threads": cell.threads,
-                    "repeat": cell.repeat,
-                    "status": "failed",
-                    "settings": {**asdict(self.protocol), "options": self.options(cell.runtime)},
-                    "error": f"device lost: {again}",
-                    "started_at": time.time(),
-                    "ended_at": time.time(),
-                }, None
+                return failed_row(cell, self.device.name, self.protocol, f"device lost: {again}"), None
 
     def run(
         self,

@@ -33,7 +33,7 @@ def to_records(frame: pd.DataFrame) -> list[dict]:
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     """The nested columns as JSON text, for formats that hold only scalars."""
     flat = frame.copy()
-    for col in ("energy", "thermal", "settings", "runtime_versions"):
+    for col in ("energy", "thermal", "settings", "runtime_versions", "source"):
         flat[col] = flat[col].map(json.dumps)
     return flat
 

@@ -113,9 +113,26 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def configured_store() -> str | None:
+    """``store = "..."`` from the config file (``$BENCH_CONFIG``, default ``~/.config/bench/config.toml``)."""
+    import tomllib
+
+    path = Path(os.environ.get("BENCH_CONFIG", "~/.config/bench/config.toml")).expanduser()
+    if not path.is_file():
+        return None
+    try:
+        value = tomllib.loads(path.read_text()).get("store")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchError(f"cannot read {path}: {exc}") from None
+    if value is not None and not isinstance(value, str):
+        raise BenchError(f"{path}: 'store' must be a path or a SQLAlchemy URL string")
+    return value
+
+
 def store_url(store: str | None = None) -> str:
-    """``--store`` value, else ``$BENCH_STORE``, else ``results/bench.sqlite``; a path becomes a SQLite URL."""
-    value = store or os.environ.get("BENCH_STORE") or str(results_dir() / "bench.sqlite")
+    """``--store``, else ``$BENCH_STORE``, else the config file's ``store``, else ``results/bench.sqlite``;
+    a path becomes a SQLite URL, e.g. ``postgresql://user@host/db`` is used as it is."""
+    value = store or os.environ.get("BENCH_STORE") or configured_store() or str(results_dir() / "bench.sqlite")
     if "://" in value:
         return value
     path = Path(value).expanduser()
@@ -132,6 +149,12 @@ class Store:
             self.engine = sa.create_engine(self.url)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
             raise BenchError(f"bad store URL '{self.url}': {exc}") from None
+        except ImportError as exc:  # the database's driver is not installed
+            from bench.errors import MissingBackendError
+
+            if self.url.startswith("postgresql"):
+                raise MissingBackendError("a PostgreSQL store", "postgres", "psycopg") from None
+            raise BenchError(f"store URL '{self.url}' needs a driver that is not installed: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._prepare_schema()
@@ -159,9 +182,9 @@ class Store:
                     elif int(row.value) < SCHEMA_VERSION:
                         self._migrate(conn, int(row.value))
                 return
-            except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
+            except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
                 racing = isinstance(exc, sa.exc.IntegrityError) or any(
-                    word in str(exc).lower() for word in ("already exists", "locked")
+                    word in str(exc).lower() for word in ("already exists", "locked", "duplicate")
                 )
                 if racing and attempt < 19:
                     time.sleep(0.05 * (attempt + 1))

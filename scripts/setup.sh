@@ -13,6 +13,6 @@ want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -
 if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check pip==26.3
   .venv/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
-  .venv/bin/pip install --quiet -c requirements/constraints.txt -e '.[onnx,tflite,coreml,test]'
+  .venv/bin/pip install --quiet -c requirements/constraints.txt -e '.[onnx,tflite,coreml,farm,postgres,test]'
   echo "$want" > .venv/.installed
 fi

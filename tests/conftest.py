@@ -207,3 +207,26 @@ def emulated_pixel(tmp_path: Path, adb_server):
     yield device
     device.stop()
     adb_server.adb("disconnect", serial)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server from Debian's packages on a loopback port."""
+    from services import PostgresServer, postgres_bin
+
+    if postgres_bin("initdb") is None:
+        pytest.skip("PostgreSQL is not installed (scripts/system-packages.sh installs it)")
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+def host_devices(folder: Path, names: list[str]) -> Path:
+    """Profiles of host-backed devices under different names (a farm of one machine)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.toml").write_text(
+            f'name = "{name}"\ntransport = "local"\n[runtimes]\navailable = ["onnxruntime", "litert"]\n'
+            '[energy]\nmeter = "none"\n'
+        )
+    return folder

@@ -136,3 +136,104 @@ class AdbServer:
 
     def stop(self) -> None:
         self.adb("kill-server")
+
+
+def postgres_bin(tool: str) -> str | None:
+    """A PostgreSQL server program from Debian's packages (/usr/lib/postgresql/N/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"))
+    return str(found[-1]) if found else shutil.which(tool)
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a loopback port (run as the ``postgres`` user under root)."""
+
+    folder: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://bench@127.0.0.1:{self.port}/bench"
+
+    @staticmethod
+    def _as_owner(argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    @classmethod
+    def start(cls) -> PostgresServer:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))  # not under pytest's root-only tmp dirs
+        data = folder / "data"
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres")
+        server = cls(folder, free_port())
+        run = lambda argv: subprocess.run(server._as_owner(argv), check=True, capture_output=True, timeout=120)  # noqa: E731
+        run([postgres_bin("initdb"), "-D", str(data), "-U", "bench", "-A", "trust", "--no-sync"])
+        options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {folder} -c fsync=off"
+        run([postgres_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"])
+        subprocess.run(
+            [postgres_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(server.port), "-U", "bench", "bench"],
+            check=True,
+            capture_output=True,
+        )
+        return server
+
+    def stop(self) -> None:
+        subprocess.run(
+            self._as_owner([postgres_bin("pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class FarmCluster:
+    """A real Dask scheduler and worker processes on loopback, started through ``bench farm``."""
+
+    def __init__(self, folder: Path, env: dict[str, str]):
+        self.folder, self.env = folder, env
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._spawn("scheduler", ["farm", "scheduler", "--port", str(self.port)])
+        wait_for_port(self.port, timeout=60)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        import sys
+
+        log = open(self.folder / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.cli", *args], env=self.env, stdout=log, stderr=log, cwd=self.folder
+        )
+        self.procs[name] = proc
+        return proc
+
+    def add_worker(self, name: str, devices: list[str]) -> None:
+        args = ["farm", "worker", "--scheduler", self.address, "--name", name]
+        for device in devices:
+            args += ["--device", device]
+        self._spawn(name, args)
+
+    def wait_for_devices(self, devices: list[str], timeout: float = 90) -> None:
+        from distributed import Client
+
+        deadline = time.monotonic() + timeout
+        with Client(self.address, timeout=30) as client:
+            while time.monotonic() < deadline:
+                offered = {
+                    r for w in client.scheduler_info(n_workers=-1)["workers"].values() for r in w.get("resources", {})
+                }
+                if all(f"device:{d}" in offered for d in devices):
+                    return
+                time.sleep(0.2)
+        raise TimeoutError(f"workers did not offer {devices}: see {self.folder}/*.log")
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
