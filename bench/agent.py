@@ -229,6 +229,20 @@ def median_ci_halfwidth(samples: list[float]) -> float:
     return (hi - lo) / 2 / median if median > 0 else math.inf
 
 
+def hottest_c(root: str) -> float | None:
+    """The hottest thermal zone in C (Linux sysfs), None where none is readable."""
+    import glob
+
+    temps = []
+    for path in glob.glob(os.path.join(root, "thermal_zone*", "temp")):
+        try:
+            with open(path) as f:
+                temps.append(int(f.read().split()[0]) / 1000.0)
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(temps) if temps else None
+
+
 def rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:
@@ -286,12 +300,23 @@ def measure(job: dict) -> None:
             _wait_for_sample(sampler)
         before = stream_reading(sampler, energy_spec)
         window_start = time.perf_counter()
+        sustained, chunk_s = job.get("sustained_s"), job.get("chunk_s", 2.0)
+        chunk_start, chunk_first = window_start, 0
         while True:
             t0 = time.perf_counter_ns()
             run(x)
             samples.append((time.perf_counter_ns() - t0) / 1e6)
             elapsed = time.perf_counter() - window_start
             n = len(samples)
+            if sustained:  # run continuously; one chunk event (latency + temperature) per chunk_s
+                if time.perf_counter() - chunk_start >= chunk_s or elapsed >= sustained:
+                    chunk = sorted(samples[chunk_first:])
+                    emit("chunk", t=round(elapsed, 3), n=len(chunk), median_ms=chunk[len(chunk) // 2],
+                         temp_c=hottest_c(job.get("thermal_root", "/sys/class/thermal")))  # fmt: skip
+                    chunk_start, chunk_first = time.perf_counter(), n
+                if elapsed >= sustained:
+                    break
+                continue
             if n >= job["max_runs"] or elapsed >= job["max_time"]:
                 break
             if n >= job["min_runs"] and elapsed >= job["min_time"]:

@@ -302,6 +302,11 @@ def run_cmd(
     ] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per cell, interleaved across the suite.")] = 1,
     cooldown: Annotated[float, typer.Option(min=0, help="Seconds to rest between cells.")] = 0.0,
+    sustained: Annotated[
+        float | None,
+        typer.Option(help="Run each cell continuously for this many seconds; record latency and temperature."),
+    ] = None,
+    chunk: Annotated[float, typer.Option(help="Sustained mode: seconds per recorded point.")] = 2.0,
     option: Annotated[
         list[str] | None,
         typer.Option(
@@ -324,7 +329,17 @@ def run_cmd(
     from export.base import check_combination
 
     devices = device or ["host"]
-    protocol = Protocol(warmup, min_runs, min_time, max_runs, max_time, ci_target, cooldown=cooldown)
+    protocol = Protocol(
+        warmup,
+        min_runs,
+        min_time,
+        max_runs,
+        max_time,
+        ci_target,
+        cooldown=cooldown,
+        sustained_s=sustained,
+        chunk_s=chunk,
+    )
     protocol.validate()
     formats, precisions = _split(fmt), _split(precision)
     runtimes = _split(runtime) if runtime else None
@@ -492,6 +507,14 @@ def _run_table(rows: list[dict], run_id: str, energy_reason: str | None) -> None
     out.print(table)
     if energy_reason:
         out.print(f"energy: unavailable ({energy_reason})")
+    for r in rows:
+        run = (r.get("thermal") or {}).get("sustained")
+        if run:
+            drift = "-" if run["drift"] is None else f"{run['drift']:+.1%}"
+            verdict = "THROTTLED: " + "; ".join(run["reasons"]) if run["throttled"] else "no throttling"
+            out.print(
+                Text(f"sustained {r['model']} {r['format']}: {len(run['series'])} points, drift {drift}, {verdict}")
+            )
 
 
 @app.command("results")
@@ -657,6 +680,54 @@ def farm_worker(
     from bench.farm import run_worker
 
     run_worker(scheduler, device, name)
+
+
+@app.command("profile")
+def profile_cmd(
+    model: Annotated[str, typer.Argument(help="Zoo model (or file.py:factory) to profile.")],
+    device: Annotated[str, typer.Option(help="Device profile (local devices).")] = "host",
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx, tflite or pytorch.")] = None,
+    runtime: Annotated[str | None, typer.Option(help="onnxruntime, litert or torch (default: the format's).")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Threads.")] = 1,
+    runs: Annotated[int, typer.Option(min=3, help="Timed runs per measurement.")] = 30,
+    depth: Annotated[int, typer.Option(min=1, help="Block depth: 1 = stages/blocks, 2 = their parts, ...")] = 1,
+    save: Annotated[bool, typer.Option(help="Keep it for `bench report` (results/profiles/).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON object on stdout.")] = False,
+) -> None:
+    """Per-block time, share, MACs and GFLOP/s from the runtime's own profiler."""
+    from bench.devices import get_device
+    from bench.profiling.profile import profile_model, runtime_for, save_profile
+    from bench.runtimes.base import get_runtime
+
+    chosen = runtime_for(fmt if fmt or runtime else "onnx", runtime)
+    dev = get_device(device)
+    if dev.transport != "local":
+        raise BenchError(f"bench profile runs on local devices; '{dev.name}' uses {dev.transport}")
+    get_runtime(chosen).check_available()
+    with err.status(f"profiling {model} on {chosen}"):
+        result = profile_model(model, chosen, dev.name, threads, runs, depth)
+    if save:
+        save_profile(result)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table(title=f"{model} on {chosen} ({dev.name}, {threads} thread(s)): where the time goes")
+    for col in ("block", "ops", "ms", "share", "MMACs", "GFLOP/s"):
+        table.add_column(col, justify="left" if col == "block" else "right")
+    for b in result.blocks:
+        table.add_row(
+            Text(b.block), "-" if b.ops is None else str(b.ops), f"{b.ms:.3f}", f"{b.share:.1%}",
+            f"{b.macs / 1e6:.1f}", _fmt(b.gflops_per_s, 1),
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        Text(
+            f"blocks sum to {result.blocks_ms:.2f} ms; the whole model measured alone: {result.total_ms:.2f} ms "
+            f"({result.blocks_ms / result.total_ms:.1%}). {result.note}"
+        )
+    )
+    for f in result.fallback:
+        out.print(Text(f"fell back: {f}"))
 
 
 @app.command("ingest")

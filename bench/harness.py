@@ -257,6 +257,8 @@ class Harness:
             return {**row, "error": str(exc), "ended_at": time.time()}, None
         row["ended_at"] = time.time()
         row["settings"]["cpus"] = result.cpus
+        if result.sustained is not None:
+            row["thermal"] = {**row["thermal"], "sustained": result.sustained}
         row["source"] = result.source or None
         if result.error:
             return {**row, "error": result.error, "source": result.source or None}, None

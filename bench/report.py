@@ -230,7 +230,16 @@ def build_report(
     report = Report(out / "report.html", out / "summary.md", out / "results.csv", plots)
     cells.to_csv(report.csv, index=False)
     report.markdown.write_text(render_markdown(cells, failed, ylabel))
-    report.html.write_text(render_html(cells, failed, runs, plots, ylabel))
+    from bench.profiling.profile import load_profiles
+    from bench.report_sections import profile_section, sustained_section
+
+    profiles = [
+        p
+        for p in load_profiles()
+        if (not devices or p["device"] in devices) and (not runtimes or p["runtime"] in runtimes)
+    ]
+    extra = profile_section(profiles, out) + sustained_section(frame, out)
+    report.html.write_text(render_html(cells, failed, runs, plots, ylabel, extra))
     return report
 
 
@@ -301,7 +310,9 @@ window.addEventListener('load', function () {
 """
 
 
-def render_html(cells: pd.DataFrame, failed: pd.DataFrame, runs: list[dict], plots: list[Path], ylabel: str) -> str:
+def render_html(
+    cells: pd.DataFrame, failed: pd.DataFrame, runs: list[dict], plots: list[Path], ylabel: str, extra: str = ""
+) -> str:
     e = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Benchmark report</title>",
@@ -349,6 +360,7 @@ def render_html(cells: pd.DataFrame, failed: pd.DataFrame, runs: list[dict], plo
             parts.append(f"<td class='{cls}'{sort}>{e(text)}</td>")
         parts.append("</tr>")
     parts.append("</tbody></table>")
+    parts.append(extra)  # where the time goes, sustained runs (already escaped)
     parts.append(f"<h2>Failed cells ({len(failed)})</h2>")
     if len(failed):
         parts.append(

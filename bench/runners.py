@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -30,6 +31,7 @@ from bench.energy.base import EnergyMeter, EnergyResult, MeterUnavailable
 from bench.errors import BenchError
 from bench.protocol import Protocol
 from bench.stats import summarize
+from bench.sustained import assess
 from bench.tool_output import PARSERS, ToolOutputError, ToolResult
 from bench.transports.base import Transport, TransportError
 
@@ -50,6 +52,7 @@ class Execution:
     cpus: list[int] | None = None
     energy: EnergyResult | None = None
     source: dict = field(default_factory=dict)
+    sustained: dict | None = None  # bench.sustained.assess() of a sustained run
 
 
 @dataclass
@@ -88,7 +91,8 @@ class Runner(ABC):
 
 
 def parse_events(stdout: str) -> dict[str, dict]:
-    events = {}
+    """The agent's events by name; repeated ones (``chunk``) also as a list under ``<name>s``."""
+    events: dict = {}
     for line in stdout.splitlines():
         try:
             event = json.loads(line)
@@ -96,6 +100,7 @@ def parse_events(stdout: str) -> dict[str, dict]:
             continue  # runtimes print banners on stdout (e.g. XNNPACK)
         if isinstance(event, dict) and "event" in event:
             events[event["event"]] = event
+            events.setdefault(event["event"] + "s", []).append(event)
     return events
 
 
@@ -133,6 +138,9 @@ class AgentRunner(Runner):
             "options": options,
             "cpus": cpus,
             "energy": self.energy_spec,
+            "sustained_s": p.sustained_s,
+            "chunk_s": p.chunk_s,
+            "thermal_root": self.device.thermal_root,
             "python_path": [str(Path(__file__).resolve().parents[1])] if self.local else [],
         }
         python = sys.executable if self.local else self.device.python
@@ -145,7 +153,9 @@ class AgentRunner(Runner):
         if "done" not in events:
             return Execution(error=f"agent exited with code {done.returncode}: {tail[:300]}")
         samples = events["samples"]["ms"]
+        series = [{k: c[k] for k in ("t", "n", "median_ms", "temp_c")} for c in events.get("chunks", [])]
         return Execution(
+            sustained=assess(series) if p.sustained_s else None,
             samples=samples,
             stats=summarize(samples).to_dict(),
             init_ms=events["init"]["init_ms"],
@@ -216,6 +226,66 @@ class NativeToolRunner(Runner):
             argv = [tool, "-m", "times", "-r", str(runs), "-x", str(cell.threads), "-e", "cpu", "-I", "-s", graph]
         return ["taskset", self.device.affinity, *argv] if self.device.affinity else argv
 
+    def _chunk_command(self, cell, tool: str, graph: str, options: dict, first: bool) -> list[str]:
+        """One chunk of a sustained run: about ``chunk_s`` seconds of inference."""
+        p = self.protocol
+        if cell.format == "tflite":
+            argv = [tool, f"--graph={graph}", f"--num_threads={cell.threads}", "--num_runs=1",
+                    f"--min_secs={p.chunk_s}", f"--max_secs={p.chunk_s * 4 + 10}",
+                    f"--warmup_runs={p.warmup if first else 1}", "--warmup_min_secs=0",
+                    f"--use_xnnpack={str(options.get('xnnpack', True)).lower()}"]  # fmt: skip
+        else:
+            argv = [tool, "-m", "duration", "-t", f"{p.chunk_s:g}", "-x", str(cell.threads), "-e", "cpu", "-I",
+                    "-s", graph]  # fmt: skip
+        return ["taskset", self.device.affinity, *argv] if self.device.affinity else argv
+
+    def _sustained(self, cell, tool: str, graph: str, options: dict, cpus) -> Execution:
+        """Chunks of the native tool back to back, the thermal status read after each."""
+        from bench.thermal import read_android_status
+
+        tool_name = TOOLS[cell.format]
+        start = time.monotonic()
+        series, results = [], []
+        while time.monotonic() - start < self.protocol.sustained_s:
+            result, error = self._run_tool(self._chunk_command(cell, tool, graph, options, not results), tool_name)
+            if error:
+                return Execution(error=error)
+            results.append(result)
+            median = result.median_ms if result.median_ms is not None else result.mean_ms
+            series.append({"t": round(time.monotonic() - start, 3), "n": result.count, "median_ms": median,
+                           "status": read_android_status(self.transport)})  # fmt: skip
+        count = sum(r.count for r in results)
+        mean = sum(r.mean_ms * r.count for r in results) / count
+        stats = {
+            **tool_stats(results[0]),
+            "n_samples": count,
+            "mean_ms": mean,
+            "median_ms": statistics.median(c["median_ms"] for c in series),
+            "min_ms": min((r.min_ms for r in results if r.min_ms is not None), default=None),
+            "max_ms": max((r.max_ms for r in results if r.max_ms is not None), default=None),
+            "std_ms": None,
+            "cv": None,
+            "p90_ms": None,
+            "p99_ms": None,
+        }
+        source = {"method": tool_name, "transport": self.transport.name, **tool_source(results[0])}
+        source["notes"] = [
+            *source["notes"],
+            f"sustained: {len(results)} chunks; median_ms is the median of their medians",
+        ]
+        energy = EnergyResult.unavailable(self.meter.name, "not measured in sustained mode") if self.meter else None
+        return Execution(
+            stats=stats,
+            init_ms=results[0].init_ms,
+            first_ms=results[0].first_ms,
+            peak_memory_mb=max((r.peak_memory_mb for r in results if r.peak_memory_mb is not None), default=None),
+            versions={tool_name: "device binary"},
+            cpus=cpus_of_mask(self.device.affinity),
+            energy=energy,
+            source=source,
+            sustained=assess(series),
+        )
+
     def _read(self) -> dict:
         """One raw reading of the meter's files on the device, in one shell call."""
         files = self.energy_spec.get("files", {})
@@ -249,6 +319,8 @@ class NativeToolRunner(Runner):
             return Execution(error=str(exc))
         tool_name = TOOLS[cell.format]
         graph = self.transport.push_once(Path(artifact.path), artifact.sha256 or file_sha256(Path(artifact.path)))
+        if self.protocol.sustained_s:
+            return self._sustained(cell, tool, graph, options, cpus)
         measure_energy = self.meter is not None and self.energy_unavailable_reason() is None
         reason, session = "", False
         if measure_energy:

@@ -1,5 +1,8 @@
 """SIMULATION: stand-ins for TFLite's ``benchmark_model`` and ``onnxruntime_perf_test``.
 
+A ``sim/throttle.json`` makes the phone heat up: after ``after_s`` every inference is ``slowdown``
+times slower and ``dumpsys thermalservice`` reports ``status``.
+
 They take the real tools' flags, really run the model (LiteRT interpreter / onnxruntime on this
 machine), and print the real tools' output formats: ``benchmark_model`` in the older plain
 format or the newer ``INFO:``-prefixed one (``--sim-format=plain|info``), ``perf_test`` in its
@@ -25,6 +28,17 @@ import numpy as np
 SIM = Path(os.environ.get("SIM_ROOT", ".")) / "sim"
 
 
+def throttle_slowdown() -> float:
+    """``sim/throttle.json`` ({"start": monotonic s, "after_s", "slowdown", "status"}): slower once hot."""
+    import json
+
+    path = SIM / "throttle.json"
+    if not path.exists():
+        return 1.0
+    spec = json.loads(path.read_text())
+    return spec["slowdown"] if time.monotonic() >= spec["start"] + spec["after_s"] else 1.0
+
+
 class Busy:
     """Time each inference; report busy time to the simulated power monitor."""
 
@@ -34,6 +48,9 @@ class Busy:
     def timed(self, run, phase: str) -> float:
         start = time.perf_counter_ns()
         run()
+        slowdown = throttle_slowdown()
+        if slowdown > 1:  # a hot phone: its clocks are capped, every inference takes longer
+            time.sleep((time.perf_counter_ns() - start) / 1e9 * (slowdown - 1))
         ns = time.perf_counter_ns() - start
         if self.log:
             busy = SIM / "busy_ns"

@@ -1,0 +1,130 @@
+"""``bench profile``: per-block time, share, MACs and achieved GFLOP/s of one model on one runtime."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.profiling.blocks import TOP_LEVEL, block_macs, hierarchy
+
+PROFILERS = {"onnxruntime": "onnx", "litert": "tflite", "torch": "pytorch"}  # runtime -> format
+
+
+@dataclass
+class BlockProfile:
+    block: str  # module path ("(top level)" for the model's own ops)
+    ms: float
+    share: float  # of the sum of blocks
+    macs: int
+    gflops_per_s: float | None
+    ops: int | None = None
+
+
+@dataclass
+class Profile:
+    model: str
+    runtime: str
+    format: str
+    device: str
+    threads: int
+    depth: int
+    total_ms: float  # measured end to end, without the profiler
+    blocks: list[BlockProfile]
+    fallback: list[dict] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def blocks_ms(self) -> float:
+        return sum(b.ms for b in self.blocks)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "blocks_ms": self.blocks_ms}
+
+
+def runtime_for(fmt: str | None, runtime: str | None) -> str:
+    if runtime is None:
+        choices = {f: r for r, f in PROFILERS.items()}
+        if fmt not in choices:
+            raise BenchError(f"profiling supports formats {', '.join(choices)}; not {fmt}")
+        return choices[fmt]
+    if runtime not in PROFILERS:
+        raise BenchError(f"profiling is not supported by {runtime}; runtimes that support it: {', '.join(PROFILERS)}")
+    if fmt is not None and PROFILERS[runtime] != fmt:
+        raise BenchError(f"{runtime} runs {PROFILERS[runtime]}, not {fmt}")
+    return runtime
+
+
+def profile_model(
+    name: str,
+    runtime: str,
+    device: str = "host",
+    threads: int = 1,
+    runs: int = 30,
+    depth: int = 1,
+    precision: str = "fp32",
+) -> Profile:
+    from bench.profiling import runtimes
+    from export.source import resolve
+
+    if depth < 1:
+        raise BenchError("--depth must be at least 1")
+    spec = resolve(name)
+    model = spec.build()
+    tree = hierarchy(model, spec.input_shape, depth)
+    if runtime == "onnxruntime":
+        with tempfile.TemporaryDirectory() as folder:
+            path = runtimes.export_profiling_onnx(model, spec.input_shape, Path(folder))
+            result = runtimes.profile_onnxruntime(path, spec.input_shape, tree, threads, runs)
+    elif runtime == "litert":
+        from export.pipeline import export_model
+
+        artifact = export_model(spec, "tflite", precision)
+        if artifact.error:
+            raise BenchError(f"cannot export {name} to TFLite: {artifact.error}")
+        result = runtimes.profile_litert(Path(artifact.path), spec.input_shape, tree, threads, runs)
+    else:
+        result = runtimes.profile_torch(model, spec.input_shape, tree, threads, runs)
+    macs = block_macs(model, spec.input_shape, tree.blocks)
+    order = [*tree.blocks, TOP_LEVEL]
+    measured = sum(result.block_ms.values())
+    blocks = [
+        BlockProfile(
+            block=b,
+            ms=result.block_ms[b],
+            share=result.block_ms[b] / measured if measured else 0.0,
+            macs=macs.get(b, 0),
+            gflops_per_s=2 * macs.get(b, 0) / (result.block_ms[b] / 1e3) / 1e9 if result.block_ms[b] > 0 else None,
+            ops=result.ops.get(b),
+        )
+        for b in order
+        if b in result.block_ms
+    ]
+    return Profile(name, runtime, PROFILERS[runtime], device, threads, depth, result.total_ms, blocks,
+                   result.fallback, result.note)  # fmt: skip
+
+
+def profiles_dir() -> Path:
+    from bench.paths import results_dir
+
+    return results_dir() / "profiles"
+
+
+def save_profile(profile: Profile) -> Path:
+    """Kept as JSON for `bench report` (one file per model x runtime x device x threads x depth)."""
+    import json
+
+    folder = profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in profile.model)
+    path = folder / f"{safe}-{profile.runtime}-{profile.device}-x{profile.threads}-d{profile.depth}.json"
+    path.write_text(json.dumps(profile.to_dict(), indent=2))
+    return path
+
+
+def load_profiles() -> list[dict]:
+    import json
+
+    folder = profiles_dir()
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []

@@ -1,0 +1,115 @@
+"""bench profile: runtime profiles mapped back to model blocks, for every family; sustained mode."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from bench.profiling.blocks import TOP_LEVEL, hierarchy
+
+# one model per family, with blocks we expect to see by name at depth 1
+FAMILIES = {
+    "edgevit_xxs": ["patch_embed1", "blocks1.0", "blocks4.1", "head"],
+    "shiftvit_tiny_light": ["patch_embed", "layers.0", "layers.3", "head"],
+    "stvit_deit_tiny": ["patch_embed", "blocks.0", "head"],
+    "ast_xxs": ["patch_embed.0", "stages.0", "stages.3", "head"],
+    "vast_tiny": ["patch_embed.0", "stages.0", "stages.3", "head"],
+    "mobilenetv2_100": ["conv_stem", "blocks.0.0", "classifier"],
+}
+
+
+@pytest.fixture(scope="module")
+def shared_results(tmp_path_factory):
+    """One results folder for the module, so each model is exported once."""
+    folder = tmp_path_factory.mktemp("profile-results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_RESULTS", str(folder))
+        yield folder
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_blocks_follow_the_forward_order(model: str) -> None:
+    import models
+
+    card = models.get_card(model)
+    tree = hierarchy(models.create_model(model), card.input_shape, depth=1)
+    for expected in FAMILIES[model]:
+        assert expected in tree.blocks, tree.blocks
+    assert tree.blocks.index(FAMILIES[model][0]) < tree.blocks.index(FAMILIES[model][-1])
+    assert tree.block_of(tree.blocks[1] + ".anything.below") == tree.blocks[1]
+    assert tree.block_of("") == TOP_LEVEL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnxruntime", "litert"])
+@pytest.mark.parametrize("model", FAMILIES)
+def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, shared_results) -> None:
+    from bench.profiling.profile import profile_model
+
+    profile = profile_model(model, runtime, runs=15)
+    ratio = profile.blocks_ms / profile.total_ms
+    assert 0.9 <= ratio <= 1.1, (ratio, profile.blocks_ms, profile.total_ms)
+    timed = {b.block for b in profile.blocks if b.ms > 0}
+    assert set(FAMILIES[model]) <= timed  # every expected block got operators and time
+    heavy = [b for b in profile.blocks if b.macs > 0.02 * sum(x.macs for x in profile.blocks)]
+    assert all(b.ms > 0 for b in heavy)
+    top = next((b for b in profile.blocks if b.block == TOP_LEVEL), None)
+    assert top is None or top.share < 0.2, top  # nearly everything is attributed to a block
+    assert abs(sum(b.share for b in profile.blocks) - 1) < 1e-9
+
+
+@pytest.mark.slow
+def test_profile_json_is_the_only_stdout(bench_cli) -> None:
+    result = bench_cli("profile", "edgevit_xxs", "--format", "onnx", "--runs", "5", "--json")
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total_ms"] > 0 and data["blocks"]
+    assert {"block", "ms", "share", "macs"} <= set(data["blocks"][0])
+
+
+def test_unsupported_profiling_names_the_runtimes_that_support_it(bench_cli) -> None:
+    assert_one_line_error(
+        bench_cli("profile", "edgevit_xxs", "--runtime", "coreml"), "not supported by coreml", "onnxruntime, litert"
+    )
+    assert_one_line_error(bench_cli("profile", "edgevit_xxs", "--device", "pixel6"), "local devices")
+    assert_one_line_error(bench_cli("profile", "nosuchnet", "--format", "onnx"), "nosuchnet")
+
+
+@pytest.mark.slow
+def test_sustained_run_on_a_heating_phone_flags_throttling_and_the_report_shows_it(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    (emulated_pixel.root / "sim/throttle.json").write_text(
+        json.dumps({"start": time.monotonic(), "after_s": 4.0, "slowdown": 1.8, "status": 3})
+    )
+    store = str(tmp_path / "s.sqlite")
+    result = bench_cli("run", "--device-file", str(emulated_pixel.profile), "-m", str(tiny_files["tflite"]),
+                       "--sustained", "9", "--chunk", "1", "--store", store, "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    run = row["thermal"]["sustained"]
+    assert len(run["series"]) >= 5 and run["throttled"], run
+    assert any("drifted" in r for r in run["reasons"]) and any("status rose from 0 to 3" in r for r in run["reasons"])
+    assert run["series"][-1]["median_ms"] > 1.4 * run["series"][0]["median_ms"]
+    report = bench_cli("report", "--out", str(tmp_path / "report"), "--store", store)
+    assert report.code == 0, report.stderr
+    page = (tmp_path / "report/report.html").read_text()
+    assert "Sustained runs" in page and "THROTTLED" in page
+    assert list((tmp_path / "report").glob("sustained_*.png"))
+
+
+@pytest.mark.slow
+def test_sustained_run_on_the_host_records_latency_and_temperature_over_time(
+    bench_cli, tiny_files, tmp_path: Path
+) -> None:
+    result = bench_cli("run", "-m", str(tiny_files["onnx"]), "--sustained", "3", "--chunk", "0.5",
+                       "--store", str(tmp_path / "s.sqlite"), "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    series = row["thermal"]["sustained"]["series"]
+    assert len(series) >= 5 and all(c["median_ms"] > 0 and c["n"] > 0 for c in series)
+    assert series[-1]["t"] >= 2.9 and len(row["samples_ms"]) == sum(c["n"] for c in series)
