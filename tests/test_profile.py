@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ FAMILIES = {
     "stvit_deit_tiny": ["patch_embed", "blocks.0", "head"],
     "ast_xxs": ["patch_embed.0", "stages.0", "stages.3", "head"],
     "vast_tiny": ["patch_embed.0", "stages.0", "stages.3", "head"],
-    "mobilenetv2_100": ["conv_stem", "blocks.0.0", "classifier"],
+    "deit_tiny_patch16_224": ["patch_embed", "blocks.0", "blocks.11", "head"],  # the baselines
 }
 
 
@@ -50,11 +49,13 @@ def test_blocks_follow_the_forward_order(model: str) -> None:
 def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, shared_results) -> None:
     from bench.profiling.profile import profile_model
 
-    profile = profile_model(model, runtime, runs=15)
+    profile = profile_model(model, runtime, runs=10)
     ratio = profile.blocks_ms / profile.total_ms
     assert 0.9 <= ratio <= 1.1, (ratio, profile.blocks_ms, profile.total_ms)
     timed = {b.block for b in profile.blocks if b.ms > 0}
-    assert set(FAMILIES[model]) <= timed  # every expected block got operators and time
+    # every expected block got operators and time (litert-torch names the output layer after the model itself)
+    expected = set(FAMILIES[model]) - ({FAMILIES[model][-1]} if runtime == "litert" else set())
+    assert expected <= timed, profile.blocks
     heavy = [b for b in profile.blocks if b.macs > 0.02 * sum(x.macs for x in profile.blocks)]
     assert all(b.ms > 0 for b in heavy)
     top = next((b for b in profile.blocks if b.block == TOP_LEVEL), None)
@@ -83,9 +84,7 @@ def test_unsupported_profiling_names_the_runtimes_that_support_it(bench_cli) -> 
 def test_sustained_run_on_a_heating_phone_flags_throttling_and_the_report_shows_it(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:
-    (emulated_pixel.root / "sim/throttle.json").write_text(
-        json.dumps({"start": time.monotonic(), "after_s": 4.0, "slowdown": 1.8, "status": 3})
-    )
+    (emulated_pixel.root / "sim/throttle.json").write_text(json.dumps({"after_s": 4.0, "slowdown": 1.8, "status": 3}))
     store = str(tmp_path / "s.sqlite")
     result = bench_cli("run", "--device-file", str(emulated_pixel.profile), "-m", str(tiny_files["tflite"]),
                        "--sustained", "9", "--chunk", "1", "--store", store, "--json")  # fmt: skip

@@ -24,7 +24,8 @@ class Hierarchy:
     """Blocks at one depth, their execution order and the signature converters name them by."""
 
     blocks: list[str]  # in execution order
-    signature: dict[str, tuple[str, ...]]  # block -> ("Class_attr", ...) of its non-container chain
+    # block -> ("Class_attr", ...) of every called module on its path (ModuleList/Dict are never called)
+    signature: dict[str, tuple[str, ...]]
     depth: int
 
     def block_of(self, module_path: str) -> str:
@@ -40,17 +41,22 @@ class Hierarchy:
 def hierarchy(model: nn.Module, input_shape: tuple[int, ...], depth: int = 1) -> Hierarchy:
     """Blocks of ``model`` at ``depth``, ordered by a real forward pass (forward pre-hooks)."""
     modules = dict(model.named_modules())
-    chain: dict[str, tuple[str, ...]] = {}
+    chain: dict[str, tuple[str, ...]] = {}  # non-container levels: what "depth" counts
+    named: dict[str, tuple[str, ...]] = {}  # called levels (Sequential too): what litert-torch writes
     for path, module in modules.items():
         if not path or isinstance(module, CONTAINERS):
             continue
-        parts, prefix = [], ""
+        parts, called, prefix = [], [], ""
         for name in path.split("."):
             prefix = f"{prefix}.{name}" if prefix else name
             node = modules[prefix]
+            label = f"{type(node).__module__}.{type(node).__name__}_{name}"
             if not isinstance(node, CONTAINERS):
-                parts.append(f"{type(node).__module__}.{type(node).__name__}_{name}")
+                parts.append(label)
+            if not isinstance(node, nn.ModuleList | nn.ModuleDict):
+                called.append(label)
         chain[path] = tuple(parts)
+        named[path] = tuple(called)
 
     def has_deeper(path: str) -> bool:
         return any(p.startswith(path + ".") and len(c) > len(chain[path]) for p, c in chain.items())
@@ -68,7 +74,7 @@ def hierarchy(model: nn.Module, input_shape: tuple[int, ...], depth: int = 1) ->
         for hook in hooks:
             hook.remove()
     order += sorted(chosen - set(order))  # modules the forward never called (kept, at the end)
-    return Hierarchy(order, {p: chain[p] for p in chosen}, depth)
+    return Hierarchy(order, {p: named[p] for p in chosen}, depth)
 
 
 def block_macs(model: nn.Module, input_shape: tuple[int, ...], blocks: list[str]) -> dict[str, int]:

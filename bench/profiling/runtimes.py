@@ -37,6 +37,26 @@ class RuntimeProfile:
     note: str = ""
 
 
+def _sequence_medians(parts: list[tuple], runs: int, warmup: int = 3) -> list[float]:
+    """Median ms of each ``(prepare, call)`` when all run one after another, in model order.
+
+    Timing the parts in sequence (not each alone in a loop) keeps the caches as in a real
+    inference: each part's weights were pushed out by the others. ``prepare`` (untimed) writes the
+    part's input tensors, so they are as fresh in cache as a previous block's output would be."""
+    for _ in range(warmup):
+        for prepare, call in parts:
+            prepare()
+            call()
+    times: list[list[float]] = [[] for _ in parts]
+    for _ in range(runs):
+        for k, (prepare, call) in enumerate(parts):
+            prepare()
+            start = time.perf_counter_ns()
+            call()
+            times[k].append((time.perf_counter_ns() - start) / 1e6)
+    return [statistics.median(t) for t in times]
+
+
 def _median_ms(run, runs: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         run()
@@ -53,14 +73,18 @@ def _median_ms(run, runs: int, warmup: int = 3) -> float:
 
 def export_profiling_onnx(model, input_shape, folder: Path) -> Path:
     """The zoo model as ONNX with the exporter's per-node module metadata (not slimmed)."""
+    import contextlib
+    import sys
     import warnings
 
     import torch
 
     path = folder / "profile.onnx"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):  # its progress lines: not on stdout
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model.eval(), (torch.randn(input_shape),), dynamo=True, opset_version=18)
+        program = torch.onnx.export(
+            model.eval(), (torch.randn(input_shape),), dynamo=True, opset_version=18, verbose=False
+        )
     program.save(str(path))
     return path
 
@@ -81,38 +105,41 @@ def onnx_node_modules(path: Path) -> dict[str, str]:
     return out
 
 
-def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
+def _ort_session(path_or_bytes, threads: int, profile_prefix: str | None = None):
     import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
+    source = str(path_or_bytes) if isinstance(path_or_bytes, Path) else path_or_bytes
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+
+
+def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
+    """Block times from per-block partitions of the graph (each its own session, timed without the
+    profiler, which slows kernels by 5-15%); the session profiler attributes every kernel to its
+    block and reports kernels that ran on another provider than requested."""
+    import onnx
 
     modules = onnx_node_modules(path)
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
+    full = _ort_session(path, threads)
+    name = full.get_inputs()[0].name
+    total = _median_ms(lambda: full.run(None, {name: x}), runs)
 
-    def session(profile: bool, folder: str):
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        if profile:
-            opts.enable_profiling = True
-            opts.profile_file_prefix = str(Path(folder) / "ort")
-        s = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return s, s.get_inputs()[0].name
-
-    with tempfile.TemporaryDirectory() as folder:
-        plain, name = session(False, folder)
-        total = _median_ms(lambda: plain.run(None, {name: x}), runs)
-        profiled, name = session(True, folder)
-        warmup = 3
-        for _ in range(warmup + runs):
+    with tempfile.TemporaryDirectory() as folder:  # the profiler: kernels per block, providers
+        profiled = _ort_session(path, threads, str(Path(folder) / "ort"))
+        for _ in range(3):
             profiled.run(None, {name: x})
         events = json.loads(Path(profiled.end_profiling()).read_text())
-    runs_ts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
-    start_ts = runs_ts[warmup] if len(runs_ts) > warmup else 0
-    block_us: dict[str, float] = {}
     ops: dict[str, int] = {}
     fallback = []
     for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or e["ts"] < start_ts:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
         node = e["name"].removesuffix("_kernel_time")
         module = modules.get(node)
@@ -120,19 +147,92 @@ def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: 
             matches = [n for n in modules if node.startswith(n)]
             module = modules[max(matches, key=len)] if matches else ""
         block = hierarchy.block_of(module)
-        block_us[block] = block_us.get(block, 0.0) + e["dur"]
         ops[block] = ops.get(block, 0) + 1
         provider = e.get("args", {}).get("provider", "CPUExecutionProvider")
         if provider != "CPUExecutionProvider":
             fallback.append({"op": node, "provider": provider, "block": block})
-    n = max(len(runs_ts) - warmup, 1)
+    ops = {b: max(c // 3, 1) for b, c in ops.items()}
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    typed = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
+    constant = {i.name for i in graph.initializer}
+    blocks = [hierarchy.block_of(modules.get(n.name, "")) for n in graph.node]
+    last_use: dict[str, int] = {}
+    for k, node in enumerate(graph.node):
+        for t in node.input:
+            last_use[t] = k
+    outputs_of_graph = {o.name for o in graph.output}
+    values = {name: x}
+    block_ms: dict[str, float] = {}
+    parts: list[tuple[str, object]] = []
+    for block, start, end in _runs(blocks):
+        nodes = graph.node[start:end]
+        produced = {t for n in nodes for t in n.output if t}
+        inputs = sorted({t for n in nodes for t in n.input if t and t not in produced and t not in constant})
+        outputs = sorted(t for t in produced if last_use.get(t, -1) >= end or t in outputs_of_graph)
+        if not outputs:
+            continue  # nothing leaves this part (dead code): no time to attribute
+        part = _onnx_partition(model, nodes, [typed[t] for t in inputs], [typed[t] for t in outputs])
+        session = _ort_session(part.SerializeToString(), threads)
+        results = session.run(outputs, {t: values[t] for t in inputs})
+        values.update(zip(outputs, results, strict=True))
+        parts.append((block, _bound_run(session, inputs, outputs, values)))
+    for (block, _), ms in zip(parts, _sequence_medians([part for _, part in parts], runs), strict=True):
+        block_ms[block] = block_ms.get(block, 0.0) + ms
+    total = (total + _median_ms(lambda: full.run(None, {name: x}), runs)) / 2  # before and after: drift cancels
     return RuntimeProfile(
         total,
-        {b: us / n / 1e3 for b, us in block_us.items()},
-        {b: c // n for b, c in ops.items()},
+        block_ms,
+        ops,
         fallback,
-        "onnxruntime session profiling (kernel times); the rest of the total is the executor's own overhead",
+        "onnxruntime: block times from per-block sub-graphs, each its own session fed the real intermediate "
+        "tensors and timed in model order; the session profiler attributed every kernel to its block",
     )
+
+
+def _bound_run(session, inputs: list[str], outputs: list[str], values: dict):
+    """A call running ``session`` on inputs and outputs bound in place (no copies in or out), as the
+    tensors stay in place between blocks inside the whole model."""
+    import onnxruntime as ort
+
+    binding = session.io_binding()
+    bound = []
+    for t in inputs:
+        value = ort.OrtValue.ortvalue_from_numpy(values[t].copy())
+        binding.bind_ortvalue_input(t, value)
+        bound.append((value, values[t]))
+    for t in outputs:
+        binding.bind_ortvalue_output(t, ort.OrtValue.ortvalue_from_numpy(np.empty_like(values[t])))
+
+    def prepare():
+        for value, array in bound:
+            value.update_inplace(array)
+
+    return prepare, lambda: session.run_with_iobinding(binding)
+
+
+def _runs(blocks: list[str]) -> list[tuple[str, int, int]]:
+    """Consecutive runs of the same block: (block, start, end)."""
+    out: list[tuple[str, int, int]] = []
+    for k, block in enumerate(blocks):
+        if out and out[-1][0] == block:
+            out[-1] = (block, out[-1][1], k + 1)
+        else:
+            out.append((block, k, k + 1))
+    return out
+
+
+def _onnx_partition(model, nodes, inputs: list, outputs: list):
+    """A model of ``nodes`` with the given (typed) graph inputs and outputs."""
+    from onnx import helper
+
+    used = {t for n in nodes for t in n.input}
+    initializers = [i for i in model.graph.initializer if i.name in used]
+    graph = helper.make_graph(list(nodes), "partition", inputs, outputs, initializer=initializers)
+    part = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    part.functions.extend(model.functions)
+    return part
 
 
 # --- LiteRT -----------------------------------------------------------------------------------
@@ -201,14 +301,10 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
     for k, op in enumerate(graph.operators):
         for t in op.inputs:
             consumers[t] = max(consumers.get(t, -1), k)
-    partitions: list[tuple[str, int, int]] = []  # (block, first op, end op)
-    for k, block in enumerate(blocks):
-        if partitions and partitions[-1][0] == block:
-            partitions[-1] = (block, partitions[-1][1], k + 1)
-        else:
-            partitions.append((block, k, k + 1))
+    partitions = _runs(blocks)
     block_ms: dict[str, float] = {}
     ops: dict[str, int] = {}
+    calls: list[tuple[str, object]] = []
     for block, start, end in partitions:
         subset = graph.operators[start:end]
         produced = {t for op in subset for t in op.outputs}
@@ -224,13 +320,15 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
         interpreter.allocate_tensors()
         feeds = [(t, reference.get_tensor(t)) for t in inputs]
 
-        def invoke_part(interpreter=interpreter, feeds=feeds):
+        def prepare(interpreter=interpreter, feeds=feeds):
             for t, value in feeds:
                 interpreter.set_tensor(t, value)
-            interpreter.invoke()
 
-        block_ms[block] = block_ms.get(block, 0.0) + _median_ms(invoke_part, runs)
+        calls.append((block, (prepare, interpreter.invoke)))
         ops[block] = ops.get(block, 0) + len(subset)
+    for (block, _), ms in zip(calls, _sequence_medians([part for _, part in calls], runs), strict=True):
+        block_ms[block] = block_ms.get(block, 0.0) + ms
+    total = (total + _median_ms(invoke_full, runs)) / 2  # before and after the blocks: drift cancels
     return RuntimeProfile(
         total,
         block_ms,

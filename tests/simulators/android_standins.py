@@ -29,7 +29,7 @@ def thermal_status() -> int:
         import json
 
         spec = json.loads(throttle.read_text())
-        if time.monotonic() >= spec["start"] + spec["after_s"]:
+        if "start" in spec and time.monotonic() >= spec["start"] + spec["after_s"]:
             return spec["status"]
     path = SIM / "thermal_status"
     values = path.read_text().strip().split(",")

@@ -29,13 +29,17 @@ SIM = Path(os.environ.get("SIM_ROOT", ".")) / "sim"
 
 
 def throttle_slowdown() -> float:
-    """``sim/throttle.json`` ({"start": monotonic s, "after_s", "slowdown", "status"}): slower once hot."""
+    """``sim/throttle.json`` ({"after_s", "slowdown", "status"}; "start" is set by the first inference):
+    every inference is ``slowdown`` times slower from ``after_s`` seconds after that."""
     import json
 
     path = SIM / "throttle.json"
     if not path.exists():
         return 1.0
     spec = json.loads(path.read_text())
+    if "start" not in spec:  # the phone starts heating with the first inference
+        spec["start"] = time.monotonic()
+        path.write_text(json.dumps(spec))
     return spec["slowdown"] if time.monotonic() >= spec["start"] + spec["after_s"] else 1.0
 
 
