@@ -142,8 +142,8 @@ def failed_row(cell: Cell, device: str, protocol: Protocol, reason: str) -> dict
 
 def _direct_file(path: str) -> tuple[str, str | None, tuple[int, ...], str | None]:
     """A user's .onnx / .tflite file: input shape read from the file itself."""
+    from bench.digest import file_sha256
     from export.base import get_exporter
-    from export.source import file_sha256
 
     file = Path(path)
     if not file.is_file():

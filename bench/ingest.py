@@ -10,9 +10,10 @@ import re
 import time
 from pathlib import Path
 
+from bench.digest import file_sha256
 from bench.energy.monsoon import parse_monsoon_csv
 from bench.errors import BenchError
-from bench.runners import file_sha256, tool_source, tool_stats
+from bench.runners import tool_source, tool_stats
 from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
 from bench.store import Store
 from bench.tool_output import PARSERS, ToolOutputError, ToolResult

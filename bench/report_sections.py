@@ -10,6 +10,15 @@ from pathlib import Path
 import pandas as pd
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _slug(*parts: str) -> str:
     return "_".join("".join(c if c.isalnum() else "-" for c in str(p)) for p in parts)
 
@@ -29,11 +38,7 @@ def profile_section(profiles: list[dict], out_dir: Path) -> str:
     """One bar chart and one table per saved profile."""
     if not profiles:
         return ""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     e = html.escape
     parts = ["<h2>Where the time goes</h2>"]
     for p in profiles:
@@ -78,11 +83,7 @@ def sustained_section(frame: pd.DataFrame, out_dir: Path) -> str:
     runs = sustained_runs(frame)
     if not runs:
         return ""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     e = html.escape
     parts = ["<h2>Sustained runs</h2>"]
     for run in runs:

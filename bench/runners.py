@@ -17,7 +17,6 @@ of their inference counts is the energy of one inference, with loading and warm-
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import sys
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import agent as agent_module
+from bench.digest import file_sha256
 from bench.energy.base import EnergyMeter, EnergyResult, MeterUnavailable
 from bench.errors import BenchError
 from bench.protocol import Protocol
@@ -60,14 +60,6 @@ class Artifact:
     path: str
     sha256: str | None
     input_shape: tuple[int, ...]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cpus_of_mask(mask: str | None) -> list[int] | None:

@@ -27,6 +27,7 @@ class ToolOutputError(BenchError):
 
     def __init__(self, line: int, message: str):
         self.line = line
+        message = message.replace("\r", "\\r").replace("\n", "\\n")  # quoted file content stays one line
         super().__init__(f"line {line}: {message}" if line else message)
 
 

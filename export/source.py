@@ -7,7 +7,6 @@ the artifact cache.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,17 +17,10 @@ import torch
 import torch.nn as nn
 
 import models
+from bench.digest import file_sha256  # noqa: F401 - re-exported: export.source.file_sha256
 from bench.errors import BenchError
 
 WEIGHT_SEED = 0
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
