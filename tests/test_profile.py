@@ -112,3 +112,13 @@ def test_sustained_run_on_the_host_records_latency_and_temperature_over_time(
     series = row["thermal"]["sustained"]["series"]
     assert len(series) >= 5 and all(c["median_ms"] > 0 and c["n"] > 0 for c in series)
     assert series[-1]["t"] >= 2.9 and len(row["samples_ms"]) == sum(c["n"] for c in series)
+
+
+@pytest.mark.slow
+def test_kernels_onnxruntime_rewrites_for_its_blocked_layout_are_still_attributed(shared_results) -> None:
+    from bench.profiling.profile import profile_model
+
+    profile = profile_model("mobilenetv2_100", "onnxruntime", runs=3)  # ORT renames convs "<tensor>_nchwc"
+    ops = {b.block: b.ops or 0 for b in profile.blocks}
+    assert ops.get(TOP_LEVEL, 0) <= 0.05 * sum(ops.values()), ops
+    assert ops["blocks.1.0"] >= 3  # expand, depthwise and project convolutions

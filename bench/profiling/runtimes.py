@@ -90,7 +90,7 @@ def export_profiling_onnx(model, input_shape, folder: Path) -> Path:
 
 
 def onnx_node_modules(path: Path) -> dict[str, str]:
-    """ONNX node name -> the module path it came from (from ``pkg.torch.onnx.name_scopes``)."""
+    """ONNX node name (and output tensor name) -> the module path it came from (``pkg.torch.onnx.name_scopes``)."""
     import ast
 
     import onnx
@@ -101,7 +101,10 @@ def onnx_node_modules(path: Path) -> dict[str, str]:
         scopes = meta.get("pkg.torch.onnx.name_scopes")
         if scopes:
             names = ast.literal_eval(scopes)
-            out[node.name] = names[-2] if len(names) >= 2 else ""
+            module = names[-2] if len(names) >= 2 else ""
+            out[node.name] = module
+            for tensor in node.output:  # ORT names nodes it rewrites after their output (``<tensor>_nchwc``)
+                out.setdefault(tensor, module)
     return out
 
 
@@ -142,7 +145,7 @@ def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: 
         if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
         node = e["name"].removesuffix("_kernel_time")
-        module = modules.get(node)
+        module = modules.get(node, modules.get(node.removesuffix("_nchwc")))
         if module is None:  # a node ORT fused or renamed: the longest original name it starts with
             matches = [n for n in modules if node.startswith(n)]
             module = modules[max(matches, key=len)] if matches else ""
