@@ -49,7 +49,7 @@ def test_blocks_follow_the_forward_order(model: str) -> None:
 def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, shared_results) -> None:
     from bench.profiling.profile import profile_model
 
-    profile = profile_model(model, runtime, runs=10)
+    profile = profile_model(model, runtime, runs=20)  # fewer runs leave EdgeViT on LiteRT at the 10% edge
     ratio = profile.blocks_ms / profile.total_ms
     assert 0.9 <= ratio <= 1.1, (ratio, profile.blocks_ms, profile.total_ms)
     timed = {b.block for b in profile.blocks if b.ms > 0}
