@@ -44,7 +44,14 @@ class AdbTransport(Transport):
             argv += ["-P", str(self.device.adb_server_port)]
         if self.device.address:
             argv += ["-s", self.device.address]
-        proc = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        try:
+            proc = subprocess.run(
+                [*argv, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            raise DeviceLost(
+                f"adb {self.device.address or '(only device)'}: no answer within {timeout:.0f} s"
+            ) from None
         if proc.returncode != 0 and LOST.search(proc.stderr + proc.stdout):
             reason = (proc.stderr or proc.stdout).strip().splitlines()[-1]
             raise DeviceLost(f"adb {self.device.address or '(only device)'}: {reason}")

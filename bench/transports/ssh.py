@@ -54,13 +54,16 @@ class SshTransport(Transport):
 
     def _ssh(self, line: str, data: bytes | None, timeout: float | None) -> subprocess.CompletedProcess:
         argv = [*self._base(), "--", self.device.address, line]
-        proc = subprocess.run(
-            argv,
-            input=data,
-            capture_output=True,
-            timeout=timeout,
-            stdin=None if data is not None else subprocess.DEVNULL,
-        )
+        try:
+            proc = subprocess.run(
+                argv,
+                input=data,
+                capture_output=True,
+                timeout=timeout,
+                stdin=None if data is not None else subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise DeviceLost(f"ssh {self.device.address}: no answer within {timeout:.0f} s") from None
         if proc.returncode == SSH_FAILED:
             message = proc.stderr.decode(errors="replace").strip().splitlines()
             reason = message[-1] if message else "connection failed"
