@@ -38,7 +38,13 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 @dataclass
 class SshServer:
-    """sshd -D on a loopback port; ``ssh_config`` is a client config with the key and known host."""
+    """sshd -D on a loopback port; ``ssh_config`` is a client config with the key and known host.
+
+    Remote sessions get an empty ``HOME``, like a fresh account on a board. The login shell would
+    otherwise read this machine's own ``~/.bashrc`` (bash does so for every ssh command), and
+    start-up files that do real work there (``pyenv init`` rehashes under a lock file that a
+    killed session leaves behind) stalled every login for a minute.
+    """
 
     folder: Path
     port: int
@@ -54,9 +60,11 @@ class SshServer:
         (folder / "authorized_keys").write_text((folder / "user_key.pub").read_text())
         port = free_port()
         user = getpass.getuser()
+        home = folder / "home"  # a fresh account's home: see the class docstring
+        home.mkdir(exist_ok=True)
         (folder / "sshd_config").write_text(
             f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder}/host_key\nPidFile {folder}/sshd.pid\n"
-            f"AuthorizedKeysFile {folder}/authorized_keys\nStrictModes no\nUsePAM no\n"
+            f"AuthorizedKeysFile {folder}/authorized_keys\nStrictModes no\nUsePAM no\nSetEnv HOME={home}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
             f"PermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel ERROR\nMaxStartups 100\n"
         )
