@@ -685,7 +685,14 @@ def farm_worker(
 @app.command("profile")
 def profile_cmd(
     model: Annotated[str, typer.Argument(help="Zoo model (or file.py:factory) to profile.")],
-    device: Annotated[str, typer.Option(help="Device profile (local devices).")] = "host",
+    device: Annotated[
+        str,
+        typer.Option(
+            help="Device profile: local devices run the runtime here; phones and boards run its benchmark "
+            "tool there (benchmark_model, onnxruntime_perf_test)."
+        ),
+    ] = "host",
+    device_file: Annotated[str | None, typer.Option(help="A device profile TOML file instead of a name.")] = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx, tflite or pytorch.")] = None,
     runtime: Annotated[str | None, typer.Option(help="onnxruntime, litert or torch (default: the format's).")] = None,
     threads: Annotated[int, typer.Option(min=1, help="Threads.")] = 1,
@@ -700,12 +707,10 @@ def profile_cmd(
     from bench.runtimes.base import get_runtime
 
     chosen = runtime_for(fmt if fmt or runtime else "onnx", runtime)
-    dev = get_device(device)
-    if dev.transport != "local":
-        raise BenchError(f"bench profile runs on local devices; '{dev.name}' uses {dev.transport}")
-    get_runtime(chosen).check_available()
-    with err.status(f"profiling {model} on {chosen}"):
-        result = profile_model(model, chosen, dev.name, threads, runs, depth)
+    dev = get_device(device, device_file)
+    get_runtime(chosen).check_available()  # on remote devices too: the host exports and maps the model
+    with err.status(f"profiling {model} on {chosen} ({dev.name})"):
+        result = profile_model(model, chosen, dev, threads, runs, depth)
     if save:
         save_profile(result)
     if as_json:

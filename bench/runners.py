@@ -168,6 +168,57 @@ class AgentRunner(Runner):
         return self.meter.energy_per_inference(window, idle, events["window"]["n"])
 
 
+def push_tool(device, transport: Transport, fmt: str) -> str:
+    """Copy the device's native benchmark tool for ``fmt`` (once, by content) and return its path there."""
+    tool = TOOLS.get(fmt)
+    if tool is None:
+        raise BenchError(f"{device.name} runs native tools for {', '.join(TOOLS)} only, not {fmt}")
+    local = device.tools.get(tool)
+    if not local:
+        raise BenchError(
+            f"device '{device.name}' has no {tool}: set [runtimes] {tool} = \"/path/to/{tool}\" "
+            f"in {device.path or 'its profile'} (the README says where to get it)"
+        )
+    source = Path(local).expanduser()
+    if not source.is_file():
+        raise BenchError(f"{tool} not found at {source} (from [runtimes] {tool} in {device.path})")
+    remote = transport.push_once(source, file_sha256(source))
+    transport.run(["chmod", "755", remote], timeout=60).check(f"chmod {tool}")
+    return remote
+
+
+def pinned(device, argv: list[str]) -> list[str]:
+    """``argv`` under ``taskset MASK`` when the profile pins the device's benchmarks to a cluster."""
+    return ["taskset", device.affinity, *argv] if device.affinity else argv
+
+
+def tool_command(
+    tool: str,
+    fmt: str,
+    graph: str,
+    threads: int,
+    *,
+    runs: int | None,
+    seconds: float,
+    max_secs: float,
+    warmup: int,
+    xnnpack: bool = True,
+    device=None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """The native tool's command line: ``runs`` timed inferences (at least ``seconds``), or with
+    ``runs=None`` as many as fit in ``seconds``; a fixed warm-up count (the two runs of the energy
+    differential must warm up alike)."""
+    if fmt == "tflite":
+        argv = [tool, f"--graph={graph}", f"--num_threads={threads}", f"--num_runs={runs or 1}",
+                f"--min_secs={seconds:g}", f"--max_secs={max_secs:g}", f"--warmup_runs={warmup}",
+                "--warmup_min_secs=0", f"--use_xnnpack={str(xnnpack).lower()}", *extra]  # fmt: skip
+    else:
+        mode = ["-m", "times", "-r", str(runs)] if runs else ["-m", "duration", "-t", f"{seconds:g}"]
+        argv = [tool, *mode, "-x", str(threads), "-e", "cpu", "-I", "-s", *extra, graph]
+    return pinned(device, argv) if device is not None else argv
+
+
 class NativeToolRunner(Runner):
     """benchmark_model / onnxruntime_perf_test on an Android device."""
 
@@ -181,55 +232,23 @@ class NativeToolRunner(Runner):
         return None
 
     def _tool(self, fmt: str) -> str:
-        tool = TOOLS.get(fmt)
-        if tool is None:
-            raise BenchError(f"{self.device.name} runs native tools for {', '.join(TOOLS)} only, not {fmt}")
-        if tool not in self._tools:
-            local = self.device.tools.get(tool)
-            if not local:
-                raise BenchError(
-                    f"device '{self.device.name}' has no {tool}: set [runtimes] {tool} = \"/path/to/{tool}\" "
-                    f"in {self.device.path or 'its profile'} (the README says where to get it)"
-                )
-            source = Path(local).expanduser()
-            if not source.is_file():
-                raise BenchError(f"{tool} not found at {source} (from [runtimes] {tool} in {self.device.path})")
-            remote = self.transport.push_once(source, file_sha256(source))
-            self.transport.run(["chmod", "755", remote], timeout=60).check(f"chmod {tool}")
-            self._tools[tool] = remote
-        return self._tools[tool]
+        if fmt not in self._tools:
+            self._tools[fmt] = push_tool(self.device, self.transport, fmt)
+        return self._tools[fmt]
 
     def _command(self, cell, tool: str, graph: str, options: dict, short: bool) -> list[str]:
+        """The timed run (``short``: the 1-inference run of the energy differential)."""
         p = self.protocol
-        if cell.format == "tflite":
-            argv = [
-                tool,
-                f"--graph={graph}",
-                f"--num_threads={cell.threads}",
-                f"--num_runs={1 if short else p.min_runs}",
-                f"--min_secs={0 if short else p.min_time}",
-                f"--max_secs={p.max_time}",
-                f"--warmup_runs={p.warmup}",
-                "--warmup_min_secs=0",  # a fixed warm-up count: the two energy runs must match
-                f"--use_xnnpack={str(options.get('xnnpack', True)).lower()}",
-            ]
-        else:
-            runs = 1 if short else p.min_runs
-            argv = [tool, "-m", "times", "-r", str(runs), "-x", str(cell.threads), "-e", "cpu", "-I", "-s", graph]
-        return ["taskset", self.device.affinity, *argv] if self.device.affinity else argv
+        return tool_command(tool, cell.format, graph, cell.threads, runs=1 if short else p.min_runs,
+                            seconds=0 if short else p.min_time, max_secs=p.max_time, warmup=p.warmup,
+                            xnnpack=options.get("xnnpack", True), device=self.device)  # fmt: skip
 
     def _chunk_command(self, cell, tool: str, graph: str, options: dict, first: bool) -> list[str]:
         """One chunk of a sustained run: about ``chunk_s`` seconds of inference."""
         p = self.protocol
-        if cell.format == "tflite":
-            argv = [tool, f"--graph={graph}", f"--num_threads={cell.threads}", "--num_runs=1",
-                    f"--min_secs={p.chunk_s}", f"--max_secs={p.chunk_s * 4 + 10}",
-                    f"--warmup_runs={p.warmup if first else 1}", "--warmup_min_secs=0",
-                    f"--use_xnnpack={str(options.get('xnnpack', True)).lower()}"]  # fmt: skip
-        else:
-            argv = [tool, "-m", "duration", "-t", f"{p.chunk_s:g}", "-x", str(cell.threads), "-e", "cpu", "-I",
-                    "-s", graph]  # fmt: skip
-        return ["taskset", self.device.affinity, *argv] if self.device.affinity else argv
+        return tool_command(tool, cell.format, graph, cell.threads, runs=None, seconds=p.chunk_s,
+                            max_secs=p.chunk_s * 4 + 10, warmup=p.warmup if first else 1,
+                            xnnpack=options.get("xnnpack", True), device=self.device)  # fmt: skip
 
     def _sustained(self, cell, tool: str, graph: str, options: dict, cpus) -> Execution:
         """Chunks of the native tool back to back, the thermal status read after each."""

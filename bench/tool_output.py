@@ -238,3 +238,78 @@ def parse_perf_test(text: str) -> ToolResult:
 
 
 PARSERS = {"benchmark_model": parse_benchmark_model, "onnxruntime_perf_test": parse_perf_test}
+
+
+# --- benchmark_model --enable_op_profiling=true ------------------------------------------------
+
+OP_PROFILE_HEADER = "Operator-wise Profiling Info for Regular Benchmark Runs:"
+OP_COLUMNS = ("[node type]", "[first]", "[avg ms]", "[%]", "[cdf%]", "[mem KB]", "[times called]", "[Name]")
+NODE_INDEX = re.compile(r":(\d+)$")
+
+
+@dataclass
+class OpRow:
+    """One row of the "Run Order" table: a node (or a delegate's kernel) and its time per run."""
+
+    node_type: str
+    first_ms: float
+    avg_ms: float
+    percent: float
+    times_called: int
+    name: str  # "[out_tensor, ...]:N" for an interpreter node N; "Delegate/<kernel>:k" inside XNNPACK
+    node: int | None  # N, when the name carries it
+    tensors: list[str] = field(default_factory=list)
+
+    @property
+    def ms_per_run(self) -> float:
+        return self.avg_ms * max(self.times_called, 1)
+
+
+def parse_op_profile(text: str) -> list[OpRow]:
+    """The "Run Order" table benchmark_model prints after ``Operator-wise Profiling Info for Regular
+    Benchmark Runs:`` (TFLite's stats calculator: right-aligned number columns, a tab, then the name;
+    older builds add a ``[start]`` column). Rows come in execution order."""
+    lines = text.splitlines()
+    start = next((k for k, line in enumerate(lines) if OP_PROFILE_HEADER in line), None)
+    if start is None:
+        raise ToolOutputError(0, f"no '{OP_PROFILE_HEADER}' section (was --enable_op_profiling=true given?)")
+    header = next((k for k in range(start + 1, min(start + 4, len(lines))) if "[node type]" in lines[k]), None)
+    if header is None:
+        raise ToolOutputError(start + 2, "the operator profile has no '[node type] ... [Name]' header")
+    columns = INFO_PREFIX.sub("", lines[header]).split()
+    missing = [c for c in OP_COLUMNS if c not in " ".join(columns)]
+    if missing:
+        raise ToolOutputError(header + 1, f"the operator profile header lacks {', '.join(missing)}")
+    numbers = 7 if "[start]" in columns else 6  # [start] [first] [avg ms] [%] [cdf%] [mem KB] [times called]
+    rows = []
+    for number in range(header + 2, len(lines) + 1):
+        line = INFO_PREFIX.sub("", lines[number - 1]).rstrip()
+        if not line.strip() or line.lstrip().startswith("="):
+            break
+        left, tab, name = line.rpartition("\t")
+        fields = left.replace("%", "% ").split()  # "0.125%100.000%": a full-width field leaves no gap
+        if not tab or len(fields) < numbers + 1:
+            raise ToolOutputError(number, f"an operator row needs {numbers} numbers, a tab and a name: {line[:120]!r}")
+        values = fields[-numbers:]
+        node_type = " ".join(fields[:-numbers])
+        if numbers == 7:
+            values = values[1:]  # [start]: when the node began within the run (not needed)
+        first, avg, percent, _cdf, _mem, called = values
+        index = NODE_INDEX.search(name.strip())
+        tensors = name.strip()
+        tensors = tensors[1 : tensors.index("]")].split(", ") if tensors.startswith("[") and "]" in tensors else []
+        rows.append(
+            OpRow(
+                node_type=node_type,
+                first_ms=_number(first, number, "[first]"),
+                avg_ms=_number(avg, number, "[avg ms]"),
+                percent=_number(percent.removesuffix("%"), number, "[%]"),
+                times_called=int(_number(called, number, "[times called]")),
+                name=name.strip(),
+                node=int(index.group(1)) if index else None,
+                tensors=tensors,
+            )
+        )
+    if not rows:
+        raise ToolOutputError(header + 1, "the operator profile has no rows")
+    return rows

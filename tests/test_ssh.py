@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_one_line_error
+from conftest import ROOT, assert_one_line_error, tool_wrapper
 from services import SshServer
 from simulators.powercap import SimulatedIna3221
 
@@ -25,7 +25,7 @@ from bench.transports.base import open_transport
 pytestmark = pytest.mark.slow
 
 
-def board_profile(folder: Path, server: SshServer, **energy: str) -> Path:
+def board_profile(folder: Path, server: SshServer, tools: dict[str, Path] | None = None, **energy: str) -> Path:
     work = folder / "remote dir; $(touch pwned)"  # a work dir that would inject if it were not quoted
     lines = [
         'name = "loopback-board"',
@@ -38,6 +38,7 @@ def board_profile(folder: Path, server: SshServer, **energy: str) -> Path:
         "threads = [1]",
         "[runtimes]",
         'available = ["onnxruntime", "litert"]',
+        *(f'{tool} = "{path}"' for tool, path in (tools or {}).items()),
         "[energy]",
         *(f"{key} = {json.dumps(value)}" for key, value in (energy or {"meter": "none"}).items()),
     ]
@@ -137,3 +138,18 @@ def count(store: Path) -> int:
             return db.execute("select count(*) from measurements").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+def test_profile_on_the_board_runs_its_benchmark_tool_over_ssh(bench_cli, sshd, tiny_files, tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    profile = board_profile(tmp_path, sshd, tools={"benchmark_model": tool_wrapper(tools, "benchmark_model",
+                                                                                   "--sim-format=plain")})  # fmt: skip
+    result = bench_cli("profile", f"{tiny_files['source']}:tiny", "--device-file", str(profile), "--format", "tflite",
+                       "--depth", "2", "--runs", "5", "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["device"] == "loopback-board" and data["fallback"] == []
+    assert {"body.0", "body.2"} <= {b["block"] for b in data["blocks"]}  # the older table format, read over ssh
+    assert "took 6 of 6 nodes" in data["note"]
+    assert not list(tmp_path.rglob("pwned"))

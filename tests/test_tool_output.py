@@ -12,7 +12,7 @@ from bench.energy.macos import parse_powermetrics
 from bench.energy.monsoon import parse_monsoon_csv
 from bench.energy.odpm import parse_energy_value
 from bench.energy.rpi import parse_pmic
-from bench.tool_output import ToolOutputError, parse_benchmark_model, parse_perf_test
+from bench.tool_output import ToolOutputError, parse_benchmark_model, parse_op_profile, parse_perf_test
 
 PLAIN = """\
 STARTING!
@@ -62,6 +62,31 @@ P999 Latency: 0.0251 s
 
 MONSOON = "Time(ms),Main(mA),USB(mA),Main Voltage(V)\n0,100,0,4.0\n1000,300,0,4.0\n2000,300,0,4.0\n"
 
+# benchmark_model --enable_op_profiling=true: older builds (tabs, a [start] column) ...
+OPS_OLD = (
+    "Operator-wise Profiling Info for Regular Benchmark Runs:\n"
+    "============================== Run Order ==============================\n"
+    "\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]"
+    "\t[times called]\t[Name]\n"
+    "\t                 CONV_2D\t            0.066\t   87.754\t   60.957\t 60.000%\t 60.000%\t     0.000"
+    "\t        1\t[MobilenetV1/Conv2d_0/Relu6]:0\n"
+    "\t     TfLiteNnapiDelegate\t           61.033\t   53.628\t   40.638\t 40.000%\t100.000%\t     0.000"
+    "\t        1\t[MobilenetV1/Conv2d_1/Relu6, aspp0/Relu]:71\n"
+    "\n"
+    "============================== Top by Computation Time ==============================\n"
+)
+# ... and newer ones (space-padded, no [start]; a full-width field leaves no gap before it)
+OPS_NEW = """\
+INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+             [node type]  [first] [avg ms]     [%]  [cdf%]  [mem KB][times called]\t[Name]
+                QUANTIZE    0.199    0.203  1.328%  1.328%     0.000        1\t[tfl.quantize]:0
+Convolution (NHWC, F32) IGEMM 0.398 0.407 98.547% 99.875% 0.000 13\tDelegate/Convolution (NHWC, F32) IGEMM:0
+                    MEAN    0.008    0.008  0.125%100.000%     0.000        1\t[model;1]:4
+
+Number of nodes executed: 3
+"""
+
 
 def test_old_format_reads_the_timed_line_init_and_memory() -> None:
     r = parse_benchmark_model(PLAIN)
@@ -101,6 +126,27 @@ def test_a_bad_number_names_its_line() -> None:
     with pytest.raises(ToolOutputError) as info:
         parse_benchmark_model(PLAIN.replace("avg=249684", "avg=nan"))
     assert info.value.line == 9
+
+
+def test_operator_profiles_of_both_builds_give_rows_in_run_order() -> None:
+    old = parse_op_profile(OPS_OLD)
+    assert [(r.node_type, r.avg_ms, r.node, r.tensors) for r in old] == [
+        ("CONV_2D", 60.957, 0, ["MobilenetV1/Conv2d_0/Relu6"]),
+        ("TfLiteNnapiDelegate", 40.638, 71, ["MobilenetV1/Conv2d_1/Relu6", "aspp0/Relu"]),
+    ]
+    new = parse_op_profile(OPS_NEW)
+    assert [(r.node_type, r.node, r.percent, r.times_called) for r in new] == [
+        ("QUANTIZE", 0, 1.328, 1),
+        ("Convolution (NHWC, F32) IGEMM", 0, 98.547, 13),
+        ("MEAN", 4, 0.125, 1),
+    ]
+    assert new[1].name == "Delegate/Convolution (NHWC, F32) IGEMM:0" and new[1].tensors == []
+    assert new[1].ms_per_run == pytest.approx(0.407 * 13)
+
+
+def test_a_log_without_an_operator_profile_says_which_flag_makes_one() -> None:
+    with pytest.raises(ToolOutputError, match="--enable_op_profiling=true"):
+        parse_op_profile(PLAIN)
 
 
 def test_monsoon_energy_is_the_integral_of_current_times_voltage() -> None:
@@ -193,6 +239,12 @@ def test_fuzzed_perf_test_output_raises_only_parse_errors(text: str) -> None:
 @given(st.one_of(garbled(MONSOON), st.text(max_size=400)))
 def test_fuzzed_monsoon_csv_raises_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_monsoon_csv, text)
+
+
+@FUZZ
+@given(st.one_of(garbled(OPS_OLD), garbled(OPS_NEW), st.text(max_size=400)))
+def test_fuzzed_operator_profiles_raise_only_parse_errors(text: str) -> None:
+    only_parse_errors(parse_op_profile, text)
 
 
 @settings(max_examples=200, deadline=None)

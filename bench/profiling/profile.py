@@ -59,31 +59,47 @@ def runtime_for(fmt: str | None, runtime: str | None) -> str:
 def profile_model(
     name: str,
     runtime: str,
-    device: str = "host",
+    device=None,
     threads: int = 1,
     runs: int = 30,
     depth: int = 1,
     precision: str = "fp32",
 ) -> Profile:
+    """Profile a zoo model on ``device`` (a Device; None = this machine). Local devices run the
+    runtime in this process; remote ones run the runtime's own benchmark tool there
+    (``bench.profiling.device``)."""
     from bench.profiling import runtimes
     from export.source import resolve
 
     if depth < 1:
         raise BenchError("--depth must be at least 1")
+    remote = device is not None and device.transport != "local"
+    if remote and runtime == "torch":
+        raise BenchError(f"PyTorch eager profiles run on this machine only; on '{device.name}' use onnx or tflite")
     spec = resolve(name)
     model = spec.build()
     tree = hierarchy(model, spec.input_shape, depth)
     if runtime == "onnxruntime":
         with tempfile.TemporaryDirectory() as folder:
             path = runtimes.export_profiling_onnx(model, spec.input_shape, Path(folder))
-            result = runtimes.profile_onnxruntime(path, spec.input_shape, tree, threads, runs)
+            if remote:
+                from bench.profiling.device import profile_on_device
+
+                result = profile_on_device(device, "onnx", path, tree, threads, runs)
+            else:
+                result = runtimes.profile_onnxruntime(path, spec.input_shape, tree, threads, runs)
     elif runtime == "litert":
         from export.pipeline import export_model
 
         artifact = export_model(spec, "tflite", precision)
         if artifact.error:
             raise BenchError(f"cannot export {name} to TFLite: {artifact.error}")
-        result = runtimes.profile_litert(Path(artifact.path), spec.input_shape, tree, threads, runs)
+        if remote:
+            from bench.profiling.device import profile_on_device
+
+            result = profile_on_device(device, "tflite", Path(artifact.path), tree, threads, runs)
+        else:
+            result = runtimes.profile_litert(Path(artifact.path), spec.input_shape, tree, threads, runs)
     else:
         result = runtimes.profile_torch(model, spec.input_shape, tree, threads, runs)
     macs = block_macs(model, spec.input_shape, tree.blocks)
@@ -101,7 +117,8 @@ def profile_model(
         for b in order
         if b in result.block_ms
     ]
-    return Profile(name, runtime, PROFILERS[runtime], device, threads, depth, result.total_ms, blocks,
+    device_name = device.name if device is not None else "host"
+    return Profile(name, runtime, PROFILERS[runtime], device_name, threads, depth, result.total_ms, blocks,
                    result.fallback, result.note)  # fmt: skip
 
 

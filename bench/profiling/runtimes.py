@@ -139,22 +139,7 @@ def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: 
         for _ in range(3):
             profiled.run(None, {name: x})
         events = json.loads(Path(profiled.end_profiling()).read_text())
-    ops: dict[str, int] = {}
-    fallback = []
-    for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
-            continue
-        node = e["name"].removesuffix("_kernel_time")
-        module = modules.get(node, modules.get(node.removesuffix("_nchwc")))
-        if module is None:  # a node ORT fused or renamed: the longest original name it starts with
-            matches = [n for n in modules if node.startswith(n)]
-            module = modules[max(matches, key=len)] if matches else ""
-        block = hierarchy.block_of(module)
-        ops[block] = ops.get(block, 0) + 1
-        provider = e.get("args", {}).get("provider", "CPUExecutionProvider")
-        if provider != "CPUExecutionProvider":
-            fallback.append({"op": node, "provider": provider, "block": block})
-    ops = {b: max(c // 3, 1) for b, c in ops.items()}
+    _, ops, fallback = attribute_ort_kernels(events, modules, hierarchy)
 
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
     graph = model.graph
@@ -192,6 +177,38 @@ def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: 
         "onnxruntime: block times from per-block sub-graphs, each its own session fed the real intermediate "
         "tensors and timed in model order; the session profiler attributed every kernel to its block",
     )
+
+
+def attribute_ort_kernels(
+    events: list[dict], modules: dict[str, str], hierarchy: Hierarchy, requested: str = "CPUExecutionProvider"
+) -> tuple[dict[str, float], dict[str, int], list[dict]]:
+    """Kernels of an onnxruntime session profile (its JSON events) attributed to blocks.
+
+    Returns ms per run by block (each node's median kernel time over the profiled runs, so the
+    slow first run does not count), kernels per run by block, and the kernels that ran on another
+    execution provider than ``requested``."""
+    durations: dict[str, list[float]] = {}
+    provider_of: dict[str, str] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
+            continue
+        node = e["name"].removesuffix("_kernel_time")
+        durations.setdefault(node, []).append(float(e.get("dur", 0)) / 1e3)
+        provider_of[node] = (e.get("args") or {}).get("provider", requested)
+    block_ms: dict[str, float] = {}
+    ops: dict[str, int] = {}
+    fallback = []
+    for node, times in durations.items():
+        module = modules.get(node, modules.get(node.removesuffix("_nchwc")))
+        if module is None:  # a node ORT fused or renamed: the longest original name it starts with
+            matches = [n for n in modules if node.startswith(n)]
+            module = modules[max(matches, key=len)] if matches else ""
+        block = hierarchy.block_of(module)
+        block_ms[block] = block_ms.get(block, 0.0) + statistics.median(times)
+        ops[block] = ops.get(block, 0) + 1
+        if provider_of[node] != requested:
+            fallback.append({"op": node, "provider": provider_of[node], "block": block})
+    return block_ms, ops, fallback
 
 
 def _bound_run(session, inputs: list[str], outputs: list[str], values: dict):

@@ -120,12 +120,18 @@ def benchmark_model(argv: list[str]) -> int:
     interpreter.allocate_tensors()
     init_us = (time.perf_counter() - start) * 1e6
     say(f"Loaded model {args.graph}")
+    plain = tfl.Interpreter(
+        model_path=args.graph, experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    ops = plain._get_ops_details()  # noqa: SLF001 - the model's own nodes (no delegate node)
+    unsupported = xnnpack_unsupported()
     if args.use_xnnpack != "false":
-        nodes = len(interpreter._get_ops_details())  # noqa: SLF001
+        taken = [op["op_name"] not in unsupported for op in ops]
+        partitions = sum(1 for k, t in enumerate(taken) if t and (k == 0 or not taken[k - 1]))
         say("Created TensorFlow Lite XNNPACK delegate for CPU.")
         say(
-            f"Replacing {nodes} out of {nodes} node(s) with delegate (TfLiteXNNPackDelegate) node, "
-            "yielding 1 partitions."
+            f"Replacing {sum(taken)} out of {len(ops)} node(s) with delegate (TfLiteXNNPackDelegate) node, "
+            f"yielding {partitions} partitions."
         )
     say(f"The input model file size (MB): {Path(args.graph).stat().st_size / 2**20:.4f}")
     say(f"Initialized session in {init_us / 1e3:.3f}ms.")
@@ -153,6 +159,9 @@ def benchmark_model(argv: list[str]) -> int:
         f"Inference timings in us: Init: {int(init_us)}, First inference: {int(warm[0])}, "
         f"Warmup (avg): {statistics.fmean(warm):g}, Inference (avg): {statistics.fmean(timed):g}"
     )
+    if args.enable_op_profiling == "true":
+        delegated = unsupported if args.use_xnnpack != "false" else None
+        print(op_profile(args.graph, x, max(args.num_threads, 1), delegated, info), flush=True)
     peak = _peak_mb()
     if info:
         say("Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE")
@@ -161,6 +170,111 @@ def benchmark_model(argv: list[str]) -> int:
     else:
         say(f"Peak memory footprint (MB): init={peak * 0.6:.4g} overall={peak:.4g}")
     return 0
+
+
+def xnnpack_unsupported() -> set[str]:
+    """``sim/xnnpack_unsupported.json``: builtin op names the simulated XNNPACK leaves to TFLite."""
+    import json
+
+    path = SIM / "xnnpack_unsupported.json"
+    return set(json.loads(path.read_text())) if path.exists() else set()
+
+
+def op_times(graph: str, x: np.ndarray, threads: int, runs: int = 15) -> list[tuple[str, list[str], float]]:
+    """(op name, output tensor names, median ms) per node, in execution order: each node is cut out
+    of the model as a one-op model, fed the real intermediate tensors and timed in turn."""
+    import copy
+
+    from ai_edge_litert import interpreter as tfl
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    reference = tfl.Interpreter(
+        model_path=graph,
+        experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=True,
+    )
+    reference.allocate_tensors()
+    reference.set_tensor(reference.get_input_details()[0]["index"], x)
+    reference.invoke()
+    model = flatbuffer_utils.read_model(graph)
+    sub = model.subgraphs[0]
+    names = [op["op_name"] for op in reference._get_ops_details()]  # noqa: SLF001
+    calls = []
+    for op in sub.operators:
+        inputs = [t for t in op.inputs if t >= 0 and model.buffers[sub.tensors[t].buffer].data is None]
+        one = copy.copy(model)
+        graph_copy = copy.copy(sub)
+        graph_copy.operators, graph_copy.inputs, graph_copy.outputs = [op], inputs, list(op.outputs)
+        one.subgraphs, one.signatureDefs = [graph_copy], []
+        part = tfl.Interpreter(
+            model_content=bytes(flatbuffer_utils.convert_object_to_bytearray(one)),
+            num_threads=threads,
+            experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        part.allocate_tensors()
+        feeds = [(t, reference.get_tensor(t)) for t in inputs]
+        outputs = [sub.tensors[t].name.decode() for t in op.outputs]
+        calls.append((part, feeds, outputs))
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(runs):
+        for k, (part, feeds, _) in enumerate(calls):
+            for t, value in feeds:
+                part.set_tensor(t, value)
+            start = time.perf_counter_ns()
+            part.invoke()
+            times[k].append((time.perf_counter_ns() - start) / 1e6)
+    return [(names[k], calls[k][2], statistics.median(times[k])) for k in range(len(calls))]
+
+
+def op_profile(graph: str, x: np.ndarray, threads: int, delegated: set[str] | None, info: bool) -> str:
+    """The "Run Order" table as TFLite's stats calculator prints it. With XNNPACK (``delegated`` =
+    the op names it does not take), each run of taken nodes is one ``TfLiteXNNPackDelegate`` node
+    numbered after the model's nodes; nodes it leaves run as themselves."""
+    per_op = op_times(graph, x, threads)
+    rows: list[list] = []  # [node type, ms, output names, node index]
+    group, delegates = None, 0  # the delegate node taking the current run of nodes; delegate nodes so far
+    for k, (name, outputs, ms) in enumerate(per_op):
+        if delegated is not None and name not in delegated:
+            if group is None:
+                group = ["TfLiteXNNPackDelegate", 0.0, outputs, len(per_op) + delegates]
+                delegates += 1
+                rows.append(group)
+            group[1] += ms
+            group[2] = outputs
+            continue
+        group = None
+        rows.append([name, ms, outputs, k])
+    rows = [(node_type, ms, f"[{', '.join(outputs)}]:{index}") for node_type, ms, outputs, index in rows]
+    if SIM.is_dir():  # the truth the tests compare the parsed profile with: one line per profiled run
+        import json
+
+        with open(SIM / "op_profiles.jsonl", "a") as log:
+            log.write(json.dumps({"xnnpack": delegated is not None, "ops": [[n, ms] for n, _, ms in per_op]}) + "\n")
+    total = sum(ms for _, ms, _ in rows) or 1.0
+    bar = "=" * 30
+    out = [("INFO: " if info else "") + "Operator-wise Profiling Info for Regular Benchmark Runs:",
+           f"{bar} Run Order {bar}"]  # fmt: skip
+    if info:
+        out.append(f"{'[node type]':>24}{'[first]':>9}{'[avg ms]':>9}{'[%]':>8}{'[cdf%]':>8}{'[mem KB]':>10}"
+                   f"{'[times called]':>9}\t[Name]")  # fmt: skip
+    else:
+        widths = (("[node type]", 24), ("[start]", 17), ("[first]", 9), ("[avg ms]", 9), ("[%]", 8), ("[cdf%]", 8),
+                  ("[mem KB]", 10), ("[times called]", 9))  # fmt: skip
+        out.append("\t" + "\t".join(f"{c:>{w}}" for c, w in widths) + "\t[Name]")
+    cdf, start = 0.0, 0.0
+    for node_type, ms, name in rows:
+        share = ms / total * 100
+        cdf += share
+        if info:
+            out.append(f"{node_type:>24}{ms:>9.3f}{ms:>9.3f}{share:>7.3f}%{cdf:>7.3f}%{0:>10.3f}{1:>9}\t{name}")
+        else:
+            out.append(f"\t{node_type:>24}\t{start:>17.3f}\t{ms:>9.3f}\t{ms:>9.3f}\t{share:>7.3f}%\t{cdf:>7.3f}%"
+                       f"\t{0:>10.3f}\t{1:>9}\t{name}")  # fmt: skip
+        start += ms
+    out += ["", f"{bar} Top by Computation Time {bar}", "", f"Number of nodes executed: {len(rows)}",
+            f"Timings (microseconds): count=1 curr={int(total * 1e3)}", "Memory (bytes): count=0",
+            f"{len(rows)} nodes observed", ""]  # fmt: skip
+    return "\n".join(out)
 
 
 def _peak_mb() -> float:
@@ -180,6 +294,7 @@ def perf_test(argv: list[str]) -> int:
     p.add_argument("-e", default="cpu")
     p.add_argument("-I", action="store_true")
     p.add_argument("-s", action="store_true")
+    p.add_argument("-p", dest="profile", help="profile file prefix (the session profiler's JSON)")
     p.add_argument("model")
     p.add_argument("result", nargs="?")
     args = p.parse_args(argv)
@@ -191,6 +306,9 @@ def perf_test(argv: list[str]) -> int:
     start = time.perf_counter()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.x
+    if args.profile:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = args.profile
     session = ort.InferenceSession(args.model, opts, providers=["CPUExecutionProvider"])
     created = time.perf_counter() - start
     print(f"Session creation time cost: {created:g} s", flush=True)
@@ -204,6 +322,8 @@ def perf_test(argv: list[str]) -> int:
         times = run_phase(busy, run, "timed", args.r, 0.0, 1e9)
     else:
         times = run_phase(busy, run, "timed", 1, args.t, args.t)
+    if args.profile:
+        session.end_profiling()  # writes <prefix>_<timestamp>.json, as the real tool does
     seconds = [t / 1e6 for t in times]
     ordered = sorted(seconds)
     print(f"Total inference time cost: {sum(seconds):g} s")

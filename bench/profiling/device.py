@@ -1,0 +1,161 @@
+"""Profiles on a device, through the runtime's own benchmark tool (phones over adb, boards over ssh).
+
+- TFLite: ``benchmark_model --enable_op_profiling=true`` prints a "Run Order" table with one row
+  per interpreter node, named ``[output tensors]:N`` where N is the node's index, so each row maps
+  to its block through the same tensor-name matching as on the host (``tflite_op_blocks``).
+  XNNPACK runs a whole partition as one delegate node (older builds) or reports its own kernels
+  by kind (newer ones); neither names the model's ops, so the blocks are timed on TFLite's builtin
+  kernels (``--use_xnnpack=false``). A second profiled run with the delegate lists the nodes it
+  left to the builtin kernels: the fallback.
+- ONNX: ``onnxruntime_perf_test -p PREFIX`` writes the session profiler's JSON; it is pulled and
+  its kernels attributed to blocks as on the host. Block times are the kernel times (a profiled
+  run is 5-15% slower than a plain one; the profile shows both).
+
+The total is always the same tool's plain run (no profiler) with the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from pathlib import Path
+
+from bench.digest import file_sha256
+from bench.errors import BenchError
+from bench.profiling.blocks import TOP_LEVEL, Hierarchy
+from bench.profiling.runtimes import RuntimeProfile, attribute_ort_kernels, onnx_node_modules, tflite_op_blocks
+from bench.runners import TOOLS, push_tool, tool_command
+from bench.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
+from bench.transports.base import Transport, open_transport
+
+WARMUP = 3
+
+
+def profile_on_device(device, fmt: str, path: Path, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
+    """Profile ``path`` (a .tflite or the profiling .onnx) on ``device`` with its native tool."""
+    tool_name = TOOLS[fmt]
+    if not device.tools.get(tool_name):
+        raise BenchError(
+            f"profiling on '{device.name}' ({device.transport}) runs {tool_name} there: set [runtimes] "
+            f'{tool_name} = "/path/to/{tool_name}" in {device.path or "its profile"}'
+        )
+    transport = open_transport(device)
+    transport.connect()
+    try:
+        tool = push_tool(device, transport, fmt)
+        graph = transport.push_once(path, file_sha256(path))
+        if fmt == "tflite":
+            return _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, runs)
+        return _profile_onnx(device, transport, tool, graph, path, hierarchy, threads, runs)
+    finally:
+        transport.close()
+
+
+def _run(transport: Transport, argv: list[str], tool: str) -> str:
+    done = transport.run(argv, timeout=1800)
+    if done.returncode != 0:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise BenchError(f"{tool} exited with code {done.returncode} on {transport.describe()}: {tail[:300]}")
+    return done.stdout
+
+
+def _summary(text: str, tool: str) -> ToolResult:
+    try:
+        return PARSERS[tool](text)
+    except ToolOutputError as exc:
+        raise BenchError(f"cannot parse {tool} output: {exc}") from None
+
+
+def _typical_ms(result: ToolResult) -> float:
+    return result.median_ms if result.median_ms is not None else result.mean_ms
+
+
+def _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
+    from ai_edge_litert import interpreter as tfl
+
+    def command(xnnpack: bool, profiled: bool) -> list[str]:
+        extra = ("--enable_op_profiling=true",) if profiled else ()
+        return tool_command(tool, "tflite", graph, threads, runs=runs, seconds=0, max_secs=600, warmup=WARMUP,
+                            xnnpack=xnnpack, device=device, extra=extra)  # fmt: skip
+
+    plain = _summary(_run(transport, command(False, False), "benchmark_model"), "benchmark_model")
+    builtin_text = _run(transport, command(False, True), "benchmark_model")
+    delegated_text = _run(transport, command(True, True), "benchmark_model")
+    try:
+        builtin_rows, delegated_rows = parse_op_profile(builtin_text), parse_op_profile(delegated_text)
+    except ToolOutputError as exc:
+        raise BenchError(f"cannot parse benchmark_model's operator profile: {exc}") from None
+    delegated = _summary(delegated_text, "benchmark_model")
+
+    blocks = tflite_op_blocks(path, hierarchy)
+    reader = tfl.Interpreter(
+        model_path=str(path), experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    op_names = [op["op_name"] for op in reader._get_ops_details()]  # noqa: SLF001 - names by node index
+
+    def model_node(row) -> int | None:
+        """The model node a row times (None for a delegate's own node or kernel)."""
+        n = row.node
+        return n if n is not None and n < len(op_names) and row.node_type == op_names[n] else None
+
+    block_ms: dict[str, float] = {}
+    ops: dict[str, int] = {}
+    unmatched = 0
+    for row in builtin_rows:
+        node = model_node(row)
+        block = blocks[node] if node is not None else TOP_LEVEL
+        unmatched += node is None
+        block_ms[block] = block_ms.get(block, 0.0) + row.ms_per_run
+        ops[block] = ops.get(block, 0) + 1
+    fallback = [
+        {"op": row.name, "type": row.node_type, "block": blocks[node], "delegate": "XNNPACK"}
+        for row in delegated_rows
+        if (node := model_node(row)) is not None
+    ]
+    share = (
+        ", ".join(f"{d['delegate']} took {d['replaced']} of {d['total']} nodes" for d in delegated.delegation)
+        or "no delegate was applied"
+    )
+    note = (
+        f"benchmark_model --enable_op_profiling on {device.name}: each node timed by the tool on TFLite's builtin "
+        f"kernels (XNNPACK reports no per-node names); with XNNPACK the model ran in {_typical_ms(delegated):.3f} ms "
+        f"(profiled) and {share}"
+    )
+    if unmatched:
+        note += f"; {unmatched} rows named no model node (counted as {TOP_LEVEL})"
+    return RuntimeProfile(_typical_ms(plain), block_ms, ops, fallback, note)
+
+
+def _profile_onnx(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
+    def command(extra: tuple[str, ...] = ()) -> list[str]:
+        return tool_command(tool, "onnx", graph, threads, runs=runs, seconds=0, max_secs=600, warmup=WARMUP,
+                            device=device, extra=extra)  # fmt: skip
+
+    plain = _summary(_run(transport, command(), "onnxruntime_perf_test"), "onnxruntime_perf_test")
+    folder = f"{transport.work_dir}/profiles/{uuid.uuid4().hex[:12]}"  # fresh: the tool adds a timestamp
+    transport.run(["mkdir", "-p", folder], timeout=60).check("mkdir for the profile")
+    try:
+        _run(transport, command(("-p", f"{folder}/ort")), "onnxruntime_perf_test")
+        listed = transport.run(["ls", "-1", folder], timeout=60).check("listing the profile folder")
+        written = sorted(name for name in listed.stdout.split() if name.endswith(".json"))
+        if not written:
+            raise BenchError(f"onnxruntime_perf_test -p wrote no .json profile in {folder} on {transport.describe()}")
+        with tempfile.TemporaryDirectory() as local_folder:
+            local = Path(local_folder) / "profile.json"
+            transport.pull(f"{folder}/{written[-1]}", local)
+            try:
+                events = json.loads(local.read_text())
+            except ValueError as exc:
+                raise BenchError(f"the onnxruntime profile from {device.name} is not JSON: {exc}") from None
+    finally:
+        transport.run(["rm", "-rf", folder], timeout=60)
+    block_ms, ops, fallback = attribute_ort_kernels(events, onnx_node_modules(path), hierarchy)
+    if not block_ms:
+        raise BenchError(f"the onnxruntime profile from {device.name} holds no kernel events")
+    note = (
+        f"onnxruntime_perf_test -p on {device.name}: block times are the session profiler's kernel times "
+        f"(median per kernel over {runs} runs; they sum to {sum(block_ms.values()):.3f} ms against "
+        f"{_typical_ms(plain):.3f} ms measured without the profiler)"
+    )
+    return RuntimeProfile(_typical_ms(plain), block_ms, ops, fallback, note)
