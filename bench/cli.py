@@ -703,7 +703,7 @@ def profile_cmd(
 ) -> None:
     """Per-block time, share, MACs and GFLOP/s from the runtime's own profiler."""
     from bench.devices import get_device
-    from bench.profiling.profile import profile_model, runtime_for, save_profile
+    from bench.profiling.profile import fallback_summary, profile_model, runtime_for, save_profile
     from bench.runtimes.base import get_runtime
 
     chosen = runtime_for(fmt if fmt or runtime else "onnx", runtime)
@@ -731,8 +731,8 @@ def profile_cmd(
             f"({result.blocks_ms / result.total_ms:.1%}). {result.note}"
         )
     )
-    for f in result.fallback:
-        out.print(Text(f"fell back: {f}"))
+    for line in fallback_summary(result.fallback):
+        out.print(Text(f"fell back: {line}"))
 
 
 @app.command("ingest")

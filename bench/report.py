@@ -217,9 +217,19 @@ def build_report(
         frame = frame[frame["device"].isin(devices)]
     if runtimes:
         frame = frame[frame["runtime"].isin(runtimes)]
-    if frame.empty:
-        raise BenchError("no measurements to report (run `bench run` first, or check --device / --runtime)")
-    cells = summarize_cells(frame)
+    from bench.profiling.profile import load_profiles
+    from bench.report_sections import profile_section, sustained_section
+
+    profiles = [
+        p
+        for p in load_profiles()
+        if (not devices or p["device"] in devices) and (not runtimes or p["runtime"] in runtimes)
+    ]
+    if frame.empty and not profiles:
+        raise BenchError(
+            "no measurements to report (run `bench run` or `bench profile` first, or check --device / --runtime)"
+        )
+    cells = summarize_cells(frame) if not frame.empty else pd.DataFrame()
     top1, families, ylabel = _accuracy(sorted(set(frame["model"])), accuracy_file)
     if not cells.empty:
         cells["top1"] = cells["model"].map(top1)
@@ -230,14 +240,6 @@ def build_report(
     report = Report(out / "report.html", out / "summary.md", out / "results.csv", plots)
     cells.to_csv(report.csv, index=False)
     report.markdown.write_text(render_markdown(cells, failed, ylabel))
-    from bench.profiling.profile import load_profiles
-    from bench.report_sections import profile_section, sustained_section
-
-    profiles = [
-        p
-        for p in load_profiles()
-        if (not devices or p["device"] in devices) and (not runtimes or p["runtime"] in runtimes)
-    ]
     extra = profile_section(profiles, out) + sustained_section(frame, out)
     report.html.write_text(render_html(cells, failed, runs, plots, ylabel, extra))
     return report

@@ -63,7 +63,10 @@ def profile_section(profiles: list[dict], out_dir: Path) -> str:
             )
         parts.append("</tbody></table>")
         if p.get("fallback"):
-            parts.append(f"<p>Fell back from the requested provider: {e(str(p['fallback']))}</p>")
+            from bench.profiling.profile import fallback_summary
+
+            items = "".join(f"<li>{e(line)}</li>" for line in fallback_summary(p["fallback"]))
+            parts.append(f"<p>Nodes that fell back from the delegate or execution provider:</p><ul>{items}</ul>")
     return "".join(parts)
 
 

@@ -61,6 +61,11 @@ def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, shar
     # every expected block got operators and time (litert-torch names the output layer after the model itself)
     expected = set(FAMILIES[model]) - ({FAMILIES[model][-1]} if runtime == "litert" else set())
     assert expected <= timed, profile.blocks
+    if runtime == "litert":  # nodes XNNPACK left to the builtin kernels, each with its block
+        assert all(f["block"] in timed and f["delegate"] == "XNNPACK" for f in profile.fallback), profile.fallback
+        assert f"XNNPACK left {len(profile.fallback)} of" in profile.note
+    if (model, runtime) == ("edgevit_xxs", "litert"):  # its sparse-attention sampler and concatenations
+        assert {"AVERAGE_POOL_2D", "CONCATENATION"} <= {f["type"] for f in profile.fallback}
     heavy = [b for b in profile.blocks if b.macs > 0.02 * sum(x.macs for x in profile.blocks)]
     assert all(b.ms > 0 for b in heavy)
     top = next((b for b in profile.blocks if b.block == TOP_LEVEL), None)
@@ -164,6 +169,11 @@ def test_profile_on_the_phone_maps_benchmark_model_nodes_to_blocks_and_lists_del
     assert (fallback["type"], fallback["block"], fallback["delegate"]) == ("MEAN", "body.2", "XNNPACK")
     assert fallback["op"].endswith(":4")
     assert "took 5 of 6 nodes" in profile["note"]
+    report = bench_cli("report", "--out", str(tmp_path / "report"), "--store", str(tmp_path / "s.sqlite"))
+    assert report.code == 0, report.stderr
+    page = (tmp_path / "report/report.html").read_text()
+    assert "Where the time goes" in page and "emulated-pixel6" in page and "body.2" in page
+    assert "1 x MEAN left by XNNPACK (body.2)" in page
 
 
 @pytest.mark.slow

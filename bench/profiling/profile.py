@@ -43,6 +43,21 @@ class Profile:
         return {**asdict(self), "blocks_ms": self.blocks_ms}
 
 
+def fallback_summary(fallback: list[dict]) -> list[str]:
+    """One line per kind of node that fell back: "3 x AVERAGE_POOL_2D left by XNNPACK (blocks1.0, ...)"."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for f in fallback:
+        kind = f.get("type") or f.get("op", "?")
+        where = f"left by {f['delegate']}" if f.get("delegate") else f"ran on {f.get('provider', '?')}"
+        groups.setdefault((kind, where), []).append(f.get("block", "?"))
+    lines = []
+    for (kind, where), blocks in sorted(groups.items(), key=lambda item: -len(item[1])):
+        distinct = list(dict.fromkeys(blocks))
+        shown = ", ".join(distinct[:6]) + (f", ... ({len(distinct)} blocks)" if len(distinct) > 6 else "")
+        lines.append(f"{len(blocks)} x {kind} {where} ({shown})")
+    return lines
+
+
 def runtime_for(fmt: str | None, runtime: str | None) -> str:
     if runtime is None:
         choices = {f: r for r, f in PROFILERS.items()}
