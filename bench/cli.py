@@ -812,12 +812,10 @@ def main() -> None:
 
     # torch.jit.script's deprecation notice fires inside fvcore / timm imports, not in our code.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
-    from models import CheckpointError, UnknownModelError
-
     try:
         code = app(standalone_mode=False)  # click returns the exit code of typer.Exit here
         sys.exit(code if isinstance(code, int) else 0)
-    except (BenchError, CheckpointError, UnknownModelError) as exc:
+    except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
@@ -829,6 +827,12 @@ def main() -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
+        # The model zoo's own user errors. Checked only when the zoo was imported (it brings torch,
+        # which commands such as `bench devices` or `bench results` never need).
+        zoo = sys.modules.get("models")
+        if zoo is not None and isinstance(exc, (zoo.CheckpointError, zoo.UnknownModelError)):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         # Usage errors (bad option values, unknown options) come from Typer's bundled click;
         # they carry format_message() and exit_code. Shown as one line, like our own errors.
         if type(exc).__name__ == "NoArgsIsHelpError":  # plain `bench`: the help, not an error
