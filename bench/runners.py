@@ -208,7 +208,11 @@ def tool_command(
 ) -> list[str]:
     """The native tool's command line: ``runs`` timed inferences (at least ``seconds``), or with
     ``runs=None`` as many as fit in ``seconds``; a fixed warm-up count (the two runs of the energy
-    differential must warm up alike)."""
+    differential must warm up alike).
+
+    The tool's two output streams are merged on the device, in order: benchmark_model builds
+    differ in where they log (the oldest print everything to stderr, later ones INFO lines to
+    stdout, and the runtime's own messages such as delegate creation go to stderr)."""
     if fmt == "tflite":
         argv = [tool, f"--graph={graph}", f"--num_threads={threads}", f"--num_runs={runs or 1}",
                 f"--min_secs={seconds:g}", f"--max_secs={max_secs:g}", f"--warmup_runs={warmup}",
@@ -216,7 +220,8 @@ def tool_command(
     else:
         mode = ["-m", "times", "-r", str(runs)] if runs else ["-m", "duration", "-t", f"{seconds:g}"]
         argv = [tool, *mode, "-x", str(threads), "-e", "cpu", "-I", "-s", *extra, graph]
-    return pinned(device, argv) if device is not None else argv
+    argv = pinned(device, argv) if device is not None else argv
+    return ["sh", "-c", 'exec "$@" 2>&1', "sh", *argv]
 
 
 class NativeToolRunner(Runner):

@@ -92,7 +92,9 @@ PERIODIC_PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic 
 def parse_benchmark_model(text: str) -> ToolResult:
     """Parse a ``benchmark_model`` log (either format); the last ``count=`` line is the timed run."""
     lines = text.splitlines()
-    info = sum(1 for line in lines if line.startswith("INFO: ")) > 0
+    # the format is the one of the statistics lines: the runtime's own messages (delegate creation)
+    # carry "INFO: " in every build
+    info = any(line.startswith("INFO: count=") for line in lines)
     counts: list[tuple[int, dict[str, str]]] = []
     timings: dict[str, tuple[int, str]] = {}
     memory: dict[str, tuple[int, str]] = {}

@@ -102,7 +102,8 @@ def benchmark_model(argv: list[str]) -> int:
     p.add_argument("--enable_op_profiling", default="false")
     args, _unknown = p.parse_known_args(argv)
     info = args.sim_format == "info"
-    say = (lambda text: print(f"INFO: {text}", flush=True)) if info else (lambda text: print(text, flush=True))
+    # where the real builds log: the oldest everything to stderr, later ones "INFO: " lines to stdout
+    say = (lambda text: print(f"INFO: {text}", flush=True)) if info else (lambda text: log(text))
     say("STARTING!")
     say(f"Min num runs: [{args.num_runs}]")
     say(f"Num threads: [{args.num_threads}]")
@@ -128,9 +129,9 @@ def benchmark_model(argv: list[str]) -> int:
     if args.use_xnnpack != "false":
         taken = [op["op_name"] not in unsupported for op in ops]
         partitions = sum(1 for k, t in enumerate(taken) if t and (k == 0 or not taken[k - 1]))
-        say("Created TensorFlow Lite XNNPACK delegate for CPU.")
-        say(
-            f"Replacing {sum(taken)} out of {len(ops)} node(s) with delegate (TfLiteXNNPackDelegate) node, "
+        log("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")  # the runtime's own logger: stderr
+        log(
+            f"INFO: Replacing {sum(taken)} out of {len(ops)} node(s) with delegate (TfLiteXNNPackDelegate) node, "
             f"yielding {partitions} partitions."
         )
     say(f"The input model file size (MB): {Path(args.graph).stat().st_size / 2**20:.4f}")
@@ -161,7 +162,11 @@ def benchmark_model(argv: list[str]) -> int:
     )
     if args.enable_op_profiling == "true":
         delegated = unsupported if args.use_xnnpack != "false" else None
-        print(op_profile(args.graph, x, max(args.num_threads, 1), delegated, info), flush=True)
+        table = op_profile(args.graph, x, max(args.num_threads, 1), delegated, info)
+        if info:
+            print(table, flush=True)
+        else:
+            log(table)
     peak = _peak_mb()
     if info:
         say("Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE")
@@ -170,6 +175,10 @@ def benchmark_model(argv: list[str]) -> int:
     else:
         say(f"Peak memory footprint (MB): init={peak * 0.6:.4g} overall={peak:.4g}")
     return 0
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def xnnpack_unsupported() -> set[str]:
