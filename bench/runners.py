@@ -231,11 +231,6 @@ class NativeToolRunner(Runner):
         super().__init__(*args, **kwargs)
         self._tools: dict[str, str] = {}
 
-    def energy_unavailable_reason(self) -> str | None:
-        if self.meter is not None and self.meter.sampled:
-            return f"{self.meter.name} is a sampled meter; native-tool runs need a counter meter (odpm)"
-        return None
-
     def _tool(self, fmt: str) -> str:
         if fmt not in self._tools:
             self._tools[fmt] = push_tool(self.device, self.transport, fmt)
@@ -307,19 +302,37 @@ class NativeToolRunner(Runner):
         files = self.energy_spec.get("files", {})
         script = 'for f; do echo "==> $f"; cat "$f"; done'
         done = self.transport.run(["sh", "-c", script, "sh", *files.values()], timeout=60)
-        by_path: dict[str, str] = {}
-        current = None
-        for line in done.stdout.splitlines(keepends=True):
-            if line.startswith("==> "):
-                current = line[4:].strip()
-                by_path[current] = ""
-            elif current is not None:
-                by_path[current] += line
-        return {"t": time.monotonic(), "values": {name: by_path.get(path, "") for name, path in files.items()}}
+        contents = split_dump(done.stdout)
+        values = {name: contents[k] if k < len(contents) else "" for k, name in enumerate(files)}
+        return {"t": time.monotonic(), "values": values}
+
+    def _metered(self, argv: list[str]):
+        """Run ``argv`` with the meter read around it: (Completed, energy window, problem or None).
+
+        A counter meter is read before and after. A sampled meter (the battery gauge) is sampled
+        on the device every ``period_s`` by a shell loop started just before the command and
+        stopped after it, with one more sample at the end; samples carry the device's uptime."""
+        timeout = self.protocol.max_time + 600
+        if not self.meter.sampled:
+            before = self._read()
+            done = self.transport.run(argv, timeout=timeout)
+            return done, {"before": before, "after": self._read()}, None
+        files = self.energy_spec.get("files", {})
+        out = f"{self.transport.work_dir}/samples-{time.monotonic_ns()}.txt"
+        period = f"{self.energy_spec.get('period_s', 0.1):g}"
+        done = self.transport.run(["sh", "-c", SAMPLER, "sh", out, period, str(len(files)), *files.values(), *argv],
+                                  timeout=timeout)  # fmt: skip
+        text = self.transport.read_text(out) or ""
+        self.transport.run(["rm", "-f", out], timeout=60)
+        readings = parse_samples(text, files)
+        if len(readings) < 2:
+            return done, None, f"the device-side sampler recorded {len(readings)} complete samples"
+        return done, {"before": readings[0], "samples": readings[1:-1], "after": readings[-1]}, None
 
     def _run_tool(self, argv: list[str], tool: str) -> tuple[ToolResult | None, str | None]:
-        p = self.protocol
-        done = self.transport.run(argv, timeout=p.max_time + 600)
+        return self._parse_tool(self.transport.run(argv, timeout=self.protocol.max_time + 600), tool)
+
+    def _parse_tool(self, done, tool: str) -> tuple[ToolResult | None, str | None]:
         if done.returncode != 0:
             tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
             return None, f"{tool} exited with code {done.returncode}: {tail[:300]}"
@@ -347,29 +360,32 @@ class NativeToolRunner(Runner):
                 measure_energy, reason = False, str(exc)
         try:
             energy = None
+            full = self._command(cell, tool, graph, options, short=False)
             if measure_energy:
-                before = self._read()
-                short, error = self._run_tool(self._command(cell, tool, graph, options, short=True), tool_name)
-                short_window = {"before": before, "after": self._read()}
+                done, short_window, problem = self._metered(self._command(cell, tool, graph, options, short=True))
+                short, error = self._parse_tool(done, tool_name)
                 if error:
                     return Execution(error=error)
-            before = self._read() if measure_energy else None
-            result, error = self._run_tool(self._command(cell, tool, graph, options, short=False), tool_name)
+                done, long_window, later = self._metered(full)
+                problem = problem or later
+            else:
+                done = self.transport.run(full, timeout=self.protocol.max_time + 600)
+            result, error = self._parse_tool(done, tool_name)
             if error:
                 return Execution(error=error)
             if measure_energy:
-                long_window = {"before": before, "after": self._read()}
-                idle_s = min(
-                    self.meter.time_of(long_window["after"]) - self.meter.time_of(before), self.protocol.idle_max
-                )
-                idle_before = self._read()
-                self.transport.run(["sleep", f"{max(idle_s, 0.5):.2f}"], timeout=idle_s + 60)
-                idle = {"before": idle_before, "after": self._read()}
+                if not problem:
+                    span = self.meter.time_of(long_window["after"]) - self.meter.time_of(long_window["before"])
+                    _, idle, problem = self._metered(["sleep", f"{max(min(span, self.protocol.idle_max), 0.5):.2f}"])
                 try:
                     session = False
                     self.meter.end()
-                    energy = self.meter.differential_energy(
-                        short_window, invocations(short), long_window, invocations(result), idle
+                    energy = (
+                        EnergyResult.unavailable(self.meter.name, problem)
+                        if problem
+                        else self.meter.differential_energy(
+                            short_window, invocations(short), long_window, invocations(result), idle
+                        )
                     )
                 except MeterUnavailable as exc:
                     energy = EnergyResult.unavailable(self.meter.name, str(exc))
@@ -391,6 +407,50 @@ class NativeToolRunner(Runner):
             energy=energy,
             source={"method": tool_name, "transport": self.transport.name, **tool_source(result)},
         )
+
+
+# The device-side sampler of a sampled meter around a command: ``sh -c SAMPLER sh OUT PERIOD N
+# FILE1..FILEN CMD...``. Each sample is "==> t" + /proc/uptime, then "==> FILE" + its content.
+SAMPLER = (
+    "out=$1; period=$2; n=$3; shift 3\n"
+    'sample() { echo "==> t"; cat /proc/uptime; i=0; for f; do [ "$i" -ge "$n" ] && break; '
+    'echo "==> $f"; cat "$f"; i=$((i + 1)); done; }\n'
+    '( while :; do sample "$@"; sleep "$period"; done ) > "$out" 2>/dev/null &\n'
+    "loop=$!\n"
+    '( shift "$n"; exec "$@" ); rc=$?\n'
+    'kill "$loop" 2>/dev/null; wait "$loop" 2>/dev/null\n'
+    'sample "$@" >> "$out" 2>/dev/null\n'
+    'exit "$rc"\n'
+)
+
+
+def split_dump(text: str) -> list[str]:
+    """The contents of the ``==> FILE`` blocks the meter scripts print, in order (one per file
+    asked for; matched by position, as the device may spell a path differently)."""
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("==> "):
+            out.append("")
+        elif out:
+            out[-1] += line
+    return out
+
+
+def parse_samples(text: str, files: dict[str, str]) -> list[dict]:
+    """The sampler's output as meter readings on the device's clock (``/proc/uptime`` seconds).
+    A sample cut short when the loop was stopped (a file missing or empty) is dropped."""
+    readings = []
+    for block in text.split("==> t\n")[1:]:
+        uptime, _, rest = block.partition("\n")
+        contents = split_dump(rest)
+        values = {name: (contents[k] if k < len(contents) else "").strip() for k, name in enumerate(files)}
+        try:
+            t = float(uptime.split()[0])
+        except (ValueError, IndexError):
+            continue
+        if all(values.values()):
+            readings.append({"t": t, "values": values})
+    return readings
 
 
 def invocations(result: ToolResult) -> int:

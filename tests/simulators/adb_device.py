@@ -45,6 +45,8 @@ RAILS = [
     ("iio:device1", 1, "S2S_VDD_G3D", 0.010, 0.0),
 ]
 STANDINS = ("dumpsys", "taskset", "getprop", "cmd", "perfetto")
+BATTERY_UV = 3_850_000  # the simulated battery's voltage_now
+GAUGE_WINDOW_S = 0.05  # the simulated fuel gauge averages power over this long
 
 
 def header(command: int, arg0: int, arg1: int, data: bytes) -> bytes:
@@ -446,9 +448,29 @@ class EmulatedAndroidDevice:
             tmp.write_text(f"t={now_ms}\n" + "\n".join(lines) + "\n")
             os.replace(tmp, folder / "energy_value")
 
+    def _write_battery(self, history: list[tuple[float, float]]) -> None:
+        """The fuel gauge: whole-device power averaged over its last ``GAUGE_WINDOW_S`` (gauges
+        average; real ones over far longer), as ``current_now`` (uA, negative while discharging,
+        as on Pixels) at a fixed ``voltage_now``."""
+        now, busy = time.monotonic(), self.busy_seconds()
+        history.append((now, busy))
+        while len(history) > 2 and history[1][0] <= now - GAUGE_WINDOW_S:
+            history.pop(0)
+        (t0, b0), (t1, b1) = history[0], history[-1]
+        fraction = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        watts = sum(r[3] for r in RAILS) + self.extra_watts() * min(max(fraction, 0.0), 1.0)
+        folder = self.root / "sys/class/power_supply/battery"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, value in (("voltage_now", BATTERY_UV), ("current_now", -int(watts / (BATTERY_UV / 1e6) * 1e6))):
+            tmp = folder / f".{name}.tmp"
+            tmp.write_text(f"{value}\n")
+            os.replace(tmp, folder / name)
+
     def _power_monitor(self) -> None:
+        history: list[tuple[float, float]] = []
         while not self.stop_event.wait(0.01):
             self._write_odpm()
+            self._write_battery(history)
 
     @staticmethod
     def extra_watts() -> float:
