@@ -18,6 +18,7 @@ of their inference counts is the energy of one inference, with loading and warm-
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -236,10 +237,16 @@ class NativeToolRunner(Runner):
             self._tools[fmt] = push_tool(self.device, self.transport, fmt)
         return self._tools[fmt]
 
-    def _command(self, cell, tool: str, graph: str, options: dict, short: bool) -> list[str]:
-        """The timed run (``short``: the 1-inference run of the energy differential)."""
+    def _command(self, cell, tool: str, graph: str, options: dict, short: bool, estimate_ms: float = 0) -> list[str]:
+        """The timed run (``short``: the 1-inference run of the energy differential).
+
+        onnxruntime_perf_test takes a run count or a duration, not both: with a latency
+        ``estimate_ms`` (from the short run) the count is sized to last at least ``min_time``."""
         p = self.protocol
-        return tool_command(tool, cell.format, graph, cell.threads, runs=1 if short else p.min_runs,
+        runs = p.min_runs
+        if cell.format == "onnx" and estimate_ms > 0:
+            runs = max(runs, math.ceil(p.min_time * 1e3 / estimate_ms))
+        return tool_command(tool, cell.format, graph, cell.threads, runs=1 if short else runs,
                             seconds=0 if short else p.min_time, max_secs=p.max_time, warmup=p.warmup,
                             xnnpack=options.get("xnnpack", True), device=self.device)  # fmt: skip
 
@@ -366,6 +373,7 @@ class NativeToolRunner(Runner):
                 short, error = self._parse_tool(done, tool_name)
                 if error:
                     return Execution(error=error)
+                full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms)
                 done, long_window, later = self._metered(full)
                 problem = problem or later
             else:
