@@ -79,9 +79,6 @@ class Runner(ABC):
     def execute(self, cell, artifact: Artifact, options: dict, cpus: list[int] | None) -> Execution:
         """Measure one cell; a failure of the cell is an Execution with ``error``; a lost device raises."""
 
-    def energy_unavailable_reason(self) -> str | None:
-        return None
-
 
 def parse_events(stdout: str) -> dict[str, dict]:
     """The agent's events by name; repeated ones (``chunk``) also as a list under ``<name>s``."""
@@ -169,8 +166,9 @@ class AgentRunner(Runner):
         return self.meter.energy_per_inference(window, idle, events["window"]["n"])
 
 
-def push_tool(device, transport: Transport, fmt: str) -> str:
-    """Copy the device's native benchmark tool for ``fmt`` (once, by content) and return its path there."""
+def local_tool(device, fmt: str) -> Path:
+    """The device's native benchmark tool for ``fmt`` on this machine, from its profile (checked
+    before anything connects)."""
     tool = TOOLS.get(fmt)
     if tool is None:
         raise BenchError(f"{device.name} runs native tools for {', '.join(TOOLS)} only, not {fmt}")
@@ -183,8 +181,14 @@ def push_tool(device, transport: Transport, fmt: str) -> str:
     source = Path(local).expanduser()
     if not source.is_file():
         raise BenchError(f"{tool} not found at {source} (from [runtimes] {tool} in {device.path})")
+    return source
+
+
+def push_tool(device, transport: Transport, fmt: str) -> str:
+    """Copy the device's native benchmark tool for ``fmt`` (once, by content) and return its path there."""
+    source = local_tool(device, fmt)
     remote = transport.push_once(source, file_sha256(source))
-    transport.run(["chmod", "755", remote], timeout=60).check(f"chmod {tool}")
+    transport.run(["chmod", "755", remote], timeout=60).check(f"chmod {TOOLS[fmt]}")
     return remote
 
 
@@ -309,9 +313,7 @@ class NativeToolRunner(Runner):
         files = self.energy_spec.get("files", {})
         script = 'for f; do echo "==> $f"; cat "$f"; done'
         done = self.transport.run(["sh", "-c", script, "sh", *files.values()], timeout=60)
-        contents = split_dump(done.stdout)
-        values = {name: contents[k] if k < len(contents) else "" for k, name in enumerate(files)}
-        return {"t": time.monotonic(), "values": values}
+        return {"t": time.monotonic(), "values": dump_values(done.stdout, files)}
 
     def _metered(self, argv: list[str]):
         """Run ``argv`` with the meter read around it: (Completed, energy window, problem or None).
@@ -357,7 +359,7 @@ class NativeToolRunner(Runner):
         graph = self.transport.push_once(Path(artifact.path), artifact.sha256 or file_sha256(Path(artifact.path)))
         if self.protocol.sustained_s:
             return self._sustained(cell, tool, graph, options, cpus)
-        measure_energy = self.meter is not None and self.energy_unavailable_reason() is None
+        measure_energy = self.meter is not None
         reason, session = "", False
         if measure_energy:
             try:
@@ -398,7 +400,7 @@ class NativeToolRunner(Runner):
                 except MeterUnavailable as exc:
                     energy = EnergyResult.unavailable(self.meter.name, str(exc))
             elif self.meter is not None:
-                energy = EnergyResult.unavailable(self.meter.name, self.energy_unavailable_reason() or reason)
+                energy = EnergyResult.unavailable(self.meter.name, reason)
         finally:
             if session:  # the cell failed half way: do not leave a trace running on the phone
                 try:
@@ -432,16 +434,16 @@ SAMPLER = (
 )
 
 
-def split_dump(text: str) -> list[str]:
-    """The contents of the ``==> FILE`` blocks the meter scripts print, in order (one per file
-    asked for; matched by position, as the device may spell a path differently)."""
-    out: list[str] = []
+def dump_values(text: str, files: dict[str, str]) -> dict[str, str]:
+    """``{name: content}`` from the ``==> FILE`` blocks the meter scripts print, one per file asked
+    for, matched by position (the device may spell a path differently)."""
+    contents: list[str] = []
     for line in text.splitlines(keepends=True):
         if line.startswith("==> "):
-            out.append("")
-        elif out:
-            out[-1] += line
-    return out
+            contents.append("")
+        elif contents:
+            contents[-1] += line
+    return {name: contents[k] if k < len(contents) else "" for k, name in enumerate(files)}
 
 
 def parse_samples(text: str, files: dict[str, str]) -> list[dict]:
@@ -450,8 +452,7 @@ def parse_samples(text: str, files: dict[str, str]) -> list[dict]:
     readings = []
     for block in text.split("==> t\n")[1:]:
         uptime, _, rest = block.partition("\n")
-        contents = split_dump(rest)
-        values = {name: (contents[k] if k < len(contents) else "").strip() for k, name in enumerate(files)}
+        values = {name: text.strip() for name, text in dump_values(rest, files).items()}
         try:
             t = float(uptime.split()[0])
         except (ValueError, IndexError):

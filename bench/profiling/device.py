@@ -25,7 +25,7 @@ from bench.digest import file_sha256
 from bench.errors import BenchError
 from bench.profiling.blocks import TOP_LEVEL, Hierarchy
 from bench.profiling.runtimes import RuntimeProfile, attribute_ort_kernels, onnx_node_modules, tflite_op_blocks
-from bench.runners import TOOLS, push_tool, tool_command
+from bench.runners import local_tool, push_tool, tool_command
 from bench.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
 from bench.transports.base import Transport, open_transport
 
@@ -34,12 +34,7 @@ WARMUP = 3
 
 def profile_on_device(device, fmt: str, path: Path, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
     """Profile ``path`` (a .tflite or the profiling .onnx) on ``device`` with its native tool."""
-    tool_name = TOOLS[fmt]
-    if not device.tools.get(tool_name):
-        raise BenchError(
-            f"profiling on '{device.name}' ({device.transport}) runs {tool_name} there: set [runtimes] "
-            f'{tool_name} = "/path/to/{tool_name}" in {device.path or "its profile"}'
-        )
+    local_tool(device, fmt)  # a profile without the tool fails before anything connects
     transport = open_transport(device)
     transport.connect()
     try:
@@ -53,11 +48,7 @@ def profile_on_device(device, fmt: str, path: Path, hierarchy: Hierarchy, thread
 
 
 def _run(transport: Transport, argv: list[str], tool: str) -> str:
-    done = transport.run(argv, timeout=1800)
-    if done.returncode != 0:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-        raise BenchError(f"{tool} exited with code {done.returncode} on {transport.describe()}: {tail[:300]}")
-    return done.stdout
+    return transport.run(argv, timeout=1800).check(f"{tool} on {transport.describe()}").stdout
 
 
 def _summary(text: str, tool: str) -> ToolResult:
