@@ -19,6 +19,7 @@ import torch.nn as nn
 import models
 from bench.digest import file_sha256  # noqa: F401 - re-exported: export.source.file_sha256
 from bench.errors import BenchError
+from models._weights import unzero_scales
 
 WEIGHT_SEED = 0
 
@@ -33,13 +34,15 @@ class ModelSpec:
 
     @cached_property
     def weights_hash(self) -> str:
-        return file_sha256(self.weights) if self.weights else f"random(seed={WEIGHT_SEED})"
+        return file_sha256(self.weights) if self.weights else f"random(seed={WEIGHT_SEED}, zero scales set to 1)"
 
     def build(self) -> nn.Module:
         torch.manual_seed(WEIGHT_SEED)
         model = self.factory()
         if self.weights is not None:
             models.load_checkpoint(model, self.weights)
+        else:
+            unzero_scales(model)
         return model.eval()
 
 

@@ -66,3 +66,20 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     if problems:
         raise CheckpointError(f"{path} does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)
+
+
+def unzero_scales(model: nn.Module) -> list[str]:
+    """Give all-zero scale parameters (norm weights) of a randomly initialised model the value 1.
+
+    Some definitions zero the last norm of each residual branch at init (timm's ``zero_init_last``,
+    used by MobileViT) so that training starts from the identity. With random weights such a
+    branch computes nothing, and converters fold it away (the TFLite export of MobileViT-XXS
+    lost three of its seven bottleneck blocks), so the artifact would be faster than the trained
+    model. Trained scales are not zero; biases stay as they are. Returns the names changed."""
+    changed = []
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if not name.endswith("bias") and parameter.numel() > 0 and not parameter.any():
+                parameter.fill_(1.0)
+                changed.append(name)
+    return changed

@@ -195,3 +195,12 @@ def test_pickled_objects_are_not_loaded(tmp_path: Path) -> None:
     torch.save({"model": models.create_model("ast_xxs")}, path)  # a whole module, not a state dict
     with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
         models.create_model("ast_xxs", weights=path)
+
+
+def test_random_weights_have_no_zero_scales_that_would_let_converters_drop_branches() -> None:
+    from export.source import resolve
+
+    model = resolve("mobilevit_xxs").build()  # timm zeroes each residual branch's last norm at init
+    zero = [n for n, p in model.named_parameters() if not n.endswith("bias") and not p.any()]
+    assert zero == []
+    assert model.stages[0][0].conv3_1x1.bn.weight.eq(1).all()

@@ -17,7 +17,10 @@ FAMILIES = {
     "stvit_deit_tiny": ["patch_embed", "blocks.0", "head"],
     "ast_xxs": ["patch_embed.0", "stages.0", "stages.3", "head"],
     "vast_tiny": ["patch_embed.0", "stages.0", "stages.3", "head"],
-    "deit_tiny_patch16_224": ["patch_embed", "blocks.0", "blocks.11", "head"],  # the baselines
+    # the baselines: transformer, convnet, hybrid (its zero-initialised branches must survive export)
+    "deit_tiny_patch16_224": ["patch_embed", "blocks.0", "blocks.11", "head"],
+    "mobilenetv2_100": ["bn1", "blocks.0.0", "blocks.6.0", "classifier"],
+    "mobilevit_xxs": ["stem", "stages.0.0", "stages.1.2", "stages.4.1", "head"],
 }
 
 

@@ -3,19 +3,19 @@
 - onnxruntime: session profiling (``enable_profiling``) writes a Chrome-trace JSON with one
   ``Node`` event per kernel run; the model is exported for profiling without graph slimming, so
   every node keeps the exporter's ``pkg.torch.onnx.name_scopes`` (its module path).
-- LiteRT: the Python interpreter has no op profiler, so the TFLite graph is cut into one
-  sub-model per block (by the module chain litert-torch writes into tensor names, matched to
-  blocks in execution order), each fed the real intermediate tensors and timed on the same
-  interpreter settings; a block's time is its partition's median.
+- LiteRT: the runtime's op profiler through its C API (``bench.profiling.litert_c``): one event
+  per operator inside one graph run; XNNPACK's operators are aligned to the TFLite nodes they ran
+  (``bench.profiling.litert_events``), and each node belongs to the block in its output tensor's
+  name (the module chain litert-torch writes), matched to blocks in execution order.
 - torch (eager): forward pre/post hooks time each block.
 
 Each returns per-block milliseconds per inference, the end-to-end median measured the plain way
 (to check that the blocks add up), and ops that fell back from the requested provider/delegate.
+Plain and profiled runs alternate, so a drift in clock speed touches both alike.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import statistics
 import tempfile
@@ -35,26 +35,6 @@ class RuntimeProfile:
     ops: dict[str, int] = field(default_factory=dict)  # block -> operators attributed
     fallback: list[dict] = field(default_factory=list)
     note: str = ""
-
-
-def _sequence_medians(parts: list[tuple], runs: int, warmup: int = 3) -> list[float]:
-    """Median ms of each ``(prepare, call)`` when all run one after another, in model order.
-
-    Timing the parts in sequence (not each alone in a loop) keeps the caches as in a real
-    inference: each part's weights were pushed out by the others. ``prepare`` (untimed) writes the
-    part's input tensors, so they are as fresh in cache as a previous block's output would be."""
-    for _ in range(warmup):
-        for prepare, call in parts:
-            prepare()
-            call()
-    times: list[list[float]] = [[] for _ in parts]
-    for _ in range(runs):
-        for k, (prepare, call) in enumerate(parts):
-            prepare()
-            start = time.perf_counter_ns()
-            call()
-            times[k].append((time.perf_counter_ns() - start) / 1e6)
-    return [statistics.median(t) for t in times]
 
 
 def _median_ms(run, runs: int, warmup: int = 3) -> float:
@@ -122,60 +102,39 @@ def _ort_session(path_or_bytes, threads: int, profile_prefix: str | None = None)
     return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
-def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
-    """Block times from per-block partitions of the graph (each its own session, timed without the
-    profiler, which slows kernels by 5-15%); the session profiler attributes every kernel to its
-    block and reports kernels that ran on another provider than requested."""
-    import onnx
+def _alternating(plain, profiled, runs: int, warmup: int = 3) -> float:
+    """Median ms of ``plain()`` over ``runs``, each run followed by one ``profiled()`` run."""
+    for _ in range(warmup):
+        plain()
+        profiled()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        plain()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+        profiled()
+    return statistics.median(times)
 
+
+def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
+    """Kernel times from the session profiler (each node's median over the runs), attributed to
+    blocks by the node's module path; kernels that ran on another provider than requested are listed."""
     modules = onnx_node_modules(path)
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
     full = _ort_session(path, threads)
     name = full.get_inputs()[0].name
-    total = _median_ms(lambda: full.run(None, {name: x}), runs)
-
-    with tempfile.TemporaryDirectory() as folder:  # the profiler: kernels per block, providers
+    with tempfile.TemporaryDirectory() as folder:
         profiled = _ort_session(path, threads, str(Path(folder) / "ort"))
-        for _ in range(3):
-            profiled.run(None, {name: x})
+        total = _alternating(lambda: full.run(None, {name: x}), lambda: profiled.run(None, {name: x}), runs)
         events = json.loads(Path(profiled.end_profiling()).read_text())
-    _, ops, fallback = attribute_ort_kernels(events, modules, hierarchy)
-
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    graph = model.graph
-    typed = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
-    constant = {i.name for i in graph.initializer}
-    blocks = [hierarchy.block_of(modules.get(n.name, "")) for n in graph.node]
-    last_use: dict[str, int] = {}
-    for k, node in enumerate(graph.node):
-        for t in node.input:
-            last_use[t] = k
-    outputs_of_graph = {o.name for o in graph.output}
-    values = {name: x}
-    block_ms: dict[str, float] = {}
-    parts: list[tuple[str, object]] = []
-    for block, start, end in _runs(blocks):
-        nodes = graph.node[start:end]
-        produced = {t for n in nodes for t in n.output if t}
-        inputs = sorted({t for n in nodes for t in n.input if t and t not in produced and t not in constant})
-        outputs = sorted(t for t in produced if last_use.get(t, -1) >= end or t in outputs_of_graph)
-        if not outputs:
-            continue  # nothing leaves this part (dead code): no time to attribute
-        part = _onnx_partition(model, nodes, [typed[t] for t in inputs], [typed[t] for t in outputs])
-        session = _ort_session(part.SerializeToString(), threads)
-        results = session.run(outputs, {t: values[t] for t in inputs})
-        values.update(zip(outputs, results, strict=True))
-        parts.append((block, _bound_run(session, inputs, outputs, values)))
-    for (block, _), ms in zip(parts, _sequence_medians([part for _, part in parts], runs), strict=True):
-        block_ms[block] = block_ms.get(block, 0.0) + ms
-    total = (total + _median_ms(lambda: full.run(None, {name: x}), runs)) / 2  # before and after: drift cancels
+    block_ms, ops, fallback = attribute_ort_kernels(events, modules, hierarchy)
     return RuntimeProfile(
         total,
         block_ms,
         ops,
         fallback,
-        "onnxruntime: block times from per-block sub-graphs, each its own session fed the real intermediate "
-        "tensors and timed in model order; the session profiler attributed every kernel to its block",
+        f"onnxruntime: session profiler kernel times, each node's median over {runs} runs, attributed by the "
+        "node's module path; the whole model timed without the profiler, alternating with the profiled runs",
     )
 
 
@@ -209,50 +168,6 @@ def attribute_ort_kernels(
         if provider_of[node] != requested:
             fallback.append({"op": node, "provider": provider_of[node], "block": block})
     return block_ms, ops, fallback
-
-
-def _bound_run(session, inputs: list[str], outputs: list[str], values: dict):
-    """A call running ``session`` on inputs and outputs bound in place (no copies in or out), as the
-    tensors stay in place between blocks inside the whole model."""
-    import onnxruntime as ort
-
-    binding = session.io_binding()
-    bound = []
-    for t in inputs:
-        value = ort.OrtValue.ortvalue_from_numpy(values[t].copy())
-        binding.bind_ortvalue_input(t, value)
-        bound.append((value, values[t]))
-    for t in outputs:
-        binding.bind_ortvalue_output(t, ort.OrtValue.ortvalue_from_numpy(np.empty_like(values[t])))
-
-    def prepare():
-        for value, array in bound:
-            value.update_inplace(array)
-
-    return prepare, lambda: session.run_with_iobinding(binding)
-
-
-def _runs(blocks: list[str]) -> list[tuple[str, int, int]]:
-    """Consecutive runs of the same block: (block, start, end)."""
-    out: list[tuple[str, int, int]] = []
-    for k, block in enumerate(blocks):
-        if out and out[-1][0] == block:
-            out[-1] = (block, out[-1][1], k + 1)
-        else:
-            out.append((block, k, k + 1))
-    return out
-
-
-def _onnx_partition(model, nodes, inputs: list, outputs: list):
-    """A model of ``nodes`` with the given (typed) graph inputs and outputs."""
-    from onnx import helper
-
-    used = {t for n in nodes for t in n.input}
-    initializers = [i for i in model.graph.initializer if i.name in used]
-    graph = helper.make_graph(list(nodes), "partition", inputs, outputs, initializer=initializers)
-    part = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
-    part.functions.extend(model.functions)
-    return part
 
 
 # --- LiteRT -----------------------------------------------------------------------------------
@@ -289,26 +204,13 @@ def tflite_op_blocks(path: Path, hierarchy: Hierarchy) -> list[str]:
 
 
 def xnnpack_fallback(interpreter, blocks: list[str]) -> list[dict]:
-    """Nodes the XNNPACK delegate left to TFLite's builtin kernels in an allocated ``interpreter``.
+    """Nodes the XNNPACK delegate left to TFLite's builtin kernels in an allocated ``interpreter``."""
+    from bench.profiling.litert_events import delegate_partitions
 
-    The interpreter lists the model's own nodes, then one ``DELEGATE`` node per partition it
-    handed to XNNPACK; a partition covers every node reached walking back from its outputs
-    without crossing its inputs. Nodes no partition covers run on the builtin kernels."""
     details = interpreter._get_ops_details()  # noqa: SLF001 - the only per-node view the Python API has
-    own = [d for d in details if d["op_name"] != "DELEGATE"]
-    producer = {t: d["index"] for d in own for t in d["outputs"]}
-    covered: set[int] = set()
-    for delegate in (d for d in details if d["op_name"] == "DELEGATE"):
-        stop = set(delegate["inputs"])
-        todo = list(delegate["outputs"])
-        while todo:
-            tensor = todo.pop()
-            node = producer.get(tensor)
-            if tensor in stop or node is None or node in covered:
-                continue
-            covered.add(node)
-            todo += [t for t in details[node]["inputs"] if t >= 0]
+    covered = {n for partition in delegate_partitions(details) for n in partition}
     tensor_names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    own = [d for d in details if d["op_name"] != "DELEGATE"]
     names = {d["index"]: tensor_names.get(int(d["outputs"][0]), "") if len(d["outputs"]) else "" for d in own}
     return [
         {"op": f"[{names[d['index']]}]:{d['index']}", "type": d["op_name"],
@@ -319,75 +221,64 @@ def xnnpack_fallback(interpreter, blocks: list[str]) -> list[dict]:
 
 
 def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
+    """Operator times from LiteRT's own profiler inside one graph run, summed per block per run
+    (operators report whole microseconds, so a block's sum over many operators is steadier than
+    each operator's median); a block's time is the median of its per-run sums."""
     from ai_edge_litert import interpreter as tfl
-    from ai_edge_litert.tools import flatbuffer_utils
+
+    from bench.profiling.litert_c import ProfiledModel
+    from bench.profiling.litert_events import delegate_partitions, node_time_map, split_by_partition
 
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
     full = tfl.Interpreter(model_path=str(path), num_threads=threads)
     full.allocate_tensors()
     inp = full.get_input_details()[0]["index"]
+    details = full._get_ops_details()  # noqa: SLF001 - the only per-node view the Python API has
+    kinds = [d["op_name"] for d in details if d["op_name"] != "DELEGATE"]
+    blocks = tflite_op_blocks(path, hierarchy)
+    partitions = delegate_partitions(details)
 
     def invoke_full():
         full.set_tensor(inp, x)
         full.invoke()
 
-    total = _median_ms(invoke_full, runs)
+    recorded: list[list] = []
+    with ProfiledModel(path, x, threads) as profiled:
 
-    # every intermediate tensor, from one reference run without delegates
-    reference = tfl.Interpreter(
-        model_path=str(path),
-        experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        experimental_preserve_all_tensors=True,
-    )
-    reference.allocate_tensors()
-    reference.set_tensor(reference.get_input_details()[0]["index"], x)
-    reference.invoke()
+        def profiled_run():
+            profiled.reset()
+            profiled.run()
+            recorded.append(profiled.events())
 
-    model = flatbuffer_utils.read_model(str(path))
-    graph = model.subgraphs[0]
-    blocks = tflite_op_blocks(path, hierarchy)
-    constant = {i for i, t in enumerate(graph.tensors) if model.buffers[t.buffer].data is not None}
-    consumers: dict[int, int] = {}
-    for k, op in enumerate(graph.operators):
-        for t in op.inputs:
-            consumers[t] = max(consumers.get(t, -1), k)
-    partitions = _runs(blocks)
-    block_ms: dict[str, float] = {}
+        total = _alternating(invoke_full, profiled_run, runs)
+    recorded = recorded[-runs:]  # without the warm-up runs
+    owners = node_time_map(recorded[0], partitions, kinds)
+    per_run: dict[str, list[float]] = {}
+    for events in recorded:
+        groups, builtin = split_by_partition(events)
+        spent: dict[str, float] = {}
+        timed = [
+            (node, e) for group, nodes in zip(groups, owners, strict=True) for e, node in zip(group, nodes, strict=True)
+        ]
+        for node, event in [*timed, *((e.index, e) for e in builtin)]:
+            block = blocks[node] if node < len(blocks) else TOP_LEVEL
+            spent[block] = spent.get(block, 0.0) + event.us / 1e3
+        for block, ms in spent.items():
+            per_run.setdefault(block, []).append(ms)
+    block_ms = {b: statistics.median(ms + [0.0] * (len(recorded) - len(ms))) for b, ms in per_run.items()}
     ops: dict[str, int] = {}
-    calls: list[tuple[str, object]] = []
-    for block, start, end in partitions:
-        subset = graph.operators[start:end]
-        produced = {t for op in subset for t in op.outputs}
-        inputs = sorted({t for op in subset for t in op.inputs if t >= 0 and t not in produced and t not in constant})
-        outputs = sorted(t for t in produced if consumers.get(t, -1) >= end or t in graph.outputs)
-        part = copy.copy(model)
-        sub = copy.copy(graph)
-        sub.operators, sub.inputs, sub.outputs = subset, inputs, outputs or [subset[-1].outputs[0]]
-        part.subgraphs, part.signatureDefs = [sub], []
-        interpreter = tfl.Interpreter(
-            model_content=bytes(flatbuffer_utils.convert_object_to_bytearray(part)), num_threads=threads
-        )
-        interpreter.allocate_tensors()
-        feeds = [(t, reference.get_tensor(t)) for t in inputs]
-
-        def prepare(interpreter=interpreter, feeds=feeds):
-            for t, value in feeds:
-                interpreter.set_tensor(t, value)
-
-        calls.append((block, (prepare, interpreter.invoke)))
-        ops[block] = ops.get(block, 0) + len(subset)
-    for (block, _), ms in zip(calls, _sequence_medians([part for _, part in calls], runs), strict=True):
-        block_ms[block] = block_ms.get(block, 0.0) + ms
-    total = (total + _median_ms(invoke_full, runs)) / 2  # before and after the blocks: drift cancels
+    for block in blocks:
+        ops[block] = ops.get(block, 0) + 1
     fallback = xnnpack_fallback(full, blocks)
+    delegated = sum(len(g) for g in owners)
     return RuntimeProfile(
         total,
         block_ms,
         ops,
         fallback,
-        f"LiteRT: the graph cut into {len(partitions)} per-block sub-models, each timed with the real "
-        f"intermediate tensors (the Python interpreter has no op profiler); XNNPACK left {len(fallback)} of "
-        f"{len(blocks)} nodes to the builtin kernels",
+        f"LiteRT: the runtime's op profiler inside one graph run ({len(recorded)} runs); XNNPACK's {delegated} "
+        f"operators aligned by kind to the nodes of its {len(partitions)} partitions; XNNPACK left "
+        f"{len(fallback)} of {len(blocks)} nodes to the builtin kernels",
     )
 
 
