@@ -37,14 +37,18 @@ class RuntimeProfile:
     note: str = ""
 
 
-def _median_ms(run, runs: int, warmup: int = 3) -> float:
+def _median_ms(run, runs: int, warmup: int = 3, between=lambda: None) -> float:
+    """Median ms of ``run()`` over ``runs``; ``between()`` (untimed) follows each run, so a profiled
+    run alternating with the plain one sees the same drift in clock speed."""
     for _ in range(warmup):
         run()
+        between()
     times = []
     for _ in range(runs):
         start = time.perf_counter_ns()
         run()
         times.append((time.perf_counter_ns() - start) / 1e6)
+        between()
     return statistics.median(times)
 
 
@@ -102,20 +106,6 @@ def _ort_session(path_or_bytes, threads: int, profile_prefix: str | None = None)
     return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
-def _alternating(plain, profiled, runs: int, warmup: int = 3) -> float:
-    """Median ms of ``plain()`` over ``runs``, each run followed by one ``profiled()`` run."""
-    for _ in range(warmup):
-        plain()
-        profiled()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        plain()
-        times.append((time.perf_counter_ns() - start) / 1e6)
-        profiled()
-    return statistics.median(times)
-
-
 def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
     """Kernel times from the session profiler (each node's median over the runs), attributed to
     blocks by the node's module path; kernels that ran on another provider than requested are listed."""
@@ -125,7 +115,7 @@ def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: 
     name = full.get_inputs()[0].name
     with tempfile.TemporaryDirectory() as folder:
         profiled = _ort_session(path, threads, str(Path(folder) / "ort"))
-        total = _alternating(lambda: full.run(None, {name: x}), lambda: profiled.run(None, {name: x}), runs)
+        total = _median_ms(lambda: full.run(None, {name: x}), runs, between=lambda: profiled.run(None, {name: x}))
         events = json.loads(Path(profiled.end_profiling()).read_text())
     block_ms, ops, fallback = attribute_ort_kernels(events, modules, hierarchy)
     return RuntimeProfile(
@@ -250,7 +240,7 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
             profiled.run()
             recorded.append(profiled.events())
 
-        total = _alternating(invoke_full, profiled_run, runs)
+        total = _median_ms(invoke_full, runs, between=profiled_run)
     recorded = recorded[-runs:]  # without the warm-up runs
     owners = node_time_map(recorded[0], partitions, kinds)
     per_run: dict[str, list[float]] = {}
