@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-packages.sh
 bash scripts/setup.sh
+bash scripts/board-env.sh
 exec .venv/bin/python -m pytest "$@"

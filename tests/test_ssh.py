@@ -25,7 +25,14 @@ from bench.transports.base import open_transport
 pytestmark = pytest.mark.slow
 
 
-def board_profile(folder: Path, server: SshServer, tools: dict[str, Path] | None = None, **energy: str) -> Path:
+def board_profile(
+    folder: Path,
+    server: SshServer,
+    tools: dict[str, Path] | None = None,
+    python: Path = Path(sys.executable),
+    runtimes: tuple[str, ...] = ("onnxruntime", "litert"),
+    **energy: str,
+) -> Path:
     work = folder / "remote dir; $(touch pwned)"  # a work dir that would inject if it were not quoted
     lines = [
         'name = "loopback-board"',
@@ -33,11 +40,11 @@ def board_profile(folder: Path, server: SshServer, tools: dict[str, Path] | None
         f'address = "{server.host_alias}"',
         f'ssh_config = "{server.ssh_config}"',
         f'work_dir = "{work}"',
-        f'python = "{sys.executable}"',
+        f'python = "{python}"',
         "[cpu]",
         "threads = [1]",
         "[runtimes]",
-        'available = ["onnxruntime", "litert"]',
+        f"available = {json.dumps(list(runtimes))}",
         *(f'{tool} = "{path}"' for tool, path in (tools or {}).items()),
         "[energy]",
         *(f"{key} = {json.dumps(value)}" for key, value in (energy or {"meter": "none"}).items()),
@@ -61,6 +68,24 @@ def test_a_suite_runs_on_the_board_through_sshd(bench_cli, sshd, tiny_files, tmp
     copied = sorted(p.name for p in (work / "files").glob("*/*"))
     assert copied == sorted(["agent.py", tiny_files["onnx"].name, tiny_files["tflite"].name])
     assert not list(tmp_path.rglob("pwned"))
+
+
+def test_a_board_with_tflite_runtime_and_numpy_1_runs_tflite_through_the_fallback(
+    bench_cli, sshd, tiny_files, tmp_path: Path
+) -> None:
+    board_python = ROOT / ".venv-board/bin/python"  # numpy 1.26 + tflite-runtime 2.14 (scripts/board-env.sh)
+    assert board_python.exists(), "run scripts/board-env.sh"
+    profile = board_profile(tmp_path, sshd, python=board_python, runtimes=("litert",))
+    store = tmp_path / "s.sqlite"
+    result = bench_cli("run", "--device-file", str(profile), "-m", str(tiny_files["tflite"]), "--min-runs", "30",
+                       "--min-time", "0.3", "--store", str(store), "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["status"] == "ok" and row["n_samples"] >= 30, row
+    assert row["runtime_versions"] == {"tflite_runtime": "2.14.0"}
+    probe = bench_cli("devices", "--device-file", str(profile))
+    assert probe.code == 0, probe.stderr
+    assert "ok (tflite_runtime)" in probe.stdout, probe.stdout
 
 
 def test_commands_reuse_one_connection(sshd, tmp_path: Path) -> None:
