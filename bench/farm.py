@@ -184,10 +184,17 @@ class Farm:
                     try:
                         yield job, future.result(), None
                         continue
-                    except Exception as exc:  # noqa: BLE001 - the result was lost with its worker
-                        yield job, None, f"result lost: {type(exc).__name__}: {exc}"
+                    except Exception as exc:  # noqa: BLE001 - finished, but the result went down with its worker
+                        yield (
+                            job,
+                            None,
+                            f"{lost(job.device)} before its result was fetched ({type(exc).__name__}: {exc})",
+                        )
                         continue
                 error = future.exception() if future.status == "error" else None
+                if type(error).__name__ == "KilledWorker":  # the scheduler gave up on the task's worker
+                    yield job, None, f"{lost(job.device)} ({error})"
+                    continue
                 yield job, None, f"{type(error).__name__}: {error}" if error else f"task {future.status}"
             offered = self.offered()
             now = time.monotonic()
@@ -200,10 +207,15 @@ class Farm:
                 if now - since >= ORPHAN_GRACE_S:
                     future.cancel()
                     pending.discard(future)
-                    yield futures[future], None, f"the farm worker serving device '{device}' was lost"
+                    yield futures[future], None, lost(device)
 
     def close(self) -> None:
         self.client.close()
+
+
+def lost(device: str) -> str:
+    """The reason stored for a cell whose device's worker went away (the summary looks for "was lost")."""
+    return f"the farm worker serving device '{device}' was lost"
 
 
 def artifact_payload(path: str, sha256: str, input_shape) -> dict:

@@ -102,7 +102,7 @@ def test_a_killed_worker_loses_nothing_finished_and_fails_its_devices_cells(clus
     lost = [r for r in rows if r["device"] in DEVICES[2:]]
     assert any(r["status"] == "ok" for r in lost)  # finished before the kill: kept
     failed = [r for r in lost if r["status"] == "failed"]
-    assert failed and all("lab-2" in r["error"] or "was lost" in r["error"] for r in failed), failed
+    assert failed and all("was lost" in r["error"] for r in failed), [r["error"] for r in failed]
 
 
 def test_bad_farm_input_is_one_line(bench_cli, cluster, tmp_path: Path) -> None:
