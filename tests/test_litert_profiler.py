@@ -61,6 +61,7 @@ def test_another_partitioning_than_the_interpreters_is_aligned_as_a_whole() -> N
     kinds = ["ADD", "MUL", "ADD"]
     run = [OpEvent("Add (ND)", True, 0, 1), OpEvent("Multiply (ND)", True, 1, 1), OpEvent("Add (ND)", True, 2, 1)]
     assert node_time_map(run, [[0], [1, 2]], kinds) == [[0, 1, 2]]  # one group, two partitions
+    assert node_time_map(run, [], kinds) == [[0, 1, 2]]  # the interpreter delegated nothing
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,11 @@ class ProfiledModel:
         except BenchError as exc:
             self.close()
             raise BenchError(f"{exc}{': ' + quiet.last if quiet.last else ''}") from None
-        self._write_input(x)
+        try:
+            self._write_input(x)
+        except BenchError:
+            self.close()
+            raise
 
     def _call(self, name: str, *args) -> None:
         status = getattr(self._lib, name)(*args)
@@ -202,7 +206,7 @@ class ProfiledModel:
                     tensor_type,
                     requirements,
                     destroy="LiteRtDestroyTensorBuffer",
-                )  # fmt: skip
+                )
             )
         return (_VOID * len(handles))(*handles)
 

@@ -143,12 +143,13 @@ def node_time_map(first_run: list[OpEvent], partitions: list[list[int]], kinds: 
     """For each partition's operators (from one run), the node index each ran.
 
     When the runtime partitioned the graph differently than the interpreter describes (another
-    count of partitions), all delegated operators are aligned to all delegated nodes at once."""
+    count of partitions), all delegated operators are aligned to all delegated nodes at once (to
+    all nodes, if the interpreter delegated none)."""
     groups, _ = split_by_partition(first_run)
     if len(groups) == len(partitions):
         return [[nodes[k] for k in align([kinds[n] for n in nodes], [e.tag for e in group])]
                 for nodes, group in zip(partitions, groups, strict=True)]  # fmt: skip
-    nodes = sorted(n for p in partitions for n in p)
+    nodes = sorted(n for p in partitions for n in p) or list(range(len(kinds)))
     flat = align([kinds[n] for n in nodes], [e.tag for g in groups for e in g])
     owners = iter(nodes[k] for k in flat)
     return [[next(owners) for _ in group] for group in groups]
