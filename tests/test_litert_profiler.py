@@ -38,6 +38,10 @@ def test_a_node_run_as_two_operators_keeps_both() -> None:
     assert align(kinds, tags) == [0, 0, 1, 2]
 
 
+def test_of_two_nodes_of_the_kind_the_earlier_takes_the_operator() -> None:
+    assert align(["TRANSPOSE", "TRANSPOSE", "MEAN"], ["Transpose (ND, X32) Transpose", "Mean (ND) Reduce2"]) == [0, 2]
+
+
 def test_partitions_are_split_where_the_operator_index_starts_again() -> None:
     events = [OpEvent("Add (ND)", True, 0, 5), OpEvent("Multiply (ND)", True, 1, 6), OpEvent("Add (ND)", True, 0, 7),
               OpEvent("CONCATENATION", False, 9, 8), OpEvent("Add (ND)", True, 0, 1)]  # fmt: skip

@@ -148,19 +148,24 @@ TINY_TFLITE_NODES = [("TRANSPOSE", "body.0"), ("CONV_2D", "body.1"), ("CONV_2D",
                      ("MEAN", "body.2"), ("FULLY_CONNECTED", "body.2")]  # fmt: skip
 
 
-@pytest.mark.slow
-def test_profile_on_the_phone_maps_benchmark_model_nodes_to_blocks_and_lists_delegate_fallbacks(
-    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
-) -> None:
-    (emulated_pixel.root / "sim/xnnpack_unsupported.json").write_text(json.dumps(["MEAN"]))
-    result = bench_cli("profile", f"{tiny_files['source']}:tiny", "--device-file", str(emulated_pixel.profile),
+def phone_tflite_profile(bench_cli, phone, tiny_files, unsupported: list[str]) -> tuple[dict, list]:
+    """A TFLite profile of the tiny model on the emulated phone, whose XNNPACK refuses ``unsupported``,
+    and the simulated tool's own per-node times in its XNNPACK run."""
+    (phone.root / "sim/xnnpack_unsupported.json").write_text(json.dumps(unsupported))
+    result = bench_cli("profile", f"{tiny_files['source']}:tiny", "--device-file", str(phone.profile),
                        "--format", "tflite", "--runs", "5", "--json")  # fmt: skip
     assert result.code == 0, result.stderr
-    profile = json.loads(result.stdout)
-    # the simulated tool's own per-node times in the run on builtin kernels (the one blocks come from)
-    runs = [json.loads(line) for line in (emulated_pixel.root / "sim/op_profiles.jsonl").read_text().splitlines()]
-    (truth,) = [r["ops"] for r in runs if not r["xnnpack"]]
+    runs = [json.loads(line) for line in (phone.root / "sim/op_profiles.jsonl").read_text().splitlines()]
+    (truth,) = [r["ops"] for r in runs if r["xnnpack"]]  # a newer build: blocks come from the XNNPACK run
     assert [name for name, _ in truth] == [name for name, _ in TINY_TFLITE_NODES]
+    return json.loads(result.stdout), truth
+
+
+@pytest.mark.slow
+def test_profile_on_the_phone_maps_xnnpack_operators_and_nodes_to_blocks_and_lists_delegate_fallbacks(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    profile, truth = phone_tflite_profile(bench_cli, emulated_pixel, tiny_files, ["MEAN"])
     expected: dict[str, float] = {}
     for (_, ms), (_, block) in zip(truth, TINY_TFLITE_NODES, strict=True):
         expected[block] = expected.get(block, 0.0) + ms
@@ -171,12 +176,29 @@ def test_profile_on_the_phone_maps_benchmark_model_nodes_to_blocks_and_lists_del
     (fallback,) = profile["fallback"]
     assert (fallback["type"], fallback["block"], fallback["delegate"]) == ("MEAN", "body.2", "XNNPACK")
     assert fallback["op"].endswith(":4")
-    assert "took 5 of 6 nodes" in profile["note"]
+    assert "took 5 of 6 nodes" in profile["note"] and "5 operator rows aligned by kind" in profile["note"]
     report = bench_cli("report", "--out", str(tmp_path / "report"), "--store", str(tmp_path / "s.sqlite"))
     assert report.code == 0, report.stderr
     page = (tmp_path / "report/report.html").read_text()
     assert "Where the time goes" in page and "emulated-pixel6" in page and "body.2" in page
     assert "1 x MEAN left by XNNPACK (body.2)" in page
+
+
+@pytest.mark.slow
+def test_same_named_xnnpack_rows_of_two_partitions_are_timed_where_first_run(
+    bench_cli, emulated_pixel, tiny_files
+) -> None:
+    # XNNPACK refusing the convolutions splits the graph into [TRANSPOSE] and [TRANSPOSE, MEAN,
+    # FULLY_CONNECTED]: both transposes are operator 0 of their partition, so the tool's table shows
+    # one "Delegate/Transpose (ND, X32) Transpose:0" row called twice per run
+    profile, truth = phone_tflite_profile(bench_cli, emulated_pixel, tiny_files, ["CONV_2D"])
+    blocks = {b["block"]: b["ms"] for b in profile["blocks"]}
+    assert sum(blocks.values()) == pytest.approx(sum(ms for _, ms in truth), abs=6 * 1e-3)
+    assert "body.0" in blocks, profile
+    transposes = truth[0][1] + truth[3][1]
+    assert blocks["body.0"] == pytest.approx(transposes, abs=2e-3)  # the merged row, where it first ran
+    assert "1 of them merge same-named operators" in profile["note"]
+    assert {f["type"] for f in profile["fallback"]} == {"CONV_2D"}
 
 
 @pytest.mark.slow

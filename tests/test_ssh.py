@@ -176,5 +176,5 @@ def test_profile_on_the_board_runs_its_benchmark_tool_over_ssh(bench_cli, sshd, 
     data = json.loads(result.stdout)
     assert data["device"] == "loopback-board" and data["fallback"] == []
     assert {"body.0", "body.2"} <= {b["block"] for b in data["blocks"]}  # the older table format, read over ssh
-    assert "took 6 of 6 nodes" in data["note"]
+    assert "took 6 of 6 nodes" in data["note"] and "timed on TFLite's builtin kernels" in data["note"]
     assert not list(tmp_path.rglob("pwned"))

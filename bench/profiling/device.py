@@ -1,17 +1,19 @@
 """Profiles on a device, through the runtime's own benchmark tool (phones over adb, boards over ssh).
 
 - TFLite: ``benchmark_model --enable_op_profiling=true`` prints a "Run Order" table with one row
-  per interpreter node, named ``[output tensors]:N`` where N is the node's index, so each row maps
-  to its block through the same tensor-name matching as on the host (``tflite_op_blocks``).
-  XNNPACK runs a whole partition as one delegate node (older builds) or reports its own kernels
-  by kind (newer ones); neither names the model's ops, so the blocks are timed on TFLite's builtin
-  kernels (``--use_xnnpack=false``). A second profiled run with the delegate lists the nodes it
-  left to the builtin kernels: the fallback.
+  per node the interpreter ran, named ``[output tensors]:N`` (N: the node's index), mapped to its
+  block through the same tensor-name matching as on the host (``tflite_op_blocks``). Builds since
+  TFLite 2.9.1 also list XNNPACK's own operators, ``Delegate/<kernel>:<index in its partition>``;
+  they are aligned to the delegated nodes by kind as on the host (``litert_events``). The table
+  keys rows by name, so same-named operators of different partitions share one row, timed where
+  it first ran. Older builds show each partition as one ``TfLiteXNNPackDelegate`` row: then the
+  nodes are timed on TFLite's builtin kernels (``--use_xnnpack=false``). Either way the nodes the
+  delegate left to the builtin kernels are the fallback.
 - ONNX: ``onnxruntime_perf_test -p PREFIX`` writes the session profiler's JSON; it is pulled and
-  its kernels attributed to blocks as on the host. Block times are the kernel times (a profiled
-  run is 5-15% slower than a plain one; the profile shows both).
+  its kernels attributed to blocks as on the host. Block times are the kernel times; the note
+  gives their sum next to the plain run's latency.
 
-The total is always the same tool's plain run (no profiler) with the same settings.
+The total is always the same tool's plain run (no profiler) with the settings the blocks were timed with.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from pathlib import Path
 from bench.digest import file_sha256
 from bench.errors import BenchError
 from bench.profiling.blocks import TOP_LEVEL, Hierarchy
+from bench.profiling.litert_c import OpEvent
 from bench.profiling.runtimes import RuntimeProfile, attribute_ort_kernels, onnx_node_modules, tflite_op_blocks
 from bench.runners import local_tool, push_tool, tool_command
 from bench.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
 from bench.transports.base import Transport, open_transport
 
 WARMUP = 3
+XNNPACK_ROW = "Delegate/"  # benchmark_model names XNNPACK's own operators "Delegate/<kernel>:<index in partition>"
 
 
 def profile_on_device(device, fmt: str, path: Path, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
@@ -65,40 +69,29 @@ def _typical_ms(result: ToolResult) -> float:
 def _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
     from ai_edge_litert import interpreter as tfl
 
+    from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
+
     def command(xnnpack: bool, profiled: bool) -> list[str]:
         extra = ("--enable_op_profiling=true",) if profiled else ()
         return tool_command(tool, "tflite", graph, threads, runs=runs, seconds=0, max_secs=600, warmup=WARMUP,
                             xnnpack=xnnpack, device=device, extra=extra)  # fmt: skip
 
-    plain = _summary(_run(transport, command(False, False), "benchmark_model"), "benchmark_model")
-    builtin_text = _run(transport, command(False, True), "benchmark_model")
+    plain = _summary(_run(transport, command(True, False), "benchmark_model"), "benchmark_model")
     delegated_text = _run(transport, command(True, True), "benchmark_model")
-    try:
-        builtin_rows, delegated_rows = parse_op_profile(builtin_text), parse_op_profile(delegated_text)
-    except ToolOutputError as exc:
-        raise BenchError(f"cannot parse benchmark_model's operator profile: {exc}") from None
+    delegated_rows = _op_rows(delegated_text)
     delegated = _summary(delegated_text, "benchmark_model")
 
     blocks = tflite_op_blocks(path, hierarchy)
-    reader = tfl.Interpreter(
-        model_path=str(path), experimental_op_resolver_type=tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    )
-    op_names = [op["op_name"] for op in reader._get_ops_details()]  # noqa: SLF001 - names by node index
+    reader = tfl.Interpreter(model_path=str(path))
+    reader.allocate_tensors()
+    details = reader._get_ops_details()  # noqa: SLF001 - names by node index, then the delegate's partitions
+    op_names = [d["op_name"] for d in details if d["op_name"] != "DELEGATE"]
 
     def model_node(row) -> int | None:
         """The model node a row times (None for a delegate's own node or kernel)."""
         n = row.node
         return n if n is not None and n < len(op_names) and row.node_type == op_names[n] else None
 
-    block_ms: dict[str, float] = {}
-    ops: dict[str, int] = {}
-    unmatched = 0
-    for row in builtin_rows:
-        node = model_node(row)
-        block = blocks[node] if node is not None else TOP_LEVEL
-        unmatched += node is None
-        block_ms[block] = block_ms.get(block, 0.0) + row.ms_per_run
-        ops[block] = ops.get(block, 0) + 1
     fallback = [
         {"op": row.name, "type": row.node_type, "block": blocks[node], "delegate": "XNNPACK"}
         for row in delegated_rows
@@ -108,14 +101,53 @@ def _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, ru
         ", ".join(f"{d['delegate']} took {d['replaced']} of {d['total']} nodes" for d in delegated.delegation)
         or "no delegate was applied"
     )
+    ops: dict[str, int] = {}
+    for block in blocks:
+        ops[block] = ops.get(block, 0) + 1
+    if any(row.name.startswith(XNNPACK_ROW) for row in delegated_rows):  # builds since TFLite 2.9.1
+        events = [
+            OpEvent(row.node_type, True, row.node or 0, row.ms_per_run * 1e3)
+            if row.name.startswith(XNNPACK_ROW)
+            else OpEvent(row.node_type, False, -1 if (node := model_node(row)) is None else node, row.ms_per_run * 1e3)
+            for row in delegated_rows
+        ]
+        partitions = delegate_partitions(details)
+        owners = node_time_map(events, partitions, op_names)
+        block_ms = block_sums(events, owners, blocks)
+        merged = sum(1 for row in delegated_rows if row.name.startswith(XNNPACK_ROW) and row.times_called > 1)
+        note = (
+            f"benchmark_model --enable_op_profiling on {device.name}, with XNNPACK: its {sum(map(len, owners))} "
+            f"operator rows aligned by kind to the nodes of {len(partitions)} partitions ({share})"
+        )
+        if merged:
+            note += f"; {merged} of them merge same-named operators of several partitions (timed where first run)"
+        return RuntimeProfile(_typical_ms(plain), block_ms, ops, fallback, note)
+
+    # older builds: one row per XNNPACK partition, so the nodes are timed on the builtin kernels
+    plain = _summary(_run(transport, command(False, False), "benchmark_model"), "benchmark_model")
+    builtin_rows = _op_rows(_run(transport, command(False, True), "benchmark_model"))
+    block_ms = {}
+    unmatched = 0
+    for row in builtin_rows:
+        node = model_node(row)
+        block = blocks[node] if node is not None else TOP_LEVEL
+        unmatched += node is None
+        block_ms[block] = block_ms.get(block, 0.0) + row.ms_per_run
     note = (
-        f"benchmark_model --enable_op_profiling on {device.name}: each node timed by the tool on TFLite's builtin "
-        f"kernels (XNNPACK reports no per-node names); with XNNPACK the model ran in {_typical_ms(delegated):.3f} ms "
-        f"(profiled) and {share}"
+        f"benchmark_model --enable_op_profiling on {device.name}: this build reports each XNNPACK partition as one "
+        f"node, so each node was timed on TFLite's builtin kernels; with XNNPACK the model ran in "
+        f"{_typical_ms(delegated):.3f} ms (profiled) and {share}"
     )
     if unmatched:
         note += f"; {unmatched} rows named no model node (counted as {TOP_LEVEL})"
     return RuntimeProfile(_typical_ms(plain), block_ms, ops, fallback, note)
+
+
+def _op_rows(text: str):
+    try:
+        return parse_op_profile(text)
+    except ToolOutputError as exc:
+        raise BenchError(f"cannot parse benchmark_model's operator profile: {exc}") from None
 
 
 def _profile_onnx(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:

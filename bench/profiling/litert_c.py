@@ -55,7 +55,7 @@ class OpEvent:
     tag: str
     delegated: bool
     index: int
-    us: int
+    us: float
 
 
 _VOID = ctypes.c_void_p

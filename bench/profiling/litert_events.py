@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 
+from bench.errors import BenchError
+from bench.profiling.blocks import TOP_LEVEL
 from bench.profiling.litert_c import OpEvent
 
 # TFLite builtin op -> stems of the XNNPACK operator names that run it, where the name differs
@@ -67,7 +69,8 @@ def align(kinds: list[str], tags: list[str]) -> list[int]:
     """For each operator (``tags``, in order), the position in ``kinds`` of the node it ran.
 
     A monotone alignment minimising disagreements: each operator goes to one node, a node takes
-    zero or more consecutive operators."""
+    zero or more consecutive operators. Between equally good alignments the earlier node wins:
+    benchmark_model shows same-named operators of several partitions in one row, where it first ran."""
     n, m = len(kinds), len(tags)
     if n == 0:
         raise ValueError("operators without nodes")
@@ -85,15 +88,15 @@ def align(kinds: list[str], tags: list[str]) -> list[int]:
         cost[i] = np.minimum.accumulate(best - steps) + steps
     owner = [0] * m
     i, j = n, m
-    while j > 0:
-        if cost[i, j] == cost[i - 1, j - 1] + mis[i - 1, j - 1]:
+    while j > 0:  # back from the end; of equally good alignments, operators go to the earlier node
+        if cost[i, j] == cost[i - 1, j] + FOLDED:
+            i -= 1
+        elif cost[i, j] == cost[i - 1, j - 1] + mis[i - 1, j - 1]:
             owner[j - 1] = i - 1
             i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i, j - 1] + mis[i - 1, j - 1] + EXTRA:
-            owner[j - 1] = i - 1
-            j -= 1
         else:
-            i -= 1
+            owner[j - 1] = i - 1  # one more operator of node i-1
+            j -= 1
     return owner
 
 
@@ -143,13 +146,31 @@ def node_time_map(first_run: list[OpEvent], partitions: list[list[int]], kinds: 
     """For each partition's operators (from one run), the node index each ran.
 
     When the runtime partitioned the graph differently than the interpreter describes (another
-    count of partitions), all delegated operators are aligned to all delegated nodes at once (to
-    all nodes, if the interpreter delegated none)."""
-    groups, _ = split_by_partition(first_run)
+    count of partitions, as on a phone whose XNNPACK takes other ops), all delegated operators are
+    aligned at once to the nodes the interpreter delegated (all nodes if none) that did not run on
+    the builtin kernels."""
+    groups, builtin = split_by_partition(first_run)
     if len(groups) == len(partitions):
         return [[nodes[k] for k in align([kinds[n] for n in nodes], [e.tag for e in group])]
                 for nodes, group in zip(partitions, groups, strict=True)]  # fmt: skip
-    nodes = sorted(n for p in partitions for n in p) or list(range(len(kinds)))
+    ran_builtin = {e.index for e in builtin}
+    nodes = [n for n in sorted({n for p in partitions for n in p} or range(len(kinds))) if n not in ran_builtin]
     flat = align([kinds[n] for n in nodes], [e.tag for g in groups for e in g])
     owners = iter(nodes[k] for k in flat)
     return [[next(owners) for _ in group] for group in groups]
+
+
+def block_sums(events: list[OpEvent], owners: list[list[int]], blocks: list[str]) -> dict[str, float]:
+    """Milliseconds per block in one run's events, each delegated operator counted for the node
+    ``owners`` says it ran (``node_time_map``), each builtin node for itself."""
+    groups, builtin = split_by_partition(events)
+    if [len(g) for g in groups] != [len(o) for o in owners]:
+        raise BenchError("LiteRT's profiler reported other operators in one run than in the run they were aligned on")
+    timed = [
+        (node, e) for group, nodes in zip(groups, owners, strict=True) for e, node in zip(group, nodes, strict=True)
+    ]
+    spent: dict[str, float] = {}
+    for node, event in [*timed, *((e.index, e) for e in builtin)]:
+        block = blocks[node] if 0 <= node < len(blocks) else TOP_LEVEL
+        spent[block] = spent.get(block, 0.0) + event.us / 1e3
+    return spent

@@ -217,7 +217,7 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
     from ai_edge_litert import interpreter as tfl
 
     from bench.profiling.litert_c import ProfiledModel
-    from bench.profiling.litert_events import delegate_partitions, node_time_map, split_by_partition
+    from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
 
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
     full = tfl.Interpreter(model_path=str(path), num_threads=threads)
@@ -245,15 +245,7 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
     owners = node_time_map(recorded[0], partitions, kinds)
     per_run: dict[str, list[float]] = {}
     for events in recorded:
-        groups, builtin = split_by_partition(events)
-        spent: dict[str, float] = {}
-        timed = [
-            (node, e) for group, nodes in zip(groups, owners, strict=True) for e, node in zip(group, nodes, strict=True)
-        ]
-        for node, event in [*timed, *((e.index, e) for e in builtin)]:
-            block = blocks[node] if node < len(blocks) else TOP_LEVEL
-            spent[block] = spent.get(block, 0.0) + event.us / 1e3
-        for block, ms in spent.items():
+        for block, ms in block_sums(events, owners, blocks).items():
             per_run.setdefault(block, []).append(ms)
     block_ms = {b: statistics.median(ms + [0.0] * (len(recorded) - len(ms))) for b, ms in per_run.items()}
     ops: dict[str, int] = {}

@@ -235,31 +235,64 @@ def op_times(graph: str, x: np.ndarray, threads: int, runs: int = 15) -> list[tu
     return [(names[k], calls[k][2], statistics.median(times[k])) for k in range(len(calls))]
 
 
+# The kernel names the simulated XNNPACK reports per TFLite op (as XNNPACK's profiler does); a PAD
+# is folded into the convolution after it and reports nothing.
+XNNPACK_KERNELS = {
+    "CONV_2D": "Convolution (NHWC, F32) IGEMM",
+    "DEPTHWISE_CONV_2D": "Convolution (NHWC, F32) DWConv",
+    "FULLY_CONNECTED": "Fully Connected (NC, F32) GEMM",
+    "TRANSPOSE": "Transpose (ND, X32) Transpose",
+    "MEAN": "Mean (ND) Reduce2",
+    "RESHAPE": "Static Reshape (NC)",
+    "MUL": "Multiply (ND)",
+}
+FOLDED = {"PAD"}
+
+
 def op_profile(graph: str, x: np.ndarray, threads: int, delegated: set[str] | None, info: bool) -> str:
-    """The "Run Order" table as TFLite's stats calculator prints it. With XNNPACK (``delegated`` =
-    the op names it does not take), each run of taken nodes is one ``TfLiteXNNPackDelegate`` node
-    numbered after the model's nodes; nodes it leaves run as themselves."""
+    """The "Run Order" table as TFLite's stats calculator prints it; without XNNPACK (``delegated``
+    None) one row per node. With XNNPACK (``delegated`` = the op names it does not take), nodes it
+    leaves run as themselves, and the nodes it takes are shown as newer builds (``info``) show them,
+    one row per XNNPACK operator named ``Delegate/<kernel>:<index in its partition>`` (rows are keyed
+    by name, so same-named operators of several partitions share a row, called once per each), or
+    as older builds do, one ``TfLiteXNNPackDelegate`` node per partition numbered after the model's."""
     per_op = op_times(graph, x, threads)
-    rows: list[list] = []  # [node type, ms, output names, node index]
-    group, delegates = None, 0  # the delegate node taking the current run of nodes; delegate nodes so far
+    rows: list[list] = []  # [node type, ms, name, times called]
+    by_name: dict[str, list] = {}
+    group, delegates, index, carried = None, 0, 0, 0.0  # the current partition's row (older builds), ...
     for k, (name, outputs, ms) in enumerate(per_op):
         if delegated is not None and name not in delegated:
             if group is None:
-                group = ["TfLiteXNNPackDelegate", 0.0, outputs, len(per_op) + delegates]
+                group = ["TfLiteXNNPackDelegate", 0.0, None, 1]
                 delegates += 1
-                rows.append(group)
-            group[1] += ms
-            group[2] = outputs
+                index = 0
+                if not info:
+                    rows.append(group)
+            if not info:
+                group[1] += ms
+                group[2] = f"[{', '.join(outputs)}]:{len(per_op) + delegates - 1}"
+            elif name in FOLDED:
+                carried += ms
+            else:
+                kernel = XNNPACK_KERNELS.get(name, f"{name.title().replace('_', ' ')} (ND)")
+                row_name = f"Delegate/{kernel}:{index}"
+                index += 1
+                if row_name in by_name:
+                    by_name[row_name][1] += ms + carried
+                    by_name[row_name][3] += 1
+                else:
+                    by_name[row_name] = [kernel, ms + carried, row_name, 1]
+                    rows.append(by_name[row_name])
+                carried = 0.0
             continue
         group = None
-        rows.append([name, ms, outputs, k])
-    rows = [(node_type, ms, f"[{', '.join(outputs)}]:{index}") for node_type, ms, outputs, index in rows]
+        rows.append([name, ms, f"[{', '.join(outputs)}]:{k}", 1])
     if SIM.is_dir():  # the truth the tests compare the parsed profile with: one line per profiled run
         import json
 
         with open(SIM / "op_profiles.jsonl", "a") as log:
             log.write(json.dumps({"xnnpack": delegated is not None, "ops": [[n, ms] for n, _, ms in per_op]}) + "\n")
-    total = sum(ms for _, ms, _ in rows) or 1.0
+    total = sum(row[1] for row in rows) or 1.0
     bar = "=" * 30
     out = [("INFO: " if info else "") + "Operator-wise Profiling Info for Regular Benchmark Runs:",
            f"{bar} Run Order {bar}"]  # fmt: skip
@@ -271,14 +304,14 @@ def op_profile(graph: str, x: np.ndarray, threads: int, delegated: set[str] | No
                   ("[mem KB]", 10), ("[times called]", 9))  # fmt: skip
         out.append("\t" + "\t".join(f"{c:>{w}}" for c, w in widths) + "\t[Name]")
     cdf, start = 0.0, 0.0
-    for node_type, ms, name in rows:
-        share = ms / total * 100
+    for node_type, ms, name, called in rows:
+        share, avg = ms / total * 100, ms / called  # [avg ms]: per call
         cdf += share
         if info:
-            out.append(f"{node_type:>24}{ms:>9.3f}{ms:>9.3f}{share:>7.3f}%{cdf:>7.3f}%{0:>10.3f}{1:>9}\t{name}")
+            out.append(f"{node_type:>24}{avg:>9.3f}{avg:>9.3f}{share:>7.3f}%{cdf:>7.3f}%{0:>10.3f}{called:>9}\t{name}")
         else:
-            out.append(f"\t{node_type:>24}\t{start:>17.3f}\t{ms:>9.3f}\t{ms:>9.3f}\t{share:>7.3f}%\t{cdf:>7.3f}%"
-                       f"\t{0:>10.3f}\t{1:>9}\t{name}")  # fmt: skip
+            out.append(f"\t{node_type:>24}\t{start:>17.3f}\t{avg:>9.3f}\t{avg:>9.3f}\t{share:>7.3f}%\t{cdf:>7.3f}%"
+                       f"\t{0:>10.3f}\t{called:>9}\t{name}")  # fmt: skip
         start += ms
     out += ["", f"{bar} Top by Computation Time {bar}", "", f"Number of nodes executed: {len(rows)}",
             f"Timings (microseconds): count=1 curr={int(total * 1e3)}", "Memory (bytes): count=0",
