@@ -14,6 +14,7 @@ is cancelled and stored as failed with the reason; tasks on the surviving device
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -92,6 +93,24 @@ def run_scheduler(host: str, port: int) -> None:
 _HARNESSES: dict[str, object] = {}
 
 
+def cache_artifact(artifact: dict, cache: Path) -> Path:
+    """The scattered artifact as a file in the worker's cache (by sha), written once.
+
+    Devices on one worker measure in parallel threads and may all get the same artifact first:
+    each writes its own temporary file and renames it into place (atomic), so no one reads or
+    removes a half-written file."""
+    import tempfile
+
+    path = cache / artifact["sha256"][:16] / artifact["name"]
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{artifact['name']}.", suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(artifact["data"])
+        os.replace(tmp, path)
+    return path
+
+
 def measure_on_worker(device_name: str, cell: dict, artifact: dict | None, protocol: dict, options: dict):
     """Runs on a worker: measure one cell on one of its devices. ``artifact`` carries the bytes
     exported on the client, cached on the worker by content hash."""
@@ -107,12 +126,7 @@ def measure_on_worker(device_name: str, cell: dict, artifact: dict | None, proto
     harness = _HARNESSES[key]
     local = None
     if artifact is not None:
-        path = results_dir() / "farm-cache" / artifact["sha256"][:16] / artifact["name"]
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(artifact["data"])
-            tmp.replace(path)
+        path = cache_artifact(artifact, results_dir() / "farm-cache")
         local = Artifact(str(path), artifact["sha256"], tuple(artifact["input_shape"]))
     row, samples = harness.measure(Cell(**cell), artifact=local)
     row["settings"]["worker"] = socket.gethostname()

@@ -135,3 +135,16 @@ def test_postgresql_store_round_trips_and_reports_read_it(bench_cli, pg_store, t
     argv = [sys.executable, "-m", "bench.cli", "results", "--format", "json"]
     env_run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     assert json.loads(env_run.stdout)[0]["median_ms"] == row["median_ms"]
+
+
+def test_devices_on_one_worker_caching_the_same_artifact_at_once_all_get_the_whole_file(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.farm import cache_artifact
+
+    data = os.urandom(8 << 20)  # large enough that the writes overlap
+    artifact = {"name": "m.tflite", "sha256": "ab" * 32, "input_shape": [1, 3, 8, 8], "data": data}
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: cache_artifact(artifact, tmp_path), range(32)))
+    assert len(set(paths)) == 1 and paths[0].read_bytes() == data
+    assert [p.name for p in paths[0].parent.iterdir()] == ["m.tflite"]  # no temporary file left
