@@ -91,6 +91,10 @@ def profile_model(
     remote = device is not None and device.transport != "local"
     if remote and runtime == "torch":
         raise BenchError(f"PyTorch eager profiles run on this machine only; on '{device.name}' use onnx or tflite")
+    if remote:
+        from bench.runners import local_tool
+
+        local_tool(device, PROFILERS[runtime])  # a profile without the tool fails before the model is built
     spec = resolve(name)
     model = spec.build()
     tree = hierarchy(model, spec.input_shape, depth)
