@@ -57,7 +57,7 @@ ADD_UP = [(m, r) for m in FAMILIES for r in ("onnxruntime", "litert") if (m, r) 
 def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, shared_results) -> None:
     from bench.profiling.profile import profile_model
 
-    profile = profile_model(model, runtime, runs=20)  # fewer runs leave EdgeViT on LiteRT at the 10% edge
+    profile = profile_model(model, runtime, runs=10 if model == "vast_tiny" else 20)  # VAST-T: 0.34 s a run
     ratio = profile.blocks_ms / profile.total_ms
     assert 0.9 <= ratio <= 1.1, (ratio, profile.blocks_ms, profile.total_ms)
     timed = {b.block for b in profile.blocks if b.ms > 0}
