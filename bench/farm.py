@@ -178,7 +178,7 @@ class Farm:
 
     def run(self, fn: Callable, jobs: list[Job]) -> Iterator[tuple[Job, object, str | None]]:
         """Yield (job, result, None) or (job, None, reason) for every job, each exactly once."""
-        from distributed import wait
+        from distributed import KilledWorker, wait
 
         futures = {
             self.client.submit(fn, *job.args, resources={resource(job.device): 1}, pure=False, retries=0): job
@@ -206,7 +206,7 @@ class Farm:
                         )
                         continue
                 error = future.exception() if future.status == "error" else None
-                if type(error).__name__ == "KilledWorker":  # the scheduler gave up on the task's worker
+                if isinstance(error, KilledWorker):  # the scheduler gave up on the task's worker
                     yield job, None, f"{lost(job.device)} ({error})"
                     continue
                 yield job, None, f"{type(error).__name__}: {error}" if error else f"task {future.status}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from bench.digest import file_sha256
@@ -28,7 +29,7 @@ from bench.errors import BenchError
 from bench.profiling.blocks import TOP_LEVEL, Hierarchy
 from bench.profiling.litert_c import OpEvent
 from bench.profiling.runtimes import RuntimeProfile, attribute_ort_kernels, onnx_node_modules, tflite_op_blocks
-from bench.runners import local_tool, push_tool, tool_command
+from bench.runners import push_tool, tool_command
 from bench.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
 from bench.transports.base import Transport, open_transport
 
@@ -37,8 +38,8 @@ XNNPACK_ROW = "Delegate/"  # benchmark_model names XNNPACK's own operators "Dele
 
 
 def profile_on_device(device, fmt: str, path: Path, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
-    """Profile ``path`` (a .tflite or the profiling .onnx) on ``device`` with its native tool."""
-    local_tool(device, fmt)  # a profile without the tool fails before anything connects
+    """Profile ``path`` (a .tflite or the profiling .onnx) on ``device`` with its native tool
+    (``profile_model`` has checked that the device's profile names it)."""
     transport = open_transport(device)
     transport.connect()
     try:
@@ -101,9 +102,7 @@ def _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, ru
         ", ".join(f"{d['delegate']} took {d['replaced']} of {d['total']} nodes" for d in delegated.delegation)
         or "no delegate was applied"
     )
-    ops: dict[str, int] = {}
-    for block in blocks:
-        ops[block] = ops.get(block, 0) + 1
+    ops = dict(Counter(blocks))  # nodes per block
     if any(row.name.startswith(XNNPACK_ROW) for row in delegated_rows):  # builds since TFLite 2.9.1
         events = [
             OpEvent(row.node_type, True, row.node or 0, row.ms_per_run * 1e3)

@@ -20,6 +20,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,12 +194,10 @@ def tflite_op_blocks(path: Path, hierarchy: Hierarchy) -> list[str]:
     return out
 
 
-def xnnpack_fallback(interpreter, blocks: list[str]) -> list[dict]:
-    """Nodes the XNNPACK delegate left to TFLite's builtin kernels in an allocated ``interpreter``."""
-    from bench.profiling.litert_events import delegate_partitions
-
-    details = interpreter._get_ops_details()  # noqa: SLF001 - the only per-node view the Python API has
-    covered = {n for partition in delegate_partitions(details) for n in partition}
+def xnnpack_fallback(interpreter, details: list[dict], partitions: list[list[int]], blocks: list[str]) -> list[dict]:
+    """Nodes the XNNPACK delegate left to TFLite's builtin kernels in an allocated ``interpreter``
+    (``details``: its node list; ``partitions``: the nodes each XNNPACK partition covers)."""
+    covered = {n for partition in partitions for n in partition}
     tensor_names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     own = [d for d in details if d["op_name"] != "DELEGATE"]
     names = {d["index"]: tensor_names.get(int(d["outputs"][0]), "") if len(d["outputs"]) else "" for d in own}
@@ -248,15 +247,12 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
         for block, ms in block_sums(events, owners, blocks).items():
             per_run.setdefault(block, []).append(ms)
     block_ms = {b: statistics.median(ms + [0.0] * (len(recorded) - len(ms))) for b, ms in per_run.items()}
-    ops: dict[str, int] = {}
-    for block in blocks:
-        ops[block] = ops.get(block, 0) + 1
-    fallback = xnnpack_fallback(full, blocks)
+    fallback = xnnpack_fallback(full, details, partitions, blocks)
     delegated = sum(len(g) for g in owners)
     return RuntimeProfile(
         total,
         block_ms,
-        ops,
+        dict(Counter(blocks)),  # nodes per block
         fallback,
         f"LiteRT: the runtime's op profiler inside one graph run ({len(recorded)} runs); XNNPACK's {delegated} "
         f"operators aligned by kind to the nodes of its {len(partitions)} partitions; XNNPACK left "
