@@ -4,7 +4,7 @@
 
 Starts a real Dask scheduler and two `bench farm worker` processes on loopback (two host-backed
 devices each), then runs the same jobs (each sleeps like a phone benchmark waiting on its device)
-through `bench.farm.Farm` twice: all on one device, then spread over four. Prints both wall
+through `bench.devices.farm.Farm` twice: all on one device, then spread over four. Prints both wall
 times and the throughput ratio (goal: at least 3.5x).
 """
 
@@ -36,7 +36,7 @@ def main() -> None:
     from conftest import host_devices
     from services import FarmCluster
 
-    from bench.farm import Farm, Job
+    from bench.devices.farm import Farm, Job
 
     devices = ["farm-a", "farm-b", "farm-c", "farm-d"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,8 @@ import numpy as np
 
 
 def bare_median_ms(path: str, shape: tuple[int, ...], min_time: float) -> float:
-    """A bare loop on the same CPU the harness pins its agent to (bench.harness.pinned_cpus)."""
-    from bench.harness import pinned_cpus
+    """A bare loop on the same CPU the harness pins its agent to (bench.measure.harness.pinned_cpus)."""
+    from bench.measure.harness import pinned_cpus
 
     before = os.sched_getaffinity(0)
     cpus = pinned_cpus(None, 1)
@@ -63,10 +63,10 @@ def main() -> None:
     parser.add_argument("--min-time", type=float, default=3.0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    from bench.devices import get_device
-    from bench.harness import Cell, Harness
-    from bench.protocol import Protocol
-    from bench.store import Store
+    from bench.devices.config import get_device
+    from bench.measure.harness import Cell, Harness
+    from bench.measure.protocol import Protocol
+    from bench.results.store import Store
     from export.pipeline import export_model
     from export.source import resolve
 

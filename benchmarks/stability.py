@@ -32,7 +32,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "bench.cli",
+                    "bench.cli.app",
                     "run",
                     "-m",
                     args.model,

@@ -19,8 +19,8 @@ import pytest
 from conftest import ROOT, assert_one_line_error, tool_wrapper
 from simulators.adb_device import EmulatedAndroidDevice
 
-from bench.devices import get_device
-from bench.transports.base import open_transport
+from bench.devices.config import get_device
+from bench.devices.transports.base import open_transport
 
 pytestmark = pytest.mark.slow
 

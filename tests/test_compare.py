@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from bench.compare import compare_samples
+from bench.results.compare import compare_samples
 
 FAST = ["--warmup", "2", "--min-runs", "60", "--min-time", "0.5"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error
 
-from bench.devices import get_device, list_devices, load_profile
+from bench.devices.config import get_device, list_devices, load_profile
 from bench.errors import BenchError
 
 
@@ -85,7 +85,7 @@ def test_run_on_a_device_file(bench_cli, tiny_files, tmp_path: Path) -> None:
         "0.1",
     )
     assert result.code == 0, result.stderr
-    from bench.store import Store
+    from bench.results.store import Store
 
     assert Store(store).measurement_rows()[0]["device"] == "box"
 

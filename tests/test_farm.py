@@ -140,7 +140,7 @@ def test_postgresql_store_round_trips_and_reports_read_it(bench_cli, pg_store, t
 def test_devices_on_one_worker_caching_the_same_artifact_at_once_all_get_the_whole_file(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.farm import cache_artifact
+    from bench.devices.farm import cache_artifact
 
     data = os.urandom(8 << 20)  # large enough that the writes overlap
     artifact = {"name": "m.tflite", "sha256": "ab" * 32, "input_shape": [1, 3, 8, 8], "data": data}

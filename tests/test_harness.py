@@ -15,11 +15,11 @@ import pytest
 from conftest import ROOT, assert_one_line_error
 from simulators.powercap import SimulatedPowercap
 
-from bench.devices import get_device
-from bench.harness import Cell, Harness, plan_cells
-from bench.protocol import Protocol
-from bench.stats import summarize
-from bench.store import Store
+from bench.devices.config import get_device
+from bench.measure.harness import Cell, Harness, plan_cells
+from bench.measure.protocol import Protocol
+from bench.measure.stats import summarize
+from bench.results.store import Store
 
 FAST = ["--warmup", "2", "--min-runs", "10", "--min-time", "0.2"]
 
@@ -62,7 +62,7 @@ def test_protocol_meets_min_runs_and_min_time(tiny_files, tmp_path: Path) -> Non
     assert row["median_ms"] == pytest.approx(float(np.median(samples)))
     assert row["init_ms"] > 0 and row["first_ms"] > 0 and 10 < row["peak_memory_mb"] < 2000
     assert row["energy_mj_per_inference"] is None and row["energy_note"].startswith("unavailable")
-    from bench.harness import pinned_cpus
+    from bench.measure.harness import pinned_cpus
 
     assert row["settings"]["cpus"] == (pinned_cpus(None, 1) or sorted(os.sched_getaffinity(0)))
 
@@ -353,7 +353,7 @@ def test_bad_runtime_options_exit_2(bench_cli, tiny_files, tmp_path: Path, optio
 
 
 def test_thermal_wait_reads_zones_and_gives_up_when_too_hot(tmp_path: Path) -> None:
-    from bench.thermal import wait_until_settled
+    from bench.measure.thermal import wait_until_settled
 
     zone = tmp_path / "thermal_zone0"
     zone.mkdir()
@@ -367,7 +367,7 @@ def test_thermal_wait_reads_zones_and_gives_up_when_too_hot(tmp_path: Path) -> N
 
 
 def test_agent_is_pinned_to_the_profile_mask_or_the_last_cpus() -> None:
-    from bench.harness import pinned_cpus
+    from bench.measure.harness import pinned_cpus
 
     allowed = sorted(os.sched_getaffinity(0))
     assert pinned_cpus("1", 1) == ([0] if 0 in allowed else None)
@@ -381,7 +381,7 @@ def test_many_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) 
     start_at = time.time() + 3  # after every process has imported what it needs
     code = (
         "import sys, time\n"
-        "from bench.store import Store\n"
+        "from bench.results.store import Store\n"
         "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
         "Store(sys.argv[2])\n"
     )

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from bench.report import pareto_front
-from bench.store import Store
+from bench.results.report import pareto_front
+from bench.results.store import Store
 
 FAST = ["--warmup", "2", "--min-runs", "10", "--min-time", "0.2"]
 HOSTILE = "<script>alert(1)</script>"

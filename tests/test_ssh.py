@@ -19,8 +19,8 @@ from conftest import ROOT, assert_one_line_error, tool_wrapper
 from services import SshServer
 from simulators.powercap import SimulatedIna3221
 
-from bench.devices import get_device
-from bench.transports.base import open_transport
+from bench.devices.config import get_device
+from bench.devices.transports.base import open_transport
 
 pytestmark = pytest.mark.slow
 

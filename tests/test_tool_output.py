@@ -7,12 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.energy.jetson import parse_tegrastats
-from bench.energy.macos import parse_powermetrics
-from bench.energy.monsoon import parse_monsoon_csv
-from bench.energy.odpm import parse_energy_value
-from bench.energy.rpi import parse_pmic
-from bench.tool_output import ToolOutputError, parse_benchmark_model, parse_op_profile, parse_perf_test
+from bench.devices.energy.jetson import parse_tegrastats
+from bench.devices.energy.macos import parse_powermetrics
+from bench.devices.energy.monsoon import parse_monsoon_csv
+from bench.devices.energy.odpm import parse_energy_value
+from bench.devices.energy.rpi import parse_pmic
+from bench.parsers.tool_output import ToolOutputError, parse_benchmark_model, parse_op_profile, parse_perf_test
 
 PLAIN = """\
 STARTING!

@@ -24,14 +24,14 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from bench.devices.transports.base import Transport, open_transport
 from bench.digest import file_sha256
 from bench.errors import BenchError
+from bench.measure.runners import push_tool, tool_command
+from bench.parsers.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
 from bench.profiling.blocks import TOP_LEVEL, Hierarchy
 from bench.profiling.litert_c import OpEvent
 from bench.profiling.runtimes import RuntimeProfile, attribute_ort_kernels, onnx_node_modules, tflite_op_blocks
-from bench.runners import push_tool, tool_command
-from bench.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
-from bench.transports.base import Transport, open_transport
 
 WARMUP = 3
 XNNPACK_ROW = "Delegate/"  # benchmark_model names XNNPACK's own operators "Delegate/<kernel>:<index in partition>"

@@ -92,7 +92,7 @@ def profile_model(
     if remote and runtime == "torch":
         raise BenchError(f"PyTorch eager profiles run on this machine only; on '{device.name}' use onnx or tflite")
     if remote:
-        from bench.runners import local_tool
+        from bench.measure.runners import local_tool
 
         local_tool(device, PROFILERS[runtime])  # a profile without the tool fails before the model is built
     spec = resolve(name)

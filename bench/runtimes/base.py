@@ -2,7 +2,7 @@
 
 A Runtime says which artifact format it runs, which options it takes, and whether it can run on
 this machine (with the pip extra to install when it cannot). The execution itself happens in the
-agent process (``bench/agent.py``), which is self-contained so the same code runs on devices.
+agent process (``bench/measure/agent.py``), which is self-contained so the same code runs on devices.
 """
 
 from __future__ import annotations

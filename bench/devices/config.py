@@ -1,0 +1,196 @@
+"""Device profiles: TOML files that say where a suite runs and how it is reached.
+
+Shipped profiles live in ``bench/devices/catalog/``; users add their own in ``$BENCH_DEVICES`` (default
+``~/.config/bench/devices/``), one ``NAME.toml`` each (a user profile with a shipped name
+replaces it), or pass ``--device-file PATH``. Errors name the file and the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+
+SHIPPED = Path(__file__).parent / "catalog"
+TRANSPORTS = ("local", "ssh", "adb")
+
+# table -> key -> accepted types; "" is the top level
+SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
+    "": {
+        "name": (str,),
+        "transport": (str,),
+        "address": (str,),
+        "work_dir": (str,),
+        "python": (str,),
+        "description": (str,),
+        "ssh_config": (str,),
+        "adb": (str,),
+        "adb_server_port": (int,),
+    },
+    "cpu": {"affinity": (str,), "threads": (list,)},
+    "runtimes": {"available": (list,), "benchmark_model": (str,), "onnxruntime_perf_test": (str,)},
+    "energy": {"meter": (str,), "rails": (list,), "root": (str,)},
+    "thermal": {
+        "limit_c": (int, float),
+        "limit_status": (int,),
+        "max_wait_s": (int, float),
+        "fixed_performance": (bool,),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    transport: str = "local"
+    address: str = ""
+    work_dir: str = ""
+    python: str = "python3"
+    description: str = ""
+    affinity: str | None = None
+    threads: tuple[int, ...] = (1,)
+    runtimes: tuple[str, ...] = ("onnxruntime", "litert", "torch", "coreml")
+    tools: dict = field(default_factory=dict)
+    energy_meter: str = "auto"
+    rails: tuple[str, ...] = ()
+    thermal_limit_c: float | None = None
+    thermal_limit_status: int | None = None
+    thermal_max_wait_s: float = 30.0
+    thermal_root: str = "/sys/class/thermal"
+    fixed_performance: bool = False  # Android: pin clocks during the suite where supported
+    rapl_root: str = "/sys/class/powercap"
+    energy_root: str = ""  # the meter's sysfs root, when not the standard one (e.g. a simulated tree)
+    ssh_config: str = ""  # an ssh_config(5) file passed with -F (default: the user's own)
+    adb_path: str = ""  # the adb program (default: adb on PATH)
+    adb_server_port: int | None = None  # adb -P PORT (default: adb's own, 5037)
+    path: str = ""
+
+
+def user_dir() -> Path:
+    return Path(os.environ.get("BENCH_DEVICES", "~/.config/bench/devices")).expanduser()
+
+
+def _table_line(lines: list[str], table: str) -> int:
+    """0-based index of the ``[table]`` header, or 0."""
+    for i, line in enumerate(lines):
+        if re.match(rf"\s*\[\s*{re.escape(table)}\s*\]", line):
+            return i
+    return 0
+
+
+def _line_of(text: str, key: str, table: str) -> int:
+    """The line where ``key`` is set (inside ``[table]`` when given); 1 when not found."""
+    lines = text.splitlines()
+    start = _table_line(lines, table) if table else 0
+    for i in range(start, len(lines)):
+        if re.match(rf"\s*{re.escape(key)}\s*=", lines[i]):
+            return i + 1
+    return start + 1
+
+
+def load_profile(path: str | Path) -> Device:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BenchError(f"cannot read device profile {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else max(len(text.splitlines()), 1)  # "at end of document"
+        raise BenchError(f"{path}:{line}: malformed TOML: {exc}") from None
+
+    def fail(key: str, table: str, message: str) -> BenchError:
+        return BenchError(f"{path}:{_line_of(text, key, table)}: {message}")
+
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if key not in SCHEMA or not key:
+                known = ", ".join(k for k in SCHEMA if k)
+                line = _table_line(text.splitlines(), key) + 1
+                raise BenchError(f"{path}:{line}: unknown table [{key}]; known: {known}")
+            items = [(key, k, v) for k, v in value.items()]
+        else:
+            items = [("", key, value)]
+        for table, k, v in items:
+            allowed = SCHEMA[table]
+            where = f"[{table}] {k}" if table else k
+            if k not in allowed:
+                raise fail(k, table, f"unknown key '{where}'; known: {', '.join(allowed)}")
+            if not isinstance(v, allowed[k]) or (isinstance(v, bool) and bool not in allowed[k]):
+                names = " or ".join(t.__name__ for t in allowed[k])
+                raise fail(k, table, f"'{where}' must be {names}, not {type(v).__name__}")
+    for key in ("name", "transport"):
+        if key not in data:
+            raise BenchError(f"{path}:1: missing required key '{key}'")
+    if data["transport"] not in TRANSPORTS:
+        raise fail("transport", "", f"transport '{data['transport']}' is not one of {', '.join(TRANSPORTS)}")
+    cpu, runtimes = data.get("cpu", {}), data.get("runtimes", {})
+    energy, thermal = data.get("energy", {}), data.get("thermal", {})
+    threads = cpu.get("threads", [1])
+    if not threads or not all(isinstance(t, int) and not isinstance(t, bool) and t > 0 for t in threads):
+        raise fail("threads", "cpu", "'[cpu] threads' must be a list of positive integers")
+    affinity = cpu.get("affinity")
+    if affinity is not None and not re.fullmatch(r"[0-9a-fA-F]+", affinity):
+        raise fail("affinity", "cpu", f"'[cpu] affinity' must be a hex CPU mask like 'c0', not '{affinity}'")
+    from bench.runtimes.base import RUNTIMES
+
+    available = runtimes.get("available", list(RUNTIMES))
+    unknown = [r for r in available if r not in RUNTIMES]
+    if unknown:
+        raise fail("available", "runtimes", f"unknown runtime '{unknown[0]}'; known: {', '.join(RUNTIMES)}")
+    from bench.devices.energy.base import meters
+
+    meter = energy.get("meter", "auto")
+    if meter not in ("auto", "none", *meters()):
+        raise fail("meter", "energy", f"unknown energy meter '{meter}'; known: auto, none, {', '.join(meters())}")
+    limit_c = thermal.get("limit_c")
+    return Device(
+        name=data["name"],
+        transport=data["transport"],
+        address=data.get("address", ""),
+        work_dir=data.get("work_dir", ""),
+        python=data.get("python", "python3"),
+        description=data.get("description", ""),
+        affinity=affinity,
+        threads=tuple(threads),
+        runtimes=tuple(available),
+        tools={k: v for k, v in runtimes.items() if k != "available" and v},
+        energy_meter=energy.get("meter", "auto"),
+        rails=tuple(energy.get("rails", [])),
+        energy_root=energy.get("root", ""),
+        thermal_limit_c=float(limit_c) if limit_c else None,
+        thermal_limit_status=thermal.get("limit_status"),
+        thermal_max_wait_s=float(thermal.get("max_wait_s", 30.0)),
+        fixed_performance=thermal.get("fixed_performance", False),
+        ssh_config=str(Path(data["ssh_config"]).expanduser()) if data.get("ssh_config") else "",
+        adb_path=data.get("adb", ""),
+        adb_server_port=data.get("adb_server_port"),
+        path=str(path),
+    )
+
+
+def profile_paths() -> dict[str, Path]:
+    """Profile name (file stem) -> file; user profiles replace shipped ones of the same name."""
+    paths = {p.stem: p for p in sorted(SHIPPED.glob("*.toml"))}
+    if user_dir().is_dir():
+        paths.update({p.stem: p for p in sorted(user_dir().glob("*.toml"))})
+    return paths
+
+
+def list_devices() -> list[Device]:
+    return [load_profile(p) for p in profile_paths().values()]
+
+
+def get_device(name: str | None = None, device_file: str | None = None) -> Device:
+    if device_file:
+        return load_profile(device_file)
+    paths = profile_paths()
+    if name not in paths:
+        raise BenchError(f"unknown device '{name}'; known devices: {', '.join(paths)} (or --device-file PATH)")
+    return load_profile(paths[name])

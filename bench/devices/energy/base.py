@@ -1,0 +1,214 @@
+"""The energy meter interface, the idle-subtracted energy computation, and the registry.
+
+A meter is first *probed* on the device (through its transport): it either returns a reading
+spec or the reason it cannot measure there. Two kinds of meter exist:
+
+- counter meters (RAPL, NVML, Pixel ODPM) expose energy accumulated since boot; the spec names
+  files read right before and after the timed window and around an idle window;
+- sampled meters (INA3221, tegrastats, Raspberry Pi PMIC, battery) expose instantaneous power;
+  the spec names files or a command polled every ``period_s`` during both windows, and the
+  energy is the trapezoid integral of the samples.
+
+Readings come back raw (file text, command output) and only the meter parses them, so the
+agent on a device stays free of meter code. ``energy_per_inference`` subtracts idle power:
+
+    E_per_inference = (E_window - P_idle * t_window) / inferences
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+class MeterUnavailable(Exception):
+    """The meter cannot measure on this device; the message says why."""
+
+
+@dataclass
+class EnergyResult:
+    """Energy of one measurement, or why there is none (``mj_per_inference`` is None then)."""
+
+    meter: str
+    mj_per_inference: float | None
+    note: str
+    window_j: float | None = None
+    window_s: float | None = None
+    idle_w: float | None = None
+    rails_j: dict[str, float] = field(default_factory=dict)
+    rails_mj_per_inference: dict[str, float] = field(default_factory=dict)
+    window_t: tuple[float, float] | None = None  # times of the readings (the meter's clock)
+    idle_t: tuple[float, float] | None = None
+
+    @classmethod
+    def unavailable(cls, meter: str, reason: str) -> EnergyResult:
+        return cls(meter=meter, mj_per_inference=None, note=f"unavailable: {reason}")
+
+
+class EnergyMeter(ABC):
+    name: str
+    sampled = False  # True: instantaneous power, integrated over samples
+    default_root = "/"
+    label = ""  # shown next to results, e.g. "coarse: whole-device battery"
+
+    def __init__(self, files=None, root: str | None = None, rails: tuple[str, ...] = ()):
+        """``files``: the device's transport (None = this machine); ``root``: the sysfs root the
+        meter reads (tests point it at a simulated tree); ``rails``: keep only these rails."""
+        if files is None:
+            from bench.devices.transports.local import LocalTransport
+
+            files = LocalTransport(None)
+        self.files = files
+        self.root = (root or self.default_root).rstrip("/") or "/"
+        self.rails = tuple(rails)
+
+    @abstractmethod
+    def counter_spec(self) -> dict:
+        """What to read: ``{"files": {name: path}}`` and/or ``{"command": [...]}`` /
+        ``{"stream": [...]}`` with ``"period_s"`` for sampled meters; raise MeterUnavailable."""
+
+    def begin(self) -> None:  # noqa: B027 - optional hook
+        """Before a measurement's readings (e.g. start a trace); most meters need nothing."""
+
+    def end(self) -> None:  # noqa: B027 - optional hook
+        """After a measurement's last reading (e.g. stop a trace and load it)."""
+
+    def joules(self, before: dict, after: dict) -> dict[str, float]:
+        """Counter meters: energy per rail between two raw readings."""
+        raise NotImplementedError
+
+    def watts(self, reading: dict) -> dict[str, float]:
+        """Sampled meters: power per rail in one raw reading."""
+        raise NotImplementedError
+
+    def time_of(self, reading: dict) -> float:
+        """Seconds on the meter's clock; the reader's timestamp unless the reading carries its own."""
+        return reading["t"]
+
+    def window_joules(self, window: dict) -> dict[str, float]:
+        if not self.sampled:
+            return self.joules(window["before"], window["after"])
+        readings = [window["before"], *window.get("samples", []), window["after"]]
+        points = sorted(
+            ((self.time_of(r), self.watts(r)) for r in readings if r and r.get("values")), key=lambda p: p[0]
+        )
+        series: dict[str, list[tuple[float, float]]] = {}
+        for t, watts in points:  # each rail over the samples that carry it (tools may print rails on separate lines)
+            for rail, w in watts.items():
+                series.setdefault(rail, []).append((t, w))
+        out: dict[str, float] = {}
+        for rail, values in series.items():
+            if len(values) >= 2:
+                out[rail] = sum(
+                    (w0 + w1) / 2 * (t1 - t0) for (t0, w0), (t1, w1) in zip(values, values[1:], strict=False)
+                )
+        if not out:
+            raise MeterUnavailable(f"{self.name}: fewer than two power samples in the window")
+        return out
+
+    def keep(self, rails: dict[str, float]) -> dict[str, float]:
+        """Only the profile's rails, when it names some."""
+        return {r: v for r, v in rails.items() if not self.rails or r in self.rails}
+
+    def _span(self, window: dict) -> float:
+        return self.time_of(window["after"]) - self.time_of(window["before"])
+
+    def _net(self, window: dict, idle_rails_w: dict[str, float]) -> tuple[dict[str, float], dict[str, float], float]:
+        """(gross J per rail, idle-subtracted J per rail, seconds) of one window."""
+        seconds = self._span(window)
+        gross = self.window_joules(window)
+        return gross, {r: j - idle_rails_w.get(r, 0.0) * seconds for r, j in gross.items()}, seconds
+
+    def _idle_watts(self, idle: dict) -> dict[str, float]:
+        idle_s = self._span(idle)
+        return {r: j / idle_s for r, j in self.window_joules(idle).items()} if idle_s > 0 else {}
+
+    def energy_per_inference(self, window: dict, idle: dict, inferences: int) -> EnergyResult:
+        """Energy of one inference: (window energy - idle power x window time) / inferences."""
+        try:
+            idle_w = self._idle_watts(idle)
+            gross, net, window_s = self._net(window, idle_w)
+        except (MeterUnavailable, KeyError, ValueError, IndexError, TypeError) as exc:
+            return EnergyResult.unavailable(self.name, f"unreadable meter output ({type(exc).__name__}: {exc})")
+        return self._result(gross, {r: j / inferences for r, j in net.items()}, window_s, idle_w, window, idle)
+
+    def differential_energy(self, short: dict, n_short: int, long: dict, n_long: int, idle: dict) -> EnergyResult:
+        """Energy of one inference from two runs that differ only in their number of inferences
+        (what loading and warm-up cost cancels): (net_long - net_short) / (n_long - n_short)."""
+        if n_long <= n_short:
+            return EnergyResult.unavailable(
+                self.name, f"the full run had no more inferences ({n_long}) than the short one"
+            )
+        try:
+            idle_w = self._idle_watts(idle)
+            _, net_short, _ = self._net(short, idle_w)
+            gross, net_long, window_s = self._net(long, idle_w)
+        except (MeterUnavailable, KeyError, ValueError, IndexError, TypeError) as exc:
+            return EnergyResult.unavailable(self.name, f"unreadable meter output ({type(exc).__name__}: {exc})")
+        per = {r: (net_long[r] - net_short.get(r, 0.0)) / (n_long - n_short) for r in net_long}
+        result = self._result(gross, per, window_s, idle_w, long, idle)
+        result.note += f"; differential of {n_long} and {n_short} inferences (loading and warm-up cancelled)"
+        return result
+
+    def _result(self, gross, per_inference, window_s, idle_w, window, idle) -> EnergyResult:
+        window_j, idle_total = sum(gross.values()), sum(idle_w.values())
+        label = f" [{self.label}]" if self.label else ""
+        return EnergyResult(
+            meter=self.name,
+            mj_per_inference=sum(per_inference.values()) * 1e3,
+            note=f"{self.name}{label}: window {window_j:.3f} J over {window_s:.2f} s, "
+            f"idle {idle_total:.2f} W subtracted",
+            window_j=window_j,
+            window_s=window_s,
+            idle_w=idle_total,
+            rails_j=gross,
+            rails_mj_per_inference={r: j * 1e3 for r, j in per_inference.items()},
+            window_t=(self.time_of(window["before"]), self.time_of(window["after"])),
+            idle_t=(self.time_of(idle["before"]), self.time_of(idle["after"])),
+        )
+
+
+_METERS: dict[str, type[EnergyMeter]] = {}
+HOST_METERS = ("rapl", "nvml")  # what "auto" tries on a Linux host, in this order
+
+
+def register_meter(cls: type[EnergyMeter]) -> type[EnergyMeter]:
+    _METERS[cls.name] = cls
+    return cls
+
+
+def meters() -> dict[str, type[EnergyMeter]]:
+    from bench.devices.energy import battery, jetson, macos, nvml, odpm, perfetto, rapl, rpi  # noqa: F401  (registration)
+
+    return dict(_METERS)
+
+
+def host_meters() -> list[type[EnergyMeter]]:
+    """Meters tried for ``meter = "auto"``, in order of preference."""
+    known = meters()
+    return [known[name] for name in HOST_METERS]
+
+
+def probe_meter(
+    choice: str, files=None, root: str | None = None, rails: tuple[str, ...] = ()
+) -> tuple[EnergyMeter | None, dict | None, str]:
+    """The profile's meter (or, for "auto", the first host meter that works) with its spec,
+    else None and every reason. "none" turns energy off."""
+    if choice == "none":
+        return None, None, 'energy measurement is off in the device profile (meter = "none")'
+    known = meters()
+    if choice != "auto" and choice not in known:
+        raise MeterUnavailable(f"unknown energy meter '{choice}'; known: auto, none, {', '.join(known)}")
+    candidates = host_meters() if choice == "auto" else [known[choice]]
+    reasons = []
+    for meter in (cls(files, root, rails) for cls in candidates):
+        try:
+            return meter, meter.counter_spec(), meter.name
+        except MeterUnavailable as exc:
+            reasons.append(str(exc))
+    return None, None, "; ".join(reasons)
+
+
+def probe_host_meter(rapl_root: str | None = None) -> tuple[EnergyMeter | None, dict | None, str]:
+    """The first host meter that works on this machine."""
+    return probe_meter("auto", None, rapl_root)

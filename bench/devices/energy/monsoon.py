@@ -1,0 +1,64 @@
+"""Monsoon power monitor CSV exports (``Time(ms), Main(mA), ..., Main Voltage(V)``).
+
+Users with an external power monitor on a phone's battery terminals export a CSV from the
+Monsoon software; ``bench ingest --tool monsoon`` turns it into energy: the trapezoid integral of
+``Main(mA) x Main Voltage(V)`` over ``Time(ms)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+from bench.parsers.tool_output import ToolOutputError
+
+TIME, CURRENT, VOLTAGE = "Time(ms)", "Main(mA)", "Main Voltage(V)"
+
+
+@dataclass
+class MonsoonTrace:
+    seconds: float
+    joules: float
+    samples: int
+
+    @property
+    def mean_w(self) -> float:
+        return self.joules / self.seconds if self.seconds > 0 else 0.0
+
+
+def parse_monsoon_csv(text: str) -> MonsoonTrace:
+    """Energy of a Monsoon CSV; ``ToolOutputError`` names the line that cannot be read."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        raise ToolOutputError(1, "empty file: expected a header with Time(ms), Main(mA), Main Voltage(V)") from None
+    missing = [h for h in (TIME, CURRENT, VOLTAGE) if h not in header]
+    if missing:
+        raise ToolOutputError(1, f"header lacks {', '.join(missing)} (it has {', '.join(header)[:200]})")
+    columns = [header.index(h) for h in (TIME, CURRENT, VOLTAGE)]
+    points: list[tuple[float, float]] = []
+    line = 1
+    try:
+        for line, row in enumerate(reader, start=2):
+            if not row or not "".join(row).strip():
+                continue
+            try:
+                t, ma, v = (float(row[i]) for i in columns)
+            except (ValueError, IndexError):
+                raise ToolOutputError(
+                    line, f"expected numbers in {TIME}, {CURRENT}, {VOLTAGE}: {','.join(row)[:120]!r}"
+                ) from None
+            if not all(math.isfinite(x) for x in (t, ma, v)):
+                raise ToolOutputError(line, "a value is not finite")
+            if points and t <= points[-1][0]:
+                raise ToolOutputError(line, f"time goes backwards or repeats ({t} ms)")
+            points.append((t / 1e3, ma / 1e3 * v))
+    except csv.Error as exc:
+        raise ToolOutputError(line + 1, f"malformed CSV: {exc}") from None
+    if len(points) < 2:
+        raise ToolOutputError(line, "fewer than two samples")
+    joules = sum((p0 + p1) / 2 * (t1 - t0) for (t0, p0), (t1, p1) in zip(points, points[1:], strict=False))
+    return MonsoonTrace(seconds=points[-1][0] - points[0][0], joules=joules, samples=len(points))

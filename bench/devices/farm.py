@@ -1,0 +1,315 @@
+"""The device farm on Dask distributed.
+
+Each lab host runs ``bench farm worker --scheduler ADDRESS --device NAME...``: a Dask worker that
+advertises every attached device as a worker resource (``device:NAME`` = 1) and has one thread per
+device. ``bench run --farm ADDRESS --device A --device B`` exports each artifact once on the
+client, scatters its bytes to the cluster, and submits one task per (cell, device) that needs
+that device's resource: a device runs one benchmark at a time, different devices run in parallel.
+
+The client stores every result as it arrives, so each cell is stored exactly once, whatever
+happens to the workers. A task whose device is no longer offered by any worker (its host died)
+is cancelled and stored as failed with the reason; tasks on the surviving devices go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bench.errors import BenchError
+
+RESOURCE_PREFIX = "device:"
+CONNECT_TIMEOUT_S = 10.0
+ORPHAN_GRACE_S = 3.0  # a device gone from every worker for this long fails its pending tasks
+
+
+def resource(device: str) -> str:
+    return f"{RESOURCE_PREFIX}{device}"
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        from bench.errors import MissingBackendError
+
+        raise MissingBackendError("the device farm", "farm", "dask distributed") from None
+    return distributed
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A clear error before Dask's own retries: is anything listening at the scheduler address?"""
+    url = urlparse(address if "://" in address else f"tcp://{address}")
+    if url.scheme not in ("tcp", "tls") or not url.hostname or not url.port:
+        raise BenchError(f"bad scheduler address '{address}': use tcp://HOST:PORT")
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise BenchError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}") from None
+
+
+# --- the worker side -------------------------------------------------------------------------
+
+
+def run_worker(scheduler: str, devices: list[str], name: str | None = None) -> None:
+    """Serve ``devices`` (profiles on this host) to the scheduler until stopped."""
+    from bench.devices.config import get_device
+
+    for device in devices:
+        get_device(device)  # unknown device: exit 2 before joining the cluster
+    check_reachable(scheduler)
+    Worker = _distributed().Worker  # noqa: N806
+
+    async def serve() -> None:
+        async with Worker(
+            scheduler,
+            nthreads=len(devices),  # one benchmark per device at a time, devices in parallel
+            resources={resource(d): 1 for d in devices},
+            name=name,
+            death_timeout=60,
+        ) as worker:
+            await worker.finished()
+
+    asyncio.run(serve())
+
+
+def run_scheduler(host: str, port: int) -> None:
+    Scheduler = _distributed().Scheduler  # noqa: N806
+
+    async def serve() -> None:
+        async with Scheduler(host=host, port=port, dashboard=False) as scheduler:
+            await scheduler.finished()
+
+    asyncio.run(serve())
+
+
+_HARNESSES: dict[str, object] = {}
+
+
+def cache_artifact(artifact: dict, cache: Path) -> Path:
+    """The scattered artifact as a file in the worker's cache (by sha), written once.
+
+    Devices on one worker measure in parallel threads and may all get the same artifact first:
+    each writes its own temporary file and renames it into place (atomic), so no one reads or
+    removes a half-written file."""
+    import tempfile
+
+    path = cache / artifact["sha256"][:16] / artifact["name"]
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{artifact['name']}.", suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(artifact["data"])
+        os.replace(tmp, path)
+    return path
+
+
+def measure_on_worker(device_name: str, cell: dict, artifact: dict | None, protocol: dict, options: dict):
+    """Runs on a worker: measure one cell on one of its devices. ``artifact`` carries the bytes
+    exported on the client, cached on the worker by content hash."""
+    from bench.devices.config import get_device
+    from bench.measure.harness import Cell, Harness
+    from bench.measure.protocol import Protocol
+    from bench.measure.runners import Artifact
+    from bench.paths import results_dir
+
+    key = f"{device_name}|{sorted(protocol.items())}|{sorted(options.items())}"
+    if key not in _HARNESSES:
+        _HARNESSES[key] = Harness(get_device(device_name), None, Protocol(**protocol), options=options)
+    harness = _HARNESSES[key]
+    local = None
+    if artifact is not None:
+        path = cache_artifact(artifact, results_dir() / "farm-cache")
+        local = Artifact(str(path), artifact["sha256"], tuple(artifact["input_shape"]))
+    row, samples = harness.measure(Cell(**cell), artifact=local)
+    row["settings"]["worker"] = socket.gethostname()
+    return row, samples
+
+
+# --- the client side ---------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """One task: ``fn(*args)`` on the worker that serves ``device``."""
+
+    device: str
+    args: tuple
+    tag: object = None
+
+
+class Farm:
+    def __init__(self, address: str):
+        check_reachable(address)
+        Client = _distributed().Client  # noqa: N806
+
+        try:
+            self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            raise BenchError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
+        self.address = address
+
+    def offered(self) -> dict[str, list[str]]:
+        """Device -> names of the workers that offer it."""
+        out: dict[str, list[str]] = {}
+        for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items():
+            for name in info.get("resources", {}):
+                if name.startswith(RESOURCE_PREFIX):
+                    out.setdefault(name[len(RESOURCE_PREFIX) :], []).append(info.get("name") or address)
+        return out
+
+    def require(self, devices: list[str]) -> None:
+        offered = self.offered()
+        missing = [d for d in devices if d not in offered]
+        if missing:
+            have = ", ".join(sorted(offered)) or "none (no workers)"
+            raise BenchError(f"no farm worker offers device {', '.join(missing)}; workers offer: {have}")
+
+    def scatter(self, data):
+        """One object onto the cluster (in a list: Dask would scatter a dict's values under its keys)."""
+        return self.client.scatter([data], broadcast=False, hash=False)[0]
+
+    def run(self, fn: Callable, jobs: list[Job]) -> Iterator[tuple[Job, object, str | None]]:
+        """Yield (job, result, None) or (job, None, reason) for every job, each exactly once."""
+        from distributed import KilledWorker, wait
+
+        futures = {
+            self.client.submit(fn, *job.args, resources={resource(job.device): 1}, pure=False, retries=0): job
+            for job in jobs
+        }
+        pending = set(futures)
+        missing_since: dict[str, float] = {}
+        while pending:
+            try:
+                done, _ = wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished within the second: check the workers
+                done = set()
+            for future in done:
+                pending.discard(future)
+                job = futures[future]
+                if future.status == "finished":
+                    try:
+                        yield job, future.result(), None
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - finished, but the result went down with its worker
+                        yield (
+                            job,
+                            None,
+                            f"{lost(job.device)} before its result was fetched ({type(exc).__name__}: {exc})",
+                        )
+                        continue
+                error = future.exception() if future.status == "error" else None
+                if isinstance(error, KilledWorker):  # the scheduler gave up on the task's worker
+                    yield job, None, f"{lost(job.device)} ({error})"
+                    continue
+                yield job, None, f"{type(error).__name__}: {error}" if error else f"task {future.status}"
+            offered = self.offered()
+            now = time.monotonic()
+            for future in list(pending):
+                device = futures[future].device
+                if device in offered:
+                    missing_since.pop(device, None)
+                    continue
+                since = missing_since.setdefault(device, now)
+                if now - since >= ORPHAN_GRACE_S:
+                    future.cancel()
+                    pending.discard(future)
+                    yield futures[future], None, lost(device)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def lost(device: str) -> str:
+    """The reason stored for a cell whose device's worker went away (the summary looks for "was lost")."""
+    return f"the farm worker serving device '{device}' was lost"
+
+
+def artifact_payload(path: str, sha256: str, input_shape) -> dict:
+    return {
+        "name": Path(path).name,
+        "sha256": sha256,
+        "input_shape": list(input_shape),
+        "data": Path(path).read_bytes(),
+    }
+
+
+@dataclass
+class FarmResult:
+    run_ids: dict[str, str]
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] != "ok"]
+
+
+def run_on_farm(
+    address: str,
+    devices: list[str],
+    cells: list,
+    protocol,
+    options: dict[str, str],
+    store,
+    argv: str = "",
+    on_row: Callable[[dict], None] | None = None,
+) -> FarmResult:
+    """Measure ``cells`` on every device of the farm; one stored run per device."""
+    from bench.measure.environment import fingerprint
+    from bench.measure.harness import failed_row, prepare_artifact
+
+    farm = Farm(address)
+    try:
+        farm.require(devices)
+        payloads: dict[tuple, object] = {}
+        errors: dict[tuple, str] = {}
+        for cell in cells:  # export once, on the client; ship the bytes once per worker
+            key = (cell.model, cell.format, cell.precision)
+            if key in payloads or key in errors:
+                continue
+            artifact, error = prepare_artifact(cell)
+            if error:
+                errors[key] = error
+            else:
+                payloads[key] = farm.scatter(artifact_payload(artifact.path, artifact.sha256, artifact.input_shape))
+        environment = {**fingerprint(), "farm": address}
+        plan = [asdict(c) for c in cells]
+        result = FarmResult({d: store.start_run(d, environment, plan, argv) for d in devices})
+        jobs = []
+        for cell in cells:
+            for device in devices:
+                key = (cell.model, cell.format, cell.precision)
+                if key in errors:
+                    row = failed_row(cell, device, protocol, errors[key])
+                    _store(store, result, row, None, on_row)
+                    continue
+                args = (device, asdict(cell), payloads[key], asdict(protocol), options)
+                jobs.append(Job(device, args, tag=cell))
+        for job, outcome, reason in farm.run(measure_on_worker, jobs):
+            if reason is None:
+                row, samples = outcome
+            else:
+                row, samples = failed_row(job.tag, job.device, protocol, reason), None
+            row["run_id"] = result.run_ids[job.device]
+            _store(store, result, row, samples, on_row)
+        for device, run_id in result.run_ids.items():
+            lost = any(r["device"] == device and "was lost" in (r.get("error") or "") for r in result.rows)
+            store.finish_run(run_id, "device-lost" if lost else "finished")
+        return result
+    finally:
+        farm.close()
+
+
+def _store(store, result: FarmResult, row: dict, samples, on_row) -> None:
+    row.setdefault("run_id", result.run_ids[row["device"]])
+    row["id"] = store.add_measurement(row, samples)
+    result.rows.append(row)
+    if on_row:
+        on_row(row)
