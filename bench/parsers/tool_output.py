@@ -1,13 +1,31 @@
-"""Parsers for the text the runtimes' native benchmark tools print.
+"""Parsers for the text the runtimes' native benchmark tools print, in every format seen since 2019.
 
-- TFLite ``benchmark_model``: the older plain format and the newer one where every line starts
-  with ``INFO: `` (the ``count=`` line appears twice there: warm-up, then the timed runs; extra
-  ``p5=``/``median=``/``p95=`` fields; numbers may be in scientific notation). Times are in us.
-- ``onnxruntime_perf_test``: the average is in ms, the percentiles in s, memory in bytes.
+``benchmark_model`` (TFLite / LiteRT; times in us, memory in MB):
 
-A result says which fields the output held (``found``), so a measurement ingested from a log
-records what the log did and did not contain. Anything unreadable raises ``ToolOutputError``
-naming the line; nothing else escapes (the parsers are fuzzed).
+- the summary line: ``Inference timings in us: Init: I, First inference: F, Warmup (avg): W,
+  Inference (avg): A`` (TF 2.x, LiteRT), or the TF 1.x ``Average inference timings in us: Warmup: W,
+  Init: I, no stats: A`` (``Inference: A`` in the 1.x Android APK);
+- statistics lines ``count=N first= curr= min= max= avg= std=`` (+ ``p5= median= p95=`` in newer
+  builds; numbers may be in scientific notation), once for the warm-up and once for the timed runs;
+  a stage whose runs all took the same time prints only ``count=N curr=T`` (``(all same)`` when N > 1);
+- lines bare, ``INFO: ``-prefixed, or as saved from ``adb logcat`` / glog (prefixes are stripped);
+- delegation: ``Replacing N out of M node(s) with delegate (D) node, yielding K partitions``,
+  ``Explicitly applied D delegate, and the model graph will be completely executed by the delegate``
+  / ``... partially executed by the delegate w/ K delegate kernels``, and ``Though D delegate is
+  explicitly applied, the model graph will not be executed by the delegate``;
+- memory: ``Memory footprint delta from the start of the tool (MB): init= overall=`` (a *delta*, not
+  a peak; TF 2.1-2.3 called the same numbers ``Peak memory footprint (MB): init= overall=``) and
+  ``Overall peak memory footprint (MB) via periodic monitoring: P`` (an absolute peak).
+
+``onnxruntime_perf_test`` (average in ms, percentiles in s, memory in bytes): the current
+``Average inference time cost: X ms`` / ``P90 Latency: X s`` format (2020 on) and the earlier one
+(``Total iterations:N``, ``Average time cost:X ms``, ``P90 Latency is X sec``).
+
+A result says which fields the output held (``found``), keeps everything the tool printed, and says
+what its memory figure means. A file with several runs is refused with the list of runs unless one
+is picked (``run=N``); a run the tool itself reports as failed raises ``ToolFailed`` with the tool's
+own reason. Anything unreadable raises ``ToolOutputError`` naming the line; nothing else escapes
+(the parsers are fuzzed).
 """
 
 from __future__ import annotations
@@ -21,34 +39,61 @@ from bench.errors import BenchError
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 KEY_VALUE = re.compile(rf"(\w+)=({NUMBER})(?=\s|,|$)")
 
+# What each parser reads, with where each format was seen (the README lists the same).
+KNOWN_FORMATS = {
+    "benchmark_model": (
+        "TF 2.x / LiteRT 'INFO: ' lines with 'Inference timings in us: Init:, First inference:, Warmup (avg):, "
+        "Inference (avg):'",
+        "older bare lines of the same (TF 2.0-2.4)",
+        "TF 1.x 'Average inference timings in us: Warmup:, Init:, no stats:' (or 'Inference:' in the APK)",
+        "any of these as saved from 'adb logcat' (threadtime or brief) or glog",
+    ),
+    "onnxruntime_perf_test": (
+        "'Average inference time cost: X ms' with 'P90 Latency: X s' (onnxruntime 1.1 and later, 2020 on)",
+        "'Average time cost:X ms' with 'P90 Latency is X sec' (before early 2020)",
+    ),
+}
+
 
 class ToolOutputError(BenchError):
     """The tool's output cannot be read; ``line`` is 1-based (0 = the output as a whole)."""
 
     def __init__(self, line: int, message: str):
         self.line = line
-        message = message.replace("\r", "\\r").replace("\n", "\\n")  # quoted file content stays one line
-        super().__init__(f"line {line}: {message}" if line else message)
+        self.reason = message.replace("\r", "\\r").replace("\n", "\\n")  # quoted file content stays one line
+        super().__init__(f"line {line}: {self.reason}" if line else self.reason)
+
+
+class ToolFailed(ToolOutputError):
+    """The output is readable but the tool says the run failed; the message is the tool's reason."""
 
 
 @dataclass
 class ToolResult:
     tool: str
     variant: str  # "plain", "info" (benchmark_model) or "perf_test"
-    count: int
+    count: int  # timed runs; 0 when the output states only the average
     mean_ms: float
     std_ms: float | None = None
     min_ms: float | None = None
     max_ms: float | None = None
     median_ms: float | None = None
-    percentiles_ms: dict[str, float] = field(default_factory=dict)
-    first_ms: float | None = None
+    percentiles_ms: dict[str, float] = field(default_factory=dict)  # "p5", "p90", "p95", "p999", ...
+    first_ms: float | None = None  # the very first inference (benchmark_model: the first warm-up run)
     init_ms: float | None = None
     warmup_count: int | None = None
     warmup_mean_ms: float | None = None
-    peak_memory_mb: float | None = None
-    init_memory_mb: float | None = None
-    delegation: list[dict] = field(default_factory=list)  # [{"delegate", "replaced", "total", "partial"}]
+    peak_memory_mb: float | None = None  # see memory_meaning: a periodic peak, a delta, or a working set
+    init_memory_mb: float | None = None  # benchmark_model: footprint delta from the tool's start to after init
+    memory_meaning: str | None = None
+    memory: dict[str, float] = field(default_factory=dict)  # every memory figure printed, MB
+    delegation: list[dict] = field(default_factory=list)  # "Replacing N out of M": {"delegate", "replaced", ...}
+    delegates: list[dict] = field(default_factory=list)  # per delegate: {"delegate", "execution", "kernels", ...}
+    extra: dict[str, float] = field(default_factory=dict)  # other values the tool printed (name with unit)
+    line_prefix: str | None = None  # "logcat" or "glog" when the lines carried one
+    summary_format: str | None = None  # which summary line the output used
+    run: int = 1  # which run of the file this is (1-based) ...
+    runs: int = 1  # ... of how many
     warnings: list[str] = field(default_factory=list)
     found: list[str] = field(default_factory=list)
 
@@ -57,7 +102,7 @@ class ToolResult:
 
     @property
     def partially_delegated(self) -> bool:
-        return any(d["partial"] for d in self.delegation)
+        return any(d["partial"] for d in self.delegation) or any(d["execution"] == "partial" for d in self.delegates)
 
 
 def _number(text: str, line: int, what: str) -> float:
@@ -77,41 +122,178 @@ def _count(text: str, line: int) -> int:
     return int(value)
 
 
+# --- line prefixes: adb logcat, glog, log levels -------------------------------------------------
+
+LOGCAT_THREADTIME = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[^:]*?\s*: ?")
+LOGCAT_BRIEF = re.compile(r"^(?:\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?[VDIWEF]/[^(:]*?\s*\(\s*\d+\): ?")
+GLOG = re.compile(r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ )\S+:\d+\] ")
+INFO_PREFIX = re.compile(r"^(?:INFO|WARNING|WARN|ERROR|VERBOSE|DEBUG): ")
+PREFIXES = (("logcat", LOGCAT_THREADTIME), ("logcat", LOGCAT_BRIEF), ("glog", GLOG))
+
+
+def strip_prefix(raw: str) -> tuple[str, str | None]:
+    """(the line without a logcat / glog prefix and an ``INFO: ``-style level, which prefix it had).
+    White space after the prefix is kept (operator tables align with it)."""
+    kind = None
+    for name, pattern in PREFIXES:
+        if found := pattern.match(raw):
+            raw, kind = raw[found.end() :], name
+            break
+    return INFO_PREFIX.sub("", raw), kind
+
+
+def _lines(text: str) -> tuple[list[tuple[int, str, str]], str | None]:
+    """[(1-based number, stripped text, raw line)] and the prefix most lines carried."""
+    out, kinds = [], {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line, kind = strip_prefix(raw.strip())
+        if kind:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        out.append((number, INFO_PREFIX.sub("", line.strip()).strip(), raw.strip()))
+    return out, max(kinds, key=kinds.get) if kinds else None
+
+
 # --- TFLite benchmark_model -------------------------------------------------------------------
 
-INFO_PREFIX = re.compile(r"^(?:INFO|WARNING|ERROR): ")
-DELEGATION = re.compile(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\)")
-TIMINGS = re.compile(r"Inference timings in us:(.*)$")
+STAT_LINE = re.compile(r"^(?:count|curr)=")
+ALL_SAME = re.compile(rf"\bcurr=({NUMBER})\(all same\)")
+TIMINGS = re.compile(r"(Average )?[Ii]nference timings in us:(.*)$")
 PLAIN_MEMORY = re.compile(rf"Peak memory footprint \(MB\): init=({NUMBER}) overall=({NUMBER})")
 DELTA_MEMORY = re.compile(
     rf"Memory footprint delta from the start of the tool \(MB\): init=({NUMBER}) overall=({NUMBER})"
 )
 PERIODIC_PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({NUMBER})")
+VMRSS = re.compile(rf"^- VmRSS\s*: ({NUMBER}) MB")
+DELEGATION = re.compile(
+    r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\)(?: node, yielding (\d+) partitions)?"
+)
+EXPLICIT = re.compile(
+    r"Explicitly applied (.+?) delegate, and the model graph will be (completely|partially) executed by the "
+    r"delegate(?: w/ (\d+) delegate kernels)?"
+)
+NOT_EXECUTED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
+INITIALIZED = re.compile(rf"^Initialized session in ({NUMBER}) ?ms")
+GRAPH = re.compile(r"^(?:Graph: \[(.+)\]|Loaded model (.+))$")
+FAILURE = re.compile(r"(?i)\bfail(?:ed|ure|s)?\b|could not|can't|cannot|doesn't exist|not found|abort|segmentation")
+BENIGN = ("Failed to get the input model file size",)
+# the names delegates give themselves in "Replacing ... with delegate (NAME)" -> the name in "Explicitly applied"
+DELEGATE_NAMES = {
+    "TfLiteXNNPackDelegate": "XNNPACK",
+    "TfLiteGpuDelegate": "GPU",
+    "TfLiteGpuDelegateV2": "GPU",
+    "TfLiteNnapiDelegate": "NNAPI",
+    "TfLiteHexagonDelegate": "Hexagon",
+    "TfLiteCoreMlDelegate": "Core ML",
+}
+SUMMARY_NAMES = {  # summary-line field -> ToolResult attribute ("mean" = the timed runs' average)
+    "Init": "init_ms",
+    "First inference": "first_ms",
+    "Warmup (avg)": "warmup_mean_ms",
+    "Warmup": "warmup_mean_ms",
+    "Inference (avg)": "mean",
+    "Inference": "mean",
+    "no stats": "mean",
+    "": "mean",  # the oldest builds: "Average inference timings in us: A , Warmup: W"
+}
 
 
-def parse_benchmark_model(text: str) -> ToolResult:
-    """Parse a ``benchmark_model`` log (either format); the last ``count=`` line is the timed run."""
-    lines = text.splitlines()
-    # the format is the one of the statistics lines: the runtime's own messages (delegate creation)
-    # carry "INFO: " in every build
-    info = any(line.startswith("INFO: count=") for line in lines)
-    counts: list[tuple[int, dict[str, str]]] = []
+def _stat(line: str) -> dict[str, str]:
+    """The fields of a ``count=`` line; a stage whose runs all took one time prints only ``curr=``."""
+    fields = dict(KEY_VALUE.findall(line))
+    if same := ALL_SAME.search(line):
+        fields["curr"] = same.group(1)
+    if "avg" not in fields and "curr" in fields and (same or fields.get("count") == "1"):
+        fields.update(avg=fields["curr"], min=fields["curr"], max=fields["curr"], first=fields["curr"], std="0")
+    return fields
+
+
+def _failure_lines(run: list[tuple[int, str, str]]) -> list[tuple[int, str]]:
+    return [(n, line) for n, line, _ in run if FAILURE.search(line) and not line.startswith(BENIGN)]
+
+
+def _benchmark_runs(lines: list[tuple[int, str, str]]) -> list[list[tuple[int, str, str]]]:
+    """The runs in one file: a run begins at ``STARTING!``, or at a statistics line that follows a
+    finished run's summary line (pasted sessions without the start banner)."""
+
+    def content(run):
+        return any(STAT_LINE.match(line) or TIMINGS.search(line) for _, line, _ in run) or _failure_lines(run)
+
+    runs, current, summarized = [], [], False
+    for entry in lines:
+        line = entry[1]
+        if current and content(current) and (line.startswith("STARTING!") or (summarized and STAT_LINE.match(line))):
+            runs.append(current)
+            current, summarized = [], False
+        current.append(entry)
+        summarized = summarized or bool(TIMINGS.search(line))
+    runs.append(current)
+    return [r for r in runs if content(r)] or [lines]
+
+
+def _describe(runs: list[list[tuple[int, str, str]]], parse) -> str:
+    parts = []
+    for k, run in enumerate(runs, start=1):
+        graph = next((g.group(1) or g.group(2) for _, line, _ in run if (g := GRAPH.match(line))), None)
+        where = f"run {k} (lines {run[0][0]}-{run[-1][0]}{', ' + graph.rsplit('/', 1)[-1] if graph else ''})"
+        try:
+            r = parse(run)
+            parts.append(f"{where}: {r.count or '?'} timed runs, avg {r.mean_ms:.4g} ms")
+        except ToolOutputError as exc:
+            parts.append(f"{where}: {'failed: ' if isinstance(exc, ToolFailed) else 'unreadable: '}{exc.reason[:200]}")
+    return "; ".join(parts)
+
+
+def _pick(runs: list, run: int | None, tool: str, parse):
+    if run is not None and not 1 <= run <= len(runs):
+        raise ToolOutputError(0, f"run {run} asked for, but the file holds {len(runs)} {tool} run(s)")
+    if len(runs) > 1 and run is None:
+        raise ToolOutputError(
+            0,
+            f"the file holds {len(runs)} {tool} runs; pick one with --run N (nothing is merged): "
+            + _describe(runs, parse),
+        )
+    return runs[(run or 1) - 1]
+
+
+def _parse_runs(text: str, run: int | None, tool: str, split, parse_run) -> ToolResult:
+    """One tool log: its lines (known prefixes stripped), split into runs by ``split``, the run
+    ``run`` (1-based; the only one when None) parsed by ``parse_run``; see :func:`_pick`."""
+    lines, prefix = _lines(text)
+    runs = split(lines)
+    chosen = _pick(runs, run, tool, lambda r: parse_run(r, len(lines)))
+    result = parse_run(chosen, len(lines))
+    result.line_prefix, result.run, result.runs = prefix, (run or 1), len(runs)
+    return result
+
+
+def parse_benchmark_model(text: str, run: int | None = None) -> ToolResult:
+    """Parse a ``benchmark_model`` log (any format above); ``run`` picks one of several runs (1-based)."""
+    return _parse_runs(text, run, "benchmark_model", _benchmark_runs, _benchmark_run)
+
+
+def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:  # noqa: C901 - one pass over the lines
+    info = any(raw.startswith("INFO: count=") or "INFO: count=" in raw for _, _, raw in run)
+    stats: list[tuple[int, dict[str, str]]] = []
     timings: dict[str, tuple[int, str]] = {}
     memory: dict[str, tuple[int, str]] = {}
-    delegation, warnings = [], []
-    for number, raw in enumerate(lines, start=1):
-        line = INFO_PREFIX.sub("", raw.strip())
-        if line.startswith("count="):
-            counts.append((number, dict(KEY_VALUE.findall(line))))
+    delegation, warnings, explicit = [], [], {}
+    summary_format = init_line = None
+    for number, line, raw in run:
+        if STAT_LINE.match(line):
+            stats.append((number, _stat(line)))
         elif found := TIMINGS.search(line):
-            for part in found.group(1).split(","):
-                name, _, value = part.partition(":")
-                if name.strip():
-                    timings[name.strip()] = (number, value.strip())
+            summary_format = "TF 1.x 'Average inference timings'" if found.group(1) else "'Inference timings in us'"
+            for part in found.group(2).split(","):
+                name, colon, value = part.partition(":")
+                name, value = (name.strip(), value.strip()) if colon else ("", name.strip())
+                if value and name in SUMMARY_NAMES:
+                    timings[SUMMARY_NAMES[name]] = (number, value)
         elif found := PERIODIC_PEAK.search(line):
             memory["periodic"] = (number, found.group(1))
         elif found := PLAIN_MEMORY.search(line) or DELTA_MEMORY.search(line):
             memory["init"], memory["overall"] = (number, found.group(1)), (number, found.group(2))
+        elif found := VMRSS.match(line):
+            memory["vmrss"] = (number, found.group(1))
         elif found := DELEGATION.search(line):
             replaced, total = int(found.group(1)), int(found.group(2))
             if replaced > total:
@@ -119,99 +301,248 @@ def parse_benchmark_model(text: str) -> ToolResult:
             delegation.append(
                 {"delegate": found.group(3), "replaced": replaced, "total": total, "partial": replaced < total}
             )
-        elif raw.startswith(("WARNING: ", "ERROR: ")) or "failed" in line.lower():
-            warnings.append(raw.strip()[:300])
-    if not counts:
-        raise ToolOutputError(
-            len(lines), "no 'count=... avg=...' line with the timed runs (is this benchmark_model output?)"
-        )
-    number, timed = counts[-1]
-    if "count" not in timed or "avg" not in timed:
-        raise ToolOutputError(number, f"the timed-runs line has no count= or avg=: {lines[number - 1].strip()[:120]!r}")
+            entry = explicit.setdefault(DELEGATE_NAMES.get(found.group(3), found.group(3)), {})
+            entry["replaced"] = entry.get("replaced", 0) + replaced
+            entry["total"] = entry.get("total", 0) + total
+            if found.group(4):
+                entry["partitions"] = entry.get("partitions", 0) + int(found.group(4))
+        elif found := EXPLICIT.search(line):
+            entry = explicit.setdefault(found.group(1), {})
+            entry["execution"] = "full" if found.group(2) == "completely" else "partial"
+            if found.group(3):
+                entry["kernels"] = int(found.group(3))
+        elif found := NOT_EXECUTED.search(line):
+            explicit.setdefault(found.group(1), {})["execution"] = "none"
+        elif found := INITIALIZED.match(line):
+            init_line = (number, found.group(1))
+        elif raw.startswith(("WARNING: ", "ERROR: ")) or (FAILURE.search(line) and not GRAPH.match(line)):
+            warnings.append(raw[:300])
+    failures = _failure_lines(run)
+    if any("Benchmarking failed" in line for _, line in failures):
+        number, _ = failures[0]
+        raise ToolFailed(number, "benchmark_model failed: " + " | ".join(f for _, f in failures)[:300])
+    timed = stats[-1] if stats else None
+    if timed and timed[1].get("count") == "0":
+        raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures))
+    if timed and ("count" not in timed[1] or "avg" not in timed[1]):
+        raise ToolOutputError(timed[0], f"the timed-runs line has no count= or avg=: {_line_text(run, timed[0])!r}")
     us = 1e-3
-    result = ToolResult(
-        tool="benchmark_model",
-        variant="info" if info else "plain",
-        count=_count(timed["count"], number),
-        mean_ms=_number(timed["avg"], number, "avg") * us,
-        found=["count", "avg"],
-    )
-    for key, attr in (("std", "std_ms"), ("min", "min_ms"), ("max", "max_ms"), ("median", "median_ms")):
-        if key in timed:
-            setattr(result, attr, _number(timed[key], number, key) * us)
-            result.found.append(key)
-    for key in ("p5", "p95"):
-        if key in timed:
-            result.percentiles_ms[key] = _number(timed[key], number, key) * us
-            result.found.append(key)
-    if len(counts) > 1 and "count" in counts[-2][1] and "avg" in counts[-2][1]:
-        warm_line, warm = counts[-2]
-        result.warmup_count = _count(warm["count"], warm_line)
-        result.warmup_mean_ms = _number(warm["avg"], warm_line, "warm-up avg") * us
+    if timed:
+        number, fields = timed
+        result = ToolResult(
+            tool="benchmark_model",
+            variant="info" if info else "plain",
+            count=_count(fields["count"], number),
+            mean_ms=_number(fields["avg"], number, "avg") * us,
+            found=["count", "avg"],
+        )
+    elif "mean" in timings:  # only the summary line (e.g. `adb logcat | grep "Average inference"`)
+        number, value = timings["mean"]
+        result = ToolResult("benchmark_model", "info" if info else "plain", 0, _number(value, number, "avg") * us)
+        result.found.append("avg")
+        result.warnings.append("only the summary line: the number of timed runs is not in the output")
+    elif failures:
+        raise ToolFailed(
+            failures[0][0],
+            "no 'count=... avg=...' line with the timed runs; benchmark_model said: "
+            + " | ".join(f for _, f in failures)[:300],
+        )
+    else:
+        raise ToolOutputError(
+            n_lines,
+            "no 'count=... avg=...' line with the timed runs (is this benchmark_model output?); formats read: "
+            + "; ".join(KNOWN_FORMATS["benchmark_model"]),
+        )
+    result.summary_format = summary_format
+    if timed:
+        for key, attr in (("std", "std_ms"), ("min", "min_ms"), ("max", "max_ms"), ("median", "median_ms")):
+            if key in fields:
+                setattr(result, attr, _number(fields[key], number, key) * us)
+                result.found.append(key)
+        for key in ("p5", "p95"):
+            if key in fields:
+                result.percentiles_ms[key] = _number(fields[key], number, key) * us
+                result.found.append(key)
+    warm = stats[-2] if len(stats) > 1 and "count" in stats[-2][1] and "avg" in stats[-2][1] else None
+    if warm:
+        warm_line, warm_fields = warm
+        result.warmup_count = _count(warm_fields["count"], warm_line)
+        result.warmup_mean_ms = _number(warm_fields["avg"], warm_line, "warm-up avg") * us
         result.found.append("warmup")
-    names = {"Init": "init_ms", "First inference": "first_ms", "Warmup (avg)": "warmup_mean_ms"}
-    for name, attr in names.items():
-        if name in timings:
-            line_no, value = timings[name]
-            setattr(result, attr, _number(value, line_no, name) * us)
-            result.found.append(attr.removesuffix("_ms"))
-    if "first" in timed and result.first_ms is None:
-        result.first_ms = _number(timed["first"], number, "first") * us
-    if "periodic" in memory:
-        result.peak_memory_mb = _number(memory["periodic"][1], memory["periodic"][0], "peak memory")
-        result.found.append("peak_memory")
-    elif "overall" in memory:
-        result.peak_memory_mb = _number(memory["overall"][1], memory["overall"][0], "memory overall")
-        result.found.append("peak_memory")
-    if "init" in memory:
-        result.init_memory_mb = _number(memory["init"][1], memory["init"][0], "memory init")
-    result.delegation, result.warnings = delegation, warnings
-    if delegation:
+        if "first" in warm_fields:  # the first warm-up run is the first inference
+            result.first_ms = _number(warm_fields["first"], warm_line, "warm-up first") * us
+        for key in ("p5", "median", "p95"):
+            if key in warm_fields:
+                result.extra[f"warmup_{key}_ms"] = _number(warm_fields[key], warm_line, key) * us
+    for attr in ("init_ms", "first_ms", "warmup_mean_ms"):
+        if attr in timings:
+            line_no, value = timings[attr]
+            setattr(result, attr, _number(value, line_no, attr.removesuffix("_ms")) * us)
+    if result.init_ms is None and init_line:
+        result.init_ms = _number(init_line[1], init_line[0], "Initialized session in")  # already ms
+    if timed and result.first_ms is None and "first" in fields and not warm:
+        result.first_ms = _number(fields["first"], number, "first") * us
+        result.warnings.append("no warm-up line: first_ms is the first timed run")
+    if timed and "mean" in timings:
+        line_no, value = timings["mean"]
+        summary_mean = _number(value, line_no, "summary average") * us
+        if not math.isclose(summary_mean, result.mean_ms, rel_tol=1e-3, abs_tol=1e-3):
+            result.warnings.append(f"the summary line's average ({summary_mean:g} ms) differs from count= avg")
+    for attr, name in (("init_ms", "init"), ("first_ms", "first"), ("warmup_mean_ms", "warmup_mean")):
+        if getattr(result, attr) is not None:
+            result.found.append(name)
+    _memory(result, memory)
+    result.delegation, result.warnings = delegation, [*result.warnings, *warnings]
+    result.delegates = [_delegate(name, entry) for name, entry in explicit.items()]
+    if delegation or explicit:
         result.found.append("delegation")
     return result
+
+
+def _reasons(failures: list[tuple[int, str]]) -> str:
+    return ("; benchmark_model said: " + " | ".join(f for _, f in failures)[:300]) if failures else ""
+
+
+def _line_text(run: list[tuple[int, str, str]], number: int) -> str:
+    return next((line for n, line, _ in run if n == number), "")[:120]
+
+
+def _delegate(name: str, entry: dict) -> dict:
+    """One delegate's coverage: the tool's own verdict when it printed one, else from the node counts."""
+    execution = entry.get("execution")
+    if execution is None and entry.get("total"):
+        replaced, total = entry["replaced"], entry["total"]
+        execution = "none" if replaced == 0 else "full" if replaced == total else "partial"
+    return {
+        "delegate": name,
+        "execution": execution,  # "full", "partial", "none" (applied but the graph stays on the CPU)
+        "replaced": entry.get("replaced"),
+        "total": entry.get("total"),
+        "partitions": entry.get("partitions"),
+        "kernels": entry.get("kernels"),
+    }
+
+
+def _memory(result: ToolResult, memory: dict[str, tuple[int, str]]) -> None:
+    """benchmark_model's memory lines, each under its own meaning; ``peak_memory_mb`` holds the
+    periodic monitor's absolute peak when there is one, else the overall delta (and says so)."""
+    values = {key: _number(text, line, f"memory {key}") for key, (line, text) in memory.items()}
+    names = {
+        "periodic": "periodic_peak_mb",
+        "init": "delta_init_mb",
+        "overall": "delta_overall_mb",
+        "vmrss": "vmrss_end_mb",
+    }
+    result.memory = {names[k]: v for k, v in values.items()}
+    if "periodic" in values:
+        result.peak_memory_mb = values["periodic"]
+        result.memory_meaning = "absolute peak footprint of the tool's process, sampled by its periodic monitor (MB)"
+    elif "overall" in values:
+        result.peak_memory_mb = values["overall"]
+        result.memory_meaning = (
+            "delta of the footprint from the tool's start to the end of all runs (MB); not a peak, not the model alone"
+        )
+    if "init" in values:
+        result.init_memory_mb = values["init"]
+    if result.peak_memory_mb is not None:
+        result.found.append("peak_memory")
 
 
 # --- onnxruntime_perf_test -------------------------------------------------------------------
 
 PERF_LINE = re.compile(rf"^\s*([A-Za-z][A-Za-z0-9 ]*?)\s*:\s*({NUMBER})\s*(ms|s|bytes|%)?\s*$")
+OLD_LATENCY = re.compile(rf"^\s*((?:Min|Max|P\d+) Latency) is ({NUMBER})\s*(sec|s|ms)?\s*$")
 PERF_FIELDS = {
     "Session creation time cost": ("init_ms", "s"),
     "First inference time cost": ("first_ms", "ms"),
     "Total inference requests": ("count", ""),
+    "Total iterations": ("count", ""),
     "Average inference time cost": ("mean_ms", "ms"),
+    "Average time cost": ("mean_ms", "ms"),
     "Peak working set size": ("peak_memory_mb", "bytes"),
     "Min Latency": ("min_ms", "s"),
     "Max Latency": ("max_ms", "s"),
     "P50 Latency": ("median_ms", "s"),
 }
+PERF_EXTRA = {  # printed, kept under source, not a store column
+    "Total inference time cost": "total_inference_s",
+    "Total time cost": "total_s",
+    "Total inference run time": "total_run_s",
+    "Total run time": "total_run_s",
+    "Number of inferences per second": "inferences_per_s",
+    "Avg CPU usage": "cpu_usage_percent",
+}
 PERCENTILE = re.compile(r"^P(\d+) Latency$")
-UNIT_TO_MS = {"ms": 1.0, "s": 1e3}
+UNIT_TO_MS = {"ms": 1.0, "s": 1e3, "sec": 1e3}
+PERF_FAILURE = re.compile(r"(?i)\[E:onnxruntime|^error|\bfailed\b|exception|invalid|not found|cannot|could not")
 
 
-def parse_perf_test(text: str) -> ToolResult:
-    """Parse ``onnxruntime_perf_test`` output (``-s`` adds the latency percentiles)."""
-    lines = text.splitlines()
+def _perf_values(line: str) -> tuple[str, str, str] | None:
+    if found := PERF_LINE.match(line):
+        name, value, unit = found.group(1), found.group(2), found.group(3) or ""
+    elif found := OLD_LATENCY.match(line):
+        name, value, unit = found.group(1), found.group(2), found.group(3) or "s"
+    else:
+        return None
+    if name in PERF_FIELDS or name in PERF_EXTRA or PERCENTILE.match(name):
+        return name, value, "s" if unit == "sec" else unit
+    return None
+
+
+def _perf_runs(lines: list[tuple[int, str, str]]) -> list[list[tuple[int, str, str]]]:
+    """The runs in one file: a field the current run already printed begins the next run."""
+    runs, current, seen = [], [], set()
+    for entry in lines:
+        values = _perf_values(entry[1])
+        if values and values[0] in seen:
+            runs.append(current)
+            current, seen = [], set()
+        if values:
+            seen.add(values[0])
+        current.append(entry)
+    runs.append(current)
+    return [r for r in runs if any(_perf_values(line) for _, line, _ in r)] or [lines]
+
+
+def parse_perf_test(text: str, run: int | None = None) -> ToolResult:
+    """Parse ``onnxruntime_perf_test`` output (``-s`` adds the latency percentiles); ``run`` picks one of
+    several runs (1-based)."""
+    return _parse_runs(text, run, "onnxruntime_perf_test", _perf_runs, _perf_run)
+
+
+def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     values: dict[str, tuple[int, str, str]] = {}
-    warnings = []
-    for number, raw in enumerate(lines, start=1):
-        found = PERF_LINE.match(raw)
+    warnings, failures = [], []
+    for number, line, raw in run:
+        found = _perf_values(line)
         if not found:
-            if raw.lstrip().lower().startswith(("warning", "error")) or "[W:" in raw or "[E:" in raw:
-                warnings.append(raw.strip()[:300])
+            if line.lower().startswith(("warning", "error")) or "[W:" in line or "[E:" in line:
+                warnings.append(raw[:300])
+            if PERF_FAILURE.search(line):
+                failures.append((number, raw[:200]))
             continue
-        name, text_value, unit = found.group(1), found.group(2), found.group(3) or ""
-        if name in PERF_FIELDS or PERCENTILE.match(name):
-            expected = PERF_FIELDS.get(name, ("", "s"))[1]
-            if expected and unit and unit != expected:
-                raise ToolOutputError(number, f"'{name}' in {unit}, expected {expected}")
-            values[name] = (number, text_value, unit or expected)
-    if "Average inference time cost" not in values:
+        name, text_value, unit = found
+        expected = PERF_FIELDS.get(name, ("", "s" if PERCENTILE.match(name) else ""))[1]
+        if expected and unit and unit != expected:
+            raise ToolOutputError(number, f"'{name}' in {unit}, expected {expected}")
+        values[name] = (number, text_value, unit or expected)
+    mean_name = next((n for n in ("Average inference time cost", "Average time cost") if n in values), None)
+    if mean_name is None:
+        if failures:
+            raise ToolFailed(
+                failures[0][0],
+                "no 'Average inference time cost' line; onnxruntime_perf_test said: "
+                + " | ".join(f for _, f in failures)[:300],
+            )
         raise ToolOutputError(
-            len(lines), "no 'Average inference time cost: ... ms' line (is this onnxruntime_perf_test output?)"
+            n_lines,
+            "no 'Average inference time cost: ... ms' line (is this onnxruntime_perf_test output?); formats read: "
+            + "; ".join(KNOWN_FORMATS["onnxruntime_perf_test"]),
         )
-    line_no, mean_text, unit = values["Average inference time cost"]
-    mean = _number(mean_text, line_no, "Average inference time cost")
-    count = values.get("Total inference requests")
+    line_no, mean_text, unit = values[mean_name]
+    mean = _number(mean_text, line_no, mean_name)
+    count_name = next((n for n in ("Total inference requests", "Total iterations") if n in values), None)
+    count = values.get(count_name) if count_name else None
     result = ToolResult(
         tool="onnxruntime_perf_test",
         variant="perf_test",
@@ -219,11 +550,17 @@ def parse_perf_test(text: str) -> ToolResult:
         mean_ms=mean * UNIT_TO_MS[unit],
         found=["mean"],
         warnings=warnings,
+        summary_format="'Average inference time cost'"
+        if mean_name.startswith("Average inference")
+        else ("'Average time cost' / 'Latency is ... sec' (before 2020)"),
     )
     if count:
         result.found.append("count")
     for name, (line_no, text_value, unit) in values.items():
         value = _number(text_value, line_no, name)
+        if name in PERF_EXTRA:
+            result.extra[PERF_EXTRA[name]] = value
+            continue
         if name not in PERF_FIELDS and (percentile := PERCENTILE.match(name)):
             result.percentiles_ms[f"p{percentile.group(1)}"] = value * UNIT_TO_MS[unit]
             result.found.append(f"p{percentile.group(1)}")
@@ -233,9 +570,13 @@ def parse_perf_test(text: str) -> ToolResult:
             continue
         if attr == "peak_memory_mb":
             result.peak_memory_mb = value / 2**20
+            result.memory = {"peak_working_set_mb": result.peak_memory_mb}
+            result.memory_meaning = "peak working set (resident memory) of the tool's process, from the OS (MiB)"
         else:
             setattr(result, attr, value * UNIT_TO_MS[unit])
         result.found.append(attr.removesuffix("_ms").removesuffix("_mb"))
+    if result.median_ms is not None:
+        result.percentiles_ms.setdefault("p50", result.median_ms)
     return result
 
 
@@ -267,47 +608,53 @@ class OpRow:
         return self.avg_ms * max(self.times_called, 1)
 
 
+def _op_row(numbers: int) -> re.Pattern:
+    """A "Run Order" row: the node type, 6 numbers (7 with ``[start]``; the two percentages end in
+    ``%``, which keeps the columns unambiguous when tabs became spaces), then the name."""
+    n = rf"({NUMBER})"
+    start = rf"{n}\s+" if numbers == 7 else ""
+    return re.compile(rf"^\s*(.+?)\s+{start}{n}\s+{n}\s+{n}%\s*{n}%\s+{n}\s+(\d+)\s+(\S.*)$")
+
+
 def parse_op_profile(text: str) -> list[OpRow]:
     """The "Run Order" table benchmark_model prints after ``Operator-wise Profiling Info for Regular
     Benchmark Runs:`` (TFLite's stats calculator: right-aligned number columns, a tab, then the name;
-    older builds add a ``[start]`` column). Rows come in execution order."""
-    lines = text.splitlines()
+    older builds add a ``[start]`` column). Tabs turned into spaces (tables copied from web pages or
+    docs) and logcat / ``INFO:`` prefixes are read too. Rows come in execution order."""
+    lines = [strip_prefix(raw)[0] for raw in text.splitlines()]
     start = next((k for k, line in enumerate(lines) if OP_PROFILE_HEADER in line), None)
     if start is None:
         raise ToolOutputError(0, f"no '{OP_PROFILE_HEADER}' section (was --enable_op_profiling=true given?)")
     header = next((k for k in range(start + 1, min(start + 4, len(lines))) if "[node type]" in lines[k]), None)
     if header is None:
         raise ToolOutputError(start + 2, "the operator profile has no '[node type] ... [Name]' header")
-    columns = INFO_PREFIX.sub("", lines[header]).split()
+    columns = lines[header].split()
     missing = [c for c in OP_COLUMNS if c not in " ".join(columns)]
     if missing:
         raise ToolOutputError(header + 1, f"the operator profile header lacks {', '.join(missing)}")
     numbers = 7 if "[start]" in columns else 6  # [start] [first] [avg ms] [%] [cdf%] [mem KB] [times called]
+    row = _op_row(numbers)
     rows = []
     for number in range(header + 2, len(lines) + 1):
-        line = INFO_PREFIX.sub("", lines[number - 1]).rstrip()
+        line = lines[number - 1].rstrip()
         if not line.strip() or line.lstrip().startswith("="):
             break
-        left, tab, name = line.rpartition("\t")
-        fields = left.replace("%", "% ").split()  # "0.125%100.000%": a full-width field leaves no gap
-        if not tab or len(fields) < numbers + 1:
+        found = row.match(line)
+        if not found:
             raise ToolOutputError(number, f"an operator row needs {numbers} numbers, a tab and a name: {line[:120]!r}")
-        values = fields[-numbers:]
-        node_type = " ".join(fields[:-numbers])
-        if numbers == 7:
-            values = values[1:]  # [start]: when the node began within the run (not needed)
-        first, avg, percent, _cdf, _mem, called = values
-        index = NODE_INDEX.search(name.strip())
-        tensors = name.strip()
-        tensors = tensors[1 : tensors.index("]")].split(", ") if tensors.startswith("[") and "]" in tensors else []
+        values = list(found.groups())
+        node_type, name = values[0].strip(), values[-1].strip()
+        first, avg, percent, _cdf, _mem, called = values[-7:-1]
+        index = NODE_INDEX.search(name)
+        tensors = name[1 : name.index("]")].split(", ") if name.startswith("[") and "]" in name else []
         rows.append(
             OpRow(
                 node_type=node_type,
                 first_ms=_number(first, number, "[first]"),
                 avg_ms=_number(avg, number, "[avg ms]"),
-                percent=_number(percent.removesuffix("%"), number, "[%]"),
+                percent=_number(percent, number, "[%]"),
                 times_called=int(_number(called, number, "[times called]")),
-                name=name.strip(),
+                name=name,
                 node=int(index.group(1)) if index else None,
                 tensors=tensors,
             )

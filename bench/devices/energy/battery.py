@@ -20,7 +20,7 @@ class BatteryMeter(EnergyMeter):
     def counter_spec(self) -> dict:
         files = {"current_uA": f"{self.root}/current_now", "voltage_uV": f"{self.root}/voltage_now"}
         for path in files.values():
-            text = self.files.read_text(path)
+            text = self.transport.read_text(path)
             if text is None or not text.strip().lstrip("-").isdigit():
                 raise MeterUnavailable(f"no battery gauge: {path} is not readable")
         return {"files": files, "period_s": 0.1}

@@ -1,23 +1,80 @@
 """NVIDIA Jetson power: the INA3221 monitors through hwmon, or ``tegrastats``.
 
-INA3221 (hwmon): ``inN_label`` names the rail (``VDD_IN``, ``VDD_CPU_GPU_CV``, ``VDD_SOC``),
-``inN_input`` is its voltage in mV and ``currN_input`` its current in mA. ``tegrastats`` prints one
-line per interval with ``RAIL <now>mW/<avg>mW`` (JetPack 5/6) or ``RAIL <now>/<avg>`` (JetPack 4,
-mW); the current value is used.
+INA3221 (hwmon): ``inN_label`` names the rail, ``inN_input`` is its voltage in mV and
+``currN_input`` its current in mA. ``tegrastats`` prints one line per interval (default 1000 ms)
+with ``RAIL <now>/<avg>`` for every rail the board monitors; the current value is used. Seen:
+
+- JetPack 4 (mW without a unit): Nano ``POM_5V_IN 1750/1628 POM_5V_GPU 0/0 POM_5V_CPU 312/312``;
+  TX2 ``VDD_IN ... VDD_SYS_CPU ... VDD_SYS_GPU ... VDD_SYS_SOC ... VDD_SYS_DDR ...``; AGX Xavier
+  ``GPU 18102/18102 CPU 2455/2455 SOC 4604/4604 CV 0/0 VDDRQ 2915/2915 SYS5V 4592/4592`` (no prefix;
+  waggle-sensor/summer2020 tegrastats.log);
+- JetPack 5 / 6 (``mW`` after each number, JetPack 5.1.2+ lines begin with ``MM-DD-YYYY HH:MM:SS``):
+  Orin Nano / NX and Xavier NX ``VDD_IN 4556mW/4556mW VDD_CPU_GPU_CV 481mW/481mW VDD_SOC 1443mW/1443mW``;
+  AGX Orin ``VDD_GPU_SOC ... VDD_CPU_CV ... VIN_SYS_5V0 ... NC 0mW/0mW VDDQ_VDD2_1V8AO ...``.
+
+Every rail printed is read (``NC``, not connected, is skipped). The board total is the module's
+input rail where it has one (``VDD_IN``, ``POM_5V_IN``): the other rails are parts of it and are
+never added to it. Boards without an input rail (AGX Xavier, AGX Orin) total the sum of their rails.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
-from bench.devices.energy.base import EnergyMeter, MeterUnavailable, register_meter
+from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter
 
-TEGRA_RAIL = re.compile(r"\b([A-Z][A-Z0-9_]*(?:IN|CPU|GPU|SOC|CV|DDR|SYS|VDD)[A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?")
+TEGRA_RAIL = re.compile(r"(?<![\w@/])([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?![\w/%@.])")
+NOT_RAILS = {"RAM", "SWAP", "IRAM", "NC"}  # memory use, and INA3221 channels marked not connected
+INPUT_RAILS = ("VDD_IN", "POM_5V_IN")  # the module's input: every other rail is a part of it
+STAMP = re.compile(r"^(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d) ")
 
 
 def parse_tegrastats(line: str) -> dict[str, float]:
-    """{rail: watts} of one tegrastats line."""
-    return {rail: int(now) / 1e3 for rail, now, _avg in TEGRA_RAIL.findall(line)}
+    """{rail: watts} of one tegrastats line: every ``NAME now/avg`` pair (mW) it prints."""
+    return {rail: int(now) / 1e3 for rail, now, _avg in TEGRA_RAIL.findall(line) if rail not in NOT_RAILS}
+
+
+def board_total(rails) -> list[str]:
+    """The rails whose sum is the board's power: the input rail alone where there is one (the other
+    rails are parts of it), else every rail (AGX Xavier, AGX Orin: separate supplies)."""
+    rails = list(rails)
+    return next(([r] for r in INPUT_RAILS if r in rails), rails)
+
+
+def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog:
+    """Energy of a saved tegrastats log: the trapezoid integral of each rail over samples
+    ``interval_s`` apart (default: from the lines' time stamps where JetPack prints them, else
+    tegrastats' default 1 s). ``ToolOutputError`` when no line carries a rail."""
+    from bench.parsers.tool_output import ToolOutputError
+
+    samples, stamps = [], []
+    for line in text.splitlines():
+        if watts := parse_tegrastats(line):
+            samples.append(watts)
+            if found := STAMP.match(line.strip()):
+                try:
+                    stamps.append(datetime.strptime(found.group(1), "%m-%d-%Y %H:%M:%S").timestamp())
+                except ValueError:
+                    pass
+    if len(samples) < 2:
+        raise ToolOutputError(0, f"{len(samples)} tegrastats line(s) with rails (NAME now/avg mW); two are needed")
+    how = f"--interval-ms {interval_s * 1e3:g}" if interval_s else "tegrastats' default interval, 1 s"
+    if not interval_s and len(stamps) == len(samples) and stamps[-1] > stamps[0]:
+        interval_s, how = (stamps[-1] - stamps[0]) / (len(stamps) - 1), "the lines' time stamps"
+    interval_s = interval_s or 1.0
+    rails_j: dict[str, float] = {}
+    for before, after in zip(samples, samples[1:], strict=False):
+        for rail in before.keys() & after.keys():
+            rails_j[rail] = rails_j.get(rail, 0.0) + (before[rail] + after[rail]) / 2 * interval_s
+    total = board_total(rails_j)
+    return PowerLog(
+        seconds=interval_s * (len(samples) - 1),
+        samples=len(samples),
+        rails_j=rails_j,
+        total_rails=total,
+        note=f"tegrastats: {len(samples)} samples {interval_s:g} s apart ({how}); total = {' + '.join(total)}",
+    )
 
 
 @register_meter
@@ -27,11 +84,11 @@ class Ina3221Meter(EnergyMeter):
     default_root = "/sys/bus/i2c/drivers/ina3221"
 
     def counter_spec(self) -> dict:
-        labels = self.files.glob(f"{self.root}/*/hwmon/hwmon*/in*_label")
+        labels = self.transport.glob(f"{self.root}/*/hwmon/hwmon*/in*_label")
         files = {}
         for label_path in sorted(labels):
-            rail = (self.files.read_text(label_path) or "").strip()
-            if not rail or (self.rails and rail not in self.rails):
+            rail = (self.transport.read_text(label_path) or "").strip()
+            if not rail or rail in NOT_RAILS or (self.rails and rail not in self.rails):
                 continue
             folder, name = label_path.rsplit("/", 1)
             channel = name.removeprefix("in").removesuffix("_label")
@@ -40,9 +97,12 @@ class Ina3221Meter(EnergyMeter):
         if not files:
             raise MeterUnavailable(f"no INA3221 rails under {self.root} (wanted {', '.join(self.rails) or 'any'})")
         for path in files.values():
-            if self.files.read_text(path) is None:
+            if self.transport.read_text(path) is None:
                 raise MeterUnavailable(f"{path} is not readable")
         return {"files": files, "period_s": 0.05}
+
+    def total_rails(self, rails) -> list[str]:
+        return board_total(rails)
 
     def watts(self, reading: dict) -> dict[str, float]:
         values, out = reading["values"], {}
@@ -59,10 +119,13 @@ class TegrastatsMeter(EnergyMeter):
     sampled = True
 
     def counter_spec(self) -> dict:
-        done = self.files.run(["sh", "-c", "command -v tegrastats"], timeout=30)
+        done = self.transport.run(["sh", "-c", "command -v tegrastats"], timeout=30)
         if done.returncode != 0:
             raise MeterUnavailable("no tegrastats on this device (not a Jetson?)")
         return {"stream": ["tegrastats", "--interval", "100"], "period_s": 0.1}
 
     def watts(self, reading: dict) -> dict[str, float]:
         return self.keep(parse_tegrastats(reading["values"]["line"]))
+
+    def total_rails(self, rails) -> list[str]:
+        return board_total(rails)

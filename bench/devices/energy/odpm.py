@@ -34,12 +34,12 @@ class OdpmMeter(EnergyMeter):
     default_root = "/sys/bus/iio/devices"
 
     def counter_spec(self) -> dict:
-        paths = self.files.glob(f"{self.root}/iio:device*/energy_value")
+        paths = self.transport.glob(f"{self.root}/iio:device*/energy_value")
         if not paths:
             raise MeterUnavailable(f"no on-device power monitor: no {self.root}/iio:device*/energy_value")
         files, seen = {}, set()
         for path in sorted(paths):
-            text = self.files.read_text(path)
+            text = self.transport.read_text(path)
             if text is None:
                 raise MeterUnavailable(f"{path} is not readable (try `adb root` on a userdebug build)")
             _, rails = parse_energy_value(text)

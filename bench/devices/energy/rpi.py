@@ -29,7 +29,7 @@ class RpiPmicMeter(EnergyMeter):
     sampled = True
 
     def counter_spec(self) -> dict:
-        done = self.files.run(["vcgencmd", "pmic_read_adc"], timeout=30)
+        done = self.transport.run(["vcgencmd", "pmic_read_adc"], timeout=30)
         if done.returncode != 0 or not parse_pmic(done.stdout):
             raise MeterUnavailable("no Raspberry Pi 5 PMIC readings from `vcgencmd pmic_read_adc`")
         return {"command": ["vcgencmd", "pmic_read_adc"], "period_s": 0.1}
