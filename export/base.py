@@ -7,6 +7,7 @@ machine, returns a callable that runs the file so that it can be verified agains
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -60,6 +61,12 @@ class Exporter(ABC):
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:
         """Input and output names and shapes as stored in the file."""
 
+    def weight_dtypes(self, path: Path) -> set[str]:
+        """Element types of the file's weights (numpy names: ``float32``, ``float16``, ``int8``, ...), from
+        which :func:`precision_of_dtypes` reads its precision. Raises whatever the reader raises for a
+        file it cannot parse; NotImplementedError for a format whose files are not read directly."""
+        raise NotImplementedError(f"{self.name} files are not read directly")
+
 
 _EXPORTERS: dict[str, Exporter] = {}
 
@@ -88,6 +95,39 @@ def supported() -> dict[str, tuple[str, ...]]:
     """Format -> precisions it supports."""
     _load_all()
     return {name: e.precisions for name, e in _EXPORTERS.items()}
+
+
+def precision_of_dtypes(dtypes: set[str]) -> str:
+    """A model's precision from the element types of its weights: ``int8`` when any is an 8-bit
+    integer (dynamic or static quantization), else ``fp16`` when any is float16, else ``fp32``."""
+    if dtypes & {"int8", "uint8"}:
+        return "int8"
+    return "fp16" if "float16" in dtypes else "fp32"
+
+
+@functools.lru_cache(maxsize=64)
+def _read_model_file(path: str, _mtime_ns: int) -> tuple[str, str | None]:
+    fmt = {e.suffix: name for name, e in _EXPORTERS.items()}[Path(path).suffix]
+    with open(path, "rb") as f:
+        tflite = f.read(8)[4:8] == b"TFL3"  # a TFLite flatbuffer's file identifier
+    if tflite != (fmt == "tflite"):
+        raise BenchError(f"{path} is {'a' if tflite else 'not a'} TFLite flatbuffer: its content contradicts its name")
+    try:
+        return fmt, precision_of_dtypes(get_exporter(fmt).weight_dtypes(Path(path)))
+    except Exception:  # noqa: BLE001 - unreadable: the cell fails with the reason when it runs
+        return fmt, None
+
+
+def read_model_file(path: str | Path) -> tuple[str, str | None]:
+    """``(format, precision)`` of a user's model file (``.onnx``, ``.tflite``): the format from its
+    name, checked against its content, the precision from its weights' types; precision None when
+    the file is missing or cannot be parsed (its cell then fails with the reason). Raises BenchError
+    when the content is not the format its name says (a TFLite flatbuffer named ``.onnx``)."""
+    _load_all()
+    file = Path(path)
+    if not file.is_file():
+        return {e.suffix: name for name, e in _EXPORTERS.items()}[file.suffix], None
+    return _read_model_file(str(file.resolve()), file.stat().st_mtime_ns)
 
 
 def check_combination(fmt: str, precision: str) -> None:

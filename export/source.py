@@ -37,8 +37,18 @@ class ModelSpec:
         return file_sha256(self.weights) if self.weights else f"random(seed={WEIGHT_SEED}, zero scales set to 1)"
 
     def build(self) -> nn.Module:
+        """The model in eval mode, seeded; checkpoint weights when given. Raises BenchError when the
+        factory fails or returns something that is not a ``torch.nn.Module``."""
         torch.manual_seed(WEIGHT_SEED)
-        model = self.factory()
+        try:
+            model = self.factory()
+        except BenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an error in a user's factory is bad input
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise BenchError(f"{self.name}: the factory raised {type(exc).__name__}: {first}") from None
+        if not isinstance(model, nn.Module):
+            raise BenchError(f"{self.name}: the factory returned {type(model).__name__}, not a torch.nn.Module")
         if self.weights is not None:
             models.load_checkpoint(model, self.weights)
         else:
