@@ -83,7 +83,7 @@ def main() -> None:
             bare, bench = [], []
             for _ in range(args.rounds):
                 bare.append(bare_median_ms(path, spec.input_shape, args.min_time))
-                row, _ = harness.measure(Cell(path, "onnx", "fp32", "onnxruntime", 1))
+                row = harness.measure(Cell(path, "onnx", "fp32", "onnxruntime", 1)).to_row()
                 bench.append(row["median_ms"])
             b, h = statistics.median(bare), statistics.median(bench)
             print(f"{name:18s} {b:9.3f} {h:9.3f} {h / b:7.3f}   (goal <= 1.02)", flush=True)

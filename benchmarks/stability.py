@@ -32,7 +32,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "bench.cli.app",
+                    "bench.cli",
                     "run",
                     "-m",
                     args.model,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from bench.runtimes import coreml
 from export.base import Exporter, Runner, register_exporter
 
 DEPLOYMENT_TARGET = "iOS16"
@@ -46,15 +46,10 @@ class CoreMLExporter(Exporter):
         mlmodel.save(str(path))
 
     def load_runner(self, path: Path) -> Runner | str:
+        """The file predicted by CoreML as the agent opens it (CPU only), or why not here (off macOS)."""
         if platform.system() != "Darwin":
             return "not verified: needs macOS (CoreML prediction runs only there)"
-        import coremltools as ct
-
-        mlmodel = ct.models.MLModel(str(path))
-
-        def run(x: np.ndarray) -> np.ndarray:
-            return np.asarray(mlmodel.predict({"input": x})["output"])
-
+        run, _ = coreml.open_session(str(path), 1, coreml.OPTIONS)
         return run
 
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:

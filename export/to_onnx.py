@@ -8,10 +8,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from bench.runtimes import onnxruntime
 from export.base import Exporter, Runner, register_exporter
 
 OPSET = 18
@@ -57,26 +57,21 @@ class OnnxExporter(Exporter):
             onnx.save(slim, str(fp32))
             quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
 
-    def _session(self, path: Path):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
     def load_runner(self, path: Path) -> Runner | str:
-        session = self._session(path)
-        name = session.get_inputs()[0].name
-
-        def run(x: np.ndarray) -> np.ndarray:
-            return session.run(None, {name: x})[0]
-
-        return run
+        """The file run by onnxruntime on one thread with its default options, as the agent opens it."""
+        return onnxruntime.open_session(str(path), 1, onnxruntime.OPTIONS)[0]
 
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:
-        session = self._session(path)
+        session = onnxruntime.create(path, 1)
 
         def describe(values) -> list[dict]:
             return [{"name": v.name, "shape": list(v.shape), "dtype": v.type} for v in values]
 
         return describe(session.get_inputs()), describe(session.get_outputs())
+
+    def weight_dtypes(self, path: Path) -> set[str]:
+        """Element types of the initializers (the weights), without loading external data."""
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        return {onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name for t in model.graph.initializer}

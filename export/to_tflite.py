@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from bench.runtimes import litert
 from export.base import Exporter, Runner, register_exporter
 
 # ai-edge-quantizer recipe for weight-only float16, the same shape as its built-in recipes.
@@ -31,17 +32,6 @@ _FP16_RECIPE = [
         },
     }
 ]
-
-
-def load_interpreter(path: Path, threads: int = 1):
-    """LiteRT's interpreter (ai_edge_litert), or tflite_runtime where only that is installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        from tflite_runtime.interpreter import Interpreter
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 @register_exporter
@@ -75,19 +65,13 @@ class TFLiteExporter(Exporter):
             quantizer.quantize().export_model(str(path), overwrite=True)
 
     def load_runner(self, path: Path) -> Runner | str:
-        interpreter = load_interpreter(path)
-        inp = interpreter.get_input_details()[0]["index"]
-        out = interpreter.get_output_details()[0]["index"]
-
-        def run(x: np.ndarray) -> np.ndarray:
-            interpreter.set_tensor(inp, x)
-            interpreter.invoke()
-            return interpreter.get_tensor(out).copy()
-
+        """The file run by the LiteRT interpreter on one thread with its default options (XNNPACK),
+        as the agent opens it."""
+        run, _ = litert.open_session(str(path), 1, litert.OPTIONS)
         return run
 
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:
-        interpreter = load_interpreter(path)
+        interpreter = litert.create(path, 1)
 
         def describe(details) -> list[dict]:
             return [
@@ -96,3 +80,13 @@ class TFLiteExporter(Exporter):
             ]
 
         return describe(interpreter.get_input_details()), describe(interpreter.get_output_details())
+
+    def weight_dtypes(self, path: Path) -> set[str]:
+        """Element types of the tensors that hold data in the flatbuffer (the weights); read with the
+        builtin kernels only, so that no delegate is made (nor prints its banner)."""
+        interpreter = litert.create(path, 1, {"xnnpack": False})
+        return {
+            np.dtype(d["dtype"]).name
+            for d in interpreter.get_tensor_details()
+            if d["index"] not in {i["index"] for i in interpreter.get_input_details()}
+        }

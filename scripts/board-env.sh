@@ -9,6 +9,8 @@ want=$(sha256sum requirements/board-tflite-runtime.txt | cut -d' ' -f1)
 if [ "$(cat .venv-board/.installed 2>/dev/null)" != "$want" ]; then
   rm -rf .venv-board
   "$python" -m venv .venv-board
-  .venv-board/bin/pip install --quiet --disable-pip-version-check -r requirements/board-tflite-runtime.txt
+  echo "installing .venv-board (numpy 1.26 + tflite-runtime; log: .venv-board/install.log)"
+  bash scripts/quiet-pip.sh .venv-board/install.log \
+    .venv-board/bin/pip install --disable-pip-version-check -r requirements/board-tflite-runtime.txt
   echo "$want" > .venv-board/.installed
 fi

@@ -11,8 +11,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check pip==26.3
-  .venv/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
-  .venv/bin/pip install --quiet -c requirements/constraints.txt -e '.[onnx,tflite,coreml,farm,postgres,test]'
+  log=.venv/install.log
+  : >"$log"
+  echo "installing the pinned dependencies into .venv (a few minutes the first time; log: $log)"
+  pip=(bash scripts/quiet-pip.sh "$log")
+  "${pip[@]}" .venv/bin/python -m pip install --disable-pip-version-check pip==26.3
+  "${pip[@]}" .venv/bin/pip install --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+  "${pip[@]}" .venv/bin/pip install --disable-pip-version-check -c requirements/constraints.txt \
+    -e '.[onnx,tflite,coreml,farm,postgres,test]'
   echo "$want" > .venv/.installed
 fi

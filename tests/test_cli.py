@@ -104,3 +104,23 @@ def test_checkpoint_of_another_model_exits_2(bench_cli, tmp_path: Path) -> None:
 def test_nonsense_option_value_exits_2_without_traceback(bench_cli) -> None:
     result = bench_cli("flops", "edgevit_xxs", "--depth", "lots")
     assert result.code == 2 and "Traceback" not in result.stderr and "--depth" in result.stderr
+
+
+def test_run_logs_one_line_per_finished_cell_when_stdout_is_not_a_terminal(
+    bench_cli, tiny_files, tmp_path: Path
+) -> None:
+    name = str(tiny_files["onnx"])  # a file given directly is its own model name
+    store = str(tmp_path / "s.sqlite")
+    args = ("run", "-m", str(tiny_files["onnx"]), "--format", "onnx", "--threads", "1,2", "--store", store,
+            "--warmup", "1", "--min-runs", "5", "--min-time", "0.05")  # fmt: skip
+    piped = bench_cli(*args)
+    assert piped.code == 0, piped.stderr
+    lines = [line for line in piped.stdout.splitlines() if " on host: median " in line]
+    assert [line.split(": median ")[0] for line in lines] == [
+        f"{name} onnx/fp32 onnxruntime x1 on host",
+        f"{name} onnx/fp32 onnxruntime x2 on host",
+    ]
+    assert all(float(line.split(": median ")[1].removesuffix(" ms")) > 0 for line in lines)
+    as_json = bench_cli(*args, "--json")  # the same lines go to stderr: stdout stays pure JSON
+    assert as_json.code == 0 and len(json.loads(as_json.stdout)) == 2
+    assert sum(" on host: median " in line for line in as_json.stderr.splitlines()) == 2

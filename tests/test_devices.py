@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error
 
-from bench.devices.config import get_device, list_devices, load_profile
+from bench.devices.config import get_device, list_devices, load_device
 from bench.errors import BenchError
 
 
@@ -45,7 +45,7 @@ def test_bad_profiles_name_file_and_line(tmp_path: Path, text: str, line: int, f
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(BenchError) as info:
-        load_profile(path)
+        load_device(path)
     assert str(info.value).startswith(f"{path}:{line}: ")
     assert fragment in str(info.value)
 
@@ -96,3 +96,34 @@ def test_unknown_device_lists_the_known(bench_cli) -> None:
 
 def test_unreadable_device_file_exits_2(bench_cli, tmp_path: Path) -> None:
     assert_one_line_error(bench_cli("devices", "--device-file", str(tmp_path / "none.toml")), "cannot read")
+
+
+def test_the_device_loader_takes_its_transports_from_the_registry(tmp_path: Path, monkeypatch) -> None:
+    from bench.devices.transports import base
+    from bench.devices.transports.local import LocalTransport
+
+    class Loopback(LocalTransport):
+        name = "loopback"
+
+    monkeypatch.setitem(base._registered(), "loopback", Loopback)
+    path = tmp_path / "loop.toml"
+    path.write_text('name = "loop"\ntransport = "loopback"\n')
+    device = load_device(path)
+    assert device.transport == "loopback" and device.is_local
+    path.write_text('name = "x"\ntransport = "bluetooth"\n')
+    with pytest.raises(BenchError, match="is not one of local, ssh, adb, loopback"):
+        load_device(path)
+
+
+def test_each_transport_says_how_its_devices_behave() -> None:
+    from bench.devices.transports.base import transport_class, transport_names
+    from bench.measure.runners import runner_class
+    from bench.measure.runners.agent_runner import AgentRunner
+    from bench.measure.runners.native_runner import NativeToolRunner
+
+    assert set(transport_names()) >= {"local", "ssh", "adb"}
+    assert [n for n in ("local", "ssh", "adb") if transport_class(n).is_local] == ["local"]
+    assert runner_class(transport_class("local").runner) is AgentRunner
+    assert runner_class(transport_class("ssh").runner) is AgentRunner
+    assert runner_class(transport_class("adb").runner) is NativeToolRunner
+    assert get_device("host").is_local and not get_device("pixel6").is_local

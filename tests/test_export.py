@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, share_zoo_artifacts
 
 from export.pipeline import export_model
 from export.source import resolve
@@ -49,9 +49,10 @@ USER_MODELS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def artifacts_home(tmp_path_factory) -> Path:
-    """One results folder for the module, so exports are shared between tests as a user's cache is."""
-    home = tmp_path_factory.mktemp("results")
+def artifacts_home(tmp_path_factory, zoo_artifacts: Path) -> Path:
+    """One results folder for the module, so exports are shared between tests as a user's cache is
+    (zoo models through the session's cache, user models in this folder only)."""
+    home = share_zoo_artifacts(tmp_path_factory.mktemp("results"), zoo_artifacts)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCH_RESULTS", str(home))
         yield home

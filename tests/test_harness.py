@@ -55,7 +55,8 @@ def test_protocol_meets_min_runs_and_min_time(tiny_files, tmp_path: Path) -> Non
     harness = Harness(
         get_device("host"), Store(str(tmp_path / "s.sqlite")), Protocol(warmup=2, min_runs=30, min_time=0.5)
     )
-    row, samples = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+    measurement = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+    row, samples = measurement.to_row(), measurement.samples_ms
     assert row["status"] == "ok", row["error"]
     assert len(samples) == row["n_samples"] >= 30
     assert sum(samples) / 1e3 >= 0.45  # the window lasted at least min_time (minus loop overhead)
@@ -74,7 +75,7 @@ def test_ci_target_stops_early(tiny_files, tmp_path: Path) -> None:
         Protocol(warmup=2, min_runs=20, min_time=30.0, max_time=30.0, ci_target=0.2),
     )
     start = time.monotonic()
-    row, _ = harness.measure(Cell(str(tiny_files["tflite"]), "tflite", "fp32", "litert", 1))
+    row = harness.measure(Cell(str(tiny_files["tflite"]), "tflite", "fp32", "litert", 1)).to_row()
     assert row["status"] == "ok" and time.monotonic() - start < 15
     assert row["n_samples"] >= 20
 
@@ -87,7 +88,8 @@ def test_rapl_energy_per_inference_matches_the_simulated_truth(tiny_files, tmp_p
             Protocol(warmup=5, min_runs=20, min_time=2.0),
             rapl_root=str(tmp_path / "powercap"),
         )
-        row, samples = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+        measurement = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+        row, samples = measurement.to_row(), measurement.samples_ms
     assert row["status"] == "ok", row["error"]
     energy = row["energy"]
     assert list(energy["rails_j"]) == ["intel-rapl:0:package-0"]  # the subzone is not double counted
@@ -106,7 +108,7 @@ def test_unreadable_rapl_is_a_reason_not_a_number(tiny_files, tmp_path: Path) ->
         Protocol(warmup=1, min_time=0.1),
         rapl_root=str(tmp_path / "nothing"),
     )
-    row, _ = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+    row = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1)).to_row()
     assert row["energy_mj_per_inference"] is None
     assert "no RAPL" in row["energy_note"]
 
@@ -261,9 +263,8 @@ def test_sigint_keeps_finished_cells_and_resume_runs_only_the_rest(tiny_files, t
     assert proc.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
     kept = Store(store).measurement_rows()
     assert 1 <= len(kept) < 4
-    resumed = subprocess.run(
-        [*base, "--min-time", "0.1", "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    # the resume measures with the run's own settings (--min-time 1.5): none is repeated here
+    resumed = subprocess.run([*base, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     rows = Store(store).measurement_rows()
     assert len(rows) == 4 and len({r["run_id"] for r in rows}) == 1

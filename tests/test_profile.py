@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, cpu_time_s, share_zoo_artifacts
 
 from bench.profiling.blocks import TOP_LEVEL, hierarchy
+
+if TYPE_CHECKING:
+    from bench.profiling.profile import Profile
 
 # one model per family, with blocks we expect to see by name at depth 1
 FAMILIES = {
@@ -25,12 +29,18 @@ FAMILIES = {
 
 
 @pytest.fixture(scope="module")
-def shared_results(tmp_path_factory):
-    """One results folder for the module, so each model is exported once."""
-    folder = tmp_path_factory.mktemp("profile-results")
+def shared_results(tmp_path_factory, zoo_artifacts):
+    """One results folder for the module; zoo artifacts come from the session's cache."""
+    folder = share_zoo_artifacts(tmp_path_factory.mktemp("profile-results"), zoo_artifacts)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCH_RESULTS", str(folder))
         yield folder
+
+
+@pytest.fixture(scope="module")
+def profiles(shared_results) -> dict:
+    """Local profiles this module made, by (model, runtime): a later test reads one instead of profiling again."""
+    return {}
 
 
 @pytest.mark.parametrize("model", FAMILIES)
@@ -46,6 +56,41 @@ def test_blocks_follow_the_forward_order(model: str) -> None:
     assert tree.block_of("") == TOP_LEVEL
 
 
+# The blocks must add up to the whole model timed without the profiler. Both numbers are medians
+# over interleaved plain and profiled runs, which holds on a quiet CPU. On a contended one the sum
+# of per-kernel medians stays near the unpreempted time (each run's preemptions land in a few
+# kernels, whose medians drop them) while the median whole run grows by the time spent waiting for
+# a CPU: with the CPUs 95% busy MobileViT-XXS gave 0.17 on onnxruntime and 0.53-0.72 on LiteRT;
+# a loaded CI runner gave 1.116. So each round also records w, the seconds the profiling thread
+# waited runnable for a CPU per second it ran (run-queue time in /proc schedstat), and is held to
+# ADD_UP_BOUND widened by it: [0.9 / (1 + 2w), 1.1 * (1 + w)] (2w: the timed runs can see twice the
+# whole call's contention; measured 4.5 in them against 3.45 over the call). On a quiet machine
+# (w near 0) that is the tight bound. A round outside its bound is measured again before the test
+# fails (at most ADD_UP_ROUNDS), so it fails only when every round misses, as an attribution bug
+# (a block lost or counted twice, every run summed instead of one) makes every round miss.
+# The strict goal on a quiet machine is measured by benchmarks/profile_add_up.py.
+ADD_UP_BOUND = (0.9, 1.1)  # blocks / total on a round that had a CPU to itself
+ADD_UP_ROUNDS = 3
+
+
+def add_up_round(profile: Profile, wait: float) -> dict:
+    """One round's blocks / total ratio, its CPU wait per second run ``wait`` and the bound it is held to."""
+    ratio = profile.blocks_ms / profile.total_ms
+    bound = (ADD_UP_BOUND[0] / (1 + 2 * wait), ADD_UP_BOUND[1] * (1 + wait))
+    return {"ratio": round(ratio, 4), "wait": round(wait, 4), "bound": tuple(round(x, 4) for x in bound),
+            "ok": bound[0] <= ratio <= bound[1]}  # fmt: skip
+
+
+def profile_round(model: str, runtime: str, runs: int) -> tuple[Profile, dict]:
+    """A fresh profile of ``model`` on ``runtime`` and its round (see ``add_up_round``)."""
+    from bench.profiling.profile import profile_model
+
+    run0, wait0 = cpu_time_s()
+    profile = profile_model(model, runtime, runs=runs)
+    run1, wait1 = cpu_time_s()
+    return profile, add_up_round(profile, (wait1 - wait0) / max(run1 - run0, 1e-9))
+
+
 # VAST and AST share every module (VAST swaps 2-D for 3-D pointwise layers and adds time shifts):
 # AST-XXS covers the family on both runtimes, the video model VAST-T runs on onnxruntime only
 # (on LiteRT it alone took 48 s of the suite).
@@ -54,12 +99,15 @@ ADD_UP = [(m, r) for m in FAMILIES for r in ("onnxruntime", "litert") if (m, r) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("model", "runtime"), ADD_UP)
-def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, shared_results) -> None:
-    from bench.profiling.profile import profile_model
-
-    profile = profile_model(model, runtime, runs=10 if model == "vast_tiny" else 20)  # VAST-T: 0.34 s a run
-    ratio = profile.blocks_ms / profile.total_ms
-    assert 0.9 <= ratio <= 1.1, (ratio, profile.blocks_ms, profile.total_ms)
+def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, profiles: dict) -> None:
+    runs = 10 if model == "vast_tiny" else 20  # VAST-T: 0.34 s a run
+    profile, first = profile_round(model, runtime, runs)
+    profiles[model, runtime] = profile
+    rounds = [first]
+    while not rounds[-1]["ok"] and len(rounds) < ADD_UP_ROUNDS:  # measure again before failing
+        rounds.append(profile_round(model, runtime, runs)[1])
+    print("add-up rounds:", rounds)
+    assert rounds[-1]["ok"], rounds
     timed = {b.block for b in profile.blocks if b.ms > 0}
     # every expected block got operators and time (litert-torch names the output layer after the model itself)
     expected = set(FAMILIES[model]) - ({FAMILIES[model][-1]} if runtime == "litert" else set())
@@ -131,10 +179,12 @@ def test_sustained_run_on_the_host_records_latency_and_temperature_over_time(
 
 
 @pytest.mark.slow
-def test_kernels_onnxruntime_rewrites_for_its_blocked_layout_are_still_attributed(shared_results) -> None:
+def test_kernels_onnxruntime_rewrites_for_its_blocked_layout_are_still_attributed(profiles: dict) -> None:
     from bench.profiling.profile import profile_model
 
-    profile = profile_model("mobilenetv2_100", "onnxruntime", runs=3)  # ORT renames convs "<tensor>_nchwc"
+    profile = profiles.get(("mobilenetv2_100", "onnxruntime"))  # the add-up test's, when it ran
+    if profile is None:
+        profile = profile_model("mobilenetv2_100", "onnxruntime", runs=3)  # ORT renames convs "<tensor>_nchwc"
     ops = {b.block: b.ops or 0 for b in profile.blocks}
     assert ops.get(TOP_LEVEL, 0) <= 0.05 * sum(ops.values()), ops
     assert ops["blocks.1.0"] >= 3  # expand, depthwise and project convolutions

@@ -29,14 +29,15 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
 
 
 @pytest.fixture(scope="module")
-def report_store(tmp_path_factory, tiny_files) -> str:
+def report_store(tmp_path_factory, tiny_files, zoo_artifacts) -> str:
     """Real measurements of two zoo models, a failed cell, and rows whose names are hostile HTML."""
     import os
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, share_zoo_artifacts
 
     home = tmp_path_factory.mktemp("report")
+    share_zoo_artifacts(home / "results", zoo_artifacts)
     store = str(home / "store.sqlite")
     broken = home / "broken.onnx"
     broken.write_bytes(b"not a model")

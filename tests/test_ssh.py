@@ -66,7 +66,8 @@ def test_a_suite_runs_on_the_board_through_sshd(bench_cli, sshd, tiny_files, tmp
     assert all(r["n_samples"] >= 30 and r["source"]["transport"] == "ssh" for r in rows)
     work = tmp_path / "remote dir; $(touch pwned)"
     copied = sorted(p.name for p in (work / "files").glob("*/*"))
-    assert copied == sorted(["agent.py", tiny_files["onnx"].name, tiny_files["tflite"].name])
+    plugins = ["onnxruntime.py", "litert.py"]  # each runtime's plug-in: how the agent opens its session
+    assert copied == sorted(["agent.py", *plugins, tiny_files["onnx"].name, tiny_files["tflite"].name])
     assert not list(tmp_path.rglob("pwned"))
 
 

@@ -1,5 +1,15 @@
-"""The ``bench`` command line: one thin module per command group (parse, call, render)."""
+"""The ``bench`` command line: one thin module per command group (parse, call one library function, render).
+
+Importing this package registers every command on :data:`app` in the order ``bench --help``
+lists them; each command imports its heavy dependencies (torch, pandas) only when it runs.
+"""
 
 from bench.cli.app import app, main
+
+# One module per command group; importing registers its commands on `app`, in the order of `bench --help`.
+from bench.cli import models, export, run, results, profile, ingest, devices  # noqa: E402, F401, I001  isort: skip
+
+app.add_typer(results.baseline_app, name="baseline")
+app.add_typer(run.farm_app, name="farm")
 
 __all__ = ["app", "main"]

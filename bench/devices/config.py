@@ -16,7 +16,6 @@ from pathlib import Path
 from bench.errors import BenchError
 
 SHIPPED = Path(__file__).parent / "catalog"
-TRANSPORTS = ("local", "ssh", "adb")
 
 # table -> key -> accepted types; "" is the top level
 SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
@@ -32,7 +31,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "adb_server_port": (int,),
     },
     "cpu": {"affinity": (str,), "threads": (list,)},
-    "runtimes": {"available": (list,), "benchmark_model": (str,), "onnxruntime_perf_test": (str,)},
+    "runtimes": {"available": (list,)},  # + the path of each registered runtime's native tool (_allowed)
     "energy": {"meter": (str,), "rails": (list,), "root": (str,)},
     "thermal": {
         "limit_c": (int, float),
@@ -45,6 +44,8 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
 
 @dataclass(frozen=True)
 class Device:
+    """One device profile, validated: where a suite runs, how it is reached and what it offers."""
+
     name: str
     transport: str = "local"
     address: str = ""
@@ -53,7 +54,7 @@ class Device:
     description: str = ""
     affinity: str | None = None
     threads: tuple[int, ...] = (1,)
-    runtimes: tuple[str, ...] = ("onnxruntime", "litert", "torch", "coreml")
+    runtimes: tuple[str, ...] = field(default_factory=lambda: _registered_runtimes())
     tools: dict = field(default_factory=dict)
     energy_meter: str = "auto"
     rails: tuple[str, ...] = ()
@@ -69,8 +70,33 @@ class Device:
     adb_server_port: int | None = None  # adb -P PORT (default: adb's own, 5037)
     path: str = ""
 
+    @property
+    def is_local(self) -> bool:
+        """True when the profile's transport is this machine (its ``is_local``)."""
+        from bench.devices.transports.base import transport_class
+
+        return transport_class(self.transport).is_local
+
+
+def _registered_runtimes() -> tuple[str, ...]:
+    """Every registered runtime's name: what a profile offers unless ``[runtimes] available`` says."""
+    from bench.runtimes.base import RUNTIMES
+
+    return tuple(RUNTIMES)
+
+
+def _allowed(table: str) -> dict[str, tuple[type, ...]]:
+    """The keys a table accepts: :data:`SCHEMA`'s, and in ``[runtimes]`` the native tool of every
+    registered runtime that has one (``benchmark_model = "/path/..."``)."""
+    if table != "runtimes":
+        return SCHEMA[table]
+    from bench.runtimes.base import RUNTIMES
+
+    return {**SCHEMA[table], **{r.native_tool: (str,) for r in RUNTIMES.values() if r.native_tool}}
+
 
 def user_dir() -> Path:
+    """The folder of the user's own device profiles (``$BENCH_DEVICES``)."""
     return Path(os.environ.get("BENCH_DEVICES", "~/.config/bench/devices")).expanduser()
 
 
@@ -92,12 +118,18 @@ def _line_of(text: str, key: str, table: str) -> int:
     return start + 1
 
 
-def load_profile(path: str | Path) -> Device:
+def load_device(path: str | Path) -> Device:
+    """The device profile in the TOML file ``path``; raises BenchError naming the file and line
+    of the first problem (malformed TOML, unknown table or key, wrong type, bad value)."""
+    from bench.devices.transports.base import transport_names
+
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise BenchError(f"cannot read device profile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"cannot read device profile {path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -118,7 +150,7 @@ def load_profile(path: str | Path) -> Device:
         else:
             items = [("", key, value)]
         for table, k, v in items:
-            allowed = SCHEMA[table]
+            allowed = _allowed(table)
             where = f"[{table}] {k}" if table else k
             if k not in allowed:
                 raise fail(k, table, f"unknown key '{where}'; known: {', '.join(allowed)}")
@@ -128,8 +160,9 @@ def load_profile(path: str | Path) -> Device:
     for key in ("name", "transport"):
         if key not in data:
             raise BenchError(f"{path}:1: missing required key '{key}'")
-    if data["transport"] not in TRANSPORTS:
-        raise fail("transport", "", f"transport '{data['transport']}' is not one of {', '.join(TRANSPORTS)}")
+    if data["transport"] not in transport_names():
+        known = ", ".join(transport_names())
+        raise fail("transport", "", f"transport '{data['transport']}' is not one of {known}")
     cpu, runtimes = data.get("cpu", {}), data.get("runtimes", {})
     energy, thermal = data.get("energy", {}), data.get("thermal", {})
     threads = cpu.get("threads", [1])
@@ -175,8 +208,8 @@ def load_profile(path: str | Path) -> Device:
     )
 
 
-def profile_paths() -> dict[str, Path]:
-    """Profile name (file stem) -> file; user profiles replace shipped ones of the same name."""
+def device_paths() -> dict[str, Path]:
+    """Device name (file stem) -> profile file; user profiles replace shipped ones of the same name."""
     paths = {p.stem: p for p in sorted(SHIPPED.glob("*.toml"))}
     if user_dir().is_dir():
         paths.update({p.stem: p for p in sorted(user_dir().glob("*.toml"))})
@@ -184,13 +217,16 @@ def profile_paths() -> dict[str, Path]:
 
 
 def list_devices() -> list[Device]:
-    return [load_profile(p) for p in profile_paths().values()]
+    """Every known device (shipped and the user's), loaded; raises BenchError on a bad profile."""
+    return [load_device(p) for p in device_paths().values()]
 
 
 def get_device(name: str | None = None, device_file: str | None = None) -> Device:
+    """The device ``device_file`` describes, else the known device ``name``; raises BenchError
+    (listing the known names) when there is none."""
     if device_file:
-        return load_profile(device_file)
-    paths = profile_paths()
+        return load_device(device_file)
+    paths = device_paths()
     if name not in paths:
         raise BenchError(f"unknown device '{name}'; known devices: {', '.join(paths)} (or --device-file PATH)")
-    return load_profile(paths[name])
+    return load_device(paths[name])

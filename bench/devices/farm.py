@@ -18,11 +18,12 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 from bench.errors import BenchError
+from bench.measure.measurement import Cell, Measurement, MeasurementList
 
 RESOURCE_PREFIX = "device:"
 CONNECT_TIMEOUT_S = 10.0
@@ -46,10 +47,14 @@ def _distributed():
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """A clear error before Dask's own retries: is anything listening at the scheduler address?"""
     url = urlparse(address if "://" in address else f"tcp://{address}")
-    if url.scheme not in ("tcp", "tls") or not url.hostname or not url.port:
-        raise BenchError(f"bad scheduler address '{address}': use tcp://HOST:PORT")
     try:
-        with socket.create_connection((url.hostname, url.port), timeout=timeout):
+        port = url.port  # ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        port = None
+    if url.scheme not in ("tcp", "tls") or not url.hostname or not port:
+        raise BenchError(f"bad scheduler address '{address[:100]}': use tcp://HOST:PORT (PORT 1-65535)")
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
             pass
     except OSError as exc:
         raise BenchError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}") from None
@@ -111,13 +116,16 @@ def cache_artifact(artifact: dict, cache: Path) -> Path:
     return path
 
 
-def measure_on_worker(device_name: str, cell: dict, artifact: dict | None, protocol: dict, options: dict):
-    """Runs on a worker: measure one cell on one of its devices. ``artifact`` carries the bytes
-    exported on the client, cached on the worker by content hash."""
+def measure_on_worker(
+    device_name: str, cell: Cell, artifact: dict | None, protocol: dict, options: dict
+) -> Measurement:
+    """Runs on a worker: measure one cell on one of its devices, the worker's host name recorded in
+    its settings. ``artifact`` carries the bytes exported on the client, cached on the worker by
+    content hash."""
     from bench.devices.config import get_device
-    from bench.measure.harness import Cell, Harness
+    from bench.measure.harness import Harness
     from bench.measure.protocol import Protocol
-    from bench.measure.runners import Artifact
+    from bench.measure.runners import Workload
     from bench.paths import results_dir
 
     key = f"{device_name}|{sorted(protocol.items())}|{sorted(options.items())}"
@@ -127,10 +135,9 @@ def measure_on_worker(device_name: str, cell: dict, artifact: dict | None, proto
     local = None
     if artifact is not None:
         path = cache_artifact(artifact, results_dir() / "farm-cache")
-        local = Artifact(str(path), artifact["sha256"], tuple(artifact["input_shape"]))
-    row, samples = harness.measure(Cell(**cell), artifact=local)
-    row["settings"]["worker"] = socket.gethostname()
-    return row, samples
+        local = Workload(str(path), artifact["sha256"], tuple(artifact["input_shape"]))
+    measurement = harness.measure(cell, workload=local)
+    return replace(measurement, settings={**measurement.settings, "worker": socket.gethostname()})
 
 
 # --- the client side ---------------------------------------------------------------------------
@@ -242,13 +249,11 @@ def artifact_payload(path: str, sha256: str, input_shape) -> dict:
 
 
 @dataclass
-class FarmResult:
-    run_ids: dict[str, str]
-    rows: list[dict] = field(default_factory=list)
+class FarmResult(MeasurementList):
+    """A farm suite: one stored run per device, and every measurement stored (in arrival order)."""
 
-    @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.rows if r["status"] != "ok"]
+    run_ids: dict[str, str]
+    measurements: list[Measurement] = field(default_factory=list)
 
 
 def run_on_farm(
@@ -263,7 +268,7 @@ def run_on_farm(
 ) -> FarmResult:
     """Measure ``cells`` on every device of the farm; one stored run per device."""
     from bench.measure.environment import fingerprint
-    from bench.measure.harness import failed_row, prepare_artifact
+    from bench.measure.harness import failed_measurement, prepare_workload
 
     farm = Farm(address)
     try:
@@ -274,42 +279,38 @@ def run_on_farm(
             key = (cell.model, cell.format, cell.precision)
             if key in payloads or key in errors:
                 continue
-            artifact, error = prepare_artifact(cell)
+            workload, error = prepare_workload(cell)
             if error:
                 errors[key] = error
             else:
-                payloads[key] = farm.scatter(artifact_payload(artifact.path, artifact.sha256, artifact.input_shape))
+                payloads[key] = farm.scatter(artifact_payload(workload.path, workload.sha256, workload.input_shape))
         environment = {**fingerprint(), "farm": address}
-        plan = [asdict(c) for c in cells]
+        plan = [c.plan_entry() for c in cells]
         result = FarmResult({d: store.start_run(d, environment, plan, argv) for d in devices})
         jobs = []
         for cell in cells:
             for device in devices:
                 key = (cell.model, cell.format, cell.precision)
                 if key in errors:
-                    row = failed_row(cell, device, protocol, errors[key])
-                    _store(store, result, row, None, on_row)
+                    _store(store, result, failed_measurement(cell, device, protocol, errors[key]), on_row)
                     continue
-                args = (device, asdict(cell), payloads[key], asdict(protocol), options)
+                args = (device, cell, payloads[key], asdict(protocol), options)
                 jobs.append(Job(device, args, tag=cell))
         for job, outcome, reason in farm.run(measure_on_worker, jobs):
-            if reason is None:
-                row, samples = outcome
-            else:
-                row, samples = failed_row(job.tag, job.device, protocol, reason), None
-            row["run_id"] = result.run_ids[job.device]
-            _store(store, result, row, samples, on_row)
+            measurement = outcome if reason is None else failed_measurement(job.tag, job.device, protocol, reason)
+            _store(store, result, measurement, on_row)
         for device, run_id in result.run_ids.items():
-            lost = any(r["device"] == device and "was lost" in (r.get("error") or "") for r in result.rows)
+            lost = any(m.cell.device == device and "was lost" in (m.error or "") for m in result.measurements)
             store.finish_run(run_id, "device-lost" if lost else "finished")
         return result
     finally:
         farm.close()
 
 
-def _store(store, result: FarmResult, row: dict, samples, on_row) -> None:
-    row.setdefault("run_id", result.run_ids[row["device"]])
-    row["id"] = store.add_measurement(row, samples)
-    result.rows.append(row)
+def _store(store, result: FarmResult, measurement: Measurement, on_row) -> None:
+    """Store ``measurement`` in its device's run, keep it in ``result`` and report its row to ``on_row``."""
+    measurement = replace(measurement, run_id=result.run_ids[measurement.cell.device])
+    measurement = replace(measurement, id=store.add_measurement(measurement))
+    result.measurements.append(measurement)
     if on_row:
-        on_row(row)
+        on_row(measurement.to_row())

@@ -2,13 +2,15 @@
 
 Self-contained on purpose (standard library + numpy + the runtime's own package, nothing from
 this project), because the same file is copied to remote devices (Raspberry Pi, Jetson) and run
-with their Python. Each measurement runs in a fresh agent process, so that memory and imports of
+with their Python. How a runtime opens a session is its plug-in's (``bench/runtimes/<name>.py``,
+equally self-contained): the job names the plug-in's file, copied to the device with this one, and the agent
+loads it by path. Each measurement runs in a fresh agent process, so that memory and imports of
 one model never leak into the next.
 
 Usage: ``python agent.py < job.json``. Output events, one JSON object per line:
 
     {"event": "hello", "versions": {...}, "pid": ...}
-    {"event": "init", "init_ms": ..., "rss_before_mb": ...}
+    {"event": "init", "init_ms": ..., "rss_before_mb": ..., "versions": {...}, "options": {...}}
     {"event": "first", "first_ms": ...}
     {"event": "window", "start": ..., "end": ..., "n": ..., "energy": {...}}
     {"event": "samples", "ms": [...]}                 # every timed inference, in order
@@ -32,6 +34,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -43,89 +46,24 @@ def emit(event: str, **fields) -> None:
 # --- runtimes -------------------------------------------------------------------------------
 
 
-def _onnxruntime(job: dict):
-    import onnxruntime as ort
+def load_runtime(path: str, name: str):
+    """The runtime plug-in module at ``path`` (``bench/runtimes/<name>.py``, copied next to this
+    agent on a device), loaded by file so that the rest of ``bench`` need not be installed. The
+    plug-in's ``open_session(artifact, threads, options)`` returns ``(run, versions)``, or
+    ``(run, versions, applied)`` with the options as the session really runs them."""
+    import importlib.util
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = job["threads"]
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    level = job.get("options", {}).get("graph_optimization", "all")
-    opts.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[level]
-    providers = job.get("options", {}).get("providers") or ["CPUExecutionProvider"]
-    session = ort.InferenceSession(job["artifact"], opts, providers=providers)
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x}), {"onnxruntime": ort.__version__}
-
-
-def _litert(job: dict):
+    spec = importlib.util.spec_from_file_location(f"bench_runtime_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the {name} runtime plug-in from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ on the device
     try:
-        from ai_edge_litert import interpreter as tfl
-
-        version = {"ai_edge_litert": getattr(tfl, "__version__", "") or _dist_version("ai-edge-litert")}
-    except ImportError:  # older devices: tflite_runtime (numpy 1.x environments)
-        from tflite_runtime import interpreter as tfl
-
-        version = {"tflite_runtime": _dist_version("tflite-runtime")}
-    xnnpack = job.get("options", {}).get("xnnpack", True)
-    kwargs = {"model_path": job["artifact"], "num_threads": job["threads"]}
-    if not xnnpack:
-        kwargs["experimental_op_resolver_type"] = tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = tfl.Interpreter(**kwargs)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]["index"]
-    out = interpreter.get_output_details()[0]["index"]
-
-    def run(x):
-        interpreter.set_tensor(inp, x)
-        interpreter.invoke()
-        return interpreter.get_tensor(out)
-
-    return run, version
-
-
-def _torch(job: dict):
-    import torch
-
-    torch.set_num_threads(job["threads"])
-    import models  # the zoo: PyTorch eager is a host-side reference
-
-    torch.manual_seed(0)
-    model = models.create_model(job["artifact"])
-
-    def run(x):
-        with torch.inference_mode():
-            return model(torch.from_numpy(x))
-
-    return run, {"torch": torch.__version__}
-
-
-def _coreml(job: dict):
-    import platform
-
-    if platform.system() != "Darwin":
-        raise RuntimeError("CoreML runs only on macOS")
-    import coremltools as ct
-
-    model = ct.models.MLModel(job["artifact"], compute_units=ct.ComputeUnit.CPU_ONLY)
-    return lambda x: model.predict({"input": x}), {"coremltools": ct.__version__}
-
-
-RUNTIMES = {"onnxruntime": _onnxruntime, "litert": _litert, "torch": _torch, "coreml": _coreml}
-
-
-def _dist_version(name: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # noqa: BLE001
-        return "unknown"
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = write_bytecode
+    return module
 
 
 # --- energy counters ------------------------------------------------------------------------
@@ -184,34 +122,71 @@ class Sampler:
         import subprocess
 
         self.proc = subprocess.Popen(self.spec["stream"], stdout=subprocess.PIPE, text=True)
+        if self.stop.is_set():  # the window closed before the tool started
+            self.proc.terminate()
+            return
         for line in self.proc.stdout:
             self.samples.append({"t": time.perf_counter(), "values": {"line": line}})
             if self.stop.is_set():
                 break
 
     def __exit__(self, *exc) -> None:
+        """Stop the thread (and the streaming tool); never suppresses an exception."""
         if self.stop is None:
             return
         self.stop.set()
         if self.proc is not None:
             self.proc.terminate()
         self.thread.join(timeout=5)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
 
 
-def stream_reading(sampler: Sampler, spec: dict | None) -> dict | None:
-    """A streaming meter has no before/after file: the nearest sample stands in."""
-    if spec and spec.get("stream"):
-        return sampler.samples[-1] if sampler.samples else None
-    return read_counters(spec)
+class MeteredWindow:
+    """Energy readings around a window (the timed runs, or the idle window after them): a reading
+    on entry and one on exit, with the sampler running in between; ``readings()`` returns them as
+    ``{"before", "after", "samples"}`` (None without an energy spec). The sampler stops on exit
+    even when the window raised. A streaming meter has no before/after file: the nearest line it
+    printed stands in, waited for (at most 5 s) on entry and after the window's end."""
 
+    def __init__(self, spec: dict | None):
+        self.spec = spec
+        self.streaming = bool(spec and spec.get("stream"))
+        self.sampler = Sampler(spec)
+        self.before: dict | None = None
+        self.after: dict | None = None
 
-def _wait_for_sample(sampler: Sampler, after: float = 0.0, timeout: float = 5.0) -> None:
-    """Until a streaming meter has printed a line later than ``after``."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if sampler.samples and sampler.samples[-1]["t"] > after:
-            return
-        time.sleep(0.01)
+    def __enter__(self) -> MeteredWindow:
+        self.sampler.__enter__()
+        try:
+            self.before = self._reading(after=0.0)
+        except BaseException:
+            self.sampler.__exit__()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.after = self._reading(after=time.perf_counter())
+        finally:
+            self.sampler.__exit__()
+
+    def _reading(self, after: float) -> dict | None:
+        if not self.streaming:
+            return read_counters(self.spec)
+        deadline = time.perf_counter() + 5.0
+        while time.perf_counter() < deadline:
+            if self.sampler.samples and self.sampler.samples[-1]["t"] > after:
+                break
+            time.sleep(0.01)
+        return self.sampler.samples[-1] if self.sampler.samples else None
+
+    def readings(self) -> dict | None:
+        """``{"before", "after", "samples"}`` raw readings for the meter on the host; None without a spec."""
+        if not self.spec:
+            return None
+        return {"before": self.before, "after": self.after, "samples": self.sampler.samples}
 
 
 # --- statistics the agent needs to stop early ----------------------------------------------
@@ -227,6 +202,79 @@ def median_ci_halfwidth(samples: list[float]) -> float:
     lo, hi = ordered[max(k, 0)], ordered[min(n - 1 - k, n - 1)]
     median = ordered[n // 2]
     return (hi - lo) / 2 / median if median > 0 else math.inf
+
+
+# --- the timed runs: a loop, a stop policy, an optional observer ------------------------------
+
+
+def protocol_stop(
+    min_runs: int, min_time: float, max_runs: int, max_time: float, ci_target: float | None = None
+) -> Callable[[list[float], float], bool]:
+    """The protocol's stop rule for ``timed_runs``: stop at ``max_runs`` runs or ``max_time`` s,
+    or once both ``min_runs`` and ``min_time`` are met, or (with ``ci_target``, checked every 10
+    runs) once the 95% CI of the median is narrower than ``ci_target`` (relative half-width)."""
+
+    def stop(samples: list[float], elapsed: float) -> bool:
+        n = len(samples)
+        if n >= max_runs or elapsed >= max_time:
+            return True
+        if n >= min_runs and elapsed >= min_time:
+            return True
+        return bool(ci_target) and n % 10 == 0 and median_ci_halfwidth(samples) <= ci_target
+
+    return stop
+
+
+def duration_stop(seconds: float) -> Callable[[list[float], float], bool]:
+    """Stop once ``seconds`` have passed (a sustained run measures continuously)."""
+    return lambda samples, elapsed: elapsed >= seconds
+
+
+def stop_policy(job: dict) -> Callable[[list[float], float], bool]:
+    """The job's stop rule: ``duration_stop`` for a sustained run, else ``protocol_stop``."""
+    if job.get("sustained_s"):
+        return duration_stop(job["sustained_s"])
+    return protocol_stop(job["min_runs"], job["min_time"], job["max_runs"], job["max_time"], job.get("ci_target"))
+
+
+def timed_runs(
+    run: Callable,
+    x,
+    stop: Callable[[list[float], float], bool],
+    observe: Callable[[list[float], float], None] | None = None,
+) -> tuple[list[float], float, float]:
+    """Time ``run(x)`` until ``stop(samples_ms, elapsed_s)`` says so (asked after every run, after
+    ``observe``): (every latency in ms in order, window start, window end; ``perf_counter`` s)."""
+    samples: list[float] = []
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter_ns()
+        run(x)
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+        elapsed = time.perf_counter() - start
+        if observe is not None:
+            observe(samples, elapsed)
+        if stop(samples, elapsed):
+            return samples, start, time.perf_counter()
+
+
+class Chunks:
+    """Observer of a sustained run: every ``chunk_s`` seconds (and at ``end_s``) one ``chunk``
+    event with the chunk's median latency and the hottest thermal zone under ``thermal_root``."""
+
+    def __init__(self, chunk_s: float, end_s: float, thermal_root: str):
+        self.chunk_s, self.end_s, self.thermal_root = chunk_s, end_s, thermal_root
+        self.began = 0.0  # elapsed seconds when the current chunk began
+        self.first = 0  # index of its first sample
+
+    def __call__(self, samples: list[float], elapsed: float) -> None:
+        if elapsed - self.began < self.chunk_s and elapsed < self.end_s:
+            return
+        chunk = sorted(samples[self.first :])
+        emit("chunk", t=round(elapsed, 3), n=len(chunk), median_ms=chunk[len(chunk) // 2],
+             temp_c=hottest_c(self.thermal_root))  # fmt: skip
+        self.first = len(samples)
+        self.began = elapsed
 
 
 def hottest_c(root: str) -> float | None:
@@ -265,7 +313,9 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def measure(job: dict) -> None:
+def measure(job: dict, stop: Callable[[list[float], float], bool] | None = None) -> None:
+    """Run the job and print its events; a failure is an ``error`` event, never an exception.
+    ``stop``: the stop rule of the timed runs (default: ``stop_policy(job)``)."""
     stage = "load"
     try:
         if job.get("cpus") and hasattr(os, "sched_setaffinity"):
@@ -276,11 +326,13 @@ def measure(job: dict) -> None:
             python=sys.version.split()[0],
             cpus=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         )
+        runtime = load_runtime(job["runtime_file"], job["runtime"])
         rss_before = rss_mb()
         start = time.perf_counter_ns()
-        run, versions = RUNTIMES[job["runtime"]](job)
+        run, versions, *applied = runtime.open_session(job["artifact"], job["threads"], job.get("options", {}))
         init_ms = (time.perf_counter_ns() - start) / 1e6
-        emit("init", init_ms=init_ms, rss_before_mb=rss_before, versions=versions)
+        options = applied[0] if applied else job.get("options", {})  # what runs, as the runtime reports it
+        emit("init", init_ms=init_ms, rss_before_mb=rss_before, versions=versions, options=options)
 
         stage = "first inference"
         x = np.random.default_rng(0).standard_normal(job["input_shape"]).astype(np.float32)
@@ -293,67 +345,21 @@ def measure(job: dict) -> None:
             run(x)
 
         stage = "timed runs"
-        samples: list[float] = []
         energy_spec = job.get("energy")
-        sampler = Sampler(energy_spec).__enter__()
-        if energy_spec and energy_spec.get("stream"):
-            _wait_for_sample(sampler)
-        before = stream_reading(sampler, energy_spec)
-        window_start = time.perf_counter()
-        sustained, chunk_s = job.get("sustained_s"), job.get("chunk_s", 2.0)
-        chunk_start, chunk_first = window_start, 0
-        while True:
-            t0 = time.perf_counter_ns()
-            run(x)
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-            elapsed = time.perf_counter() - window_start
-            n = len(samples)
-            if sustained:  # run continuously; one chunk event (latency + temperature) per chunk_s
-                if time.perf_counter() - chunk_start >= chunk_s or elapsed >= sustained:
-                    chunk = sorted(samples[chunk_first:])
-                    emit("chunk", t=round(elapsed, 3), n=len(chunk), median_ms=chunk[len(chunk) // 2],
-                         temp_c=hottest_c(job.get("thermal_root", "/sys/class/thermal")))  # fmt: skip
-                    chunk_start, chunk_first = time.perf_counter(), n
-                if elapsed >= sustained:
-                    break
-                continue
-            if n >= job["max_runs"] or elapsed >= job["max_time"]:
-                break
-            if n >= job["min_runs"] and elapsed >= job["min_time"]:
-                break
-            target = job.get("ci_target")
-            if target and n % 10 == 0 and median_ci_halfwidth(samples) <= target:
-                break  # early stop: the median is already known precisely enough
-        window_end = time.perf_counter()
-        if energy_spec and energy_spec.get("stream"):
-            _wait_for_sample(sampler, after=window_end)
-        after = stream_reading(sampler, energy_spec)
-        sampler.__exit__()
-        emit(
-            "window",
-            start=window_start,
-            end=window_end,
-            n=len(samples),
-            energy={"before": before, "after": after, "samples": sampler.samples} if energy_spec else None,
-        )
+        chunks = None
+        if job.get("sustained_s"):  # one chunk event (latency + temperature) per chunk_s
+            chunks = Chunks(job.get("chunk_s", 2.0), job["sustained_s"], job.get("thermal_root", "/sys/class/thermal"))
+        with MeteredWindow(energy_spec) as window:
+            samples, window_start, window_end = timed_runs(run, x, stop or stop_policy(job), chunks)
+        emit("window", start=window_start, end=window_end, n=len(samples), energy=window.readings())
         emit("samples", ms=samples)
 
         if energy_spec:
             stage = "idle window"
             idle_s = min(window_end - window_start, job.get("idle_max", 10.0))
-            with Sampler(energy_spec) as idle_sampler:
-                if energy_spec.get("stream"):
-                    _wait_for_sample(idle_sampler)
-                idle_before = stream_reading(idle_sampler, energy_spec)
+            with MeteredWindow(energy_spec) as idle:
                 time.sleep(idle_s)
-                if energy_spec.get("stream"):
-                    _wait_for_sample(idle_sampler, after=time.perf_counter())
-                idle_after = stream_reading(idle_sampler, energy_spec)
-            emit(
-                "idle",
-                seconds=idle_s,
-                energy={"before": idle_before, "after": idle_after, "samples": idle_sampler.samples},
-            )
+            emit("idle", seconds=idle_s, energy=idle.readings())
         emit("done", peak_rss_mb=peak_rss_mb())
     except Exception as exc:  # noqa: BLE001 - any failure is reported, never a hang
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import socket
 import subprocess
 from pathlib import Path
 
-_PACKAGES = ("torch", "onnxruntime", "ai-edge-litert", "tflite-runtime", "litert-torch", "coremltools", "numpy", "timm")
+# What else describes a run besides the runtimes' own distributions (each runtime plug-in names those).
+_PACKAGES = ("litert-torch", "numpy", "timm")
 
 
 def cpu_model() -> str:
@@ -36,12 +36,16 @@ def git_commit(cwd: str | Path = ".") -> str | None:
 
 
 def fingerprint() -> dict:
+    """This machine and the project: hostname, CPU model and cores, OS, machine, Python, the
+    versions of every registered runtime's distributions and of the converter / array packages
+    (missing ones left out), and the git commit (``+dirty`` with local changes; None outside git)."""
+    from bench.imports import installed_versions
+    from bench.runtimes.base import RUNTIMES
+
     versions = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    for runtime in RUNTIMES.values():
+        versions.update(runtime.versions())
+    versions.update(installed_versions(_PACKAGES))
     return {
         "hostname": socket.gethostname(),
         "cpu": cpu_model(),

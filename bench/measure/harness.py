@@ -1,7 +1,8 @@
 """The measurement harness: plan cells, export what is missing, measure each cell in a fresh
 agent process, and store every finished measurement immediately.
 
-One cell = (model, format, precision, runtime, threads, repeat) on one device. Repeats are
+One cell (``bench.measure.measurement.Cell``) = (model, format, precision, runtime, threads,
+repeat) on one device; each measures into a ``Measurement``. Repeats are
 interleaved: every cell's first repeat runs before any cell's second, so slow drift (thermal,
 background load) spreads over all models instead of biasing one.
 """
@@ -12,7 +13,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.devices.config import Device
@@ -20,9 +21,11 @@ from bench.devices.energy.base import EnergyMeter, EnergyResult, MeterUnavailabl
 from bench.devices.transports.base import DeviceLost, TransportError, open_transport
 from bench.errors import BenchError
 from bench.measure.environment import fingerprint
+from bench.measure.measurement import Cell, Measurement, MeasurementList
 from bench.measure.protocol import Protocol
-from bench.measure.runners import Artifact, cpus_of_mask, runner_for
-from bench.measure.thermal import ThermalRecord, wait_for_android_status, wait_until_settled
+from bench.measure.runners import Workload, cpus_of_mask, runner_for
+from bench.measure.stats import LatencyStats
+from bench.measure.thermal import ThermalRecord
 from bench.results.store import Store
 from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
 
@@ -30,33 +33,16 @@ RETRY_DELAY_S = 2.0
 DIRECT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
 
 
-@dataclass(frozen=True)
-class Cell:
-    model: str
-    format: str
-    precision: str
-    runtime: str
-    threads: int
-    repeat: int = 0
-
-    def key(self, device: str) -> tuple:
-        return (self.model, self.format, self.precision, self.runtime, device, self.threads, self.repeat)
-
-    def label(self) -> str:
-        return f"{self.model} {self.format}/{self.precision} {self.runtime} x{self.threads}"
-
-
 @dataclass
-class SuiteResult:
+class SuiteResult(MeasurementList):
+    """What a suite did: its stored run, the measurements it stored (in order), cells skipped
+    because a resumed run had them already, and why the device was lost, if it was."""
+
     run_id: str
-    rows: list[dict] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
     skipped: int = 0
     planned: int = 0
     lost: str | None = None  # why the device was lost, if it was
-
-    @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.rows if r["status"] != "ok"]
 
 
 def plan_cells(
@@ -68,7 +54,9 @@ def plan_cells(
     repeats: int = 1,
     device: Device | None = None,
 ) -> list[Cell]:
-    """Every combination that makes sense on ``device``; interleaved by repeat."""
+    """Every combination that makes sense on ``device``; interleaved by repeat. A model file (``.onnx``,
+    ``.tflite``) runs as what it is: its format and its precision read from the file, whatever
+    ``formats`` and ``precisions`` say (the CLI refuses a contradiction first)."""
     offered = device.runtimes if device else tuple(DEFAULT_RUNTIME.values())
     for name in runtimes or []:
         get_runtime(name)
@@ -87,7 +75,7 @@ def plan_cells(
         direct = DIRECT_SUFFIXES.get(Path(model).suffix)
         for fmt in [direct] if direct else formats:
             chosen = [r for r in (runtimes or default_for(fmt)) if get_runtime(r).format == fmt]
-            for precision in ["fp32"] if direct or fmt == "pytorch" else precisions:
+            for precision in [_file_precision(model)] if direct else ["fp32"] if fmt == "pytorch" else precisions:
                 for runtime in chosen:
                     for t in threads:
                         base.append(Cell(model, fmt, precision, runtime, t))
@@ -97,12 +85,21 @@ def plan_cells(
     return [Cell(c.model, c.format, c.precision, c.runtime, c.threads, r) for r in range(repeats) for c in base]
 
 
-def _artifact(cell: Cell) -> tuple[str, str | None, tuple[int, ...], str | None]:
-    """(path or zoo name, sha256, input shape, error) for the cell's artifact; exports when missing."""
+def _file_precision(path: str) -> str:
+    """The precision of a user's model file, read from its weights ("unknown" when it cannot be read:
+    its cell fails with the reason)."""
+    from export.base import read_model_file
+
+    return read_model_file(path)[1] or "unknown"
+
+
+def prepare_workload(cell: Cell) -> tuple[Workload | None, str | None]:
+    """What the cell runs (its artifact, exported when missing; a zoo name for eager PyTorch; a
+    user's model file as it is), or why there is nothing to run."""
     if cell.format == "pytorch":
         import models as zoo
 
-        return cell.model, None, zoo.get_card(cell.model).input_shape, None
+        return Workload(cell.model, None, zoo.get_card(cell.model).input_shape), None
     if Path(cell.model).suffix in DIRECT_SUFFIXES:
         return _direct_file(cell.model)
     from export.pipeline import export_model
@@ -111,49 +108,30 @@ def _artifact(cell: Cell) -> tuple[str, str | None, tuple[int, ...], str | None]
     spec = resolve(cell.model)
     artifact = export_model(spec, cell.format, cell.precision)
     if artifact.error:
-        return "", None, spec.input_shape, f"export failed: {artifact.error}"
-    return artifact.path, artifact.sha256, spec.input_shape, None
+        return None, f"export failed: {artifact.error}"
+    return Workload.of_artifact(artifact, spec.input_shape), None
 
 
-def prepare_artifact(cell: Cell) -> tuple[Artifact | None, str | None]:
-    """The cell's artifact (exported when missing), or why there is none."""
-    path, sha, shape, error = _artifact(cell)
-    return (None, error) if error else (Artifact(path, sha, shape), None)
-
-
-def failed_row(cell: Cell, device: str, protocol: Protocol, reason: str) -> dict:
-    """A stored failure for a cell that never ran (or whose result was lost)."""
+def failed_measurement(cell: Cell, device: str, protocol: Protocol, reason: str) -> Measurement:
+    """A failure to store for ``cell`` on ``device`` that never ran (or whose result was lost)."""
     now = time.time()
-    return {
-        "model": cell.model,
-        "format": cell.format,
-        "precision": cell.precision,
-        "runtime": cell.runtime,
-        "device": device,
-        "threads": cell.threads,
-        "repeat": cell.repeat,
-        "status": "failed",
-        "settings": asdict(protocol),
-        "error": reason,
-        "started_at": now,
-        "ended_at": now,
-    }
+    return Measurement.failed(cell.on(device), asdict(protocol), reason, started_at=now, ended_at=now)
 
 
-def _direct_file(path: str) -> tuple[str, str | None, tuple[int, ...], str | None]:
+def _direct_file(path: str) -> tuple[Workload | None, str | None]:
     """A user's .onnx / .tflite file: input shape read from the file itself."""
     from bench.digest import file_sha256
     from export.base import get_exporter
 
     file = Path(path)
     if not file.is_file():
-        return path, None, (), f"model file not found: {file}"
+        return None, f"model file not found: {file}"
     try:
         inputs, _ = get_exporter(DIRECT_SUFFIXES[file.suffix]).io_signature(file)
         shape = tuple(int(d) for d in inputs[0]["shape"])
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a failed cell, not a crash
-        return path, None, (), f"cannot read {file.name}: {type(exc).__name__}: {str(exc).strip()[:200]}"
-    return str(file.resolve()), file_sha256(file), shape, None
+        return None, f"cannot read {file.name}: {type(exc).__name__}: {str(exc).strip()[:200]}"
+    return Workload(str(file.resolve()), file_sha256(file), shape), None
 
 
 def pinned_cpus(affinity: str | None, threads: int) -> list[int] | None:
@@ -211,79 +189,69 @@ class Harness:
         return get_runtime(runtime).with_options(self.option_overrides)
 
     def thermal(self) -> ThermalRecord:
-        d = self.device
-        if d.transport == "adb":
-            return wait_for_android_status(self.transport, d.thermal_limit_status, d.thermal_max_wait_s)
-        return wait_until_settled(self.thermal_root, d.thermal_limit_c, d.thermal_max_wait_s, files=self.transport)
+        """Wait (bounded) for the device's thermal state to settle, the way its transport reads it."""
+        return self.transport.wait_for_thermal(self.thermal_root)
 
-    def measure(self, cell: Cell, artifact: Artifact | None = None) -> tuple[dict, list[float] | None]:
-        """Measure one cell; never raises for a failure of the cell itself (a lost device raises).
-        ``artifact``: already exported (the farm ships it); else exported here when missing."""
+    def measure(self, cell: Cell, workload: Workload | None = None) -> Measurement:
+        """Measure one cell on this device: ``status="ok"`` with its samples, or ``"failed"`` with the
+        reason in ``error``. Never raises for a failure of the cell itself; a lost device raises
+        DeviceLost. ``workload``: already exported (the farm ships it); else exported here when missing."""
         started = time.time()
-        row = {
-            "model": cell.model,
-            "format": cell.format,
-            "precision": cell.precision,
-            "runtime": cell.runtime,
-            "device": self.device.name,
-            "threads": cell.threads,
-            "repeat": cell.repeat,
-            "status": "failed",
-            "settings": {**asdict(self.protocol), "options": self.options(cell.runtime)},
-            "started_at": started,
-        }
-        local = self.device.transport == "local"
+        settings = {**asdict(self.protocol), "options": self.options(cell.runtime)}
+        so_far = Measurement(cell.on(self.device.name), settings=settings, started_at=started)
+        local = self.transport.is_local
         reason = get_runtime(cell.runtime).unavailable_reason() if local else None
         if cell.runtime not in self.device.runtimes:
             reason = f"device '{self.device.name}' offers {', '.join(self.device.runtimes)}, not {cell.runtime}"
         if reason:
-            path, sha, shape, error = "", None, (), reason
-        elif artifact is not None:
-            path, sha, shape, error = artifact.path, artifact.sha256, artifact.input_shape, None
+            workload, error = None, reason
+        elif workload is None:
+            workload, error = prepare_workload(cell)
         else:
-            path, sha, shape, error = _artifact(cell)
-        row["artifact_sha256"] = sha
+            error = None
+        so_far = replace(so_far, artifact_sha256=workload.sha256 if workload else None)
         if error:
-            return {**row, "error": error, "ended_at": time.time()}, None
-        row["thermal"] = self.thermal().to_dict()
+            return replace(so_far, error=error, ended_at=time.time())
+        so_far = replace(so_far, thermal=self.thermal().to_dict())
         cpus = pinned_cpus(self.device.affinity, cell.threads) if local else cpus_of_mask(self.device.affinity)
         try:
-            result = self.runner.execute(cell, Artifact(path, sha, shape), self.options(cell.runtime), cpus)
+            result = self.runner.execute(cell, workload, self.options(cell.runtime), cpus)
         except subprocess.TimeoutExpired:
-            return {**row, "error": "timed out on the device", "ended_at": time.time()}, None
+            return replace(so_far, error="timed out on the device", ended_at=time.time())
         except DeviceLost:
             raise
         except TransportError as exc:
-            return {**row, "error": str(exc), "ended_at": time.time()}, None
-        row["ended_at"] = time.time()
-        row["settings"]["cpus"] = result.cpus
-        if result.sustained is not None:
-            row["thermal"] = {**row["thermal"], "sustained": result.sustained}
-        row["source"] = result.source or None
+            return replace(so_far, error=str(exc), ended_at=time.time())
+        thermal = so_far.thermal if result.sustained is None else {**so_far.thermal, "sustained": result.sustained}
+        so_far = replace(
+            so_far,
+            ended_at=time.time(),
+            settings={**settings, "cpus": result.cpus, "options": result.options or settings["options"]},
+            thermal=thermal,
+            source=result.source or None,
+        )
         if result.error:
-            return {**row, "error": result.error, "source": result.source or None}, None
+            return replace(so_far, error=result.error)
         from bench.zoo import macs_of  # imports the zoo (torch): only once a cell succeeded
 
-        macs = macs_of(cell.model)
-        median = result.stats["median_ms"]
         energy = result.energy or EnergyResult.unavailable("none", self.energy_note)
-        row.update(
+        return replace(
+            so_far,
             status="ok",
-            error=None,
-            **result.stats,
+            samples_ms=result.samples,
+            # statistics are derived from the samples; a native tool without samples gives its own
+            summary=None if result.samples else LatencyStats.from_mapping(result.stats),
             init_ms=result.init_ms,
             first_ms=result.first_ms,
             peak_memory_mb=result.peak_memory_mb,
             runtime_versions=result.versions,
-            macs=macs,
-            gflops_per_s=2 * macs / (median / 1e3) / 1e9 if macs and median else None,
+            macs=macs_of(cell.model),
             energy_mj_per_inference=energy.mj_per_inference,
             energy_note=energy.note,
             energy={k: v for k, v in asdict(energy).items() if k not in ("mj_per_inference", "note")},
         )
-        return row, result.samples
 
-    def _measure_with_retry(self, cell: Cell) -> tuple[dict, list[float] | None]:
+    def _measure_with_retry(self, cell: Cell) -> Measurement:
         """One retry after the link to the device broke; then the cell fails and the device is lost."""
         try:
             return self.measure(cell)
@@ -294,67 +262,74 @@ class Harness:
                 return self.measure(cell)
             except (DeviceLost, TransportError) as again:
                 self.lost = f"{again} (after a retry; first failure: {first})"
-                return failed_row(cell, self.device.name, self.protocol, f"device lost: {again}"), None
+                return failed_measurement(cell, self.device.name, self.protocol, f"device lost: {again}")
 
     def run(
         self,
         cells: list[Cell],
-        resume: bool = False,
+        resume: dict | None = None,
         argv: str = "",
         on_cell: Callable[[Cell, dict | None], None] | None = None,
+        settings: dict | None = None,
     ) -> SuiteResult:
-        """Measure ``cells`` (or, with ``resume``, what the last unfinished run still lacks).
+        """Measure ``cells`` in a new run, or with ``resume`` (a run row of :meth:`Store.resumable_run`)
+        what that run still lacks, by its recorded plan.
 
-        If the device is lost (even after one retry), the suite stops: finished cells stay
-        stored, the run is left resumable, and ``SuiteResult.lost`` says why.
+        The run's lease (:class:`~bench.results.lease.RunLease`) is held throughout: a resume claims it
+        first and raises BenchError naming the holder when another live process measures the run.
+        ``settings`` are recorded with a new run for a later resume. If the device is lost (even after
+        one retry), the suite stops: finished cells stay stored, the run is left resumable, and
+        ``SuiteResult.lost`` says why.
         """
-        if resume:
-            previous = self.store.resumable_run(self.device.name)
-            if previous is None:
-                raise BenchError(f"nothing to resume: no unfinished run on device '{self.device.name}'")
-            run_id = previous["run_id"]
-            cells = [Cell(**c) for c in previous["plan"]]
-            done = self.store.done_cells(run_id)
-        else:
-            run_id = self.store.start_run(self.device.name, fingerprint(), [asdict(c) for c in cells], argv)
-            done = set()
-        result = SuiteResult(run_id, planned=len(cells))
-        try:
-            self._prepare_device()
-            for i, cell in enumerate(cells):
-                if cell.key(self.device.name) in done:
-                    result.skipped += 1
-                    if on_cell:
-                        on_cell(cell, None)
-                    continue
-                if i and self.protocol.cooldown:
-                    time.sleep(self.protocol.cooldown)
-                row, samples = self._measure_with_retry(cell)
-                row["run_id"] = run_id
-                row["id"] = self.store.add_measurement(row, samples)
-                result.rows.append(row)
-                if on_cell:
-                    on_cell(cell, row)
-                if self.lost:
-                    result.lost = self.lost
-                    self.store.finish_run(run_id, "device-lost")
-                    return result
-        except KeyboardInterrupt:
-            self.store.finish_run(run_id, "interrupted")
-            raise
-        finally:
-            self._restore_device()
-            self.transport.close()
-        self.store.finish_run(run_id, "finished")
-        return result
+        from bench.results.lease import RunLease, this_holder
 
-    def _prepare_device(self) -> None:
-        if self.device.fixed_performance and self.device.transport == "adb":
-            self.transport.run(["cmd", "power", "set-fixed-performance-mode-enabled", "true"], timeout=30)
-
-    def _restore_device(self) -> None:
-        if self.device.fixed_performance and self.device.transport == "adb" and not self.lost:
+        if resume is not None:
+            run_id = resume["run_id"]
+            cells = [Cell.from_row(c) for c in resume["plan"]]
+            lease = RunLease(self.store, run_id)
             try:
-                self.transport.run(["cmd", "power", "set-fixed-performance-mode-enabled", "false"], timeout=30)
-            except TransportError:
-                pass
+                lease.take()
+            except BenchError:
+                self.transport.close()
+                raise
+        else:
+            holder = this_holder()
+            plan = [c.plan_entry() for c in cells]
+            run_id = self.store.start_run(self.device.name, fingerprint(), plan, argv, settings, holder)
+            lease = RunLease(self.store, run_id, holder)
+        result = SuiteResult(run_id, planned=len(cells))
+        with lease:
+            done = self.store.done_cells(run_id) if resume is not None else set()  # read once the run is ours
+            try:
+                self.transport.prepare()
+                for i, cell in enumerate(cells):
+                    if cell.on(self.device.name) in done:
+                        result.skipped += 1
+                        if on_cell:
+                            on_cell(cell, None)
+                        continue
+                    if i and self.protocol.cooldown:
+                        time.sleep(self.protocol.cooldown)
+                    measurement = replace(self._measure_with_retry(cell), run_id=run_id)
+                    if lease.lost:
+                        raise BenchError(
+                            f"run {run_id} was taken over by {lease.lost} while this process did not renew its "
+                            "lease; stopped without storing more"
+                        )
+                    measurement = replace(measurement, id=self.store.add_measurement(measurement))
+                    result.measurements.append(measurement)
+                    if on_cell:
+                        on_cell(cell, measurement.to_row())
+                    if self.lost:
+                        result.lost = self.lost
+                        self.store.finish_run(run_id, "device-lost")
+                        return result
+            except KeyboardInterrupt:
+                self.store.finish_run(run_id, "interrupted")
+                raise
+            finally:
+                if not self.lost:
+                    self.transport.restore()
+                self.transport.close()
+            self.store.finish_run(run_id, "finished")
+        return result

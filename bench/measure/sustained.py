@@ -8,7 +8,7 @@ the chunks vs the first third) by more than ``DRIFT_LIMIT``, or the thermal stat
 
 from __future__ import annotations
 
-import statistics
+from bench.measure.stats import median_of
 
 DRIFT_LIMIT = 0.10
 TEMP_RISE_C = 10.0
@@ -20,9 +20,9 @@ def assess(series: list[dict]) -> dict:
     drift = None
     if len(series) >= 3:
         third = max(len(series) // 3, 1)
-        first = statistics.median(c["median_ms"] for c in series[:third])
-        last = statistics.median(c["median_ms"] for c in series[-third:])
-        drift = last / first - 1 if first > 0 else None
+        first = median_of(c["median_ms"] for c in series[:third])
+        last = median_of(c["median_ms"] for c in series[-third:])
+        drift = last / first - 1 if first is not None and first > 0 and last is not None else None
         if drift is not None and drift > DRIFT_LIMIT:
             reasons.append(f"latency drifted {drift:+.1%} (first vs last third of the run)")
     statuses = [c["status"] for c in series if c.get("status") is not None]

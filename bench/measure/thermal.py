@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 
 DEFAULT_ROOT = "/sys/class/thermal"
 ANDROID_STATUS = re.compile(r"^\s*Thermal Status:\s*(\d+)\s*$", re.MULTILINE)
+HAL_TEMPERATURE = re.compile(r"Temperature\{mValue=([-+\d.eE]+), mType=-?\d+, mName=([^,}]+)")
 
 
 @dataclass
@@ -34,47 +35,73 @@ class ThermalRecord:
         return {**asdict(self), "max_c": self.max_c}
 
 
-def _files(files):
-    if files is None:
+def _this_machine(transport):
+    if transport is None:
         from bench.devices.transports.local import LocalTransport
 
         return LocalTransport(None)
-    return files
+    return transport
 
 
-def read_zones(root: str = DEFAULT_ROOT, files=None) -> dict[str, float]:
-    files = _files(files)
+def read_zones(root: str = DEFAULT_ROOT, transport=None) -> dict[str, float]:
+    """``{"thermal_zoneN:type": degrees C}`` of every readable zone under ``root``, read through
+    ``transport`` (None: this machine); empty when none is readable."""
+    transport = _this_machine(transport)
     zones = {}
-    for zone in files.glob(f"{str(root).rstrip('/')}/thermal_zone*"):
+    for zone in transport.glob(f"{str(root).rstrip('/')}/thermal_zone*"):
         name = PurePosixPath(zone).name
-        kind = (files.read_text(f"{zone}/type") or name).strip()
+        kind = (transport.read_text(f"{zone}/type") or name).strip()
         try:
-            zones[f"{name}:{kind}"] = int((files.read_text(f"{zone}/temp") or "").split()[0]) / 1000.0
+            zones[f"{name}:{kind}"] = int((transport.read_text(f"{zone}/temp") or "").split()[0]) / 1000.0
         except (ValueError, IndexError):
             continue
     return zones
 
 
+def parse_thermalservice(text: str) -> tuple[int | None, dict[str, float]]:
+    """(``Thermal Status``, {sensor: degrees C}) of ``dumpsys thermalservice``. Temperatures are the
+    ``Temperature{mValue=37.9, mType=0, mName=cpu0, mStatus=0}`` lines (thermal HAL 2.0), taken from
+    "Current temperatures from HAL" where printed, else from "Cached temperatures"."""
+    found = ANDROID_STATUS.search(text)
+    sections: dict[str, dict[str, float]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.strip().endswith(":") and not line.startswith((" ", "\t")):
+            section = line.strip().rstrip(":")
+        elif temp := HAL_TEMPERATURE.search(line):
+            try:
+                value = float(temp.group(1))
+            except ValueError:
+                continue
+            sections.setdefault(section, {})[temp.group(2).strip()] = value
+    temps = sections.get("Current temperatures from HAL") or sections.get("Cached temperatures") or {}
+    return (int(found.group(1)) if found else None), temps
+
+
+def read_android_thermal(transport) -> tuple[int | None, dict[str, float]]:
+    """``Thermal Status`` and per-sensor temperatures from ``dumpsys thermalservice``."""
+    done = transport.run(["dumpsys", "thermalservice"], timeout=30)
+    return parse_thermalservice(done.stdout) if done.returncode == 0 else (None, {})
+
+
 def read_android_status(transport) -> int | None:
     """``Thermal Status`` from ``dumpsys thermalservice``; None if the device does not say."""
-    done = transport.run(["dumpsys", "thermalservice"], timeout=30)
-    found = ANDROID_STATUS.search(done.stdout) if done.returncode == 0 else None
-    return int(found.group(1)) if found else None
+    return read_android_thermal(transport)[0]
 
 
 def wait_for_android_status(transport, limit: int | None, max_wait_s: float, poll_s: float = 2.0) -> ThermalRecord:
     """Poll the thermal status until it is at or below ``limit``; bounded by ``max_wait_s``."""
     start = time.monotonic()
     while True:
-        status = read_android_status(transport)
+        status, temps = read_android_thermal(transport)
         waited = round(time.monotonic() - start, 2)
         if status is None:
-            return ThermalRecord(note="dumpsys thermalservice reported no Thermal Status", waited_s=waited)
+            return ThermalRecord(temps, note="dumpsys thermalservice reported no Thermal Status", waited_s=waited)
         if limit is None or status <= limit:
-            return ThermalRecord(waited_s=waited, status=status)
+            return ThermalRecord(temps, waited_s=waited, status=status)
         if waited >= max_wait_s:
             note = f"thermal status {status} still above {limit} after {max_wait_s:.0f} s"
-            return ThermalRecord(waited_s=waited, settled=False, status=status, note=note)
+            return ThermalRecord(temps, waited_s=waited, settled=False, status=status, note=note)
         time.sleep(poll_s)
 
 
@@ -84,11 +111,13 @@ def wait_until_settled(
     max_wait_s: float = 30.0,
     poll_s: float = 1.0,
     stable_delta_c: float = 0.5,
-    files=None,
+    transport=None,
 ) -> ThermalRecord:
-    """Poll until the hottest zone is at or below ``limit_c`` (if given) and stable; bounded by ``max_wait_s``."""
+    """Poll until the hottest zone is at or below ``limit_c`` (if given) and stable; bounded by ``max_wait_s``.
+
+    Zones are read through ``transport`` (None: this machine)."""
     start = time.monotonic()
-    zones = read_zones(root, files)
+    zones = read_zones(root, transport)
     if not zones:
         return ThermalRecord(note=f"no readable thermal zones under {root}")
     previous = max(zones.values())
@@ -102,4 +131,4 @@ def wait_until_settled(
             return ThermalRecord(zones, round(waited, 2), False, f"not settled after {max_wait_s:.0f} s")
         time.sleep(poll_s)
         previous = hottest
-        zones = read_zones(root, files) or zones
+        zones = read_zones(root, transport) or zones

@@ -22,12 +22,13 @@ import json
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.devices.transports.base import Transport, open_transport
 from bench.digest import file_sha256
 from bench.errors import BenchError
-from bench.measure.runners import push_tool, tool_command
+from bench.measure.runners.native_tools import push_tool, tool_command
 from bench.parsers.tool_output import PARSERS, ToolOutputError, ToolResult, parse_op_profile
 from bench.profiling.blocks import TOP_LEVEL, Hierarchy
 from bench.profiling.litert_c import OpEvent
@@ -37,17 +38,19 @@ WARMUP = 3
 XNNPACK_ROW = "Delegate/"  # benchmark_model names XNNPACK's own operators "Delegate/<kernel>:<index in partition>"
 
 
-def profile_on_device(device, fmt: str, path: Path, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
-    """Profile ``path`` (a .tflite or the profiling .onnx) on ``device`` with its native tool
-    (``profile_model`` has checked that the device's profile names it)."""
+def profile_on_device(
+    device, runtime: str, path: Path, hierarchy: Hierarchy, threads: int, runs: int, body: Callable[..., RuntimeProfile]
+) -> RuntimeProfile:
+    """Profile ``path`` (a .tflite or the profiling .onnx) on ``device`` with ``runtime``'s native
+    tool (``profile_model`` has checked that the device's profile names it): connects, pushes the
+    tool and the model, then ``body(device, transport, tool, graph, path, hierarchy, threads, runs)``
+    (``tflite_tool_profile`` or ``onnx_tool_profile``, chosen by the runtime's plug-in)."""
     transport = open_transport(device)
     transport.connect()
     try:
-        tool = push_tool(device, transport, fmt)
+        tool = push_tool(device, transport, runtime)
         graph = transport.push_once(path, file_sha256(path))
-        if fmt == "tflite":
-            return _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, runs)
-        return _profile_onnx(device, transport, tool, graph, path, hierarchy, threads, runs)
+        return body(device, transport, tool, graph, path, hierarchy, threads, runs)
     finally:
         transport.close()
 
@@ -67,15 +70,15 @@ def _typical_ms(result: ToolResult) -> float:
     return result.median_ms if result.median_ms is not None else result.mean_ms
 
 
-def _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
-    from ai_edge_litert import interpreter as tfl
-
+def tflite_tool_profile(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
+    """LiteRT's profile on a device: ``benchmark_model --enable_op_profiling`` (see the module doc)."""
     from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
+    from bench.runtimes import litert
 
     def command(xnnpack: bool, profiled: bool) -> list[str]:
         extra = ("--enable_op_profiling=true",) if profiled else ()
-        return tool_command(tool, "tflite", graph, threads, runs=runs, seconds=0, max_secs=600, warmup=WARMUP,
-                            xnnpack=xnnpack, device=device, extra=extra)  # fmt: skip
+        return tool_command(litert.NAME, tool, graph, threads, runs=runs, seconds=0, max_secs=600, warmup=WARMUP,
+                            options={"xnnpack": xnnpack}, device=device, extra=extra)  # fmt: skip
 
     plain = _summary(_run(transport, command(True, False), "benchmark_model"), "benchmark_model")
     delegated_text = _run(transport, command(True, True), "benchmark_model")
@@ -83,8 +86,7 @@ def _profile_tflite(device, transport, tool, graph, path, hierarchy, threads, ru
     delegated = _summary(delegated_text, "benchmark_model")
 
     blocks = tflite_op_blocks(path, hierarchy)
-    reader = tfl.Interpreter(model_path=str(path))
-    reader.allocate_tensors()
+    reader = litert.create(path, 1)
     details = reader._get_ops_details()  # noqa: SLF001 - names by node index, then the delegate's partitions
     op_names = [d["op_name"] for d in details if d["op_name"] != "DELEGATE"]
 
@@ -149,10 +151,13 @@ def _op_rows(text: str):
         raise BenchError(f"cannot parse benchmark_model's operator profile: {exc}") from None
 
 
-def _profile_onnx(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
+def onnx_tool_profile(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
+    """onnxruntime's profile on a device: ``onnxruntime_perf_test -p`` (see the module doc)."""
+    from bench.runtimes import onnxruntime
+
     def command(extra: tuple[str, ...] = ()) -> list[str]:
-        return tool_command(tool, "onnx", graph, threads, runs=runs, seconds=0, max_secs=600, warmup=WARMUP,
-                            device=device, extra=extra)  # fmt: skip
+        return tool_command(onnxruntime.NAME, tool, graph, threads, runs=runs, seconds=0, max_secs=600,
+                            warmup=WARMUP, device=device, extra=extra)  # fmt: skip
 
     plain = _summary(_run(transport, command(), "onnxruntime_perf_test"), "onnxruntime_perf_test")
     folder = f"{transport.work_dir}/profiles/{uuid.uuid4().hex[:12]}"  # fresh: the tool adds a timestamp

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
 from bench.profiling.blocks import TOP_LEVEL, block_macs, hierarchy
+from bench.runtimes.base import RUNTIMES, Runtime, get_runtime
 
-PROFILERS = {"onnxruntime": "onnx", "litert": "tflite", "torch": "pytorch"}  # runtime -> format
+
+def profilers() -> dict[str, Runtime]:
+    """The registered runtimes whose plug-in has a profiler hook, by name, in registry order."""
+    return {name: r for name, r in RUNTIMES.items() if r.profiles}
 
 
 @dataclass
@@ -59,15 +62,20 @@ def fallback_summary(fallback: list[dict]) -> list[str]:
 
 
 def runtime_for(fmt: str | None, runtime: str | None) -> str:
+    """The runtime that profiles ``fmt`` (the first registered one with a profiler when
+    ``runtime`` is None); BenchError naming what is supported otherwise."""
+    supported = profilers()
     if runtime is None:
-        choices = {f: r for r, f in PROFILERS.items()}
+        choices: dict[str, str] = {}
+        for r in supported.values():
+            choices.setdefault(r.format, r.name)
         if fmt not in choices:
             raise BenchError(f"profiling supports formats {', '.join(choices)}; not {fmt}")
         return choices[fmt]
-    if runtime not in PROFILERS:
-        raise BenchError(f"profiling is not supported by {runtime}; runtimes that support it: {', '.join(PROFILERS)}")
-    if fmt is not None and PROFILERS[runtime] != fmt:
-        raise BenchError(f"{runtime} runs {PROFILERS[runtime]}, not {fmt}")
+    if runtime not in supported:
+        raise BenchError(f"profiling is not supported by {runtime}; runtimes that support it: {', '.join(supported)}")
+    if fmt is not None and supported[runtime].format != fmt:
+        raise BenchError(f"{runtime} runs {supported[runtime].format}, not {fmt}")
     return runtime
 
 
@@ -82,45 +90,24 @@ def profile_model(
 ) -> Profile:
     """Profile a zoo model on ``device`` (a Device; None = this machine). Local devices run the
     runtime in this process; remote ones run the runtime's own benchmark tool there
-    (``bench.profiling.device``)."""
-    from bench.profiling import runtimes
+    (``bench.profiling.device``). The runtime's plug-in does the profiling (its ``profile`` hook)."""
     from export.source import resolve
 
     if depth < 1:
         raise BenchError("--depth must be at least 1")
-    remote = device is not None and device.transport != "local"
-    if remote and runtime == "torch":
-        raise BenchError(f"PyTorch eager profiles run on this machine only; on '{device.name}' use onnx or tflite")
+    chosen = get_runtime(runtime_for(None, runtime))
+    remote = device is not None and not device.is_local
+    if remote and chosen.native_tool is None:
+        on_device = " or ".join(r.format for r in profilers().values() if r.native_tool)
+        raise BenchError(f"{runtime} profiles run on this machine only; on '{device.name}' use {on_device}")
     if remote:
-        from bench.measure.runners import local_tool
+        from bench.measure.runners.native_tools import local_tool
 
-        local_tool(device, PROFILERS[runtime])  # a profile without the tool fails before the model is built
+        local_tool(device, runtime)  # a profile without the tool fails before the model is built
     spec = resolve(name)
     model = spec.build()
     tree = hierarchy(model, spec.input_shape, depth)
-    if runtime == "onnxruntime":
-        with tempfile.TemporaryDirectory() as folder:
-            path = runtimes.export_profiling_onnx(model, spec.input_shape, Path(folder))
-            if remote:
-                from bench.profiling.device import profile_on_device
-
-                result = profile_on_device(device, "onnx", path, tree, threads, runs)
-            else:
-                result = runtimes.profile_onnxruntime(path, spec.input_shape, tree, threads, runs)
-    elif runtime == "litert":
-        from export.pipeline import export_model
-
-        artifact = export_model(spec, "tflite", precision)
-        if artifact.error:
-            raise BenchError(f"cannot export {name} to TFLite: {artifact.error}")
-        if remote:
-            from bench.profiling.device import profile_on_device
-
-            result = profile_on_device(device, "tflite", Path(artifact.path), tree, threads, runs)
-        else:
-            result = runtimes.profile_litert(Path(artifact.path), spec.input_shape, tree, threads, runs)
-    else:
-        result = runtimes.profile_torch(model, spec.input_shape, tree, threads, runs)
+    result = chosen.profile(spec, model, tree, threads, runs, precision, device if remote else None)
     macs = block_macs(model, spec.input_shape, tree.blocks)
     order = [*tree.blocks, TOP_LEVEL]
     measured = sum(result.block_ms.values())
@@ -137,7 +124,7 @@ def profile_model(
         if b in result.block_ms
     ]
     device_name = device.name if device is not None else "host"
-    return Profile(name, runtime, PROFILERS[runtime], device_name, threads, depth, result.total_ms, blocks,
+    return Profile(name, runtime, chosen.format, device_name, threads, depth, result.total_ms, blocks,
                    result.fallback, result.note)  # fmt: skip
 
 
@@ -159,7 +146,8 @@ def save_profile(profile: Profile) -> Path:
     return path
 
 
-def load_profiles() -> list[dict]:
+def load_block_profiles() -> list[dict]:
+    """Every saved block profile (``Profile.to_dict()``) under ``results/profiles/``, by file name."""
     import json
 
     folder = profiles_dir()

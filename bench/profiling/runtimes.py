@@ -93,29 +93,17 @@ def onnx_node_modules(path: Path) -> dict[str, str]:
     return out
 
 
-def _ort_session(path_or_bytes, threads: int, profile_prefix: str | None = None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if profile_prefix:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = profile_prefix
-    source = str(path_or_bytes) if isinstance(path_or_bytes, Path) else path_or_bytes
-    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
-
-
 def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
     """Kernel times from the session profiler (each node's median over the runs), attributed to
     blocks by the node's module path; kernels that ran on another provider than requested are listed."""
+    from bench.runtimes import onnxruntime
+
     modules = onnx_node_modules(path)
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
-    full = _ort_session(path, threads)
+    full = onnxruntime.create(path, threads)
     name = full.get_inputs()[0].name
     with tempfile.TemporaryDirectory() as folder:
-        profiled = _ort_session(path, threads, str(Path(folder) / "ort"))
+        profiled = onnxruntime.create(path, threads, profile_prefix=str(Path(folder) / "ort"))
         total = _median_ms(lambda: full.run(None, {name: x}), runs, between=lambda: profiled.run(None, {name: x}))
         events = json.loads(Path(profiled.end_profiling()).read_text())
     block_ms, ops, fallback = attribute_ort_kernels(events, modules, hierarchy)
@@ -213,14 +201,12 @@ def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, 
     """Operator times from LiteRT's own profiler inside one graph run, summed per block per run
     (operators report whole microseconds, so a block's sum over many operators is steadier than
     each operator's median); a block's time is the median of its per-run sums."""
-    from ai_edge_litert import interpreter as tfl
-
     from bench.profiling.litert_c import ProfiledModel
     from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
+    from bench.runtimes import litert
 
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
-    full = tfl.Interpreter(model_path=str(path), num_threads=threads)
-    full.allocate_tensors()
+    full = litert.create(path, threads)
     inp = full.get_input_details()[0]["index"]
     details = full._get_ops_details()  # noqa: SLF001 - the only per-node view the Python API has
     kinds = [d["op_name"] for d in details if d["op_name"] != "DELEGATE"]

@@ -11,22 +11,24 @@ results file (the JSON of ``bench results --format json``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats as sps
 
 from bench.errors import BenchError
+from bench.measure import stats
+from bench.measure.measurement import POOLED_FIELDS, Cell
 from bench.paths import results_dir
 
-CELL = ("model", "format", "precision", "runtime", "device", "threads")
-REQUIRED = {*CELL, "samples_ms", "status"}
-BOOTSTRAP_RESAMPLES = 2000
+REQUIRED = {*POOLED_FIELDS, "samples_ms", "status"}
 
 
 @dataclass
 class CellComparison:
+    """The verdict on one cell (its ``POOLED_FIELDS`` key: repeats pooled); latencies in ms."""
+
     cell: tuple
     # regression | improvement | unchanged | missing-in-candidate | missing-in-baseline | not-tested
     # (not-tested: a side has only a native tool's summary, no per-inference samples to test)
@@ -57,12 +59,25 @@ def load_ref(ref: str, store: str | None = None) -> list[dict]:
         return _read_records(named)
     from bench.results.store import Store
 
-    rows = Store(store).measurement_rows(ref)
+    rows = Store(store, create=False).measurement_rows(ref)
     if not rows:
         raise BenchError(
             f"unknown ref '{ref}': not a results file, a baseline in {baselines_dir()}, or a run id in the store"
         )
-    return rows
+    return checked_numbers(rows, f"run {ref}")
+
+
+def checked_numbers(records: list[dict], where: str) -> list[dict]:
+    """``records`` when every sample and latency statistic in them is a finite number >= 0 (or absent);
+    BenchError naming ``where``, the measurement and the value otherwise (NaN, inf, text)."""
+    for i, record in enumerate(records):
+        try:
+            if record.get("samples_ms") is not None:
+                stats.finite_samples(record["samples_ms"])
+            stats.check_statistics(record)
+        except ValueError as exc:
+            raise BenchError(f"{where}: measurement {i}: {exc}") from None
+    return records
 
 
 def _read_records(path: Path) -> list[dict]:
@@ -79,45 +94,34 @@ def _read_records(path: Path) -> list[dict]:
         missing = REQUIRED - set(record)
         if missing:
             raise BenchError(f"{path}: measurement {i} lacks {', '.join(sorted(missing))} (incompatible schema)")
-    return records
+    return checked_numbers(records, str(path))
 
 
 def samples_by_cell(records: list[dict]) -> dict[tuple, np.ndarray]:
-    """Raw samples per cell; repeats of a cell are pooled. Failed measurements carry no samples."""
-    cells: dict[tuple, list[float]] = {}
+    """Raw samples (ms) per pooled cell key; repeats of a cell are pooled. Failed measurements carry no samples."""
+    cells: dict[tuple, list] = {}
     for r in records:
         if r["status"] == "ok" and r["samples_ms"]:
-            cells.setdefault(tuple(r[k] for k in CELL), []).extend(r["samples_ms"])
-    return {k: np.asarray(v, dtype=np.float64) for k, v in cells.items()}
+            cells.setdefault(Cell.from_row(r).pooled_key, []).append(r["samples_ms"])
+    return {k: stats.pool(v) for k, v in cells.items()}
 
 
 def summary_medians(records: list[dict]) -> dict[tuple, float]:
-    """Median latency per cell for measurements that carry no samples (native tools' summaries)."""
+    """Median latency (ms) per pooled cell key for measurements that carry no samples (native tools'
+    summaries): the median of their medians."""
     cells: dict[tuple, list[float]] = {}
     for r in records:
         if r["status"] == "ok" and not r["samples_ms"] and r.get("median_ms") is not None:
-            cells.setdefault(tuple(r[k] for k in CELL), []).append(float(r["median_ms"]))
-    return {k: float(np.median(v)) for k, v in cells.items()}
-
-
-def median_change_ci(base: np.ndarray, cand: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple:
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 2_000_000 // max(base.size, cand.size))  # bound memory for long sample lists
-    ratios = []
-    for start in range(0, BOOTSTRAP_RESAMPLES, chunk):
-        k = min(chunk, BOOTSTRAP_RESAMPLES - start)
-        b = np.median(rng.choice(base, size=(k, base.size)), axis=1)
-        c = np.median(rng.choice(cand, size=(k, cand.size)), axis=1)
-        ratios.append(c / b - 1)
-    ratios = np.concatenate(ratios)
-    tail = (1 - confidence) / 2
-    return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail))
+            cells.setdefault(Cell.from_row(r).pooled_key, []).append(float(r["median_ms"]))
+    return {k: stats.median_of(v) for k, v in cells.items()}
 
 
 def compare_samples(base: np.ndarray, cand: np.ndarray, threshold: float, alpha: float) -> tuple[str, dict]:
-    """The two-condition verdict for one cell."""
-    change = float(np.median(cand) / np.median(base) - 1)
-    p = float(sps.mannwhitneyu(cand, base, alternative="two-sided").pvalue)
+    """The two-condition verdict for one cell: ``regression`` / ``improvement`` when the samples differ
+    significantly (Mann-Whitney U, ``p < alpha``) and the median moved by more than ``threshold``
+    (a fraction), else ``unchanged``; with ``{"change": relative median change, "p_value": p}``."""
+    change = stats.median_change(base, cand)
+    p = stats.mann_whitney_p(base, cand)
     significant = p < alpha
     if significant and change > threshold:
         verdict = "regression"
@@ -137,18 +141,18 @@ def compare(
     for cell in sorted(set(base_summary) | set(cand_summary), key=lambda c: tuple(map(str, c))):
         if cell in base_cells and cell in cand_cells:
             continue
-        b = base_summary.get(cell, float(np.median(base_cells[cell])) if cell in base_cells else None)
-        c = cand_summary.get(cell, float(np.median(cand_cells[cell])) if cell in cand_cells else None)
+        b = base_summary.get(cell, stats.median(base_cells[cell]) if cell in base_cells else None)
+        c = cand_summary.get(cell, stats.median(cand_cells[cell]) if cell in cand_cells else None)
         if b is not None and c is not None:
             out.append(CellComparison(cell, "not-tested", b, c, c / b - 1))
             base_cells.pop(cell, None)
             cand_cells.pop(cell, None)
     for cell in sorted(set(base_cells) | set(cand_cells), key=lambda c: tuple(map(str, c))):
         if cell not in cand_cells:
-            out.append(CellComparison(cell, "missing-in-candidate", float(np.median(base_cells[cell]))))
+            out.append(CellComparison(cell, "missing-in-candidate", stats.median(base_cells[cell])))
             continue
         if cell not in base_cells:
-            out.append(CellComparison(cell, "missing-in-baseline", candidate_ms=float(np.median(cand_cells[cell]))))
+            out.append(CellComparison(cell, "missing-in-baseline", candidate_ms=stats.median(cand_cells[cell])))
             continue
         b, c = base_cells[cell], cand_cells[cell]
         verdict, numbers = compare_samples(b, c, threshold, alpha)
@@ -156,10 +160,10 @@ def compare(
             CellComparison(
                 cell,
                 verdict,
-                float(np.median(b)),
-                float(np.median(c)),
+                stats.median(b),
+                stats.median(c),
                 numbers["change"],
-                median_change_ci(b, c),
+                stats.median_change_ci(b, c),
                 numbers["p_value"],
             )
         )
@@ -196,15 +200,25 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+BASELINE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a file name on every OS, one cell of a table
+
+
 def save_baseline(name: str, records: list[dict]) -> Path:
-    if not name or "/" in name or name.startswith("."):
-        raise BenchError(f"bad baseline name '{name}': use letters, digits, '-', '_'")
+    """Write ``records`` to ``results/baselines/NAME.json``; returns the path.
+
+    Raises BenchError when ``name`` is not 1-64 letters, digits, '-' or '_', when there is
+    nothing to save, or when the file cannot be written."""
+    if not BASELINE_NAME.fullmatch(name):
+        raise BenchError(f"bad baseline name {name!r}: use 1 to 64 letters, digits, '-', '_'")
     if not records:
         raise BenchError("nothing to save: the store has no measurements for that run")
     path = baselines_dir() / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"baseline": name, "measurements": records}
-    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise BenchError(f"cannot write baseline {path}: {exc.strerror}") from None
     return path
 
 

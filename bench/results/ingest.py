@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from bench.devices.energy.base import negative_energy
+from bench.devices.energy.jetson import parse_tegrastats_log
+from bench.devices.energy.macos import parse_powermetrics_log
 from bench.devices.energy.monsoon import parse_monsoon_csv
 from bench.digest import file_sha256
 from bench.errors import BenchError
-from bench.measure.runners import tool_source, tool_stats
-from bench.parsers.tool_output import PARSERS, ToolOutputError, ToolResult
+from bench.measure.measurement import Cell, Measurement
+from bench.measure.runners.tool_results import tool_source, tool_stats
+from bench.measure.stats import LatencyStats
+from bench.parsers.tool_output import PARSERS, ToolFailed, ToolOutputError, ToolResult
 from bench.results.store import Store
 from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
 
-TOOLS = (*PARSERS, "monsoon")
+# power logs recorded during a manual run: energy only, per inference with --inferences
+POWER_LOGS = {"monsoon": parse_monsoon_csv, "tegrastats": parse_tegrastats_log, "powermetrics": parse_powermetrics_log}
+TOOLS = (*PARSERS, *POWER_LOGS)
 TOOL_FORMAT = {"benchmark_model": "tflite", "onnxruntime_perf_test": "onnx"}
 # what a complete log of each tool reports, to say what an ingested one lacked
 EXPECTED = {
@@ -54,7 +62,7 @@ EXPECTED = {
 
 
 def ingest(
-    store: Store,
+    store: Store | str | None,
     file: str,
     tool: str,
     device: str,
@@ -65,7 +73,18 @@ def ingest(
     threads: int = 1,
     inferences: int | None = None,
     idle_w: float | None = None,
+    run: int | None = None,
+    interval_ms: float | None = None,
 ) -> dict:
+    """Store the result in ``file`` (a ``tool``'s output) as one measurement of ``model`` on ``device``,
+    in a run of its own; returns the stored row (``Measurement.to_row``, with ``id`` and ``run_id``).
+    ``store``: a Store, or its path / URL (opened, and made if missing, only once the file is read).
+
+    Raises BenchError (one line), with nothing stored, for an unknown tool, format, precision or
+    runtime, a format other than the tool's (a benchmark_model log is of a TFLite model), a bad device
+    name, an unreadable file, a file that does not parse as the tool's output (naming the failing
+    line), or a power log whose energy after idle subtraction is not above zero.
+    """
     if tool not in TOOLS:
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
     if not re.fullmatch(r"[\w.\-]+", device):
@@ -75,6 +94,8 @@ def ingest(
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise BenchError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    if fmt and tool in TOOL_FORMAT and fmt != TOOL_FORMAT[tool]:
+        raise BenchError(f"--format {fmt[:40]}: a {tool} log is of a {TOOL_FORMAT[tool]} model")
     fmt = fmt or TOOL_FORMAT.get(tool)
     if fmt is None:
         raise BenchError(f"--format is needed with --tool {tool} (the format of the model that was measured)")
@@ -83,54 +104,58 @@ def ingest(
     runtime = runtime or DEFAULT_RUNTIME[fmt]
     if get_runtime(runtime).format != fmt:
         raise BenchError(f"runtime {runtime} runs {get_runtime(runtime).format}, not {fmt}")
-    now = time.time()
-    row = {
-        "model": model,
-        "format": fmt,
-        "precision": precision,
-        "runtime": runtime,
-        "device": device,
-        "threads": threads,
-        "repeat": 0,
-        "status": "ok",
-        "error": None,
-        "settings": {"ingested": True},
-        "started_at": now,
-        "ended_at": now,
-    }
+    if fmt != "pytorch":
+        from export.base import check_combination
+
+        check_combination(fmt, precision)
     source = {"method": "ingested", "tool": tool, "file": str(path.resolve()), "file_sha256": file_sha256(path)}
     try:
-        if tool == "monsoon":
-            row.update(_monsoon(text, inferences, idle_w, source))
+        if tool == "tegrastats":
+            measured = _power_log(
+                parse_tegrastats_log(text, interval_ms and interval_ms / 1e3), tool, inferences, idle_w, source
+            )
+        elif tool in POWER_LOGS:
+            measured = _power_log(POWER_LOGS[tool](text), tool, inferences, idle_w, source)
         else:
-            result = PARSERS[tool](text)
-            row.update(_tool(result, source))
+            measured = _tool(PARSERS[tool](text, run=run), source)
+    except ToolFailed as exc:
+        where = f"{file}:{exc.line}" if exc.line else file
+        raise BenchError(f"{where}: the {tool} run in this file failed: {exc.reason}") from None
     except ToolOutputError as exc:
         where = f"{file}:{exc.line}" if exc.line else file
-        raise BenchError(f"{where}: cannot parse as {tool} output: {str(exc).split(': ', 1)[-1]}") from None
-    row["source"] = source
+        raise BenchError(f"{where}: cannot parse as {tool} output: {exc.reason}") from None
     from bench.zoo import macs_of
 
-    row["macs"] = macs_of(model)
-    if row["macs"] and row.get("median_ms"):
-        row["gflops_per_s"] = 2 * row["macs"] / (row["median_ms"] / 1e3) / 1e9
+    now = time.time()
+    cell = Cell(model, fmt, precision, runtime, threads, device=device)
+    measurement = Measurement(
+        cell,
+        "ok",
+        settings={"ingested": True},
+        source=source,
+        macs=macs_of(model),
+        started_at=now,
+        ended_at=now,
+        **measured,
+    )
     from bench.measure.environment import fingerprint
 
     environment = {**fingerprint(), "ingested_from": str(path.resolve())}
-    cell = {k: row[k] for k in ("model", "format", "precision", "runtime", "threads", "repeat")}
-    run_id = store.start_run(device, environment, [cell], f"ingest {tool} {file}")
-    row["run_id"] = run_id
-    row["id"] = store.add_measurement(row, None)
+    if not isinstance(store, Store):
+        store = Store(store)
+    run_id = store.start_run(device, environment, [cell.plan_entry()], f"ingest {tool} {file}")
+    measurement = replace(measurement, run_id=run_id)
+    measurement = replace(measurement, id=store.add_measurement(measurement))
     store.finish_run(run_id, "finished")
-    return row
+    return measurement.to_row()
 
 
 def _tool(result: ToolResult, source: dict) -> dict:
-    stats = tool_stats(result)
+    """Measurement fields from a tool's parsed log (its summary: no samples); notes what it lacked in ``source``."""
     source.update(tool_source(result))
     source["missing"] = [f for f in EXPECTED[result.tool] if f not in result.found]
     return {
-        **stats,
+        "summary": LatencyStats.from_mapping(tool_stats(result)),
         "init_ms": result.init_ms,
         "first_ms": result.first_ms,
         "peak_memory_mb": result.peak_memory_mb,
@@ -138,22 +163,31 @@ def _tool(result: ToolResult, source: dict) -> dict:
     }
 
 
-def _monsoon(text: str, inferences: int | None, idle_w: float | None, source: dict) -> dict:
-    trace = parse_monsoon_csv(text)
+def _power_log(trace, meter: str, inferences: int | None, idle_w: float | None, source: dict) -> dict:
+    """Measurement fields from a power log (Monsoon CSV, tegrastats, powermetrics; energy only):
+    (log energy - idle power x its span) / inferences; notes what it lacked in ``source``. Raises
+    BenchError with the numbers when that energy is not above zero (idle power above the mean power)."""
     source.update(samples=trace.samples, seconds=trace.seconds, mean_w=trace.mean_w)
+    rails = {"rails_j": trace.rails_j, "total_rails": trace.total_rails} if getattr(trace, "rails_j", None) else {}
+    source.update(rails)
     source["missing"] = ["latency (a power trace has none)"]
     idle = idle_w or 0.0
+    problem = negative_energy(trace.joules, trace.seconds, idle)
+    if problem:
+        raise BenchError(f"{source['file']}: {problem}")
     net = trace.joules - idle * trace.seconds
-    note = f"monsoon: {trace.joules:.3f} J over {trace.seconds:.2f} s" + (
+    note = f"{meter}: {trace.joules:.3f} J over {trace.seconds:.2f} s" + (
         f", idle {idle:.2f} W subtracted" if idle_w else ", no idle power subtracted (pass --idle-w)"
     )
     per = net / inferences * 1e3 if inferences else None
+    if getattr(trace, "note", ""):
+        note += f"; {trace.note}"
     if not inferences:
         note += "; per-inference energy needs --inferences"
     return {
         "energy_mj_per_inference": per,
         "energy_note": note,
-        "energy": {"meter": "monsoon", "window_j": trace.joules, "window_s": trace.seconds, "idle_w": idle},
+        "energy": {"meter": meter, "window_j": trace.joules, "window_s": trace.seconds, "idle_w": idle, **rails},
     }
 
 

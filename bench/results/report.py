@@ -2,8 +2,9 @@
 
 Accuracy is the published top-1 from the model cards (labelled as such, with its dataset)
 unless the user passes measured accuracy (``--accuracy FILE.csv`` with columns model,top1).
-Every text that comes from data (model names, errors) is HTML-escaped: the page runs only the
-small sorting script it ships with.
+The HTML page is the Jinja2 template ``templates/report.html.j2`` rendered with autoescape on:
+every text that comes from data (model names, errors) is escaped, and the page runs only the
+small sorting script it ships with. Plots are embedded by one helper (:func:`data_uri`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import csv
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.results.records import load_results
-from bench.results.store import Store
+from bench.measure.measurement import POOLED_FIELDS, Measurement
+from bench.paths import output_folder
+from bench.results.records import COLUMNS, load_results
+from bench.results.store import NoStoreError, Store
 
-CELL = ["model", "format", "precision", "runtime", "device", "threads"]
+CELL = list(POOLED_FIELDS)  # a cell with its repeats pooled
 
 
 @dataclass
@@ -83,21 +87,20 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _latency(group: pd.DataFrame) -> dict:
-    """Pooled statistics of a cell's samples; a native tool's summary (no samples) as stored."""
-    lists = [s for s in group["samples_ms"] if isinstance(s, list | np.ndarray) and len(s)]
-    if lists:
-        pooled = np.concatenate([np.asarray(s, dtype=float) for s in lists])
-        return {
-            "median_ms": float(np.median(pooled)),
-            "p90_ms": float(np.percentile(pooled, 90)),
-            "cv": float(pooled.std(ddof=1) / pooled.mean()) if pooled.size > 1 else 0.0,
-            "n_samples": int(pooled.size),
-        }
+    """Pooled statistics of a cell's repeats (``Measurement.merge``: their samples merged; native
+    tools' summaries pooled when no repeat kept samples). Unknown values are NaN."""
+    pooled = Measurement.merge([Measurement.from_row(r) for r in group.to_dict("records")])
+
+    def known(value) -> float:
+        return float("nan") if value is None else float(value)
+
     return {
-        "median_ms": float(group["median_ms"].median()),
-        "p90_ms": float(group["p90_ms"].median()),
-        "cv": float(group["cv"].median()),
-        "n_samples": int(group["n_samples"].fillna(0).sum()),
+        "median_ms": known(pooled.median_ms),
+        "p90_ms": known(pooled.p90_ms),
+        "cv": known(pooled.cv),
+        "n_samples": int(pooled.n_samples or 0),
+        "median_ci_low_ms": known(pooled.median_ci_low_ms),
+        "median_ci_high_ms": known(pooled.median_ci_high_ms),
     }
 
 
@@ -119,31 +122,68 @@ def _colours(families: list[str]) -> dict[str, tuple]:
     return {family: cmap(i % 10) for i, family in enumerate(sorted(set(families)))}
 
 
-def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    paths = []
-    for suffix in ("png", "svg"):
-        path = out_dir / f"{stem}.{suffix}"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        paths.append(path)
-    return paths
+# Plot file stem -> (section title, one-line caption) in the HTML report.
+PLOT_TITLES = {
+    "pareto_latency": ("Accuracy against latency", "One panel per device and runtime; bars: the median's 95% CI."),
+    "pareto_energy": ("Accuracy against energy", "One panel per device and runtime; energy per inference."),
+    "pareto_macs": ("Accuracy against MACs", "Compute of each model, the same on every device."),
+    "latency_vs_macs": (
+        "Latency against MACs",
+        "Points below the trend run better than their MACs suggest; bars: the median's 95% CI.",
+    ),
+}
+LATENCY_LABEL = "median latency (ms, log)"
+
+
+def _log_axis(axis) -> None:
+    """A log axis labelled at 1-2-5 steps in plain numbers (no overlapping minor labels, no 10^x)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _latency_errors(part: pd.DataFrame) -> np.ndarray | None:
+    """Distances (2, n) from each median to its 95% CI bounds, for error bars; None without CIs."""
+    if "median_ci_low_ms" not in part or part["median_ci_low_ms"].isna().all():
+        return None
+    median = part["median_ms"].to_numpy(float)
+    low = part["median_ci_low_ms"].fillna(part["median_ms"]).to_numpy(float)
+    high = part["median_ci_high_ms"].fillna(part["median_ms"]).to_numpy(float)
+    return np.clip(np.vstack([median - low, high - median]), 0, None)
+
+
+def _scatter(ax, x: str, y: str, part: pd.DataFrame, colour, label: str, size: int) -> None:
+    """One family's points; latency on either axis carries its CI as error bars."""
+    ax.scatter(part[x], part[y], color=colour, label=label, s=size, zorder=3)
+    for name, keyword in ((x, "xerr"), (y, "yerr")):
+        errors = _latency_errors(part) if name == "median_ms" else None
+        if errors is not None:
+            ax.errorbar(
+                part[x], part[y], fmt="none", ecolor=colour, elinewidth=1, capsize=2, zorder=2, **{keyword: errors}
+            )
 
 
 def _pareto_figure(cells: pd.DataFrame, metric: str, xlabel: str, ylabel: str, colours: dict, panels: list, title: str):
-    import matplotlib.pyplot as plt
+    from bench.results.report_sections import pyplot
 
+    plt = pyplot()
     cols = min(len(panels), 2)
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.8 * rows), squeeze=False)
     for ax, (label, sub) in zip(axes.flat, panels, strict=False):
         sub = sub.dropna(subset=[metric, "top1"])
         for family, part in sub.groupby("family"):
-            ax.scatter(part[metric], part["top1"], color=colours[family], label=family, s=36, zorder=3)
+            _scatter(ax, metric, "top1", part, colours[family], family, 36)
         if len(sub):
             front = sub.iloc[pareto_front(sub[metric].to_numpy(float), sub["top1"].to_numpy(float))]
             ax.plot(front[metric], front["top1"], "--", color="black", lw=1, zorder=2, label="Pareto frontier")
             for _, p in front.iterrows():
                 ax.annotate(p["model"], (p[metric], p["top1"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
+        _log_axis(ax.xaxis)
+        ax.margins(x=0.12)  # room for the names of the points at either end
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -157,15 +197,15 @@ def _pareto_figure(cells: pd.DataFrame, metric: str, xlabel: str, ylabel: str, c
 
 
 def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
-    import matplotlib
+    """The report's plots as PNG + SVG in ``out_dir`` (stems as in :data:`PLOT_TITLES`); no plot
+    without data for it (no energy plot when no meter worked)."""
+    from bench.results.report_sections import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     colours = _colours(list(cells["family"]))
     panels = [(f"{d} / {r}", sub) for (d, r), sub in cells.groupby(["device", "runtime"])]
     paths = []
-    specs = [("median_ms", "median latency (ms, log)", "pareto_latency", "Accuracy vs latency")]
+    specs = [("median_ms", LATENCY_LABEL, "pareto_latency", "Accuracy vs latency")]
     if cells["energy_mj_per_inference"].notna().any():
         specs.append(
             ("energy_mj_per_inference", "energy per inference (mJ, log)", "pareto_energy", "Accuracy vs energy")
@@ -173,31 +213,29 @@ def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
     for metric, xlabel, stem, title in specs:
         if cells.dropna(subset=[metric, "top1"]).empty:
             continue
-        fig = _pareto_figure(cells, metric, xlabel, ylabel, colours, panels, title)
-        paths += _save(fig, out_dir, stem)
-        plt.close(fig)
+        paths += save_figure(_pareto_figure(cells, metric, xlabel, ylabel, colours, panels, title), out_dir, stem)
     per_model = cells.drop_duplicates("model").assign(gmacs=lambda d: d["macs"] / 1e9)
     if not per_model.dropna(subset=["gmacs", "top1"]).empty:
         fig = _pareto_figure(
             per_model, "gmacs", "GMACs (log)", ylabel, colours, [("all devices", per_model)], "Accuracy vs MACs"
         )
-        paths += _save(fig, out_dir, "pareto_macs")
-        plt.close(fig)
-    with_macs = cells.dropna(subset=["macs"])
+        paths += save_figure(fig, out_dir, "pareto_macs")
+    with_macs = cells.dropna(subset=["macs"]).assign(gmacs=lambda d: d["macs"] / 1e9)
     if not with_macs.empty:
         fig, ax = plt.subplots(figsize=(7, 5))
         for family, part in with_macs.groupby("family"):
-            ax.scatter(part["macs"] / 1e9, part["median_ms"], color=colours[family], label=family, s=30)
+            _scatter(ax, "gmacs", "median_ms", part, colours[family], family, 30)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
         ax.set_xlabel("GMACs (log)")
-        ax.set_ylabel("median latency (ms, log)")
+        ax.set_ylabel(LATENCY_LABEL)
         ax.set_title("Latency vs MACs: below the trend = runs better than its MACs suggest")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        paths += _save(fig, out_dir, "latency_vs_macs")
-        plt.close(fig)
+        paths += save_figure(fig, out_dir, "latency_vs_macs")
     return paths
 
 
@@ -208,27 +246,28 @@ def build_report(
     runtimes: list[str] | None = None,
     accuracy_file: str | None = None,
 ) -> Report:
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    frame = load_results(store)
+    try:
+        frame, no_store = load_results(store), ""
+    except NoStoreError as exc:  # saved profiles alone make a report
+        frame, no_store = pd.DataFrame(columns=COLUMNS), f": {exc}"
     if devices:
         frame = frame[frame["device"].isin(devices)]
     if runtimes:
         frame = frame[frame["runtime"].isin(runtimes)]
-    from bench.profiling.profile import load_profiles
+    from bench.profiling.profile import load_block_profiles
     from bench.results.report_sections import profile_section, sustained_section
 
     profiles = [
         p
-        for p in load_profiles()
+        for p in load_block_profiles()
         if (not devices or p["device"] in devices) and (not runtimes or p["runtime"] in runtimes)
     ]
     if frame.empty and not profiles:
         raise BenchError(
             "no measurements to report (run `bench run` or `bench profile` first, or check --device / --runtime)"
+            + no_store
         )
+    out = output_folder(out_dir, "--out")
     cells = summarize_cells(frame) if not frame.empty else pd.DataFrame()
     top1, families, ylabel = _accuracy(sorted(set(frame["model"])), accuracy_file)
     if not cells.empty:
@@ -236,12 +275,13 @@ def build_report(
         cells["family"] = cells["model"].map(families)
     failed = frame[frame["status"] != "ok"]
     plots = make_plots(cells, out, ylabel) if not cells.empty else []
-    runs = [r for r in Store(store).list_runs() if r["run_id"] in set(frame["run_id"])]
+    run_ids = set(frame["run_id"])  # none when only saved profiles are reported (there may be no store)
+    runs = [r for r in Store(store, create=False).list_runs() if r["run_id"] in run_ids] if run_ids else []
     report = Report(out / "report.html", out / "summary.md", out / "results.csv", plots)
     cells.to_csv(report.csv, index=False)
     report.markdown.write_text(render_markdown(cells, failed, ylabel))
-    extra = profile_section(profiles, out) + sustained_section(frame, out)
-    report.html.write_text(render_html(cells, failed, runs, plots, ylabel, extra))
+    sections = {"profiles": profile_section(profiles, out), "sustained": sustained_section(frame, out)}
+    report.html.write_text(render_html(cells, failed, runs, plots, ylabel, **sections))
     return report
 
 
@@ -274,127 +314,102 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
     return "\n".join(lines) + "\n"
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th{background:#f0f0f0;cursor:pointer;user-select:none}
-td.t,th.t{text-align:left}
-img{max-width:100%;border:1px solid #eee;margin:.5em 0}
-.failed td{background:#fff0f0}
-code{background:#f5f5f5;padding:0 3px}
-"""
+NOISY_CV = 0.10  # a cell whose latency CV is above this is marked noisy in the HTML table
 
-# Sorting by clicking a header, and a load check that marks each plot; the only script on the page.
-_SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
-  th.addEventListener('click', function () {
-    var body = th.closest('table').tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var asc = th.dataset.dir !== 'asc';
-    th.dataset.dir = asc ? 'asc' : 'desc';
-    rows.sort(function (a, b) {
-      var x = a.cells[col].dataset.v || a.cells[col].textContent;
-      var y = b.cells[col].dataset.v || b.cells[col].textContent;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var r = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-      return asc ? r : -r;
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  });
-});
-window.addEventListener('load', function () {
-  document.querySelectorAll('img').forEach(function (img) {
-    img.dataset.loaded = String(img.complete && img.naturalWidth > 0);
-  });
-  document.body.dataset.ready = '1';
-});
-"""
+# (column, title, unit, format): the HTML results table; format "" = text (left-aligned, sorted as text).
+_COLUMNS = (
+    ("model", "model", "", ""),
+    ("family", "family", "", ""),
+    ("device", "device", "", ""),
+    ("runtime", "runtime", "", ""),
+    ("format", "format", "", ""),
+    ("precision", "precision", "", ""),
+    ("threads", "threads", "", ".0f"),
+    ("median_ms", "median", "ms", ".2f"),
+    ("p90_ms", "p90", "ms", ".2f"),
+    ("cv", "CV", "%", ".1f"),
+    ("n_samples", "samples", "", ".0f"),
+    ("init_ms", "init", "ms", ".0f"),
+    ("peak_memory_mb", "peak memory", "MB", ".0f"),
+    ("macs", "MACs", "G", ".2f"),
+    ("gflops_per_s", "GFLOP/s", "", ".1f"),
+    ("energy_mj_per_inference", "energy", "mJ/inference", ".2f"),
+    ("top1", "top-1", "%", ".1f"),
+)
+_SCALE = {"cv": 100.0, "macs": 1e-9}  # stored unit -> the unit in the header
+
+
+def data_uri(path: Path) -> str:
+    """A PNG file as a ``data:image/png;base64,...`` URI, so the page embeds it and fetches nothing."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _table_cell(name: str, value, spec: str, noisy: bool) -> dict:
+    """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip."""
+    if _missing(value):
+        return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
+    if not spec:
+        return {"text": str(value), "sort": None, "cls": "t", "tip": None}
+    mark = noisy and name in ("median_ms", "cv")
+    return {
+        "text": format(float(value) * _SCALE.get(name, 1.0), spec),
+        "sort": repr(float(value)),
+        "cls": "noisy" if mark else "",
+        "tip": f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if mark else None,
+    }
+
+
+def _plot_entry(png: Path) -> dict:
+    title, caption = PLOT_TITLES.get(png.stem, (png.stem.replace("_", " "), ""))
+    return {"title": title, "caption": caption, "png": png}
 
 
 def render_html(
-    cells: pd.DataFrame, failed: pd.DataFrame, runs: list[dict], plots: list[Path], ylabel: str, extra: str = ""
+    cells: pd.DataFrame,
+    failed: pd.DataFrame,
+    runs: list[dict],
+    plots: list[Path],
+    ylabel: str,
+    profiles: list[dict] | None = None,
+    sustained: list[dict] | None = None,
 ) -> str:
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Benchmark report</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        "<h1>Benchmark report</h1>",
-        f"<p>Accuracy axis: <b>{e(ylabel)}</b>. Published accuracy comes from the model cards "
-        "(source cited per model in <code>bench models</code>); it is not measured here.</p>",
-    ]
-    for plot in plots:
-        if plot.suffix == ".png":
-            data = base64.b64encode(plot.read_bytes()).decode()
-            parts.append(
-                f"<h2>{e(plot.stem.replace('_', ' '))}</h2><img alt='{e(plot.stem)}' "
-                f"src='data:image/png;base64,{data}'>"
-            )
-    columns = [
-        ("model", "t"),
-        ("family", "t"),
-        ("device", "t"),
-        ("runtime", "t"),
-        ("format", "t"),
-        ("precision", "t"),
-        ("threads", ""),
-        ("median_ms", ""),
-        ("p90_ms", ""),
-        ("cv", ""),
-        ("n_samples", ""),
-        ("init_ms", ""),
-        ("peak_memory_mb", ""),
-        ("macs", ""),
-        ("gflops_per_s", ""),
-        ("energy_mj_per_inference", ""),
-        ("top1", ""),
-    ]
-    parts.append(f"<h2>Results ({len(cells)} cells)</h2><table id='results' class='sortable'><thead><tr>")
-    parts += [f"<th class='{cls}'>{e(name)}</th>" for name, cls in columns]
-    parts.append("</tr></thead><tbody>")
-    for _, c in cells.iterrows():
-        parts.append("<tr>")
-        for name, cls in columns:
-            value = c.get(name)
-            missing = value is None or (isinstance(value, float) and np.isnan(value))
-            text = "-" if missing else (f"{value:.3g}" if isinstance(value, float) else str(value))
-            sort = "" if missing or cls else f" data-v='{e(str(value))}'"
-            parts.append(f"<td class='{cls}'{sort}>{e(text)}</td>")
-        parts.append("</tr>")
-    parts.append("</tbody></table>")
-    parts.append(extra)  # where the time goes, sustained runs (already escaped)
-    parts.append(f"<h2>Failed cells ({len(failed)})</h2>")
-    if len(failed):
-        parts.append(
-            "<table id='failed'><thead><tr><th class='t'>model</th><th class='t'>cell</th>"
-            "<th class='t'>reason</th></tr></thead><tbody>"
-        )
-        for _, f in failed.iterrows():
-            parts.append(
-                f"<tr class='failed'><td class='t'>{e(str(f['model']))}</td><td class='t'>"
-                f"{e(str(f['format']))}/{e(str(f['precision']))} {e(str(f['runtime']))} on "
-                f"{e(str(f['device']))}</td><td class='t'>{e(str(f['error']))}</td></tr>"
-            )
-        parts.append("</tbody></table>")
-    else:
-        parts.append("<p>None.</p>")
-    parts.append("<h2>Environment</h2>")
-    for run in runs:
-        env = json.dumps(run["environment"], indent=1, sort_keys=True)
-        parts.append(
-            f"<h3>run {e(run['run_id'])} on {e(run['device'])} ({e(run['created_at'])}, "
-            f"{e(run['status'])})</h3><pre>{e(env)}</pre>"
-        )
-    parts.append(
-        "<h2>How each number was measured</h2><ul>"
-        "<li>Each cell ran in a fresh agent process: warm-up runs, then timed runs until the minimum count and "
-        "minimum duration were both met (or the median's 95% CI was tight enough); every per-inference latency "
-        "is kept. Median, p90 and CV are over all samples of the cell (repeats pooled).</li>"
-        "<li>init = session / interpreter creation; peak memory = the agent's peak resident set (VmHWM).</li>"
-        "<li>MACs: fvcore multiply-adds (what papers call FLOPs); GFLOP/s = 2 x MACs / median latency.</li>"
-        "<li>Energy per inference = (energy over the timed window - idle power x window time) / inferences, "
-        "from the device's counters; '-' means no meter worked (the reason is in the results).</li>"
-        "<li>Thermal state was read before each cell and the run waited (bounded) for it to settle.</li></ul>"
+    """The self-contained report page from ``templates/report.html.j2`` (autoescape on).
+
+    ``cells``: one row per pooled cell (:func:`summarize_cells` plus ``top1`` and ``family``);
+    ``failed``: the failed measurement rows; ``runs``: the store's runs (environment shown);
+    ``plots``: PNG/SVG paths (PNGs are embedded); ``profiles`` and ``sustained``: the sections
+    built by :mod:`bench.results.report_sections`.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bench.results", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    parts.append(f"<script>{_SCRIPT}</script></body></html>")
-    return "".join(parts)
+    env.filters["embed"] = data_uri
+    rows = []
+    for _, c in cells.iterrows():
+        cv = c.get("cv")
+        noisy = not _missing(cv) and cv > NOISY_CV
+        rows.append([_table_cell(name, c.get(name), spec, noisy) for name, _, _, spec in _COLUMNS])
+    return env.get_template("report.html.j2").render(
+        ylabel=ylabel,
+        plots=[_plot_entry(p) for p in plots if p.suffix == ".png"],
+        columns=[{"title": title, "unit": unit, "cls": "" if spec else "t"} for _, title, unit, spec in _COLUMNS],
+        cells=rows,
+        noisy_cv=NOISY_CV,
+        profiles=profiles or [],
+        sustained=sustained or [],
+        failed=[
+            {k: str(f[k]) for k in ("model", "format", "precision", "runtime", "device", "error")}
+            for _, f in failed.iterrows()
+        ],
+        runs=[{**run, "environment": json.dumps(run["environment"], indent=1, sort_keys=True)} for run in runs],
+    )

@@ -1,76 +1,72 @@
 """Report sections beyond the Pareto plots: where the time goes (saved ``bench profile`` results)
-and sustained runs (latency and temperature over time, with the throttling verdict)."""
+and sustained runs (latency and temperature over time, with the throttling verdict).
+
+Each section function draws its plots into the report folder and returns plain data for the
+HTML template (``templates/report.html.j2``), which escapes and lays it out; nothing here writes
+HTML. :func:`pyplot` and :func:`save_figure` are the report's only matplotlib set-up and saving.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
 from pathlib import Path
 
 import pandas as pd
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, never a window)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only, never a window
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir``, close it; returns [png, svg]."""
+    plt = pyplot()
+    paths = []
+    for suffix in ("png", "svg"):
+        path = out_dir / f"{stem}.{suffix}"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
 
 
 def _slug(*parts: str) -> str:
     return "_".join("".join(c if c.isalnum() else "-" for c in str(p)) for p in parts)
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+def profile_section(profiles: list[dict], out_dir: Path) -> list[dict]:
+    """One bar chart per saved profile (as written by ``bench profile``).
 
-
-def _save(fig, out_dir: Path, stem: str) -> Path:
-    for suffix in ("svg", "png"):
-        fig.savefig(out_dir / f"{stem}.{suffix}", dpi=110, bbox_inches="tight")
-    return out_dir / f"{stem}.png"
-
-
-def profile_section(profiles: list[dict], out_dir: Path) -> str:
-    """One bar chart and one table per saved profile."""
+    Returns one entry per profile for the template: the profile's fields (model, runtime, device,
+    blocks with ms / share / macs / gflops_per_s, blocks_ms, total_ms, note), ``png`` (its chart)
+    and ``fallback`` (one line per node that fell back from the delegate or execution provider).
+    """
     if not profiles:
-        return ""
-    plt = _pyplot()
-    e = html.escape
-    parts = ["<h2>Where the time goes</h2>"]
+        return []
+    from bench.profiling.profile import fallback_summary
+
+    plt = pyplot()
+    entries = []
     for p in profiles:
         blocks = p["blocks"]
         fig, ax = plt.subplots(figsize=(7, 0.28 * len(blocks) + 1.2))
         ax.barh([b["block"] for b in blocks][::-1], [b["ms"] for b in blocks][::-1], color="#4c72b0")
         ax.set_xlabel("ms per inference")
         ax.set_title(f"{p['model']} on {p['runtime']} ({p['device']}, {p['threads']} thread(s))")
-        png = _save(fig, out_dir, "profile_" + _slug(p["model"], p["runtime"], p["device"], p["threads"], p["depth"]))
-        plt.close(fig)
-        parts.append(f"<h3>{e(p['model'])} on {e(p['runtime'])} ({e(p['device'])})</h3>{_img(png, 'profile')}")
-        parts.append(
-            f"<p>Blocks sum to {p['blocks_ms']:.2f} ms; the whole model measured alone {p['total_ms']:.2f} ms. "
-            f"{e(p.get('note', ''))}</p><table class='profile'><thead><tr><th class='t'>block</th><th>ms</th>"
-            "<th>share</th><th>MACs</th><th>GFLOP/s</th></tr></thead><tbody>"
-        )
-        for b in blocks:
-            gflops = "-" if b["gflops_per_s"] is None else f"{b['gflops_per_s']:.1f}"
-            parts.append(
-                f"<tr><td class='t'>{e(b['block'])}</td><td>{b['ms']:.3f}</td><td>{b['share']:.1%}</td>"
-                f"<td>{b['macs'] / 1e6:.1f}M</td><td>{gflops}</td></tr>"
-            )
-        parts.append("</tbody></table>")
-        if p.get("fallback"):
-            from bench.profiling.profile import fallback_summary
-
-            items = "".join(f"<li>{e(line)}</li>" for line in fallback_summary(p["fallback"]))
-            parts.append(f"<p>Nodes that fell back from the delegate or execution provider:</p><ul>{items}</ul>")
-    return "".join(parts)
+        stem = "profile_" + _slug(p["model"], p["runtime"], p["device"], p["threads"], p["depth"])
+        png, _ = save_figure(fig, out_dir, stem)
+        fallback = fallback_summary(p["fallback"]) if p.get("fallback") else []
+        entries.append({**p, "note": p.get("note", ""), "png": png, "fallback": fallback})
+    return entries
 
 
 def sustained_runs(frame: pd.DataFrame) -> list[dict]:
+    """The sustained series of every ok measurement that has one, with its cell's names."""
     out = []
     for _, row in frame[frame["status"] == "ok"].iterrows():
         thermal = row.get("thermal")
@@ -81,14 +77,17 @@ def sustained_runs(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
-def sustained_section(frame: pd.DataFrame, out_dir: Path) -> str:
-    """Latency over time (and temperature or thermal status) for every sustained run."""
+def sustained_section(frame: pd.DataFrame, out_dir: Path) -> list[dict]:
+    """Latency over time (and temperature or thermal status) for every sustained run.
+
+    Returns one entry per run for the template: model, format, device, ``png``, ``points``,
+    ``drift`` (text, e.g. '+3.1%'), ``throttled`` and ``reasons``.
+    """
     runs = sustained_runs(frame)
     if not runs:
-        return ""
-    plt = _pyplot()
-    e = html.escape
-    parts = ["<h2>Sustained runs</h2>"]
+        return []
+    plt = pyplot()
+    entries = []
     for run in runs:
         t = [c["t"] for c in run["series"]]
         fig, ax = plt.subplots(figsize=(7, 3))
@@ -104,12 +103,16 @@ def sustained_section(frame: pd.DataFrame, out_dir: Path) -> str:
             twin.set_ylabel("thermal status" if thermal is status else "hottest zone (C)")
         flag = "THROTTLED" if run["throttled"] else "no throttling"
         ax.set_title(f"{run['model']} {run['format']} on {run['device']}: {flag}")
-        png = _save(fig, out_dir, "sustained_" + _slug(run["model"], run["format"], run["device"], run["threads"]))
-        plt.close(fig)
-        drift = "-" if run["drift"] is None else f"{run['drift']:+.1%}"
-        verdict = f"<b class='throttled'>THROTTLED</b>: {e('; '.join(run['reasons']))}" if run["throttled"] else flag
-        parts.append(
-            f"<h3>{e(run['model'])} {e(run['format'])} on {e(run['device'])}</h3>{_img(png, 'sustained')}"
-            f"<p class='sustained'>{len(run['series'])} points, latency drift {drift}; {verdict}</p>"
+        png, _ = save_figure(
+            fig, out_dir, "sustained_" + _slug(run["model"], run["format"], run["device"], run["threads"])
         )
-    return "".join(parts)
+        entries.append(
+            {
+                **{k: run[k] for k in ("model", "format", "device", "throttled")},
+                "reasons": list(run.get("reasons") or []),
+                "png": png,
+                "points": len(run["series"]),
+                "drift": "-" if run["drift"] is None else f"{run['drift']:+.1%}",
+            }
+        )
+    return entries

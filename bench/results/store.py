@@ -15,17 +15,25 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench.errors import BenchError
+from bench.measure.measurement import CELL_FIELDS, Cell, Measurement
+from bench.measure.stats import STAT_FIELDS
 from bench.paths import results_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # version -> statements that bring a store of the previous version to it
 MIGRATIONS = {
     2: ["ALTER TABLE measurements ADD COLUMN source JSON"],  # how a measurement was obtained
+    3: [  # a run's recorded settings (what --resume measures with) and its lease (who measures it now)
+        "ALTER TABLE runs ADD COLUMN settings JSON",
+        "ALTER TABLE runs ADD COLUMN lease_holder VARCHAR(200)",
+        "ALTER TABLE runs ADD COLUMN lease_heartbeat FLOAT",
+    ],
 }
 
 metadata = sa.MetaData()
@@ -42,20 +50,9 @@ runs = sa.Table(
     sa.Column("environment", sa.JSON, nullable=False),
     sa.Column("plan", sa.JSON, nullable=False),
     sa.Column("argv", sa.Text),
-)
-
-MEASUREMENT_STATS = (
-    "n_samples",
-    "median_ms",
-    "mean_ms",
-    "p90_ms",
-    "p99_ms",
-    "std_ms",
-    "cv",
-    "min_ms",
-    "max_ms",
-    "median_ci_low_ms",
-    "median_ci_high_ms",
+    sa.Column("settings", sa.JSON),  # protocol, runtime options and plan options of `bench run`, for --resume
+    sa.Column("lease_holder", sa.String(200)),  # "host:pid" of the process measuring the run now, or NULL
+    sa.Column("lease_heartbeat", sa.Float),  # when the holder last said it is alive, seconds since the epoch
 )
 
 measurements = sa.Table(
@@ -74,7 +71,7 @@ measurements = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),  # ok | failed
     sa.Column("error", sa.Text),
     sa.Column("n_samples", sa.Integer),
-    *(sa.Column(name, sa.Float) for name in MEASUREMENT_STATS[1:]),
+    *(sa.Column(name, sa.Float) for name in STAT_FIELDS[1:]),
     sa.Column("init_ms", sa.Float),
     sa.Column("first_ms", sa.Float),
     sa.Column("peak_memory_mb", sa.Float),
@@ -106,7 +103,9 @@ schema_info = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
 )
 
-CELL_KEY = ("model", "format", "precision", "runtime", "device", "threads", "repeat")
+
+class NoStoreError(BenchError):
+    """A reading command found no store where it was pointed (none is created for it)."""
 
 
 def now_iso() -> str:
@@ -122,31 +121,62 @@ def configured_store() -> str | None:
         return None
     try:
         value = tomllib.loads(path.read_text()).get("store")
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BenchError(f"cannot read {path}: {exc}") from None
     if value is not None and not isinstance(value, str):
         raise BenchError(f"{path}: 'store' must be a path or a SQLAlchemy URL string")
     return value
 
 
-def store_url(store: str | None = None) -> str:
+def store_url(store: str | None = None, create: bool = True) -> str:
     """``--store``, else ``$BENCH_STORE``, else the config file's ``store``, else ``results/bench.sqlite``;
-    a path becomes a SQLite URL, e.g. ``postgresql://user@host/db`` is used as it is."""
+    a path becomes a SQLite URL, e.g. ``postgresql://user@host/db`` is used as it is.
+
+    ``create`` False (reading commands): the file must exist, and no folder is made for it.
+    Raises BenchError for a folder, a missing file when reading, or a folder that cannot be made."""
     value = store or os.environ.get("BENCH_STORE") or configured_store() or str(results_dir() / "bench.sqlite")
     if "://" in value:
         return value
     path = Path(value).expanduser()
     if path.is_dir():
         raise BenchError(f"--store {value} is a directory; give a file path or a SQLAlchemy URL")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not create:
+        if not path.is_file():
+            raise NoStoreError(f"no store at {value} (`bench run` or `bench ingest` makes one; or pass --store)")
+        return f"sqlite:///{path.resolve()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"cannot make the folder of --store {value}: {exc.strerror or exc}") from None
     return f"sqlite:///{path.resolve()}"
 
 
+def _read_only_url(url: str) -> str:
+    """A SQLite URL opened read-only and immutable when this process may not write the file or its folder
+    (a WAL store then cannot make its ``-shm`` file; immutable skips it), else ``url`` itself."""
+    if not url.startswith("sqlite:///"):
+        return url
+    path = Path(url.removeprefix("sqlite:///"))
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        return url
+    return f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
+
+
 class Store:
-    def __init__(self, store: str | None = None):
-        self.url = store_url(store)
+    """The result store at a path or SQLAlchemy URL (see :func:`store_url`).
+
+    ``create`` True (commands that write results): a missing store is made. False (commands that
+    only read): a missing or empty store is BenchError "no store at ...", nothing is created, and a
+    store this process may not write is opened read-only. Either way, a database that holds tables
+    of another program, or a bench store of a newer schema, is BenchError before anything is written.
+    """
+
+    def __init__(self, store: str | None = None, create: bool = True):
+        self.url = store_url(store, create)
+        self.create = create
+        engine_url = self.url if create else _read_only_url(self.url)
         try:
-            self.engine = sa.create_engine(self.url)
+            self.engine = sa.create_engine(engine_url)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
             raise BenchError(f"bad store URL '{self.url}': {exc}") from None
         except ImportError as exc:  # the database's driver is not installed
@@ -159,28 +189,67 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._prepare_schema()
 
+    def _schema_version(self, conn) -> int | None:
+        """The schema version of the database behind ``conn``: None when it holds no bench store yet
+        (no tables, or ours half made by a process creating it right now).
+
+        Raises BenchError, before anything is written, for a database with tables that are not
+        ours or ours with columns we do not know (another program's), or a version that is not a number.
+        """
+        inspector = sa.inspect(conn)
+        tables = set(inspector.get_table_names())
+        foreign = sorted(tables - set(metadata.tables))
+        for name in sorted(tables & set(metadata.tables)):
+            unknown = {c["name"] for c in inspector.get_columns(name)} - set(metadata.tables[name].c.keys())
+            if unknown:
+                foreign.append(f"{name} (columns {', '.join(sorted(unknown))})")
+        if foreign:
+            raise BenchError(
+                f"{self.url} is not a bench store: it holds other tables ({', '.join(foreign)[:200]}); "
+                "bench writes only to its own stores, choose another --store"
+            )
+        if "schema_info" not in tables:
+            return None
+        row = conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
+        if row is None:
+            return None
+        try:
+            return int(row.value)
+        except ValueError:
+            raise BenchError(
+                f"store {self.url} records schema version {row.value[:40]!r}, not a number: a damaged store"
+            ) from None
+
     def _prepare_schema(self) -> None:
-        """Create the tables and record the schema version; safe when several processes start at once.
+        """Check what the database holds, then create the tables and record the schema version (only
+        with ``create``) or upgrade an older store; safe when several processes start at once.
 
         Two processes opening a new SQLite file can both decide a table is missing; the loser
         sees "already exists" (or a duplicate schema row) and simply tries again.
         """
         for attempt in range(20):
             try:
-                metadata.create_all(self.engine)
+                with self.engine.connect() as conn:
+                    version = self._schema_version(conn)
+                if version is None and not self.create:
+                    raise NoStoreError(f"no store at {self.url}: the database holds no bench results")
+                if version is not None and version > SCHEMA_VERSION:
+                    raise BenchError(
+                        f"store {self.url} has schema {version}, newer than this bench ({SCHEMA_VERSION}); "
+                        "upgrade bench"
+                    )
+                if self.create:
+                    if self.engine.dialect.name == "sqlite":  # persistent in the file: readers never block writers
+                        with self.engine.connect() as conn:
+                            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    metadata.create_all(self.engine)
+                if version == SCHEMA_VERSION:
+                    return
                 with self.engine.begin() as conn:
-                    row = conn.execute(
-                        sa.select(schema_info.c.value).where(schema_info.c.key == "schema_version")
-                    ).first()
-                    if row is None:
+                    if version is None:
                         conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-                    elif int(row.value) > SCHEMA_VERSION:
-                        raise BenchError(
-                            f"store {self.url} has schema {row.value}, newer than this bench "
-                            f"({SCHEMA_VERSION}); upgrade bench"
-                        )
-                    elif int(row.value) < SCHEMA_VERSION:
-                        self._migrate(conn, int(row.value))
+                    else:
+                        self._migrate(conn, version)
                 return
             except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
                 racing = isinstance(exc, sa.exc.IntegrityError) or any(
@@ -196,19 +265,36 @@ class Store:
     @staticmethod
     def _migrate(conn, version: int) -> None:
         """Upgrade an older store in place, one version at a time, in the caller's transaction."""
-        columns = {c["name"] for c in sa.inspect(conn).get_columns("measurements")}
+        inspector = sa.inspect(conn)
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target]:
-                added = statement.split("ADD COLUMN ", 1)[-1].split()[0] if "ADD COLUMN" in statement else None
-                if added is None or added not in columns:  # a racing process may have added it already
-                    conn.execute(sa.text(statement))
+                words = statement.split()
+                if words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
+                    columns = {c["name"] for c in inspector.get_columns(words[2])}
+                    if words[5] in columns:  # a racing process may have added it already
+                        continue
+                conn.execute(sa.text(statement))
         conn.execute(
             schema_info.update().where(schema_info.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
         )
 
     # --- runs ---------------------------------------------------------------------------------
 
-    def start_run(self, device: str, environment: dict, plan: list[dict], argv: str = "") -> str:
+    def start_run(
+        self,
+        device: str,
+        environment: dict,
+        plan: list[dict],
+        argv: str = "",
+        settings: dict | None = None,
+        holder: str | None = None,
+    ) -> str:
+        """Record a new run (status ``running``) and return its id.
+
+        ``settings``: what ``bench run --resume`` measures the rest with (protocol, runtime options,
+        plan options); ``holder``: the process that measures it, which holds its lease from the start
+        (see :mod:`bench.results.lease`), so that no resume can take it over while it runs.
+        """
         run_id = uuid.uuid4().hex[:12]
         with self.engine.begin() as conn:
             conn.execute(
@@ -221,9 +307,55 @@ class Store:
                     environment=environment,
                     plan=plan,
                     argv=argv,
+                    settings=settings,
+                    lease_holder=holder,
+                    lease_heartbeat=time.time() if holder else None,
                 )
             )
         return run_id
+
+    def lease_of(self, run_id: str) -> dict | None:
+        """``{"status", "lease_holder", "lease_heartbeat"}`` of a run, or None when there is no such run."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runs.c.status, runs.c.lease_holder, runs.c.lease_heartbeat).where(runs.c.run_id == run_id)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def swap_lease(self, run_id: str, expected: dict, holder: str) -> bool:
+        """Give the lease of an unfinished run to ``holder`` (heartbeat: now) if it is still as
+        ``expected`` (a :meth:`lease_of` answer): a compare-and-swap, so of two processes claiming at
+        once exactly one wins. Returns whether this call won."""
+
+        def same(column, value):
+            return column.is_(None) if value is None else column == value
+
+        query = (
+            runs.update()
+            .where(
+                runs.c.run_id == run_id,
+                runs.c.status != "finished",
+                same(runs.c.lease_holder, expected["lease_holder"]),
+                same(runs.c.lease_heartbeat, expected["lease_heartbeat"]),
+            )
+            .values(lease_holder=holder, lease_heartbeat=time.time())
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def renew_lease(self, run_id: str, holder: str) -> bool:
+        """Refresh ``holder``'s heartbeat on a run; False when the lease is no longer its own."""
+        return self._update_own_lease(run_id, holder, lease_heartbeat=time.time())
+
+    def release_lease(self, run_id: str, holder: str) -> None:
+        """Drop ``holder``'s lease on a run (nothing happens when someone else holds it)."""
+        self._update_own_lease(run_id, holder, lease_holder=None, lease_heartbeat=None)
+
+    def _update_own_lease(self, run_id: str, holder: str, **values) -> bool:
+        """Set ``values`` on the run when ``holder`` holds its lease; True when it did."""
+        query = runs.update().where(runs.c.run_id == run_id, runs.c.lease_holder == holder).values(**values)
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self.engine.begin() as conn:
@@ -244,15 +376,15 @@ class Store:
             )
         return dict(row) if row else None
 
-    def done_cells(self, run_id: str) -> set[tuple]:
-        """Cells of a run already measured successfully."""
+    def done_cells(self, run_id: str) -> set[Cell]:
+        """Cells of a run already measured successfully (each with its device)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(*(measurements.c[k] for k in CELL_KEY)).where(
+                sa.select(*(measurements.c[k] for k in CELL_FIELDS)).where(
                     measurements.c.run_id == run_id, measurements.c.status == "ok"
                 )
-            )
-            return {tuple(row) for row in rows}
+            ).mappings()
+            return {Cell.from_row(row) for row in rows}
 
     def list_runs(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -260,10 +392,27 @@ class Store:
 
     # --- measurements -------------------------------------------------------------------------
 
-    def add_measurement(self, row: dict, samples_ms: list[float] | None) -> int:
-        """One measurement and its raw samples, in one transaction (retried while the file is locked)."""
-        values = {k: v for k, v in row.items() if k in measurements.c}
+    def add_measurement(self, measurement: Measurement | dict, samples_ms: list[float] | None = None) -> int:
+        """Store one measurement and its raw samples in one transaction (retried while the file is
+        locked); returns its id.
+
+        ``measurement``: a :class:`Measurement` (its own samples are stored), or a row dict keyed by
+        the store's column names with ``samples_ms`` given separately. Raises ValueError naming any
+        key that is not a column, instead of dropping it.
+        """
+        if isinstance(measurement, Measurement):
+            row, samples_ms = measurement.to_row(), measurement.samples_ms
+        else:
+            row = measurement
+            unknown = sorted(set(row) - set(measurements.c.keys()))
+            if unknown:
+                raise ValueError(
+                    f"unknown measurement field(s): {', '.join(unknown)}; the store's columns are "
+                    f"{', '.join(measurements.c.keys())} (samples go in the samples_ms argument)"
+                )
+        values = {k: v for k, v in row.items() if not (k in ("id", "created_at") and v is None)}
         values.setdefault("created_at", now_iso())
+        samples_ms = list(samples_ms) if samples_ms else None
         for attempt in range(20):
             try:
                 with self.engine.begin() as conn:
@@ -294,8 +443,9 @@ class Store:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Per connection: wait for writers, and sync less often (safe with WAL). Nothing that changes the
+    file: WAL mode is set once the file is known to be a bench store (``Store._prepare_schema``)."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -1,31 +1,128 @@
-"""The runtime interface and registry.
+"""The runtime plug-in interface and the registry.
 
-A Runtime says which artifact format it runs, which options it takes, and whether it can run on
-this machine (with the pip extra to install when it cannot). The execution itself happens in the
-agent process (``bench/measure/agent.py``), which is self-contained so the same code runs on devices.
+A runtime is one module in this folder (``onnxruntime.py``, ``litert.py``, ``torch.py``,
+``coreml.py``) that owns everything about it: the artifact format it runs, its options and their
+allowed values, how a session is opened (``open_session``, used by the measurement agent; the
+runtime's ``create`` under it is also what export verification and the profiler call), its native
+benchmark tool on phones and how that tool's command is built (``tool_argv``), its profiler hook
+(``profile``) and the distributions whose versions describe it. :class:`RuntimePlugin` lists what
+such a module provides. Adding a runtime = one new module + one line in :data:`PLUGINS`.
+
+Plug-in modules import only the standard library at the top: the agent (``bench/measure/agent.py``)
+loads the module of a job's runtime by its file path on devices where ``bench`` is not installed.
 """
 
 from __future__ import annotations
 
+import importlib
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
 
 from bench.errors import BenchError, MissingBackendError
-from bench.imports import importable
+from bench.imports import importable, installed_versions
+
+# The registry: one line per runtime, in the order they are listed and chosen as a format's default.
+PLUGINS = (
+    "bench.runtimes.onnxruntime",
+    "bench.runtimes.litert",
+    "bench.runtimes.torch",
+    "bench.runtimes.coreml",
+)
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """One run of a runtime's native benchmark tool on a device, as its plug-in's ``tool_argv``
+    turns it into a command line.
+
+    ``tool``/``graph``: paths on the device; ``runs`` timed inferences (None: as many as fit in
+    ``seconds``), at least ``seconds`` and at most ``max_secs`` seconds; ``warmup``: a fixed warm-up
+    count; ``options``: the runtime's settings; ``estimate_ms``: a latency estimate in ms (0 when
+    unknown) for tools that take a count or a duration but not both; ``extra``: further flags
+    (e.g. op profiling)."""
+
+    tool: str
+    graph: str
+    threads: int
+    runs: int | None
+    seconds: float
+    max_secs: float
+    warmup: int
+    options: dict
+    estimate_ms: float = 0.0
+    extra: tuple[str, ...] = ()
+
+
+class RuntimePlugin(Protocol):
+    """What a runtime's module provides (module-level names; ``tool_argv`` only with a
+    ``NATIVE_TOOL``, ``profile`` only where ``bench profile`` supports the runtime)."""
+
+    NAME: str
+    FORMAT: str  # the artifact format it runs; "pytorch" = the zoo model itself
+    MODULES: tuple[str, ...]  # any one of these importable = available
+    EXTRA: str  # the pip extra that installs it
+    DISTRIBUTIONS: tuple[str, ...]  # installed versions reported in the environment fingerprint
+    NEEDS_OS: str | None  # platform.system() it needs, e.g. "Darwin"
+    NATIVE_TOOL: str | None  # the benchmark tool phones run instead of the agent
+    OPTIONS: dict[str, Any]  # defaults of the runtime's own settings (``--option KEY=VALUE``)
+    CHOICES: dict[str, Any]  # option -> allowed values (a tuple of strings) or a parser of the text
+
+    def open_session(self, artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]] | tuple:
+        """``(run, versions)``: ``run(x)`` runs one float32 numpy array; ``versions``: package -> version.
+        A runtime that may not take an option as asked (onnxruntime falls back to the CPU) returns
+        ``(run, versions, applied)``, ``applied`` being the options as the session runs them, which
+        is what gets stored; it raises instead when a requested setting is not in effect."""
+        ...
 
 
 @dataclass(frozen=True)
 class Runtime:
+    """One registered runtime: the plug-in module's facts, with the host-side checks built on them."""
+
     name: str
-    format: str  # the artifact format it runs; "pytorch" = the zoo model itself
-    modules: tuple[str, ...]  # any one of these importable = available
+    format: str
+    modules: tuple[str, ...]
     extra: str
-    options: dict = field(default_factory=dict)  # defaults of the runtime's own settings
+    options: dict = field(default_factory=dict)
     needs_os: str | None = None
-    choices: dict = field(default_factory=dict)  # option -> allowed values (a tuple) or a parser
+    choices: dict = field(default_factory=dict)
+    distributions: tuple[str, ...] = ()
+    native_tool: str | None = None
+    plugin: ModuleType | None = None
+
+    @classmethod
+    def from_plugin(cls, plugin: ModuleType) -> Runtime:
+        """The runtime described by a plug-in module (see :class:`RuntimePlugin`)."""
+        return cls(
+            name=plugin.NAME,
+            format=plugin.FORMAT,
+            modules=tuple(plugin.MODULES),
+            extra=plugin.EXTRA,
+            options=dict(plugin.OPTIONS),
+            needs_os=plugin.NEEDS_OS,
+            choices=dict(plugin.CHOICES),
+            distributions=tuple(plugin.DISTRIBUTIONS),
+            native_tool=plugin.NATIVE_TOOL,
+            plugin=plugin,
+        )
+
+    @property
+    def file(self) -> Path:
+        """The plug-in's source file: what the agent loads (and what is copied to a board)."""
+        return Path(self.plugin.__file__)
+
+    @property
+    def profiles(self) -> bool:
+        """Whether ``bench profile`` supports this runtime (its plug-in has a ``profile`` hook)."""
+        return hasattr(self.plugin, "profile")
 
     def with_options(self, overrides: dict[str, str]) -> dict:
-        """The default options updated with the ``KEY=VALUE`` overrides this runtime knows."""
+        """The default options updated with the ``KEY=VALUE`` overrides this runtime knows
+        (``"true"``/``"false"`` become booleans); BenchError for a value it does not accept."""
         options = dict(self.options)
         for key, text in overrides.items():
             if key not in self.choices:
@@ -40,6 +137,7 @@ class Runtime:
         return options
 
     def unavailable_reason(self) -> str | None:
+        """Why this runtime cannot run on this machine (wrong OS, not installed), or None."""
         if self.needs_os and platform.system() != self.needs_os:
             return f"{self.name} runs only on {'macOS' if self.needs_os == 'Darwin' else self.needs_os}"
         if not any(importable(m) for m in self.modules):
@@ -47,6 +145,7 @@ class Runtime:
         return None
 
     def check_available(self) -> None:
+        """Raise BenchError (wrong OS) or MissingBackendError (with the pip extra) when it cannot run here."""
         reason = self.unavailable_reason()
         if reason is None:
             return
@@ -54,40 +153,66 @@ class Runtime:
             raise BenchError(reason)
         raise MissingBackendError(f"runtime {self.name}", self.extra, self.modules[0])
 
+    def open_session(self, artifact: str, threads: int, options: dict | None = None) -> tuple:
+        """The plug-in's ``open_session`` in this process (default options when None): ``(run, versions)``
+        or ``(run, versions, applied)`` (see :class:`RuntimePlugin`)."""
+        return self.plugin.open_session(artifact, threads, self.options if options is None else options)
 
-RUNTIMES: dict[str, Runtime] = {
-    r.name: r
-    for r in (
-        Runtime(
-            "onnxruntime",
-            "onnx",
-            ("onnxruntime",),
-            "onnx",
-            {"graph_optimization": "all", "providers": ["CPUExecutionProvider"]},
-            choices={
-                "graph_optimization": ("disable", "basic", "extended", "all"),
-                "providers": lambda text: [p.strip() for p in text.split("+") if p.strip()],
-            },
-        ),
-        Runtime(
-            "litert",
-            "tflite",
-            ("ai_edge_litert", "tflite_runtime"),
-            "tflite",
-            {"xnnpack": True},
-            choices={"xnnpack": ("true", "false")},
-        ),
-        Runtime("torch", "pytorch", ("torch",), "torch"),
-        Runtime("coreml", "coreml", ("coremltools",), "coreml", needs_os="Darwin"),
-    )
-}
-DEFAULT_RUNTIME = {"onnx": "onnxruntime", "tflite": "litert", "pytorch": "torch", "coreml": "coreml"}
+    def tool_argv(self, run: ToolRun) -> list[str]:
+        """The native tool's command line for ``run`` (the plug-in's ``tool_argv``); BenchError
+        without a tool."""
+        if self.native_tool is None:
+            raise BenchError(f"{self.name} has no native benchmark tool")
+        return self.plugin.tool_argv(run)
+
+    def profile(self, spec, model, tree, threads: int, runs: int, precision: str, device=None):
+        """Per-block times from the runtime's profiler (``bench.profiling.runtimes.RuntimeProfile``);
+        ``device``: a remote Device whose native tool profiles there, None = this machine."""
+        if not self.profiles:
+            raise BenchError(f"profiling is not supported by {self.name}")
+        return self.plugin.profile(spec, model, tree, threads, runs, precision, device)
+
+    def versions(self) -> dict[str, str]:
+        """Installed versions of the runtime's distributions on this machine (missing ones left out)."""
+        return installed_versions(self.distributions)
+
+
+RUNTIMES: dict[str, Runtime] = {}
+DEFAULT_RUNTIME: dict[str, str] = {}  # format -> the first runtime registered for it
+
+
+def register(plugin: ModuleType) -> Runtime:
+    """Add a plug-in module to the registry (a format's first runtime becomes its default)."""
+    runtime = Runtime.from_plugin(plugin)
+    RUNTIMES[runtime.name] = runtime
+    DEFAULT_RUNTIME.setdefault(runtime.format, runtime.name)
+    return runtime
+
+
+def unregister(name: str) -> None:
+    """Remove a runtime (tests that register a fake one); the format's default moves to the next one."""
+    runtime = RUNTIMES.pop(name)
+    if DEFAULT_RUNTIME.get(runtime.format) == name:
+        del DEFAULT_RUNTIME[runtime.format]
+        other = next((r.name for r in RUNTIMES.values() if r.format == runtime.format), None)
+        if other:
+            DEFAULT_RUNTIME[runtime.format] = other
+
+
+for _module in PLUGINS:
+    register(importlib.import_module(_module))
 
 
 def get_runtime(name: str) -> Runtime:
+    """The registered runtime called ``name``; BenchError naming the choices otherwise."""
     if name not in RUNTIMES:
         raise BenchError(f"unknown runtime '{name}'; choose from: {', '.join(RUNTIMES)}")
     return RUNTIMES[name]
+
+
+def runtime_with_tool(fmt: str) -> Runtime | None:
+    """The first registered runtime of ``fmt`` that has a native benchmark tool, or None."""
+    return next((r for r in RUNTIMES.values() if r.format == fmt and r.native_tool), None)
 
 
 def parse_options(values: list[str]) -> dict[str, str]:

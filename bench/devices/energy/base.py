@@ -17,12 +17,29 @@ agent on a device stays free of meter code. ``energy_per_inference`` subtracts i
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 
 class MeterUnavailable(Exception):
     """The meter cannot measure on this device; the message says why."""
+
+
+def negative_energy(window_j: float, window_s: float, idle_w: float) -> str | None:
+    """Why ``window_j`` J over ``window_s`` s minus ``idle_w`` W of idle power is no energy at all, or
+    None when it is one: a value that is not finite, a window of no time, idle power above the
+    window's mean power (the net energy would be below zero), or a negative total."""
+    if not all(math.isfinite(x) for x in (window_j, window_s, idle_w)) or window_s <= 0:
+        return f"not a measurable window: {window_j} J over {window_s} s, idle {idle_w} W"
+    mean_w = window_j / window_s
+    if idle_w > mean_w or window_j < 0:
+        return (
+            f"idle power {idle_w:.3f} W is above the window's mean power {mean_w:.3f} W "
+            f"({window_j:.3f} J over {window_s:.2f} s): the energy per inference would be "
+            f"{window_j - idle_w * window_s:.3f} J in all, below zero"
+        )
+    return None
 
 
 @dataclass
@@ -39,10 +56,32 @@ class EnergyResult:
     rails_mj_per_inference: dict[str, float] = field(default_factory=dict)
     window_t: tuple[float, float] | None = None  # times of the readings (the meter's clock)
     idle_t: tuple[float, float] | None = None
+    total_rails: list[str] = field(default_factory=list)  # the rails summed as the total (others overlap them)
 
     @classmethod
     def unavailable(cls, meter: str, reason: str) -> EnergyResult:
         return cls(meter=meter, mj_per_inference=None, note=f"unavailable: {reason}")
+
+
+@dataclass
+class PowerLog:
+    """Energy of a power log saved during a manual run (``bench ingest``): total joules over the
+    log's span, per rail too, and which rails make the total (the others are parts of it)."""
+
+    seconds: float
+    samples: int
+    rails_j: dict[str, float] = field(default_factory=dict)
+    total_rails: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def joules(self) -> float:
+        """Energy over the log in J: the sum of the total rails (never their parts as well)."""
+        return sum(self.rails_j[r] for r in self.total_rails)
+
+    @property
+    def mean_w(self) -> float:
+        return self.joules / self.seconds if self.seconds > 0 else 0.0
 
 
 class EnergyMeter(ABC):
@@ -51,14 +90,14 @@ class EnergyMeter(ABC):
     default_root = "/"
     label = ""  # shown next to results, e.g. "coarse: whole-device battery"
 
-    def __init__(self, files=None, root: str | None = None, rails: tuple[str, ...] = ()):
-        """``files``: the device's transport (None = this machine); ``root``: the sysfs root the
-        meter reads (tests point it at a simulated tree); ``rails``: keep only these rails."""
-        if files is None:
+    def __init__(self, transport=None, root: str | None = None, rails: tuple[str, ...] = ()):
+        """``transport``: how the device is reached (None = this machine); ``root``: the sysfs root
+        the meter reads (tests point it at a simulated tree); ``rails``: keep only these rails."""
+        if transport is None:
             from bench.devices.transports.local import LocalTransport
 
-            files = LocalTransport(None)
-        self.files = files
+            transport = LocalTransport(None)
+        self.transport = transport
         self.root = (root or self.default_root).rstrip("/") or "/"
         self.rails = tuple(rails)
 
@@ -106,6 +145,11 @@ class EnergyMeter(ABC):
             raise MeterUnavailable(f"{self.name}: fewer than two power samples in the window")
         return out
 
+    def total_rails(self, rails) -> list[str]:
+        """The rails whose sum is the measured total; every rail by default. Meters whose rails
+        overlap (a board input rail and the rails it feeds) name the input rail alone."""
+        return list(rails)
+
     def keep(self, rails: dict[str, float]) -> dict[str, float]:
         """Only the profile's rails, when it names some."""
         return {r: v for r, v in rails.items() if not self.rails or r in self.rails}
@@ -151,13 +195,24 @@ class EnergyMeter(ABC):
         return result
 
     def _result(self, gross, per_inference, window_s, idle_w, window, idle) -> EnergyResult:
-        window_j, idle_total = sum(gross.values()), sum(idle_w.values())
+        """The stored result; unavailable, with the numbers, when the net energy is not above zero."""
+        total = self.total_rails(gross)
+        window_j, idle_total = sum(gross[r] for r in total), sum(idle_w.get(r, 0.0) for r in total)
+        problem = negative_energy(window_j, window_s, idle_total)
+        if problem is None and sum(per_inference.get(r, 0.0) for r in total) < 0:  # differential: long < short
+            problem = "the longer run used less energy than the shorter one (net energy below zero)"
+        if problem:
+            return EnergyResult.unavailable(self.name, problem)
         label = f" [{self.label}]" if self.label else ""
+        parts = (
+            f"; total = {' + '.join(total)} (other rails kept per rail, not added)" if len(total) < len(gross) else ""
+        )
         return EnergyResult(
             meter=self.name,
-            mj_per_inference=sum(per_inference.values()) * 1e3,
+            mj_per_inference=sum(per_inference.get(r, 0.0) for r in total) * 1e3,
             note=f"{self.name}{label}: window {window_j:.3f} J over {window_s:.2f} s, "
-            f"idle {idle_total:.2f} W subtracted",
+            f"idle {idle_total:.2f} W subtracted{parts}",
+            total_rails=total,
             window_j=window_j,
             window_s=window_s,
             idle_w=idle_total,
@@ -190,7 +245,7 @@ def host_meters() -> list[type[EnergyMeter]]:
 
 
 def probe_meter(
-    choice: str, files=None, root: str | None = None, rails: tuple[str, ...] = ()
+    choice: str, transport=None, root: str | None = None, rails: tuple[str, ...] = ()
 ) -> tuple[EnergyMeter | None, dict | None, str]:
     """The profile's meter (or, for "auto", the first host meter that works) with its spec,
     else None and every reason. "none" turns energy off."""
@@ -201,7 +256,7 @@ def probe_meter(
         raise MeterUnavailable(f"unknown energy meter '{choice}'; known: auto, none, {', '.join(known)}")
     candidates = host_meters() if choice == "auto" else [known[choice]]
     reasons = []
-    for meter in (cls(files, root, rails) for cls in candidates):
+    for meter in (cls(transport, root, rails) for cls in candidates):
         try:
             return meter, meter.counter_spec(), meter.name
         except MeterUnavailable as exc:

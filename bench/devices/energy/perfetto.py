@@ -65,15 +65,15 @@ def uptime_s(text: str) -> float:
 class PerfettoMeter(EnergyMeter):
     name = "perfetto"
 
-    def __init__(self, files=None, root: str | None = None, rails: tuple[str, ...] = ()):
-        super().__init__(files, root, rails)
+    def __init__(self, transport=None, root: str | None = None, rails: tuple[str, ...] = ()):
+        super().__init__(transport, root, rails)
         self.series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.key = ""
 
     def counter_spec(self) -> dict:
-        if self.files.run(["sh", "-c", "command -v perfetto"], timeout=30).returncode != 0:
+        if self.transport.run(["sh", "-c", "command -v perfetto"], timeout=30).returncode != 0:
             raise MeterUnavailable("no perfetto on this device (Android 9+ ships it)")
-        if self.files.read_text("/proc/uptime") is None:
+        if self.transport.read_text("/proc/uptime") is None:
             raise MeterUnavailable("cannot read /proc/uptime on the device")
         return {"files": {"uptime": "/proc/uptime"}, "session": True}
 
@@ -81,11 +81,11 @@ class PerfettoMeter(EnergyMeter):
         """Start a detached tracing session for the measurement."""
         config = Path(tempfile.mkdtemp()) / "power.pbtxt"
         config.write_text(CONFIG)
-        remote_config = self.files.remote_path("perfetto-power.pbtxt")
-        self.files.push(config, remote_config)
+        remote_config = self.transport.remote_path("perfetto-power.pbtxt")
+        self.transport.push(config, remote_config)
         self.key = f"bench-{uuid.uuid4().hex[:8]}"
-        self.trace_path = self.files.remote_path(f"{self.key}.pftrace")
-        done = self.files.run(
+        self.trace_path = self.transport.remote_path(f"{self.key}.pftrace")
+        done = self.transport.run(
             ["perfetto", "--txt", "-c", remote_config, "-o", self.trace_path, f"--detach={self.key}"], timeout=60
         )
         if done.returncode != 0:
@@ -93,10 +93,10 @@ class PerfettoMeter(EnergyMeter):
 
     def end(self) -> None:
         """Stop the session and load its rails."""
-        self.files.run(["perfetto", f"--attach={self.key}", "--stop"], timeout=60)
+        self.transport.run(["perfetto", f"--attach={self.key}", "--stop"], timeout=60)
         local = Path(tempfile.mkdtemp()) / "power.pftrace"
-        self.files.pull(self.trace_path, local)
-        self.files.run(["rm", "-f", self.trace_path], timeout=30)
+        self.transport.pull(self.trace_path, local)
+        self.transport.run(["rm", "-f", self.trace_path], timeout=30)
         self.series = parse_power_rails(local.read_bytes())
         if not self.series:
             raise MeterUnavailable("the perfetto trace has no power rails (does the device expose them?)")

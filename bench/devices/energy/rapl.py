@@ -22,20 +22,20 @@ class RaplMeter(EnergyMeter):
     name = "rapl"
     default_root = "/sys/class/powercap"
 
-    def __init__(self, files=None, root: str | None = None, rails: tuple[str, ...] = ()):
-        super().__init__(files, root, rails)
+    def __init__(self, transport=None, root: str | None = None, rails: tuple[str, ...] = ()):
+        super().__init__(transport, root, rails)
         self.ranges: dict[str, int] = {}
 
     def counter_spec(self) -> dict:
-        zones = [z for z in self.files.glob(f"{self.root}/intel-rapl:*") if PurePosixPath(z).name.count(":") == 1]
+        zones = [z for z in self.transport.glob(f"{self.root}/intel-rapl:*") if PurePosixPath(z).name.count(":") == 1]
         if not zones:
             raise MeterUnavailable(f"no RAPL: no package zones under {self.root} (VM or non-Intel/AMD CPU)")
         files = {}
         for zone in sorted(zones):
             energy = f"{zone}/energy_uj"
-            label = (self.files.read_text(f"{zone}/name") or "package").strip()
+            label = (self.transport.read_text(f"{zone}/name") or "package").strip()
             rail = f"{PurePosixPath(zone).name}:{label}"
-            text, limit = self.files.read_text(energy), self.files.read_text(f"{zone}/max_energy_range_uj")
+            text, limit = self.transport.read_text(energy), self.transport.read_text(f"{zone}/max_energy_range_uj")
             if text is None:
                 raise MeterUnavailable(f"{energy} is not readable (root-only since Linux 5.10)")
             try:

@@ -21,6 +21,7 @@ from bench.devices.transports.base import (
     register_transport,
     shell_line,
 )
+from bench.measure.thermal import ThermalRecord, read_android_status, wait_for_android_status
 
 # What adb prints when the device (not the command) is the problem.
 LOST = re.compile(
@@ -33,20 +34,29 @@ NETWORK_SERIAL = re.compile(r"^[\w.\-]+:\d+$")
 
 @register_transport
 class AdbTransport(Transport):
+    """An Android phone: cells run the runtime's own benchmark tool (no Python on the phone), the
+    thermal state is Android's coarse Thermal Status, and a profile's ``fixed_performance`` pins
+    the clocks for the duration of a suite."""
+
     name = "adb"
+    runner = "native"
     default_work_dir = "/data/local/tmp/bench"
 
     def __init__(self, device):
         super().__init__(device)
         self.program = shutil.which(device.adb_path or "adb")
 
-    def _adb(self, *args: str, timeout: float | None = 120) -> subprocess.CompletedProcess:
+    def _program(self) -> str:
+        """The adb executable; TransportError saying how to install it when there is none."""
         if self.program is None:
             raise TransportError(
                 f"`{self.device.adb_path or 'adb'}` not found: install Android platform-tools "
                 '(Debian/Ubuntu: apt install adb) or set adb = "/path/to/adb" in the profile'
             )
-        argv = [self.program]
+        return self.program
+
+    def _adb(self, *args: str, timeout: float | None = 120) -> subprocess.CompletedProcess:
+        argv = [self._program()]
         if self.device.adb_server_port:
             argv += ["-P", str(self.device.adb_server_port)]
         if self.device.address:
@@ -80,7 +90,7 @@ class AdbTransport(Transport):
 
     def _adb_server(self, *args: str) -> subprocess.CompletedProcess:
         """A server-level command (no -s): connect/disconnect."""
-        argv = [self.program or "adb"]
+        argv = [self._program()]
         if self.device.adb_server_port:
             argv += ["-P", str(self.device.adb_server_port)]
         return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -118,3 +128,41 @@ class AdbTransport(Transport):
 
     def describe(self) -> str:
         return f"adb -s {self.device.address}" if self.device.address else "adb (the only attached device)"
+
+    def wait_for_thermal(self, root: str | None = None) -> ThermalRecord:
+        """Wait (bounded) until Android's Thermal Status is at or below ``[thermal] limit_status``;
+        ``root`` is not used (a phone reports no sysfs zones we rely on)."""
+        d = self.device
+        return wait_for_android_status(self, d.thermal_limit_status, d.thermal_max_wait_s)
+
+    def thermal_now(self, root: str | None = None) -> dict:
+        """``{"status": Android Thermal Status or None}``."""
+        return {"status": read_android_status(self)}
+
+    def describe_thermal(self) -> str:
+        status = read_android_status(self)
+        return f"Thermal Status {status}" if status is not None else "no thermal status"
+
+    def describe_system(self) -> list[tuple[str, str]]:
+        """Android release and SDK, phone model and ABI (``getprop``)."""
+
+        def prop(name: str) -> str:
+            return self.run(["getprop", name], timeout=30).stdout.strip() or "?"
+
+        return [
+            ("OS", f"Android {prop('ro.build.version.release')} (SDK {prop('ro.build.version.sdk')})"),
+            ("model", f"{prop('ro.product.model')} ({prop('ro.product.cpu.abi')})"),
+        ]
+
+    def prepare(self) -> None:
+        """With ``[thermal] fixed_performance = true``: Android's fixed performance mode (stable clocks)."""
+        if self.device.fixed_performance:
+            self.run(["cmd", "power", "set-fixed-performance-mode-enabled", "true"], timeout=30)
+
+    def restore(self) -> None:
+        """Leave fixed performance mode again (best effort: an unreachable phone is left as it is)."""
+        if self.device.fixed_performance:
+            try:
+                self.run(["cmd", "power", "set-fixed-performance-mode-enabled", "false"], timeout=30)
+            except TransportError:
+                pass

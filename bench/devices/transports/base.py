@@ -15,8 +15,12 @@ import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.measure.thermal import ThermalRecord
 
 
 class TransportError(BenchError):
@@ -41,9 +45,21 @@ class Completed:
 
 
 class Transport(ABC):
-    """One device's command and file channel. ``work_dir`` is where artifacts and tools go."""
+    """One device's command and file channel, and how that kind of device behaves.
+
+    ``work_dir`` is where artifacts and tools go. Besides running commands and copying files, a
+    transport answers what differs between kinds of device, so that no caller checks its name:
+    ``is_local`` (the device is this machine), ``runner`` (which runner measures a cell there),
+    how the thermal state is read and waited on, and how device state is prepared for a suite
+    and restored after it. The defaults describe a POSIX machine with sysfs thermal zones.
+    """
 
     name: str
+    is_local: bool = False
+    """True when the device is this machine: its runtimes run in this Python, files need no copy."""
+    runner: str = "agent"
+    """The runner that measures cells here, a key of ``bench.measure.runners.RUNNERS``: ``"agent"``
+    (the self-contained Python agent) or ``"native"`` (the runtime's own benchmark tool)."""
 
     def __init__(self, device):
         self.device = device
@@ -90,6 +106,47 @@ class Transport(ABC):
         done = self.run(["sh", "-c", script, "sh", pattern], timeout=30)
         return [line for line in done.stdout.splitlines() if line]
 
+    # --- behaviour that differs between kinds of device -------------------------------------
+
+    def wait_for_thermal(self, root: str | None = None) -> ThermalRecord:
+        """Wait (bounded by the profile's ``[thermal] max_wait_s``) until the device is cool enough
+        and stable, and return what was read: here the hottest sysfs thermal zone under ``root``
+        (default: the profile's) against ``[thermal] limit_c``."""
+        from bench.measure.thermal import wait_until_settled
+
+        d = self.device
+        return wait_until_settled(root or d.thermal_root, d.thermal_limit_c, d.thermal_max_wait_s, transport=self)
+
+    def thermal_now(self, root: str | None = None) -> dict:
+        """One thermal reading for a sustained run's series: ``{"temp_c": hottest zone in C or None}``."""
+        from bench.measure.thermal import read_zones
+
+        zones = read_zones(root or self.device.thermal_root, self)
+        return {"temp_c": max(zones.values()) if zones else None}
+
+    def describe_thermal(self) -> str:
+        """The thermal state in words, for ``bench devices --probe`` ("thermal_zone0:cpu 45.0 C")."""
+        from bench.measure.thermal import read_zones
+
+        zones = read_zones(self.device.thermal_root, self)
+        return ", ".join(f"{k} {v:.1f} C" for k, v in zones.items()) or "no readable zones"
+
+    def describe_system(self) -> list[tuple[str, str]]:
+        """``(check, result)`` rows naming the device's OS and CPU, for ``bench devices --probe``."""
+        rows = [("OS", _first_line(self.run(["uname", "-srm"], timeout=30).stdout))]
+        cpuinfo = self.read_text("/proc/cpuinfo") or ""
+        names = [line for line in cpuinfo.splitlines() if line.lower().startswith("model name")]
+        models = [line.split(":", 1)[1].strip() for line in names]
+        cores = self.run(["nproc"], timeout=30).stdout.strip() or "?"
+        rows.append(("CPU", f"{models[0] if models else 'unknown'} ({cores} cores)"))
+        return rows
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook: most devices need no preparation
+        """Put the device into the state a suite needs, before its first cell (nothing here)."""
+
+    def restore(self) -> None:  # noqa: B027 - optional hook, the counterpart of prepare()
+        """Undo ``prepare()`` after the suite (best effort; nothing here)."""
+
     def remote_path(self, *parts: str) -> str:
         return str(PurePosixPath(self.work_dir, *parts))
 
@@ -101,6 +158,10 @@ class Transport(ABC):
         return remote
 
 
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown"
+
+
 def shell_line(argv: list[str]) -> str:
     """One command line for a remote shell: every argument quoted, nothing interpreted."""
     return shlex.join(argv)
@@ -110,14 +171,30 @@ _TRANSPORTS: dict[str, type[Transport]] = {}
 
 
 def register_transport(cls: type[Transport]) -> type[Transport]:
+    """Class decorator: make ``cls`` available under ``cls.name`` (a profile's ``transport = ...``)."""
     _TRANSPORTS[cls.name] = cls
     return cls
 
 
-def open_transport(device) -> Transport:
-    """The transport the device profile names."""
-    from bench.devices.transports import adb, local, ssh  # noqa: F401  (registration)
+def _registered() -> dict[str, type[Transport]]:
+    from bench.devices.transports import local, ssh, adb  # noqa: F401, I001 (registration, in this order)
 
-    if device.transport not in _TRANSPORTS:
-        raise BenchError(f"unknown transport '{device.transport}'; known: {', '.join(_TRANSPORTS)}")
-    return _TRANSPORTS[device.transport](device)
+    return _TRANSPORTS
+
+
+def transport_names() -> tuple[str, ...]:
+    """The names a device profile may give as ``transport`` (``local``, ``ssh``, ``adb``)."""
+    return tuple(_registered())
+
+
+def transport_class(name: str) -> type[Transport]:
+    """The transport class registered as ``name``; raises BenchError listing the known names."""
+    transports = _registered()
+    if name not in transports:
+        raise BenchError(f"unknown transport '{name}'; known: {', '.join(transports)}")
+    return transports[name]
+
+
+def open_transport(device) -> Transport:
+    """The transport the device profile names, not yet connected; raises BenchError if unknown."""
+    return transport_class(device.transport)(device)

@@ -12,7 +12,10 @@ from bench.devices.transports.base import Completed, Transport, register_transpo
 
 @register_transport
 class LocalTransport(Transport):
+    """This machine: commands are subprocesses, copies are file copies, runtimes run in this Python."""
+
     name = "local"
+    is_local = True
     default_work_dir = str(Path(tempfile.gettempdir()) / "bench-local")
 
     def run(self, argv: list[str], stdin: str | None = None, timeout: float | None = None) -> Completed:

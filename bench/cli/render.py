@@ -1,0 +1,339 @@
+"""Rendering for the command line: every Rich table and text line the commands print.
+
+Commands compute nothing here and this module computes nothing either: each function takes the
+result objects a library function returned (zoo rows, artifacts, measurement rows, comparisons,
+profiles, probes) and prints them on :data:`out` (stdout) or :data:`err` (stderr). Importing it
+is cheap (Rich only); the result types are named for type checkers alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from bench.devices.config import Device
+    from bench.flops import MacsReport
+    from bench.profiling.profile import Profile
+    from bench.results.compare import CellComparison
+    from bench.zoo import ZooRow
+    from export.artifact import Artifact
+
+# Piped output (CI logs, files) gets wide tables instead of Rich's 80-column fallback.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True)
+
+
+def progress() -> Progress:
+    """A transient progress bar on stderr (nothing is drawn when stderr is not a terminal)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals, or '-' when it is missing."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def note(text: str) -> None:
+    """One plain line on stderr (no Rich markup or highlighting), e.g. how many cells failed."""
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def zoo(rows: Sequence[ZooRow]) -> None:
+    """The model zoo: measured params / MACs beside the published ones, top-1 and sources."""
+    table = Table(title="Model zoo (MACs: one multiply-add = 1; papers call them FLOPs)")
+    for col, justify in (
+        ("model", "left"),
+        ("family", "left"),
+        ("input", "left"),
+        ("params M", "right"),
+        ("pub.", "right"),
+        ("GMACs", "right"),
+        ("pub.", "right"),
+        ("top-1", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("source", overflow="fold")
+    for r in rows:
+        c = r.card
+        table.add_row(
+            r.name,
+            r.family,
+            "x".join(map(str, r.input_shape[1:])),
+            fmt(r.params_m),
+            fmt(c.params_m.value),
+            fmt(r.macs_g, 3),
+            fmt(c.macs_g.value, 3),
+            fmt(c.top1.value, 1),
+            c.short_sources or "unpublished",
+        )
+    out.print(table)
+    out.print("top-1 is published accuracy (ImageNet-1k unless the card says otherwise), never measured here.")
+
+
+def flops(model: str, input_shape: Sequence[int], report: MacsReport) -> None:
+    """MACs and params per module of one model, with the flop_counter cross-check and skipped ops."""
+    out.print(f"{model} at {tuple(input_shape)}: MACs (one multiply-add = 1)")
+    table = Table()
+    table.add_column("module")
+    for col in ("params", "GMACs", "share"):
+        table.add_column(col, justify="right")
+    for row in report.modules:
+        share = row.macs / report.macs if report.macs else 0.0
+        table.add_row("  " * row.depth + row.name, f"{row.params:,}", f"{row.macs / 1e9:.4f}", f"{share:.1%}")
+    out.print(table)
+    out.print(
+        f"total: {report.macs / 1e9:.4f} GMACs, {report.params / 1e6:.3f} M params "
+        f"(torch.utils.flop_counter: {report.flop_counter_macs / 1e9:.4f} GMACs, "
+        f"ratio {report.cross_check_ratio:.3f}; fvcore also counts norms and pooling, "
+        "flop_counter misses CPU fused attention)"
+    )
+    if report.skipped_ops:
+        skipped = ", ".join(f"{op} x{n}" for op, n in report.skipped_ops.items())
+        out.print(f"not counted (element-wise, no multiply-add): {skipped}")
+
+
+def exports(artifacts: Sequence[Artifact]) -> None:
+    """One row per exported artifact: size, verification against PyTorch, cache hit, path or error."""
+    table = Table(title="Exported artifacts")
+    for col in (
+        "model",
+        "format",
+        "prec.",
+        "size MB",
+        "verified",
+        "max |diff|",
+        "cosine",
+        "top-1",
+        "cached",
+        "seconds",
+    ):
+        table.add_column(col, justify="right" if col not in ("model", "format", "prec.", "verified") else "left")
+    table.add_column("path / error", overflow="fold")
+    for a in artifacts:
+        v = a.verification
+        status = "failed" if a.error else {True: "yes", False: "NO", None: "n/a"}[a.verified]
+        table.add_row(
+            a.model,
+            a.format,
+            a.precision,
+            fmt(a.size_bytes / 1e6 if a.size_bytes else None),
+            status,
+            "-" if not v or v.max_abs_diff is None else f"{v.max_abs_diff:.2e}",
+            "-" if not v or v.cosine is None else f"{v.cosine:.6f}",
+            "-" if not v or v.top1_agreement is None else f"{v.top1_agreement:.2f}",
+            "yes" if a.cached else "no",
+            fmt(a.export_seconds, 1),
+            a.error or (v.reason if v and v.reason else a.path),
+        )
+    out.print(table)
+
+
+def cell_line(row: dict[str, Any]) -> str:
+    """One finished cell as a log line: 'model format/precision runtime xN on device: median 1.234 ms'."""
+    head = f"{row['model']} {row['format']}/{row['precision']} {row['runtime']} x{row['threads']} on {row['device']}"
+    if row["status"] != "ok":
+        return f"{head}: failed: {row['error']}"
+    return f"{head}: median {fmt(row.get('median_ms'), 3)} ms"
+
+
+def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None) -> None:
+    """Measurement rows of one run (or of the store): latency statistics, memory, energy, status.
+
+    ``rows`` are the store's measurement dicts; ``energy_reason`` (when no meter worked) is
+    printed under the table. Sustained runs add one line each with their drift and verdict.
+    """
+    rows = list(rows)
+    table = Table(title=f"run {run_id}")
+    for col in (
+        "model",
+        "format",
+        "runtime",
+        "thr",
+        "n",
+        "median ms",
+        "p90 ms",
+        "CV",
+        "median 95% CI",
+        "init ms",
+        "peak MB",
+        "GFLOP/s",
+        "mJ/inf",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "format", "runtime") else "right")
+    table.add_column("status", overflow="fold")
+    for r in rows:
+        ok = r["status"] == "ok"
+        table.add_row(
+            r["model"],
+            f"{r['format']}/{r['precision']}",
+            r["runtime"],
+            str(r["threads"]),
+            str(r.get("n_samples") or "-"),
+            fmt(r.get("median_ms")),
+            fmt(r.get("p90_ms")),
+            f"{r['cv']:.1%}" if ok and r.get("cv") is not None else "-",
+            f"{r['median_ci_low_ms']:.2f}-{r['median_ci_high_ms']:.2f}"
+            if ok and r.get("median_ci_low_ms") is not None
+            else "-",
+            fmt(r.get("init_ms"), 1),
+            fmt(r.get("peak_memory_mb"), 0),
+            fmt(r.get("gflops_per_s"), 1),
+            fmt(r.get("energy_mj_per_inference")),
+            "ok" if ok else f"failed: {r['error']}",
+        )
+    out.print(table)
+    if energy_reason:
+        out.print(f"energy: unavailable ({energy_reason})")
+    for r in rows:
+        run = (r.get("thermal") or {}).get("sustained")
+        if run:
+            drift = "-" if run["drift"] is None else f"{run['drift']:+.1%}"
+            verdict = "THROTTLED: " + "; ".join(run["reasons"]) if run["throttled"] else "no throttling"
+            out.print(
+                Text(f"sustained {r['model']} {r['format']}: {len(run['series'])} points, drift {drift}, {verdict}")
+            )
+
+
+@dataclass(frozen=True)
+class FarmDevice:
+    """One device's line in the farm summary (the values are computed by the caller)."""
+
+    device: str
+    run_id: str
+    ok: int
+    failed: int
+    median_of_medians_ms: float | None
+    wall_s: float | None
+    workers: str
+
+
+def farm(address: str, devices: Sequence[FarmDevice], failed: Iterable[dict[str, Any]]) -> None:
+    """The farm's per-device summary, then one line per failed cell."""
+    table = Table(title=f"farm {address}: per device")
+    for col in ("device", "run", "ok", "failed", "median of medians ms", "wall s", "worker"):
+        table.add_column(col, justify="left" if col in ("device", "run", "worker") else "right")
+    for d in devices:
+        table.add_row(
+            d.device,
+            d.run_id,
+            str(d.ok),
+            str(d.failed),
+            fmt(d.median_of_medians_ms, 3),
+            fmt(d.wall_s, 1),
+            d.workers,
+        )
+    out.print(table)
+    for r in failed:
+        out.print(Text(f"failed: {r['device']} {r['model']} {r['format']} repeat {r['repeat']}: {r['error']}"))
+
+
+def comparison(results: Sequence[CellComparison], title: str) -> None:
+    """Per-cell verdicts of ``bench compare`` (regressions in red, improvements in green)."""
+    table = Table(title=title)
+    for col in ("verdict", "cell", "baseline ms", "candidate ms", "change", "95% CI", "p"):
+        table.add_column(col, justify="left" if col in ("verdict", "cell") else "right")
+    style = {"regression": "bold red", "improvement": "green"}
+    for r in results:
+        table.add_row(
+            f"[{style.get(r.verdict, 'default')}]{r.verdict}[/]",
+            Text(r.name),
+            fmt(r.baseline_ms, 3),
+            fmt(r.candidate_ms, 3),
+            "-" if r.change is None else f"{r.change:+.1%}",
+            f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-",
+            "-" if r.p_value is None else f"{r.p_value:.2g}",
+        )
+    out.print(table)
+
+
+def regressions(results: Iterable[CellComparison]) -> None:
+    """One line per regressed cell, for CI logs that grep for REGRESSION."""
+    for r in results:
+        out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
+
+
+def baselines(entries: Iterable[dict[str, Any]]) -> None:
+    """Saved baselines (name, measurement count or the error reading it, runs, path)."""
+    table = Table(title="baselines")
+    for col in ("name", "measurements", "runs", "path"):
+        table.add_column(col)
+    for b in entries:
+        table.add_row(b["name"], str(b.get("measurements", b.get("error"))), ", ".join(b.get("runs", [])), b["path"])
+    out.print(table)
+
+
+def profile(result: Profile, title: str, fallback_lines: Iterable[str]) -> None:
+    """Where the time goes: one row per block, the sum against the whole model, and fallbacks."""
+    table = Table(title=title)
+    for col in ("block", "ops", "ms", "share", "MMACs", "GFLOP/s"):
+        table.add_column(col, justify="left" if col == "block" else "right")
+    for b in result.blocks:
+        table.add_row(
+            Text(b.block), "-" if b.ops is None else str(b.ops), f"{b.ms:.3f}", f"{b.share:.1%}",
+            f"{b.macs / 1e6:.1f}", fmt(b.gflops_per_s, 1),
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        Text(
+            f"blocks sum to {result.blocks_ms:.2f} ms; the whole model measured alone: {result.total_ms:.2f} ms "
+            f"({result.blocks_ms / result.total_ms:.1%}). {result.note}"
+        )
+    )
+    for line in fallback_lines:
+        out.print(Text(f"fell back: {line}"))
+
+
+def ingested(row: dict[str, Any], model: str, precision: str, device: str) -> None:
+    """The stored row of ``bench ingest``, and which values the file did not have."""
+    missing = row["source"].get("missing") or []
+    out.print(
+        Text(
+            f"stored measurement {row['id']} (run {row['run_id']}): {model} {row['format']}/{precision} on {device}, "
+            f"median {fmt(row.get('median_ms'))} ms, energy {fmt(row.get('energy_mj_per_inference'))} mJ/inf"
+        )
+    )
+    if missing:
+        out.print(Text(f"not in the file: {', '.join(missing)}"))
+
+
+def devices(profiles: Iterable[Device], user_dir: str) -> None:
+    """The device profiles: transport, address, runtimes, threads, energy meter, file."""
+    table = Table(title=f"device profiles (yours: {user_dir})")
+    for col in ("name", "transport", "address", "runtimes", "threads", "energy", "profile"):
+        table.add_column(col, overflow="fold")
+    for d in profiles:
+        table.add_row(
+            d.name,
+            d.transport,
+            d.address or "-",
+            ", ".join(d.runtimes),
+            ",".join(map(str, d.threads)),
+            d.energy_meter,
+            d.path,
+        )
+    out.print(table)
+
+
+def probe(name: str, checks: Iterable[tuple[str, str]]) -> None:
+    """The probe of one device: one row per check and its result."""
+    table = Table(title=f"probe {name}")
+    table.add_column("check")
+    table.add_column("result", overflow="fold")
+    for check, result in checks:
+        table.add_row(check, result)
+    out.print(table)

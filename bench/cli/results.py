@@ -1,0 +1,120 @@
+"""``bench results``, ``bench compare``, ``bench baseline`` and ``bench report``: reading stored results back."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from bench.cli import render
+from bench.cli.app import app
+from bench.cli.options import StoreOption, fraction, split_or_none
+from bench.errors import BenchError
+
+
+@app.command("results")
+def results_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    out_file: Annotated[str | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    run: Annotated[str | None, typer.Option(help="Only this run id.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Show or export stored measurements."""
+    from pathlib import Path
+
+    from bench.results.records import FORMATS, load_results, write
+
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown results format '{fmt}'; choose from: {', '.join(FORMATS)}")
+    frame = load_results(store, run)
+    if fmt == "table":
+        render.runs(frame.to_dict("records"), run or "all runs", None)
+        return
+    text = write(frame, fmt, Path(out_file) if out_file else None)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command("compare")
+def compare_cmd(
+    baseline: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
+    candidate: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
+    threshold: Annotated[str, typer.Option(help="Smallest median change that counts, e.g. 5%.")] = "5%",
+    alpha: Annotated[str, typer.Option(help="Significance level of the Mann-Whitney U test.")] = "0.01",
+    markdown_file: Annotated[str | None, typer.Option("--markdown", help="Also write a markdown table here.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Cells missing on either side fail too.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Compare two runs per cell; exit 1 on a significant latency regression."""
+    from bench.paths import output_file
+    from bench.results.compare import compare, load_ref, markdown
+
+    limit, level = fraction(threshold, "--threshold"), fraction(alpha, "--alpha")
+    if level == 0:
+        raise BenchError("--alpha must be above 0")
+    markdown_path = output_file(markdown_file, "--markdown") if markdown_file else None
+    results = compare(load_ref(baseline, store), load_ref(candidate, store), limit, level)
+    render.comparison(results, f"{baseline} -> {candidate} (threshold {limit:.0%}, alpha {level})")
+    if markdown_path:
+        try:
+            markdown_path.write_text(markdown(results, limit, level))
+        except OSError as exc:
+            raise BenchError(f"cannot write --markdown {markdown_file}: {exc.strerror or exc}") from None
+    regressions = [r for r in results if r.verdict == "regression"]
+    missing = [r for r in results if r.verdict.startswith("missing")]
+    if not any(r.verdict in ("regression", "improvement", "unchanged", "not-tested") for r in results):
+        raise BenchError("no cell is present in both runs: nothing to compare")
+    render.regressions(regressions)
+    if regressions or (strict and missing):
+        raise typer.Exit(1)
+
+
+baseline_app = typer.Typer(help="Named baselines as reviewable JSON files in results/baselines/.", no_args_is_help=True)
+
+
+@baseline_app.command("save")
+def baseline_save(
+    name: Annotated[str, typer.Argument(help="Baseline name, e.g. main.")],
+    run: Annotated[str | None, typer.Option(help="Run id (default: the latest finished run).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Save a run's measurements as a named baseline."""
+    from bench.results.compare import save_baseline
+    from bench.results.records import load_results, to_records
+    from bench.results.store import Store
+
+    if run is None:
+        finished = [r for r in Store(store, create=False).list_runs() if r["status"] == "finished"]
+        if not finished:
+            raise BenchError("no finished run in the store; run `bench run` first or pass --run")
+        run = finished[-1]["run_id"]
+    path = save_baseline(name, to_records(load_results(store, run)))
+    render.out.print(f"saved baseline '{name}' from run {run}: {path}")
+
+
+@baseline_app.command("list")
+def baseline_list() -> None:
+    """List saved baselines."""
+    from bench.results.compare import list_baselines
+
+    render.baselines(list_baselines())
+
+
+@app.command("report")
+def report_cmd(
+    out_dir: Annotated[
+        str, typer.Option("--out", help="Folder for report.html, summary.md, plots.")
+    ] = "results/report",
+    device: Annotated[str | None, typer.Option(help="Comma-separated devices to include.")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Comma-separated runtimes to include.")] = None,
+    accuracy: Annotated[str | None, typer.Option(help="CSV with columns model,top1 of measured accuracy.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Pareto plots, a self-contained HTML report and a markdown summary."""
+    from bench.results.report import build_report
+
+    report = build_report(out_dir, store, split_or_none(device), split_or_none(runtime), accuracy)
+    render.out.print(f"plots: {', '.join(p.name for p in report.plots if p.suffix == '.png') or 'none'}")
+    render.out.print(f"markdown summary: {report.markdown}")
+    render.out.print(f"report: {report.html.resolve()}")

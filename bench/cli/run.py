@@ -1,0 +1,359 @@
+"""``bench run`` and ``bench farm``: measure a suite on one device, or on many through a Dask device farm.
+
+While a run goes on, a terminal shows a progress bar; when stdout is not a terminal (a CI log,
+a file) each finished cell is one line instead, on stdout, or on stderr with ``--json`` so that
+stdout stays pure JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bench.cli import render
+from bench.cli.app import app
+from bench.cli.options import StoreOption, bounded, ints, split
+from bench.errors import BenchError
+from bench.measure.protocol import Protocol
+
+
+def _cell_lines(as_json: bool):
+    """A callback printing one line per finished cell when stdout is not a terminal, else None."""
+    if sys.stdout.isatty():
+        return None
+    stream = sys.stderr if as_json else sys.stdout
+
+    def line(row: dict[str, Any]) -> None:
+        print(render.cell_line(row), file=stream, flush=True)
+
+    return line
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    device: Annotated[
+        list[str] | None,
+        typer.Option(help="Device profile to run on (see `bench devices`); repeatable, e.g. with --farm."),
+    ] = None,
+    farm: Annotated[
+        str | None, typer.Option(help="Dask scheduler of a device farm (tcp://HOST:PORT); devices live on its workers.")
+    ] = None,
+    device_file: Annotated[str | None, typer.Option(help="Run on the device of this TOML profile.")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Zoo name, pattern, or .onnx/.tflite file; repeatable.")
+    ] = None,
+    suite: Annotated[str, typer.Option(help="Suite when no --model is given: default or full.")] = "default",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="Comma-separated: onnx,tflite,pytorch (default onnx,tflite; a file: its own)."
+        ),
+    ] = None,
+    runtime: Annotated[str | None, typer.Option(help="Comma-separated runtimes (default: one per format).")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="Comma-separated: fp32,fp16,int8 (default fp32; a model file's own).")
+    ] = None,
+    threads: Annotated[
+        str | None, typer.Option(help="Comma-separated thread counts (default: the device profile's).")
+    ] = None,
+    warmup: Annotated[int, typer.Option(callback=bounded, help="Untimed runs before timing.")] = Protocol.warmup,
+    min_runs: Annotated[int, typer.Option(callback=bounded, help="Minimum timed runs.")] = Protocol.min_runs,
+    min_time: Annotated[
+        float, typer.Option(callback=bounded, help="Minimum seconds of timed runs.")
+    ] = Protocol.min_time,
+    max_runs: Annotated[int, typer.Option(callback=bounded, help="Maximum timed runs.")] = Protocol.max_runs,
+    max_time: Annotated[
+        float, typer.Option(callback=bounded, help="Maximum seconds of timed runs.")
+    ] = Protocol.max_time,
+    ci_target: Annotated[
+        float | None,
+        typer.Option(callback=bounded, help="Stop early once the median's 95% CI half-width is below this fraction."),
+    ] = None,
+    repeats: Annotated[int, typer.Option(callback=bounded, help="Repeats per cell, interleaved across the suite.")] = 1,
+    cooldown: Annotated[float, typer.Option(callback=bounded, help="Seconds to rest between cells.")] = 0.0,
+    sustained: Annotated[
+        float | None,
+        typer.Option(
+            callback=bounded, help="Run each cell continuously for this many seconds; record latency and temperature."
+        ),
+    ] = None,
+    chunk: Annotated[float, typer.Option(callback=bounded, help="Sustained mode: seconds per recorded point.")] = 2.0,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Runtime setting KEY=VALUE, repeatable: graph_optimization=disable|basic|extended|all, "
+            "providers=A+B (onnxruntime); xnnpack=true|false (litert)."
+        ),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the last interrupted run on this device.")] = False,
+    rapl_root: Annotated[str | None, typer.Option(help="powercap sysfs root (default /sys/class/powercap).")] = None,
+    thermal_root: Annotated[str | None, typer.Option(help="thermal sysfs root (default /sys/class/thermal).")] = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored rows as JSON on stdout.")] = False,
+) -> None:
+    """Measure latency, memory and energy of a suite on a device and store it."""
+    from bench.devices.config import get_device
+    from bench.measure.harness import Harness, plan_cells
+    from bench.measure.measurement import Cell
+    from bench.measure.suite import resolve_models
+    from bench.results.store import Store
+    from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime, parse_options
+    from export.base import check_combination
+
+    devices = device or ["host"]
+    protocol = Protocol(
+        warmup,
+        min_runs,
+        min_time,
+        max_runs,
+        max_time,
+        ci_target,
+        cooldown=cooldown,
+        sustained_s=sustained,
+        chunk_s=chunk,
+    )
+    protocol.validate()
+    formats, precisions = split(fmt or "onnx,tflite"), split(precision or "fp32")
+    runtimes = split(runtime) if runtime else None
+    for f in formats:
+        if f not in DEFAULT_RUNTIME:
+            raise BenchError(f"unknown format '{f}'; choose from: {', '.join(DEFAULT_RUNTIME)}")
+        for p in precisions if f != "pytorch" else []:
+            check_combination(f, p)
+    files = [m for m in (model or []) if m.endswith((".onnx", ".tflite"))]
+    if fmt or precision:
+        _check_files(files, formats if fmt else None, precisions if precision else None)
+    names = (
+        resolve_models([m for m in (model or []) if m not in files], suite) if len(files) < len(model or [1]) else []
+    )
+    overrides = parse_options(option or [])
+    if farm:
+        if resume or device_file:
+            raise BenchError("--farm runs devices that live on the farm's workers: no --resume or --device-file")
+        cells = plan_cells([*names, *files], formats, precisions, runtimes, ints(threads or "1", "--threads"), repeats)
+        for name in sorted({c.runtime for c in cells}):
+            get_runtime(name).with_options(overrides)
+        _run_farm(farm, devices, cells, protocol, overrides, store, as_json)
+        return
+    if len(devices) > 1:
+        raise BenchError("several --device values need --farm ADDRESS (or run one device at a time)")
+    dev = get_device(devices[0], device_file)
+    thread_counts = ints(threads, "--threads") if threads else list(dev.threads)
+    settings = {
+        "protocol": asdict(protocol),
+        "options": overrides,
+        "plan": {
+            "model": sorted(model or []),
+            "suite": suite,
+            "fmt": sorted(formats),
+            "precision": sorted(precisions),
+            "runtime": sorted(runtimes) if runtimes else None,
+            "threads": sorted(thread_counts),
+            "repeats": repeats,
+        },
+    }
+    previous = None
+    if resume:
+        results_store = Store(store)
+        previous = results_store.resumable_run(dev.name)
+        if previous is None:
+            raise BenchError(f"nothing to resume: no unfinished run on device '{dev.name}'")
+        protocol, overrides = _resumed_settings(ctx, previous, settings)
+        cells = [Cell.from_row(c) for c in previous["plan"]]
+    else:
+        cells = plan_cells([*names, *files], formats, precisions, runtimes, thread_counts, repeats, device=dev)
+    for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
+        if dev.is_local:  # remote runtimes live on the device: checked there, per cell
+            get_runtime(name).check_available()
+        get_runtime(name).with_options(overrides)
+    for file in {c.model for c in cells if Path(c.model).suffix in (".onnx", ".tflite")}:
+        if not Path(file).is_file():  # a mistyped path is bad input (exit 2), not a failed cell in the store
+            raise BenchError(f"model file not found: {file}")
+    results_store = Store(store)
+    harness = Harness(dev, results_store, protocol, rapl_root, thermal_root, overrides)
+    log_line = _cell_lines(as_json)
+    with render.progress() as progress:
+        task = progress.add_task("measuring", total=len(cells) or None)
+
+        def on_cell(cell, row) -> None:
+            progress.update(task, description=cell.label(), advance=1)
+            if log_line and row is not None:
+                log_line(row)
+
+        try:
+            argv = " ".join(sys.argv[1:])
+            result = harness.run(cells, resume=previous, argv=argv, on_cell=on_cell, settings=settings)
+        except KeyboardInterrupt:
+            render.note("interrupted: finished measurements are stored; `bench run --resume` completes the rest")
+            raise typer.Exit(130) from None
+    if as_json:
+        from bench.results.records import load_results, to_records
+
+        print(json.dumps(to_records(load_results(store, result.run_id)), indent=2))
+    else:
+        render.runs(result.rows, result.run_id, harness.energy_note if harness.meter is None else None)
+        if result.skipped:
+            render.out.print(f"{result.skipped} cells were already measured in run {result.run_id} and were skipped")
+    if result.lost:
+        measured = sum(1 for r in result.rows if r["status"] == "ok")
+        render.note(
+            f"device '{dev.name}' was lost: {result.lost}. {measured} of {result.planned} cells are stored; "
+            f"`bench run --device {dev.name} --resume` measures the rest once it is back"
+        )
+        raise typer.Exit(1)
+    if result.failed:
+        render.note(f"{len(result.failed)} of {len(result.rows)} cells failed (stored with their reason)")
+        raise typer.Exit(1)
+
+
+# `bench run` parameters that set the protocol -> the Protocol field each sets
+_PROTOCOL_PARAMS = {
+    "warmup": "warmup",
+    "min_runs": "min_runs",
+    "min_time": "min_time",
+    "max_runs": "max_runs",
+    "max_time": "max_time",
+    "ci_target": "ci_target",
+    "cooldown": "cooldown",
+    "sustained": "sustained_s",
+    "chunk": "chunk_s",
+}
+
+
+def _resumed_settings(ctx: typer.Context, run: dict, given: dict) -> tuple[Protocol, dict[str, str]]:
+    """The protocol and runtime options a resumed ``run`` measures with: the ones it recorded.
+
+    ``given``: the settings the resume command line makes (as a new run records them). An option
+    typed on the resume line that differs from the run's recorded value raises BenchError (exit 2)
+    naming both values. A run recorded by an older bench has no settings: the resume line's are used.
+    """
+    recorded = run.get("settings")
+    if not recorded:
+        return Protocol(**given["protocol"]), given["options"]
+
+    def flat(settings: dict) -> dict:
+        protocol = settings["protocol"]
+        return {
+            **{param: protocol.get(field) for param, field in _PROTOCOL_PARAMS.items()},
+            "option": settings["options"],
+            **settings["plan"],
+        }
+
+    mine, theirs = flat(given), flat(recorded)
+    for param in ctx.command.params:
+        if param.name in mine and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE":
+            if mine[param.name] != theirs.get(param.name):
+                raise BenchError(
+                    f"{param.opts[0]} {_shown(mine[param.name])} conflicts with the recorded "
+                    f"{_shown(theirs.get(param.name))} of run {run['run_id']}: a resume measures with the run's "
+                    "own settings; drop the option"
+                )
+    fields = {f.name for f in dataclass_fields(Protocol)}
+    return Protocol(**{k: v for k, v in recorded["protocol"].items() if k in fields}), recorded["options"]
+
+
+def _shown(value: Any) -> str:
+    """A recorded setting as the user would type it: lists comma-separated, options KEY=VALUE."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "(none)"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "(none)"
+    return "(default)" if value is None else str(value)
+
+
+def _check_files(files: list[str], formats: list[str] | None, precisions: list[str] | None) -> None:
+    """A model file runs as what it is (format and precision read from the file): BenchError when
+    ``--format`` / ``--precision`` were given (not None) and do not include what a file is."""
+    from export.base import read_model_file
+
+    for file in files:
+        fmt, precision = read_model_file(file)
+        if formats is not None and fmt not in formats:
+            raise BenchError(f"--format {','.join(formats)[:40]}: {file[:200]} is a model of format {fmt}")
+        if precisions is not None and precision is not None and precision not in precisions:
+            raise BenchError(f"--precision {','.join(precisions)[:40]}: the weights of {file[:200]} are {precision}")
+
+
+def _run_farm(address, devices, cells, protocol, overrides, store, as_json) -> None:
+    from bench.devices.farm import run_on_farm
+    from bench.results.store import Store
+
+    results_store = Store(store)
+    log_line = _cell_lines(as_json)
+    with render.progress() as progress:
+        tasks = {d: progress.add_task(d, total=len(cells)) for d in devices}
+
+        def on_row(row: dict) -> None:
+            progress.update(tasks[row["device"]], advance=1, description=f"{row['device']}: {row['model']}")
+            if log_line:
+                log_line(row)
+
+        result = run_on_farm(
+            address, devices, cells, protocol, overrides, results_store, " ".join(sys.argv[1:]), on_row
+        )
+    if as_json:
+        import pandas as pd
+
+        from bench.results.records import COLUMNS, to_records
+
+        rows = [row for run_id in result.run_ids.values() for row in results_store.measurement_rows(run_id)]
+        print(json.dumps(to_records(pd.DataFrame(rows, columns=COLUMNS)), indent=2))
+    else:
+        render.farm(address, [_farm_device(d, result.run_ids[d], result.rows) for d in devices], result.failed)
+    if result.failed:
+        render.err.print(
+            f"{len(result.failed)} of {len(result.rows)} cells failed (stored with their reason)", markup=False
+        )
+        raise typer.Exit(1)
+
+
+def _farm_device(device: str, run_id: str, all_rows: list[dict]) -> render.FarmDevice:
+    """One device's summary line: cells ok / failed, median of the cell medians, wall time, workers."""
+    from bench.measure.stats import median_of
+
+    rows = [r for r in all_rows if r["device"] == device]
+    ok = [r for r in rows if r["status"] == "ok"]
+    spans = [r["started_at"] for r in rows] + [r["ended_at"] for r in rows]
+    return render.FarmDevice(
+        device=device,
+        run_id=run_id,
+        ok=len(ok),
+        failed=len(rows) - len(ok),
+        median_of_medians_ms=median_of(r["median_ms"] for r in ok),
+        wall_s=max(spans) - min(spans) if spans else None,
+        workers=", ".join(sorted({str(r["settings"].get("worker", "-")) for r in ok})) or "-",
+    )
+
+
+farm_app = typer.Typer(help="A device farm on Dask distributed: a scheduler and one worker per lab host.",
+                       no_args_is_help=True)  # fmt: skip
+
+
+@farm_app.command("scheduler")
+def farm_scheduler(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(callback=bounded, help="Port to listen on, 1-65535.")] = 8786,
+) -> None:
+    """Run the farm's Dask scheduler (the same as `dask scheduler`) until stopped."""
+    from bench.devices.farm import run_scheduler
+
+    run_scheduler(host, port)
+
+
+@farm_app.command("worker")
+def farm_worker(
+    scheduler: Annotated[str, typer.Option(help="The scheduler's address, tcp://HOST:PORT.")],
+    device: Annotated[list[str], typer.Option(help="A device attached to this host (a profile name); repeatable.")],
+    name: Annotated[str | None, typer.Option(help="Worker name shown in summaries (default: Dask's).")] = None,
+) -> None:
+    """Serve this host's devices to the farm: one benchmark per device at a time."""
+    from bench.devices.farm import run_worker
+
+    run_worker(scheduler, device, name)

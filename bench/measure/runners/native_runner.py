@@ -1,0 +1,217 @@
+"""The native-tool runner: phones (Android over adb), where there is no Python for the agent.
+
+It pushes the runtime's own benchmark tool (``benchmark_model`` for TFLite, ``onnxruntime_perf_test``
+for ONNX) and the model file, runs it pinned with ``taskset``, and parses its text output. Those
+tools print summary statistics, not per-inference samples, so these measurements carry the
+tool's statistics and no samples.
+
+Energy with a native tool: the tool's run includes loading the model and warm-up, which we cannot
+separate from the timed runs by reading counters around the process. So the tool runs twice, a
+short run (1 timed inference) and the full run, with the same deterministic warm-up, counters
+read around each; the difference of the two idle-subtracted energies divided by the difference
+of their inference counts is the energy of one inference, with loading and warm-up cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.devices.energy.base import EnergyResult, MeterUnavailable
+from bench.devices.transports.base import Completed, Transport
+from bench.digest import file_sha256
+from bench.errors import BenchError
+from bench.measure.runners.base import CellRunner, Execution, Workload, cpus_of_mask, register_runner
+from bench.measure.runners.device_sampler import metered_run
+from bench.measure.runners.native_tools import push_tool, tool_command
+from bench.measure.runners.tool_results import invocations, tool_source, tool_stats
+from bench.measure.stats import median_of
+from bench.measure.sustained import assess
+from bench.parsers.tool_output import PARSERS, ToolFailed, ToolOutputError, ToolResult
+from bench.runtimes.base import get_runtime
+
+
+@register_runner
+class NativeToolRunner(CellRunner):
+    """benchmark_model / onnxruntime_perf_test on the device, energy by the two-run differential."""
+
+    kind = "native"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tools: dict[str, str] = {}
+
+    def _tool(self, runtime: str) -> str:
+        if runtime not in self._tools:
+            self._tools[runtime] = push_tool(self.device, self.transport, runtime)
+        return self._tools[runtime]
+
+    def _command(self, cell, tool: str, graph: str, options: dict, short: bool, estimate_ms: float = 0) -> list[str]:
+        """The timed run (``short``: the 1-inference run of the energy differential); ``estimate_ms``
+        (from the short run) lets a tool that takes a count or a duration, not both, size the count
+        to last at least ``min_time``."""
+        p = self.protocol
+        return tool_command(cell.runtime, tool, graph, cell.threads, runs=1 if short else p.min_runs,
+                            seconds=0 if short else p.min_time, max_secs=p.max_time, warmup=p.warmup,
+                            options=options, estimate_ms=estimate_ms, device=self.device)  # fmt: skip
+
+    def _chunk_command(self, cell, tool: str, graph: str, options: dict, first: bool) -> list[str]:
+        """One chunk of a sustained run: about ``chunk_s`` seconds of inference."""
+        p = self.protocol
+        return tool_command(cell.runtime, tool, graph, cell.threads, runs=None, seconds=p.chunk_s,
+                            max_secs=p.chunk_s * 4 + 10, warmup=p.warmup if first else 1,
+                            options=options, device=self.device)  # fmt: skip
+
+    def _sustained(self, cell, tool: str, graph: str, options: dict, cpus) -> Execution:
+        """Chunks of the native tool back to back, the device's thermal reading taken after each."""
+        tool_name = get_runtime(cell.runtime).native_tool
+        start = time.monotonic()
+        series, results = [], []
+        while time.monotonic() - start < self.protocol.sustained_s:
+            result, error = self._run_tool(self._chunk_command(cell, tool, graph, options, not results), tool_name)
+            if error:
+                return Execution(error=error)
+            results.append(result)
+            median = result.median_ms if result.median_ms is not None else result.mean_ms
+            series.append({"t": round(time.monotonic() - start, 3), "n": result.count, "median_ms": median,
+                           **self.transport.thermal_now()})  # fmt: skip
+        count = sum(r.count for r in results)
+        mean = sum(r.mean_ms * r.count for r in results) / count
+        stats = {
+            **tool_stats(results[0]),
+            "n_samples": count,
+            "mean_ms": mean,
+            "median_ms": median_of(c["median_ms"] for c in series),
+            "min_ms": min((r.min_ms for r in results if r.min_ms is not None), default=None),
+            "max_ms": max((r.max_ms for r in results if r.max_ms is not None), default=None),
+            "std_ms": None,
+            "cv": None,
+            "p90_ms": None,
+            "p99_ms": None,
+        }
+        source = {"method": tool_name, "transport": self.transport.name, **tool_source(results[0])}
+        source["notes"] = [
+            *source["notes"],
+            f"sustained: {len(results)} chunks; median_ms is the median of their medians",
+        ]
+        energy = EnergyResult.unavailable(self.meter.name, "not measured in sustained mode") if self.meter else None
+        return Execution(
+            stats=stats,
+            init_ms=results[0].init_ms,
+            first_ms=results[0].first_ms,
+            peak_memory_mb=max((r.peak_memory_mb for r in results if r.peak_memory_mb is not None), default=None),
+            versions={tool_name: "device binary"},
+            cpus=cpus_of_mask(self.device.affinity),
+            energy=energy,
+            source=source,
+            sustained=assess(series),
+        )
+
+    def _metered(self, argv: list[str]) -> tuple[Completed, dict | None, str | None]:
+        return metered_run(self.transport, self.meter, self.energy_spec, argv, self.protocol.max_time + 600)
+
+    def _run_tool(self, argv: list[str], tool: str) -> tuple[ToolResult | None, str | None]:
+        return self._parse_tool(self.transport.run(argv, timeout=self.protocol.max_time + 600), tool)
+
+    def _parse_tool(self, done: Completed, tool: str) -> tuple[ToolResult | None, str | None]:
+        if done.returncode != 0:
+            try:  # the tool's own reason ("Failed to ...", "Benchmarking failed.") where it printed one
+                PARSERS[tool](f"{done.stdout or ''}\n{done.stderr or ''}")
+            except ToolFailed as exc:
+                return None, f"{tool} failed (exit code {done.returncode}): {exc.reason}"
+            except ToolOutputError:
+                pass
+            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            return None, f"{tool} exited with code {done.returncode}: {tail[:300]}"
+        try:
+            return PARSERS[tool](done.stdout), None
+        except ToolFailed as exc:
+            return None, f"{tool} failed: {exc.reason}"
+        except ToolOutputError as exc:
+            return None, f"cannot parse {tool} output: {exc}"
+
+    def execute(self, cell, workload: Workload, options: dict, cpus: list[int] | None) -> Execution:
+        try:
+            tool = self._tool(cell.runtime)
+        except BenchError as exc:
+            return Execution(error=str(exc))
+        tool_name = get_runtime(cell.runtime).native_tool
+        graph = self.transport.push_once(Path(workload.path), workload.sha256 or file_sha256(Path(workload.path)))
+        if self.protocol.sustained_s:
+            return self._sustained(cell, tool, graph, options, cpus)
+        measure_energy = self.meter is not None
+        reason, session = "", False
+        if measure_energy:
+            try:
+                self.meter.begin()
+                session = True
+            except MeterUnavailable as exc:
+                measure_energy, reason = False, str(exc)
+        try:
+            energy = None
+            full = self._command(cell, tool, graph, options, short=False)
+            if measure_energy:
+                done, short_window, problem = self._metered(self._command(cell, tool, graph, options, short=True))
+                short, error = self._parse_tool(done, tool_name)
+                if error:
+                    return Execution(error=error)
+                full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms)
+                done, long_window, later = self._metered(full)
+                problem = problem or later
+            else:
+                done = self.transport.run(full, timeout=self.protocol.max_time + 600)
+            result, error = self._parse_tool(done, tool_name)
+            if error:
+                return Execution(error=error)
+            if measure_energy:
+                if not problem:
+                    span = self.meter.time_of(long_window["after"]) - self.meter.time_of(long_window["before"])
+                    _, idle, problem = self._metered(["sleep", f"{max(min(span, self.protocol.idle_max), 0.5):.2f}"])
+                try:
+                    session = False
+                    self.meter.end()
+                    energy = (
+                        EnergyResult.unavailable(self.meter.name, problem)
+                        if problem
+                        else self.meter.differential_energy(
+                            short_window, invocations(short), long_window, invocations(result), idle
+                        )
+                    )
+                except MeterUnavailable as exc:
+                    energy = EnergyResult.unavailable(self.meter.name, str(exc))
+            elif self.meter is not None:
+                energy = EnergyResult.unavailable(self.meter.name, reason)
+        finally:
+            if session:  # the cell failed half way: do not leave a trace running on the phone
+                try:
+                    self.meter.end()
+                except Exception:  # noqa: BLE001, S110 - best effort clean-up of a failed cell
+                    pass
+        return Execution(
+            stats=tool_stats(result),
+            init_ms=result.init_ms,
+            first_ms=result.first_ms,
+            peak_memory_mb=result.peak_memory_mb,
+            versions={tool_name: "device binary"},
+            cpus=cpus_of_mask(self.device.affinity),
+            energy=energy,
+            source={"method": tool_name, "transport": self.transport.name, **tool_source(result)},
+        )
+
+    @classmethod
+    def probe(cls, device, transport: Transport) -> tuple[list[tuple[str, str]], bool]:
+        """Per runtime the profile offers that has a native tool, whether the profile's
+        ``[runtimes]`` table names that tool as an existing file on this machine."""
+        rows = []
+        for runtime in device.runtimes:
+            tool = get_runtime(runtime).native_tool
+            if tool is None:
+                continue
+            local = device.tools.get(tool)
+            if not local:
+                rows.append((f"runtime {runtime}", f"missing: set [runtimes] {tool} = PATH in {device.path}"))
+            elif not Path(local).expanduser().is_file():
+                rows.append((f"runtime {runtime}", f"missing: {tool} not found at {local}"))
+            else:
+                rows.append((f"runtime {runtime}", f"ok ({tool} {local})"))
+        return rows, True

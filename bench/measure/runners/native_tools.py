@@ -1,0 +1,88 @@
+"""The runtimes' own benchmark tools on a device: where the tool is, how it is pushed and called.
+
+Which tool a runtime has and its arguments are the runtime plug-in's (``NATIVE_TOOL``,
+``tool_argv``): ``benchmark_model`` (LiteRT) and ``onnxruntime_perf_test`` (onnxruntime), named in a
+device profile's ``[runtimes]`` table as files on this machine; they are pushed to the device once
+by content and run there, pinned with ``taskset`` to the profile's CPU mask. Used by the native
+runner and by operator profiles on devices (``bench.profiling.device``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.devices.transports.base import Transport
+from bench.digest import file_sha256
+from bench.errors import BenchError
+from bench.runtimes.base import RUNTIMES, Runtime, ToolRun, get_runtime
+
+
+def tool_runtime(device, runtime: str) -> Runtime:
+    """The registered runtime ``runtime`` if it has a native tool; BenchError naming the formats
+    that do otherwise."""
+    chosen = get_runtime(runtime)
+    if chosen.native_tool is None:
+        formats = [r.format for r in RUNTIMES.values() if r.native_tool]
+        raise BenchError(f"{device.name} runs native tools for {', '.join(formats)} only, not {chosen.format}")
+    return chosen
+
+
+def local_tool(device, runtime: str) -> Path:
+    """The device's native benchmark tool of ``runtime`` on this machine, from its profile (checked
+    before anything connects); raises BenchError saying what to set when it is missing."""
+    tool = tool_runtime(device, runtime).native_tool
+    local = device.tools.get(tool)
+    if not local:
+        raise BenchError(
+            f"device '{device.name}' has no {tool}: set [runtimes] {tool} = \"/path/to/{tool}\" "
+            f"in {device.path or 'its profile'} (the README says where to get it)"
+        )
+    source = Path(local).expanduser()
+    if not source.is_file():
+        raise BenchError(f"{tool} not found at {source} (from [runtimes] {tool} in {device.path})")
+    return source
+
+
+def push_tool(device, transport: Transport, runtime: str) -> str:
+    """Copy the device's native benchmark tool of ``runtime`` (once, by content) and return its path there."""
+    source = local_tool(device, runtime)
+    remote = transport.push_once(source, file_sha256(source))
+    transport.run(["chmod", "755", remote], timeout=60).check(f"chmod {get_runtime(runtime).native_tool}")
+    return remote
+
+
+def pinned(device, argv: list[str]) -> list[str]:
+    """``argv`` under ``taskset MASK`` when the profile pins the device's benchmarks to a cluster."""
+    return ["taskset", device.affinity, *argv] if device.affinity else argv
+
+
+def tool_command(
+    runtime: str,
+    tool: str,
+    graph: str,
+    threads: int,
+    *,
+    runs: int | None,
+    seconds: float,
+    max_secs: float,
+    warmup: int,
+    options: dict | None = None,
+    estimate_ms: float = 0.0,
+    device=None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """The native tool's command line, built by the runtime's plug-in (``tool_argv``): ``runs``
+    timed inferences (at least ``seconds``), or with ``runs=None`` as many as fit in ``seconds``; a
+    fixed warm-up count (the two runs of the energy differential must warm up alike); ``options``:
+    the runtime's options (its defaults when None); ``estimate_ms``: a latency estimate, for tools
+    that take a count or a duration but not both; pinned with ``taskset`` per ``device``.
+
+    The tool's two output streams are merged on the device, in order: benchmark_model builds
+    differ in where they log (the oldest print everything to stderr, later ones INFO lines to
+    stdout, and the runtime's own messages such as delegate creation go to stderr)."""
+    chosen = get_runtime(runtime)
+    run = ToolRun(tool, graph, threads, runs, seconds, max_secs, warmup,
+                  chosen.options if options is None else options, estimate_ms, extra)  # fmt: skip
+    argv = chosen.tool_argv(run)
+    argv = pinned(device, argv) if device is not None else argv
+    return ["sh", "-c", 'exec "$@" 2>&1', "sh", *argv]

@@ -1,0 +1,47 @@
+"""Runtime plug-in: CoreML runs ML programs (``.mlpackage``) through coremltools, on macOS only.
+
+Everything the toolkit knows about CoreML is here: its format, that it needs macOS, and how a model
+is loaded for prediction (the one place: the agent and export verification call :func:`create`).
+It has no profiler hook and no native tool on phones.
+
+Self-contained on purpose: this file imports only the standard library at the top, because the
+measurement agent loads it by path on Macs where ``bench`` is not installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+NAME = "coreml"
+FORMAT = "coreml"
+MODULES = ("coremltools",)  # any one importable = available
+EXTRA = "coreml"  # pip install 'edge-bench[coreml]'
+DISTRIBUTIONS = ("coremltools",)  # versions reported in the environment fingerprint
+NEEDS_OS = "Darwin"
+NATIVE_TOOL = None
+OPTIONS: dict[str, Any] = {}
+CHOICES: dict[str, Any] = {}
+
+
+def create(path: str | Path, threads: int = 1, options: dict | None = None):
+    """A ``coremltools.models.MLModel`` on the CPU (``threads`` is not settable in CoreML).
+    Raises RuntimeError off macOS, where CoreML cannot predict."""
+    import platform
+
+    if platform.system() != "Darwin":
+        raise RuntimeError("CoreML runs only on macOS")
+    import coremltools as ct
+
+    return ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+
+
+def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
+    """``(run, versions)``: ``run(x)`` predicts one float32 array fed as ``input`` and returns the
+    ``output`` feature as a numpy array. Raises RuntimeError off macOS."""
+    model = create(artifact, threads, options)
+    import coremltools as ct
+    import numpy as np
+
+    return lambda x: np.asarray(model.predict({"input": x})["output"]), {"coremltools": ct.__version__}

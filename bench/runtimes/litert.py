@@ -1,0 +1,109 @@
+"""Runtime plug-in: LiteRT runs TFLite flatbuffers (``ai_edge_litert``; ``tflite_runtime`` where only it is installed).
+
+Everything the toolkit knows about LiteRT is here: its format and options (XNNPACK on or off), how
+an interpreter is created (the one place: the agent, export verification and the profiler all call
+:func:`create`), its native tool on phones (``benchmark_model``) and its profiler hook.
+
+Self-contained on purpose: this file imports only the standard library at the top, because the
+measurement agent loads it by path on boards where ``bench`` is not installed (older boards have
+``tflite_runtime`` and numpy 1.x). The host-side hook (:func:`profile`) imports ``bench`` inside
+its body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+NAME = "litert"
+FORMAT = "tflite"
+MODULES = ("ai_edge_litert", "tflite_runtime")  # any one importable = available
+EXTRA = "tflite"  # pip install 'edge-bench[tflite]'
+DISTRIBUTIONS = ("ai-edge-litert", "tflite-runtime")  # versions reported in the environment fingerprint
+NEEDS_OS = None
+NATIVE_TOOL = "benchmark_model"
+OPTIONS: dict[str, Any] = {"xnnpack": True}
+CHOICES: dict[str, Any] = {"xnnpack": ("true", "false")}
+
+
+def _dist_version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # noqa: BLE001 - a version we cannot read is "unknown", never a failed run
+        return "unknown"
+
+
+def interpreter_module() -> tuple[Any, dict[str, str]]:
+    """``(the interpreter module, {package: version})``: ``ai_edge_litert.interpreter``, or
+    ``tflite_runtime.interpreter`` on devices that only have it. ImportError when neither is installed."""
+    try:
+        from ai_edge_litert import interpreter as tfl
+
+        return tfl, {"ai_edge_litert": getattr(tfl, "__version__", "") or _dist_version("ai-edge-litert")}
+    except ImportError:  # older devices: tflite_runtime (numpy 1.x environments)
+        from tflite_runtime import interpreter as tfl
+
+        return tfl, {"tflite_runtime": _dist_version("tflite-runtime")}
+
+
+def create(path: str | Path, threads: int, options: dict | None = None):
+    """An allocated LiteRT ``Interpreter`` for a ``.tflite`` file with ``threads`` threads;
+    ``options["xnnpack"]`` False runs TFLite's builtin kernels only (no default delegates).
+    Raises ImportError without an interpreter package, ValueError for an unreadable model."""
+    tfl, _ = interpreter_module()
+    kwargs: dict[str, Any] = {"model_path": str(path), "num_threads": threads}
+    if not (options or {}).get("xnnpack", True):
+        kwargs["experimental_op_resolver_type"] = tfl.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = tfl.Interpreter(**kwargs)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
+    """``(run, versions)``: ``run(x)`` sets the first input to one float32 array, invokes, and
+    returns a copy of the first output; ``versions`` names the interpreter package that ran it."""
+    _, versions = interpreter_module()
+    interpreter = create(artifact, threads, options)
+    inp = interpreter.get_input_details()[0]["index"]
+    out = interpreter.get_output_details()[0]["index"]
+
+    def run(x):
+        interpreter.set_tensor(inp, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(out)  # a copy
+
+    return run, versions
+
+
+def tool_argv(run) -> list[str]:
+    """``benchmark_model``'s command line on the device for ``run`` (a
+    :class:`bench.runtimes.base.ToolRun`): ``runs`` timed inferences (at least ``seconds``, at most
+    ``max_secs``; ``runs=None``: as many as fit in ``seconds``), a fixed ``warmup`` count (no
+    warm-up time), XNNPACK per ``options``. ``estimate_ms`` is not needed: the tool takes a count
+    and a duration together."""
+    xnnpack = run.options.get("xnnpack", True)
+    return [run.tool, f"--graph={run.graph}", f"--num_threads={run.threads}", f"--num_runs={run.runs or 1}",
+            f"--min_secs={run.seconds:g}", f"--max_secs={run.max_secs:g}", f"--warmup_runs={run.warmup}",
+            "--warmup_min_secs=0", f"--use_xnnpack={str(xnnpack).lower()}", *run.extra]  # fmt: skip
+
+
+def profile(spec, model, tree, threads: int, runs: int, precision: str, device=None):
+    """``bench profile``: operator times from LiteRT's own profiler, attributed to blocks
+    (:class:`bench.profiling.runtimes.RuntimeProfile`), of the ``precision`` TFLite export;
+    ``device`` (a remote Device, None = this machine) runs ``benchmark_model --enable_op_profiling``
+    there. Raises BenchError when the model does not export to TFLite."""
+    from bench.errors import BenchError
+    from bench.profiling import runtimes
+    from export.pipeline import export_model
+
+    artifact = export_model(spec, FORMAT, precision)
+    if artifact.error:
+        raise BenchError(f"cannot export {spec.name} to TFLite: {artifact.error}")
+    if device is not None:
+        from bench.profiling.device import profile_on_device, tflite_tool_profile
+
+        return profile_on_device(device, NAME, Path(artifact.path), tree, threads, runs, tflite_tool_profile)
+    return runtimes.profile_litert(Path(artifact.path), spec.input_shape, tree, threads, runs)

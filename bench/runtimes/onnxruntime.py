@@ -1,0 +1,125 @@
+"""Runtime plug-in: onnxruntime runs ONNX files (CPU execution provider unless ``--option providers=...``).
+
+Everything the toolkit knows about onnxruntime is here: its format and options, how a session is
+opened (the one place: the agent, export verification and the profiler all call :func:`create`),
+its native tool on phones (``onnxruntime_perf_test``) and its profiler hook.
+
+Self-contained on purpose: this file imports only the standard library at the top, because the
+measurement agent loads it by path on boards where ``bench`` is not installed (the runner copies
+it next to the agent). The host-side hook (:func:`profile`) imports ``bench`` inside its body.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+NAME = "onnxruntime"
+FORMAT = "onnx"
+MODULES = ("onnxruntime",)  # any one importable = available
+EXTRA = "onnx"  # pip install 'edge-bench[onnx]'
+DISTRIBUTIONS = ("onnxruntime",)  # versions reported in the environment fingerprint
+NEEDS_OS = None
+NATIVE_TOOL = "onnxruntime_perf_test"
+
+_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def _providers(text: str) -> list[str]:
+    """``"CUDAExecutionProvider+CPUExecutionProvider"`` -> the list, in order of preference."""
+    return [p.strip() for p in text.split("+") if p.strip()]
+
+
+OPTIONS: dict[str, Any] = {"graph_optimization": "all", "providers": ["CPUExecutionProvider"]}
+CHOICES: dict[str, Any] = {"graph_optimization": _LEVELS, "providers": _providers}
+
+
+def create(artifact: str | bytes | Path, threads: int, options: dict | None = None, profile_prefix: str | None = None):
+    """An ``onnxruntime.InferenceSession`` for a model file (or its serialized bytes).
+
+    ``threads`` intra-op threads, one inter-op thread, sequential execution; ``options`` as in
+    :data:`OPTIONS` (graph optimization level, execution providers); ``profile_prefix``: write the
+    session profiler's JSON there (``end_profiling()`` returns its path). Raises RuntimeError when a
+    requested execution provider is not available or the session did not take it (onnxruntime would
+    fall back to the CPU silently), and whatever onnxruntime raises for an unreadable model."""
+    import onnxruntime as ort
+
+    options = options or {}
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[options.get("graph_optimization", "all")]
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
+    providers = options.get("providers") or ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    absent = [p for p in providers if p not in available]
+    if absent:
+        raise RuntimeError(
+            f"execution provider {', '.join(absent)} requested but not available here "
+            f"(onnxruntime {ort.__version__} offers {', '.join(available)})"
+        )
+    source = artifact if isinstance(artifact, bytes) else str(artifact)
+    session = ort.InferenceSession(source, opts, providers=providers)
+    dropped = [p for p in providers if p not in session.get_providers()]
+    if dropped:  # available, but it failed to load (e.g. CUDA libraries missing): onnxruntime fell back
+        raise RuntimeError(
+            f"execution provider {', '.join(dropped)} requested but the session runs on "
+            f"{', '.join(session.get_providers())} only"
+        )
+    return session
+
+
+def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str], dict]:
+    """``(run, versions, applied)``: ``run(x)`` feeds one float32 array to the first input and returns
+    the first output (a numpy array); ``versions`` names the runtime that ran it; ``applied`` is
+    ``options`` with ``providers`` as the session reports them (with onnxruntime's own CPU fallback
+    appended), i.e. what runs. RuntimeError when a requested provider is absent (see :func:`create`)."""
+    import onnxruntime as ort
+
+    session = create(artifact, threads, options)
+    name = session.get_inputs()[0].name
+    applied = {**options, "providers": session.get_providers()}
+    return lambda x: session.run(None, {name: x})[0], {"onnxruntime": ort.__version__}, applied
+
+
+def tool_argv(run) -> list[str]:
+    """``onnxruntime_perf_test``'s command line on the device for ``run`` (a
+    :class:`bench.runtimes.base.ToolRun`; CPU provider, ``threads`` threads).
+
+    The tool takes a run count or a duration, not both: ``runs`` timed inferences, sized up to last
+    at least ``seconds`` when a latency ``estimate_ms`` is known; ``runs=None``: as many as fit in
+    ``seconds``. It has no warm-up setting (one untimed first inference), so ``warmup``,
+    ``max_secs`` and ``options`` are not used."""
+    runs = run.runs
+    if runs and run.estimate_ms > 0:
+        runs = max(runs, math.ceil(run.seconds * 1e3 / run.estimate_ms))
+    mode = ["-m", "times", "-r", str(runs)] if runs else ["-m", "duration", "-t", f"{run.seconds:g}"]
+    return [run.tool, *mode, "-x", str(run.threads), "-e", "cpu", "-I", "-s", *run.extra, run.graph]
+
+
+def profile(spec, model, tree, threads: int, runs: int, precision: str, device=None):
+    """``bench profile``: kernel times from the session profiler, attributed to blocks
+    (:class:`bench.profiling.runtimes.RuntimeProfile`). The model is exported without graph slimming
+    so each node keeps its module path; ``device`` (a remote Device, None = this machine) runs
+    ``onnxruntime_perf_test -p`` there. ``precision`` is not used (the profile is of fp32)."""
+    import tempfile
+
+    from bench.profiling import runtimes
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = runtimes.export_profiling_onnx(model, spec.input_shape, Path(folder))
+        if device is not None:
+            from bench.profiling.device import onnx_tool_profile, profile_on_device
+
+            return profile_on_device(device, NAME, path, tree, threads, runs, onnx_tool_profile)
+        return runtimes.profile_onnxruntime(path, spec.input_shape, tree, threads, runs)
