@@ -173,11 +173,14 @@ def run_cmd(
         if dev.is_local:  # remote runtimes live on the device: checked there, per cell
             get_runtime(name).check_available()
         get_runtime(name).with_options(overrides)
+    # The device is reached first (an unreachable device is the first error), then the model files are
+    # checked, and only then is the store opened: a command that exits 2 leaves no store behind.
+    harness = Harness(dev, None, protocol, rapl_root, thermal_root, overrides)
     for file in {c.model for c in cells if Path(c.model).suffix in (".onnx", ".tflite")}:
         if not Path(file).is_file():  # a mistyped path is bad input (exit 2), not a failed cell in the store
+            harness.transport.close()
             raise BenchError(f"model file not found: {file}")
-    results_store = Store(store)
-    harness = Harness(dev, results_store, protocol, rapl_root, thermal_root, overrides)
+    harness.store = Store(store)
     log_line = _cell_lines(as_json)
     with render.progress() as progress:
         task = progress.add_task("measuring", total=len(cells) or None)

@@ -155,12 +155,14 @@ class Harness:
 
     The device's transport reaches it (local, ssh, adb); its runner executes a cell (the agent,
     or a phone's native benchmark tool); its energy meter is probed on the device itself.
+    Constructing it connects to the device; ``store`` may be set after that (it must be set
+    before :meth:`run`).
     """
 
     def __init__(
         self,
         device: Device,
-        store: Store,
+        store: Store | None,
         protocol: Protocol,
         rapl_root: str | None = None,
         thermal_root: str | None = None,

@@ -254,9 +254,6 @@ class Measurement:
         }
 
 
-__all__ = ["CELL_FIELDS", "POOLED_FIELDS", "Cell", "Measurement"]
-
-
 class MeasurementList:
     """Mixin of a suite's result (``measurements``: the stored ones, in order) that shows them as
     store rows, as the CLI and ``--json`` print them."""
@@ -272,3 +269,6 @@ class MeasurementList:
     def failed(self) -> list[dict]:
         """Rows of the cells that failed."""
         return [m.to_row() for m in self.measurements if m.status != "ok"]
+
+
+__all__ = ["CELL_FIELDS", "POOLED_FIELDS", "Cell", "Measurement", "MeasurementList"]
