@@ -385,3 +385,25 @@ def test_bad_files_and_addresses_are_one_line_errors(bench_cli, tmp_path: Path) 
     phone.write_text('name = "phone"\ntransport = "adb"\naddress = "127.0.0.1:5555"\nadb = "/nonexistent/adb"\n'
                      '[runtimes]\navailable = ["litert"]\n')  # fmt: skip
     assert_one_line_error(bench_cli("devices", "--device-file", str(phone), "--probe", "phone"), "not found")
+
+
+def test_a_sampled_window_just_below_idle_is_zero_within_the_sampling_error_and_far_below_is_refused() -> None:
+    from bench.devices.energy.jetson import TegrastatsMeter
+    from bench.devices.transports.local import LocalTransport
+
+    def line(watts: float) -> dict:
+        return {"line": f"RAM 1/2MB VDD_IN {round(watts * 1e3)}mW/{round(watts * 1e3)}mW"}
+
+    def window(t0: float, seconds: float, watts: float, first: float) -> dict:
+        # a stream sampled every 0.1 s from `first` s after the window opens: the trapezoids miss its ends
+        samples = [{"t": t0 + first + 0.1 * i, "values": line(watts)} for i in range(int((seconds - first) / 0.1) + 1)]
+        samples = [s for s in samples if s["t"] <= t0 + seconds]
+        return {"before": {"t": t0, "values": {}}, "samples": samples, "after": {"t": t0 + seconds, "values": {}}}
+
+    meter = TegrastatsMeter(LocalTransport(None))
+    idle = window(0.0, 1.0, 6.2, 0.0)
+    kept = meter.energy_per_inference(window(10.0, 1.0, 6.2, 0.09), idle, 100)  # same power, sampled late
+    # kept as measured: a net of zero within the sampling error (2 periods of 0.1 s over a 1 s window of 6.2 W)
+    assert kept.mj_per_inference is not None and abs(kept.mj_per_inference) <= 0.2 * 6.2 / 100 * 1e3, kept.note
+    refused = meter.energy_per_inference(window(10.0, 1.0, 4.0, 0.0), idle, 100)  # far below idle power
+    assert refused.mj_per_inference is None and "above the window's mean power" in refused.note

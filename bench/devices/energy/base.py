@@ -26,14 +26,23 @@ class MeterUnavailable(Exception):
     """The meter cannot measure on this device; the message says why."""
 
 
-def negative_energy(window_j: float, window_s: float, idle_w: float) -> str | None:
+# A counter meter's idle and window readings of the same power differ by its resolution: a window
+# up to this share below idle power is a net energy of zero within that error, kept as measured (a
+# small negative value included), not refused. Sampled meters add their sampling error
+# (:meth:`EnergyMeter.sampling_error`).
+METER_NOISE = 0.01
+
+
+def negative_energy(window_j: float, window_s: float, idle_w: float, tolerance: float = 0.0) -> str | None:
     """Why ``window_j`` J over ``window_s`` s minus ``idle_w`` W of idle power is no energy at all, or
     None when it is one: a value that is not finite, a window of no time, idle power above the
-    window's mean power (the net energy would be below zero), or a negative total."""
+    window's mean power by more than ``tolerance`` of it (the net energy would be below zero: a
+    user-given idle power gets no tolerance, a meter's own readings :data:`METER_NOISE`), or a
+    negative total."""
     if not all(math.isfinite(x) for x in (window_j, window_s, idle_w)) or window_s <= 0:
         return f"not a measurable window: {window_j} J over {window_s} s, idle {idle_w} W"
     mean_w = window_j / window_s
-    if idle_w > mean_w or window_j < 0:
+    if idle_w > mean_w * (1 + tolerance) or window_j < 0:
         return (
             f"idle power {idle_w:.3f} W is above the window's mean power {mean_w:.3f} W "
             f"({window_j:.3f} J over {window_s:.2f} s): the energy per inference would be "
@@ -145,6 +154,18 @@ class EnergyMeter(ABC):
             raise MeterUnavailable(f"{self.name}: fewer than two power samples in the window")
         return out
 
+    def sampling_error(self, window: dict, window_s: float) -> float:
+        """The share of a window's energy a sampled meter can miss: its trapezoids span the first to
+        the last sample, up to one sampling period short at each end (2 x period / window); 0 for
+        counter meters and for windows without two samples."""
+        if not self.sampled or window_s <= 0:
+            return 0.0
+        readings = [window.get("before"), *window.get("samples", []), window.get("after")]
+        times = sorted(self.time_of(r) for r in readings if r and r.get("values"))
+        if len(times) < 2:
+            return 0.0
+        return min(1.0, 2 * (times[-1] - times[0]) / (len(times) - 1) / window_s)
+
     def total_rails(self, rails) -> list[str]:
         """The rails whose sum is the measured total; every rail by default. Meters whose rails
         overlap (a board input rail and the rails it feeds) name the input rail alone."""
@@ -190,16 +211,19 @@ class EnergyMeter(ABC):
         except (MeterUnavailable, KeyError, ValueError, IndexError, TypeError) as exc:
             return EnergyResult.unavailable(self.name, f"unreadable meter output ({type(exc).__name__}: {exc})")
         per = {r: (net_long[r] - net_short.get(r, 0.0)) / (n_long - n_short) for r in net_long}
-        result = self._result(gross, per, window_s, idle_w, long, idle)
+        extra_j = sum(per.get(r, 0.0) for r in self.total_rails(gross)) * (n_long - n_short)
+        result = self._result(gross, per, window_s, idle_w, long, idle, extra_j)
         result.note += f"; differential of {n_long} and {n_short} inferences (loading and warm-up cancelled)"
         return result
 
-    def _result(self, gross, per_inference, window_s, idle_w, window, idle) -> EnergyResult:
-        """The stored result; unavailable, with the numbers, when the net energy is not above zero."""
+    def _result(self, gross, per_inference, window_s, idle_w, window, idle, extra_j=None) -> EnergyResult:
+        """The stored result; unavailable, with the numbers, when the net energy is below zero by more
+        than the meter's noise (:data:`METER_NOISE`); ``extra_j``: a differential's energy of the
+        long run's extra inferences (J, total rails), refused when below zero beyond that noise."""
         total = self.total_rails(gross)
         window_j, idle_total = sum(gross[r] for r in total), sum(idle_w.get(r, 0.0) for r in total)
-        problem = negative_energy(window_j, window_s, idle_total)
-        if problem is None and sum(per_inference.get(r, 0.0) for r in total) < 0:  # differential: long < short
+        problem = negative_energy(window_j, window_s, idle_total, METER_NOISE + self.sampling_error(window, window_s))
+        if problem is None and extra_j is not None and extra_j < -METER_NOISE * idle_total * window_s:
             problem = "the longer run used less energy than the shorter one (net energy below zero)"
         if problem:
             return EnergyResult.unavailable(self.name, problem)
