@@ -273,15 +273,16 @@ def _shown(value: Any) -> str:
 
 def _check_files(files: list[str], formats: list[str] | None, precisions: list[str] | None) -> None:
     """A model file runs as what it is (format and precision read from the file): BenchError when
-    ``--format`` / ``--precision`` were given (not None) and do not include what a file is."""
+    ``--format`` / ``--precision`` were given (not None) and do not include what a file is (long
+    values are shortened once, for every error, by :func:`bench.errors.one_line`)."""
     from export.base import read_model_file
 
     for file in files:
         fmt, precision = read_model_file(file)
         if formats is not None and fmt not in formats:
-            raise BenchError(f"--format {','.join(formats)[:40]}: {file[:200]} is a model of format {fmt}")
+            raise BenchError(f"--format {','.join(formats)}: {file} is a model of format {fmt}")
         if precisions is not None and precision is not None and precision not in precisions:
-            raise BenchError(f"--precision {','.join(precisions)[:40]}: the weights of {file[:200]} are {precision}")
+            raise BenchError(f"--precision {','.join(precisions)}: the weights of {file} are {precision}")
 
 
 def _run_farm(address, devices, cells, protocol, overrides, store, as_json) -> None:
