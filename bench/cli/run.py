@@ -100,7 +100,7 @@ def run_cmd(
 ) -> None:
     """Measure latency, memory and energy of a suite on a device and store it."""
     from bench.devices.config import get_device
-    from bench.measure.harness import Harness, plan_cells
+    from bench.measure.harness import DIRECT_SUFFIXES, Harness, plan_cells
     from bench.measure.measurement import Cell
     from bench.measure.suite import resolve_models
     from bench.results.store import Store
@@ -127,7 +127,7 @@ def run_cmd(
             raise BenchError(f"unknown format '{f}'; choose from: {', '.join(DEFAULT_RUNTIME)}")
         for p in precisions if f != "pytorch" else []:
             check_combination(f, p)
-    files = [m for m in (model or []) if m.endswith((".onnx", ".tflite"))]
+    files = [m for m in (model or []) if Path(m).suffix in DIRECT_SUFFIXES]
     if fmt or precision:
         _check_files(files, formats if fmt else None, precisions if precision else None)
     names = (
@@ -176,7 +176,7 @@ def run_cmd(
     # The device is reached first (an unreachable device is the first error), then the model files are
     # checked, and only then is the store opened: a command that exits 2 leaves no store behind.
     harness = Harness(dev, None, protocol, rapl_root, thermal_root, overrides)
-    for file in {c.model for c in cells if Path(c.model).suffix in (".onnx", ".tflite")}:
+    for file in {c.model for c in cells if Path(c.model).suffix in DIRECT_SUFFIXES}:
         if not Path(file).is_file():  # a mistyped path is bad input (exit 2), not a failed cell in the store
             harness.transport.close()
             raise BenchError(f"model file not found: {file}")
