@@ -105,6 +105,25 @@ def test_a_killed_worker_loses_nothing_finished_and_fails_its_devices_cells(clus
     assert failed and all("was lost" in r["error"] for r in failed), [r["error"] for r in failed]
 
 
+def test_a_result_lost_with_its_worker_before_it_was_fetched_is_failed_not_waited_for(cluster) -> None:
+    from distributed import wait
+
+    from bench.devices.farm import Farm, resource
+
+    farm = Farm(cluster.address)
+    try:
+        future = farm.client.submit(os.getpid, resources={resource("bench-c"): 1}, pure=False)
+        wait([future], timeout=60)
+        assert future.status == "finished"
+        cluster.kill("lab-2")  # the result lived only on lab-2; Dask would wait to recompute it
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            farm._fetch(future, "bench-c")
+        assert time.monotonic() - started < 30
+    finally:
+        farm.close()
+
+
 def test_bad_farm_input_is_one_line(bench_cli, cluster, tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
     closed = f"tcp://127.0.0.1:{free_port()}"

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 from bench.measure.measurement import Cell, Measurement, MeasurementList
 
 RESOURCE_PREFIX = "device:"
@@ -52,7 +52,7 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     except ValueError:
         port = None
     if url.scheme not in ("tcp", "tls") or not url.hostname or not port:
-        raise BenchError(f"bad scheduler address '{address[:100]}': use tcp://HOST:PORT (PORT 1-65535)")
+        raise BenchError(f"bad scheduler address '{one_line(address, 100)}': use tcp://HOST:PORT (PORT 1-65535)")
     try:
         with socket.create_connection((url.hostname, port), timeout=timeout):
             pass
@@ -203,15 +203,11 @@ class Farm:
                 job = futures[future]
                 if future.status == "finished":
                     try:
-                        yield job, future.result(), None
-                        continue
+                        yield job, self._fetch(future, job.device), None
                     except Exception as exc:  # noqa: BLE001 - finished, but the result went down with its worker
-                        yield (
-                            job,
-                            None,
-                            f"{lost(job.device)} before its result was fetched ({type(exc).__name__}: {exc})",
-                        )
-                        continue
+                        future.cancel()
+                        yield job, None, f"{lost(job.device)} before its result was fetched ({type(exc).__name__})"
+                    continue
                 error = future.exception() if future.status == "error" else None
                 if isinstance(error, KilledWorker):  # the scheduler gave up on the task's worker
                     yield job, None, f"{lost(job.device)} ({error})"
@@ -229,6 +225,24 @@ class Farm:
                     future.cancel()
                     pending.discard(future)
                     yield futures[future], None, lost(device)
+
+    def _fetch(self, future, device: str):
+        """The result of a finished task. Dask waits for ever to recompute a result whose worker died
+        before it was fetched, and no one else offers the device: give up once the device has been
+        gone from every worker for ``ORPHAN_GRACE_S``.
+
+        Raises TimeoutError when the device's worker is gone, or the task's own error."""
+        gone_since = None
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except TimeoutError:
+                if device in self.offered():
+                    gone_since = None
+                    continue
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since >= ORPHAN_GRACE_S:
+                    raise
 
     def close(self) -> None:
         self.client.close()
