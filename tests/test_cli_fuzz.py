@@ -163,11 +163,29 @@ def invoke(argv: list[str]) -> tuple[int, str, str]:
     return code, out_bytes.getvalue().decode("utf-8", "replace"), err_bytes.getvalue().decode("utf-8", "replace")
 
 
+NUMERIC = {"--alpha", "--chunk", "--ci-target", "--cooldown", "--depth", "--idle-w", "--inferences", "--interval-ms",
+           "--max-runs", "--max-time", "--min-runs", "--min-time", "--repeats", "--runs", "--sustained", "--threads",
+           "--threshold", "--warmup", "--port"}  # fmt: skip
+
+
+def non_finite(value: str) -> bool:
+    """A value that parses as a float and is NaN or infinite (``nan``, ``-inf``, ``1e999``)."""
+    try:
+        number = float(value.strip().rstrip("%"))
+    except ValueError:
+        return False
+    return number != number or number in (float("inf"), float("-inf"))
+
+
 def check(world: World, argv: list[str]) -> None:
-    """Run ``bench ARGV`` and assert the contract every command keeps."""
+    """Run ``bench ARGV`` and assert the contract every command keeps; a numeric option given NaN or
+    an infinity is bad input (exit 2) whatever else the call says."""
     before = world.snapshot()
     code, _, err = invoke(argv)
     assert code in (0, 1, 2, 130), (argv, code, err)
+    bad_number = any(f in NUMERIC and non_finite(v) for f, v in zip(argv, argv[1:], strict=False))
+    if bad_number and "--help" not in argv:
+        assert code == 2, (argv, code, err)
     assert "Traceback" not in err, (argv, err)
     if code == 2:
         lines = [line for line in err.splitlines() if line.strip()]

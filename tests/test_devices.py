@@ -27,6 +27,23 @@ def test_user_profiles_add_and_replace(tmp_path: Path, monkeypatch) -> None:
     assert get_device("host").thermal_limit_c == 60.0
 
 
+def test_a_device_is_found_by_the_name_bench_devices_lists_as_well_as_by_its_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_DEVICES", str(tmp_path))
+    (tmp_path / "lab-pi.toml").write_text('name = "Raspberry Pi 4 (lab)"\ntransport = "local"\n[cpu]\nthreads = [3]\n')
+    assert get_device("lab-pi").threads == (3,)
+    assert get_device("Raspberry Pi 4 (lab)").path == str(tmp_path / "lab-pi.toml")
+    (tmp_path / "lab-pi-2.toml").write_text('name = "Raspberry Pi 4 (lab)"\ntransport = "local"\n')
+    with pytest.raises(BenchError, match="several profiles"):
+        get_device("Raspberry Pi 4 (lab)")
+
+
+def test_a_name_with_a_newline_or_bar_stays_in_its_markdown_cell() -> None:
+    from bench.results.markdown import cell
+
+    text = cell("net|v2\n| injected | row <b>")
+    assert "\n" not in text and "\\n" in text and "\\|" in text and "<b>" not in text
+
+
 @pytest.mark.parametrize(
     "text,line,fragment",
     [

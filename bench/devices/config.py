@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 
 SHIPPED = Path(__file__).parent / "catalog"
 
@@ -222,11 +222,26 @@ def list_devices() -> list[Device]:
 
 
 def get_device(name: str | None = None, device_file: str | None = None) -> Device:
-    """The device ``device_file`` describes, else the known device ``name``; raises BenchError
-    (listing the known names) when there is none."""
+    """The device ``device_file`` describes, else the known device ``name``: a profile's file name
+    (without ``.toml``) or, failing that, the ``name`` inside a profile (what ``bench devices``
+    lists). Raises BenchError (listing the known names) when there is none or the name is in
+    several profiles."""
     if device_file:
         return load_device(device_file)
     paths = device_paths()
-    if name not in paths:
-        raise BenchError(f"unknown device '{name}'; known devices: {', '.join(paths)} (or --device-file PATH)")
-    return load_device(paths[name])
+    if name in paths:
+        return load_device(paths[name])
+    named = []  # `bench devices` lists profiles by their `name`, which may differ from the file's
+    for path in paths.values():
+        try:
+            if load_device(path).name == name:
+                named.append(path)
+        except BenchError:
+            continue  # a broken profile is reported when it is asked for by its file name
+    if len(named) > 1:
+        files = ", ".join(p.name for p in named)
+        raise BenchError(f"device name '{name}' is in several profiles ({files}); ask for one by its file name")
+    if named:
+        return load_device(named[0])
+    known = ", ".join(paths)
+    raise BenchError(f"unknown device '{one_line(str(name), 100)}'; known devices: {known} (or --device-file PATH)")

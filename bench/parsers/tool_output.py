@@ -34,7 +34,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 KEY_VALUE = re.compile(rf"(\w+)=({NUMBER})(?=\s|,|$)")
@@ -239,7 +239,8 @@ def _describe(runs: list[list[tuple[int, str, str]]], parse) -> str:
             r = parse(run)
             parts.append(f"{where}: {r.count or '?'} timed runs, avg {r.mean_ms:.4g} ms")
         except ToolOutputError as exc:
-            parts.append(f"{where}: {'failed: ' if isinstance(exc, ToolFailed) else 'unreadable: '}{exc.reason[:200]}")
+            state = "failed: " if isinstance(exc, ToolFailed) else "unreadable: "
+            parts.append(f"{where}: {state}{one_line(exc.reason, 200)}")
     return "; ".join(parts)
 
 
@@ -316,11 +317,11 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         elif found := INITIALIZED.match(line):
             init_line = (number, found.group(1))
         elif raw.startswith(("WARNING: ", "ERROR: ")) or (FAILURE.search(line) and not GRAPH.match(line)):
-            warnings.append(raw[:300])
+            warnings.append(one_line(raw, 300))
     failures = _failure_lines(run)
     if any("Benchmarking failed" in line for _, line in failures):
         number, _ = failures[0]
-        raise ToolFailed(number, "benchmark_model failed: " + " | ".join(f for _, f in failures)[:300])
+        raise ToolFailed(number, "benchmark_model failed: " + one_line(" | ".join(f for _, f in failures), 300))
     timed = stats[-1] if stats else None
     if timed and timed[1].get("count") == "0":
         raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures))
@@ -345,7 +346,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         raise ToolFailed(
             failures[0][0],
             "no 'count=... avg=...' line with the timed runs; benchmark_model said: "
-            + " | ".join(f for _, f in failures)[:300],
+            + one_line(" | ".join(f for _, f in failures), 300),
         )
     else:
         raise ToolOutputError(
@@ -400,11 +401,11 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
 
 
 def _reasons(failures: list[tuple[int, str]]) -> str:
-    return ("; benchmark_model said: " + " | ".join(f for _, f in failures)[:300]) if failures else ""
+    return ("; benchmark_model said: " + one_line(" | ".join(f for _, f in failures), 300)) if failures else ""
 
 
 def _line_text(run: list[tuple[int, str, str]], number: int) -> str:
-    return next((line for n, line, _ in run if n == number), "")[:120]
+    return one_line(next((line for n, line, _ in run if n == number), ""), 120)
 
 
 def _delegate(name: str, entry: dict) -> dict:
@@ -517,9 +518,9 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         found = _perf_values(line)
         if not found:
             if line.lower().startswith(("warning", "error")) or "[W:" in line or "[E:" in line:
-                warnings.append(raw[:300])
+                warnings.append(one_line(raw, 300))
             if PERF_FAILURE.search(line):
-                failures.append((number, raw[:200]))
+                failures.append((number, one_line(raw, 200)))
             continue
         name, text_value, unit = found
         expected = PERF_FIELDS.get(name, ("", "s" if PERCENTILE.match(name) else ""))[1]
@@ -532,7 +533,7 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             raise ToolFailed(
                 failures[0][0],
                 "no 'Average inference time cost' line; onnxruntime_perf_test said: "
-                + " | ".join(f for _, f in failures)[:300],
+                + one_line(" | ".join(f for _, f in failures), 300),
             )
         raise ToolOutputError(
             n_lines,
@@ -641,7 +642,8 @@ def parse_op_profile(text: str) -> list[OpRow]:
             break
         found = row.match(line)
         if not found:
-            raise ToolOutputError(number, f"an operator row needs {numbers} numbers, a tab and a name: {line[:120]!r}")
+            shown = one_line(line, 120)
+            raise ToolOutputError(number, f"an operator row needs {numbers} numbers, a tab and a name: {shown!r}")
         values = list(found.groups())
         node_type, name = values[0].strip(), values[-1].strip()
         first, avg, percent, _cdf, _mem, called = values[-7:-1]

@@ -21,6 +21,7 @@ from bench.errors import BenchError
 from bench.measure import stats
 from bench.measure.measurement import POOLED_FIELDS, Cell
 from bench.paths import results_dir
+from bench.results.markdown import cell as md_cell
 
 REQUIRED = {*POOLED_FIELDS, "samples_ms", "status"}
 
@@ -185,7 +186,7 @@ def markdown(results: list[CellComparison], threshold: float, alpha: float) -> s
     for r in results:
         ci = f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-"
         lines.append(
-            f"| {r.verdict} | {_md(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
+            f"| {r.verdict} | {md_cell(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
             f"{'-' if r.change is None else f'{r.change:+.1%}'} | {ci} | "
             f"{'-' if r.p_value is None else f'{r.p_value:.2g}'} |"
         )
@@ -194,10 +195,6 @@ def markdown(results: list[CellComparison], threshold: float, alpha: float) -> s
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 BASELINE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a file name on every OS, one cell of a table

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.measure.measurement import POOLED_FIELDS, Measurement
 from bench.paths import output_folder
+from bench.results.markdown import cell as md_cell
 from bench.results.records import COLUMNS, load_results
 from bench.results.store import NoStoreError, Store
 
@@ -286,9 +286,6 @@ def build_report(
 
 
 def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> str:
-    def esc(text) -> str:
-        return html.escape(str(text)).replace("|", "\\|")
-
     lines = [
         "## Benchmark results",
         "",
@@ -301,14 +298,15 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         energy = "-" if pd.isna(c["energy_mj_per_inference"]) else f"{c['energy_mj_per_inference']:.2f}"
         top1 = "-" if pd.isna(c.get("top1")) else f"{c['top1']:.1f}"
         lines.append(
-            f"| {esc(c['model'])} | {esc(c['device'])} | {esc(c['runtime'])} | "
-            f"{esc(c['format'])}/{esc(c['precision'])} | {c['threads']} | {c['median_ms']:.2f} | "
+            f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
+            f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {c['median_ms']:.2f} | "
             f"{c['p90_ms']:.2f} | {energy} | {top1} |"
         )
     if len(failed):
         lines += ["", f"### Failed cells ({len(failed)})", ""]
         lines += [
-            f"- {esc(f['model'])} {esc(f['format'])}/{esc(f['precision'])} {esc(f['runtime'])}: {esc(f['error'])}"
+            f"- {md_cell(f['model'])} {md_cell(f['format'])}/{md_cell(f['precision'])} "
+            f"{md_cell(f['runtime'])}: {md_cell(f['error'])}"
             for _, f in failed.iterrows()
         ]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 from bench.measure.measurement import CELL_FIELDS, Cell, Measurement
 from bench.measure.stats import STAT_FIELDS
 from bench.paths import results_dir
@@ -205,7 +205,7 @@ class Store:
                 foreign.append(f"{name} (columns {', '.join(sorted(unknown))})")
         if foreign:
             raise BenchError(
-                f"{self.url} is not a bench store: it holds other tables ({', '.join(foreign)[:200]}); "
+                f"{self.url} is not a bench store: it holds other tables ({one_line(', '.join(foreign), 200)}); "
                 "bench writes only to its own stores, choose another --store"
             )
         if "schema_info" not in tables:

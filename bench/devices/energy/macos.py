@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter
+from bench.errors import one_line
 
 NUMBER = r"\d+(?:\.\d+)?"
 POWER = re.compile(rf"^\s*([A-Za-z0-9 -]+?) Power(?: \([^)]*\))?:\s*({NUMBER})\s*(mW|W)\s*$")
@@ -86,7 +87,7 @@ class PowermetricsMeter(EnergyMeter):
     def counter_spec(self) -> dict:
         done = self.transport.run(["sudo", "-n", "powermetrics", "--samplers", "cpu_power", "-n", "1", "-i", "100"])
         if done.returncode != 0:
-            tail = " | ".join((done.stderr or done.stdout or "").strip().splitlines()[-2:])[:200]
+            tail = one_line(" | ".join((done.stderr or done.stdout or "").strip().splitlines()[-2:]), 200)
             raise MeterUnavailable(
                 f"powermetrics did not run (exit {done.returncode}: {tail or 'no output'}); "
                 "macOS only, and it needs passwordless sudo for powermetrics"
@@ -95,7 +96,7 @@ class PowermetricsMeter(EnergyMeter):
             lines = [line.strip() for line in done.stdout.splitlines() if "Power" in line][:3]
             raise MeterUnavailable(
                 "powermetrics ran but printed no power line this version of bench reads"
-                + (f" (its power lines: {' | '.join(lines)[:200]})" if lines else " (no line with 'Power')")
+                + (f" (its power lines: {one_line(' | '.join(lines), 200)})" if lines else " (no line with 'Power')")
             )
         return {"stream": ["sudo", "-n", "powermetrics", "--samplers", "cpu_power", "-i", "100"], "period_s": 0.1}
 

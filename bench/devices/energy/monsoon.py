@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 
+from bench.errors import one_line
 from bench.parsers.tool_output import ToolOutputError
 
 TIME, CURRENT, VOLTAGE = "Time(ms)", "Main(mA)", "Main Voltage(V)"
@@ -37,7 +38,7 @@ def parse_monsoon_csv(text: str) -> MonsoonTrace:
         raise ToolOutputError(1, "empty file: expected a header with Time(ms), Main(mA), Main Voltage(V)") from None
     missing = [h for h in (TIME, CURRENT, VOLTAGE) if h not in header]
     if missing:
-        raise ToolOutputError(1, f"header lacks {', '.join(missing)} (it has {', '.join(header)[:200]})")
+        raise ToolOutputError(1, f"header lacks {', '.join(missing)} (it has {one_line(', '.join(header), 200)})")
     columns = [header.index(h) for h in (TIME, CURRENT, VOLTAGE)]
     points: list[tuple[float, float]] = []
     line = 1
@@ -49,7 +50,7 @@ def parse_monsoon_csv(text: str) -> MonsoonTrace:
                 t, ma, v = (float(row[i]) for i in columns)
             except (ValueError, IndexError):
                 raise ToolOutputError(
-                    line, f"expected numbers in {TIME}, {CURRENT}, {VOLTAGE}: {','.join(row)[:120]!r}"
+                    line, f"expected numbers in {TIME}, {CURRENT}, {VOLTAGE}: {one_line(','.join(row), 120)!r}"
                 ) from None
             if not all(math.isfinite(x) for x in (t, ma, v)):
                 raise ToolOutputError(line, "a value is not finite")

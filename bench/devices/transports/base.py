@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 
 if TYPE_CHECKING:
     from bench.measure.thermal import ThermalRecord
@@ -40,7 +40,7 @@ class Completed:
     def check(self, what: str) -> Completed:
         if self.returncode != 0:
             tail = " | ".join((self.stderr or self.stdout).strip().splitlines()[-3:])
-            raise TransportError(f"{what} failed with exit code {self.returncode}: {tail[:300]}")
+            raise TransportError(f"{what} failed with exit code {self.returncode}: {one_line(tail, 300)}")
         return self
 
 

@@ -15,6 +15,7 @@ import bench
 from bench.devices.energy.base import EnergyResult
 from bench.devices.transports.base import Transport
 from bench.digest import file_sha256
+from bench.errors import one_line
 from bench.measure import agent as agent_module
 from bench.measure.runners.base import CellRunner, Execution, Workload, register_runner
 from bench.measure.stats import check_statistics, finite_samples
@@ -93,7 +94,7 @@ class AgentRunner(CellRunner):
             e = events["error"]
             return Execution(error=f"{e['stage']}: {e['message']}")
         if "done" not in events:
-            return Execution(error=f"agent exited with code {done.returncode}: {tail[:300]}")
+            return Execution(error=f"agent exited with code {done.returncode}: {one_line(tail, 300)}")
         try:  # a NaN or inf from the device is a failed cell, never a stored number
             samples = events["samples"]["ms"]
             finite_samples(samples)

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.devices.energy.base import EnergyResult, MeterUnavailable
 from bench.devices.transports.base import Completed, Transport
 from bench.digest import file_sha256
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 from bench.measure.runners.base import CellRunner, Execution, Workload, cpus_of_mask, register_runner
 from bench.measure.runners.device_sampler import metered_run
 from bench.measure.runners.native_tools import push_tool, tool_command
@@ -122,7 +122,7 @@ class NativeToolRunner(CellRunner):
             except ToolOutputError:
                 pass
             tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            return None, f"{tool} exited with code {done.returncode}: {tail[:300]}"
+            return None, f"{tool} exited with code {done.returncode}: {one_line(tail, 300)}"
         try:
             return PARSERS[tool](done.stdout), None
         except ToolFailed as exc:
