@@ -11,7 +11,10 @@ from pathlib import Path
 class Verification:
     """How the exported model's outputs compare with PyTorch's on seeded random inputs.
 
-    ``passed`` is None when the format cannot be run here (CoreML off macOS); ``reason`` says why.
+    ``passed`` is None when the format cannot be run here (CoreML off macOS) or PyTorch's own
+    outputs are not finite on the inputs; ``reason`` says why. ``checks`` lists what was checked
+    short of running the file (the traced graph against PyTorch, for CoreML off macOS); ``inputs``
+    describes the input distribution (:class:`export.verify.InputSpec`).
     """
 
     passed: bool | None
@@ -21,6 +24,8 @@ class Verification:
     samples: int = 0
     thresholds: dict = field(default_factory=dict)
     reason: str = ""
+    checks: list[str] = field(default_factory=list)
+    inputs: str = ""
 
 
 @dataclass
@@ -41,10 +46,20 @@ class Artifact:
     export_seconds: float | None = None
     cached: bool = False
     error: str | None = None
+    weights: str = ""  # the checkpoint's sha256, or how random weights were made
+    weights_changed: list[str] = field(default_factory=list)  # zoo norm scales set from 0 to 1
+    dependencies: dict[str, str] = field(default_factory=dict)  # module or package -> sha256 or version
+    reverified: bool | None = None  # a cache hit re-checked against today's PyTorch model (None: not run)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and (self.verification is None or self.verification.passed is not False)
+        """Exported, and either verified, or not runnable here but checked another way. An export that
+        is neither verified nor checked is not ok (the CLI exits 1), nor is a failed verification."""
+        if self.error is not None:
+            return False
+        v = self.verification
+        return v is None or v.passed is True or (v.passed is None and bool(v.checks))
 
     @property
     def verified(self) -> bool | None:

@@ -50,8 +50,10 @@ class Exporter(ABC):
         return {}
 
     @abstractmethod
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> None:
-        """Write the exported model for ``example``'s shape to ``path``."""
+    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> list[str] | None:
+        """Write the exported model for ``example``'s shape to ``path`` (``example`` is a representative
+        seeded input, for converters that trace). Returns what was checked on the way, for a format
+        that cannot be run here (or None); raises whatever the converter raises."""
 
     @abstractmethod
     def load_runner(self, path: Path) -> Runner | str:

@@ -6,6 +6,11 @@ export settings, and the converter versions. An artifact lives in
 metadata, including the file's sha256). A lookup whose file no longer matches its sha256 is
 treated as a miss and re-exported. Converter output goes to ``export.log`` in that folder, so
 ``--json`` output stays clean and a failure's details are kept.
+
+A cache hit is re-verified before it is reused: today's PyTorch model and the cached file run on
+one seeded input and must still agree (a dependency the key does not see may have changed); if
+they do not, the artifact is exported again. A failed export is cached too, with its reason, so
+a retry does not convert again; ``retry_failed`` converts again.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -24,11 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.errors import one_line
 from bench.paths import results_dir
 from export.artifact import Artifact, Verification
 from export.base import check_combination, get_exporter
 from export.source import ModelSpec, file_sha256
-from export.verify import verify
+from export.verify import SEED, InputSpec, verify
 
 META = "artifact.json"
 
@@ -49,9 +56,25 @@ def path_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def cache_key(spec: ModelSpec, fmt: str, precision: str) -> tuple[str, dict, dict]:
+def default_inputs(spec: ModelSpec) -> InputSpec:
+    """Verification inputs when the user gives none: a zoo model's normalised image range (its
+    card's mean and std), else standard normal."""
+    if spec.zoo:
+        import models
+
+        return InputSpec.uniform(*models.get_card(spec.name).input_range)
+    return InputSpec()
+
+
+def cache_key(spec: ModelSpec, fmt: str, precision: str, inputs: InputSpec | None = None) -> tuple[str, dict, dict]:
+    """The artifact's cache key (sha256 hex), its export settings and converter versions."""
     exporter = get_exporter(fmt)
-    settings = {"input_shape": list(spec.input_shape), **exporter.settings(precision)}
+    inputs = inputs or default_inputs(spec)
+    settings = {
+        "input_shape": list(spec.input_shape),
+        **exporter.settings(precision),
+        "verify_inputs": inputs.describe(),
+    }
     versions = exporter.versions()
     material = {
         "model": spec.name,
@@ -90,6 +113,9 @@ def _lookup(folder: Path) -> Artifact | None:
         artifact = Artifact.from_dict(json.loads((folder / META).read_text()))
     except (OSError, ValueError, TypeError):
         return None
+    if artifact.error is not None:  # a cached failure: the same inputs fail the same way
+        artifact.cached = True
+        return artifact
     file = folder / Path(artifact.path or "").name
     if not file.exists() or path_sha256(file)[0] != artifact.sha256:
         return None  # corrupted or missing: re-export
@@ -98,29 +124,110 @@ def _lookup(folder: Path) -> Artifact | None:
     return artifact
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = next((line for line in text if line.strip()), "")
-    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_OPERATOR = re.compile(r"(?:op=')?(aten\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines()]
+    return next((line for line in lines if line), "")
+
+
+def _reason(exc: BaseException, log: Path | None = None) -> str:
+    """One line for a converter failure: the root cause (the deepest chained exception, where
+    converters put the real reason under their own banners), the operator it names, terminal
+    colour codes stripped, and where the full log is."""
+    root, seen = exc, {id(exc)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    text = _first_line(root) or _first_line(exc)
+    operator = _OPERATOR.search(text) or _OPERATOR.search(_ANSI.sub("", str(exc)))
+    text = re.sub(r"<OpOverload\(op='([^']+)', overload='[^']+'\)>", r"\1", text)
+    message = f"{type(root).__name__}: {text}" if text else type(root).__name__
+    if operator:
+        message = f"at {operator.group(1)}: {message}"
+    suffix = f" (full log: {log})" if log is not None else ""
+    return one_line(message, 400 - len(suffix)) + suffix
 
 
 def export_model(
-    spec: ModelSpec, fmt: str, precision: str = "fp32", out_dir: Path | None = None, use_cache: bool = True
+    spec: ModelSpec,
+    fmt: str,
+    precision: str = "fp32",
+    out_dir: Path | None = None,
+    use_cache: bool = True,
+    retry_failed: bool = False,
+    inputs: InputSpec | None = None,
 ) -> Artifact:
-    """Export ``spec`` to one format and precision; failures come back as an Artifact with ``error``."""
+    """Export ``spec`` to one format and precision; failures come back as an Artifact with ``error``.
+
+    ``inputs`` is the verification input distribution (default :func:`default_inputs`). A cache
+    hit is re-verified on one seeded input (``reverified``) and exported again when it no longer
+    matches today's PyTorch model; a cached failure is returned as it is unless ``retry_failed``.
+    Raises BenchError for a format/precision combination that does not exist."""
     check_combination(fmt, precision)
     exporter = get_exporter(fmt)
-    key, settings, versions = cache_key(spec, fmt, precision)
+    inputs = inputs or default_inputs(spec)
+    key, settings, versions = cache_key(spec, fmt, precision, inputs)
     folder = artifacts_dir() / spec.name / f"{fmt}-{precision}-{key[:16]}"
     artifact = _lookup(folder) if use_cache else None
+    if artifact is not None and artifact.error is not None and retry_failed:
+        artifact = None
+    stale = None
+    if artifact is not None and artifact.error is None:
+        stale = _reverify(spec, exporter, artifact, inputs)
+        if stale:
+            artifact = None
+            _REVERIFIED.pop(key, None)
     if artifact is None:
-        artifact = _export_fresh(spec, exporter, precision, folder, key, settings, versions)
+        artifact = _export_fresh(spec, exporter, precision, folder, key, settings, versions, inputs)
+        if stale:
+            artifact.notes.append(stale)
     if out_dir is not None and artifact.error is None:
         artifact.path = str(_copy_out(Path(artifact.path), out_dir, spec.name, precision))
     return artifact
 
 
-def _export_fresh(spec, exporter, precision, folder: Path, key: str, settings: dict, versions: dict) -> Artifact:
+# cache key -> outcome for zoo models, whose code cannot change within a process (a suite asks again
+# for every cell); a user's model file is loaded afresh each time, so it is re-verified each time.
+_REVERIFIED: dict[str, bool | None] = {}
+
+
+def _reverify(spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec) -> str | None:
+    """Run the cached file and today's PyTorch model on one seeded input. Returns why the cached
+    file may not be reused (it no longer matches), or None; sets ``artifact.reverified`` (None
+    where the format cannot run here). Done once per process for a zoo model."""
+    if spec.zoo and artifact.cache_key in _REVERIFIED:
+        artifact.reverified = _REVERIFIED[artifact.cache_key]
+        return None
+    try:
+        runner = exporter.load_runner(Path(artifact.path))
+        if isinstance(runner, str):
+            return None  # cannot run here (CoreML off macOS): the key alone decides
+        model, _ = spec.build_noting()
+        check = verify(_reference(model), runner, spec.input_shape, artifact.precision, inputs, n=1)
+    except Exception as exc:  # noqa: BLE001 - a file or model that no longer runs: export again
+        return f"the cached artifact could not be re-verified ({type(exc).__name__}); exported again"
+    if check.passed is False:
+        return f"the cached artifact no longer matches the PyTorch model ({check.reason}); exported again"
+    artifact.reverified = check.passed
+    if spec.zoo:
+        _REVERIFIED[artifact.cache_key] = check.passed
+    return None
+
+
+def _reference(model):
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def _export_fresh(
+    spec, exporter, precision, folder: Path, key: str, settings: dict, versions: dict, inputs: InputSpec
+) -> Artifact:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -133,32 +240,30 @@ def _export_fresh(spec, exporter, precision, folder: Path, key: str, settings: d
         versions=versions,
         settings=settings,
         cache_key=key,
+        weights=spec.weights_hash,
+        dependencies=dict(getattr(spec, "dependencies", None) or {}),
     )
     start = time.perf_counter()
     with _output_to(folder / "export.log"):
         try:
-            model = spec.build()
-            example = torch.from_numpy(np.zeros(spec.input_shape, dtype=np.float32))
-            exporter.convert(model, example, file, precision)
+            model, artifact.weights_changed = spec.build_noting()
+            example = torch.from_numpy(inputs.sample(spec.input_shape, 1, seed=SEED + 1)[0])
+            checks = exporter.convert(model, example, file, precision) or []
             artifact.inputs, artifact.outputs = exporter.io_signature(file)
             runner = exporter.load_runner(file)
             if isinstance(runner, str):
-                artifact.verification = Verification(passed=None, reason=runner)
+                artifact.verification = Verification(passed=None, reason=runner, checks=checks)
             else:
-
-                def reference(x: np.ndarray) -> np.ndarray:
-                    with torch.no_grad():
-                        return model(torch.from_numpy(x)).numpy()
-
-                artifact.verification = verify(reference, runner, spec.input_shape, precision)
+                artifact.verification = verify(_reference(model), runner, spec.input_shape, precision, inputs)
+            artifact.verification.inputs = inputs.describe()
         except Exception as exc:  # noqa: BLE001 - a converter crash is a result, not a crash of the suite
             traceback.print_exc()  # into export.log
-            artifact.error = _reason(exc)
+            artifact.error = _reason(exc, folder / "export.log")
     artifact.export_seconds = round(time.perf_counter() - start, 3)
     if artifact.error is None:
         artifact.path = str(file)
         artifact.sha256, artifact.size_bytes = path_sha256(file)
-        artifact.save(folder / META)
+    artifact.save(folder / META)  # a failure too: a retry gets it from the cache (retry_failed converts again)
     return artifact
 
 

@@ -1,12 +1,18 @@
 """CoreML: coremltools ML program (.mlpackage) from a traced module.
 
 Conversion runs anywhere; prediction needs macOS, so off macOS the artifact is reported as
-"not verified: needs macOS" and never as verified.
+"not verified: needs macOS" and never as verified. What can be checked here is checked: the
+module is traced at a representative seeded input, then traced again at inputs of other sign and
+scale (``torch.jit.trace``'s ``check_inputs``). Data-dependent Python control flow (``if x.mean()
+> 0:``, ``x / x.max().item()``) is frozen by tracing into one branch or one constant; the graphs or
+outputs then differ and the export fails with the tracer's warning at the user's line, instead
+of writing a model that is not the user's.
 """
 
 from __future__ import annotations
 
 import platform
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,10 +37,10 @@ class CoreMLExporter(Exporter):
     def settings(self, precision: str) -> dict:
         return {"convert_to": "mlprogram", "minimum_deployment_target": DEPLOYMENT_TARGET}
 
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> None:
+    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> list[str]:
         import coremltools as ct
 
-        traced = torch.jit.trace(model, example)
+        traced = checked_trace(model, example)
         mlmodel = ct.convert(
             traced,
             inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
@@ -44,6 +50,7 @@ class CoreMLExporter(Exporter):
             minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
         )
         mlmodel.save(str(path))
+        return [f"traced graph matches PyTorch at {len(_check_inputs(example))} inputs of other sign and scale"]
 
     def load_runner(self, path: Path) -> Runner | str:
         """The file predicted by CoreML as the agent opens it (CPU only), or why not here (off macOS)."""
@@ -61,3 +68,39 @@ class CoreMLExporter(Exporter):
             return [{"name": f.name, "shape": list(f.type.multiArrayType.shape)} for f in features]
 
         return describe(spec.description.input), describe(spec.description.output)
+
+
+def _check_inputs(example: torch.Tensor) -> list[tuple[torch.Tensor]]:
+    """Inputs that take data-dependent branches another way and change every data-dependent value:
+    all positive (x 2), all negative."""
+    return [(example.abs() * 2 + 0.1,), (-example.abs() - 0.1,)]
+
+
+def checked_trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """``torch.jit.trace`` at ``example``, re-traced and compared at :func:`_check_inputs`. Raises
+    ValueError naming the user's line that the tracer warned about when graphs or outputs differ
+    (a frozen data-dependent branch or value)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        try:
+            traced = torch.jit.trace(model, example, check_inputs=_check_inputs(example), check_tolerance=1e-4)
+            failure = next((str(w.message) for w in caught if "does not match" in str(w.message)), None)
+        except torch.jit.TracingCheckError as exc:
+            traced, failure = None, str(exc).strip().splitlines()[1] if str(exc).strip() else "graphs differed"
+    if failure is None:
+        return traced
+    user_warnings = [
+        w
+        for w in caught
+        if issubclass(w.category, torch.jit.TracerWarning)
+        and "site-packages" not in w.filename
+        and "does not match" not in str(w.message)
+    ]
+    where = ""
+    if user_warnings:
+        w = user_warnings[0]
+        where = f" at {Path(w.filename).name}:{w.lineno} ({str(w.message).split(' might')[0]})"
+    raise ValueError(
+        f"tracing froze data-dependent code{where}: the trace differs at other inputs "
+        f"({failure.strip().removeprefix('ERROR: ')[:80]}); CoreML needs control flow that does not depend on values"
+    )

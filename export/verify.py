@@ -12,15 +12,21 @@ precision. The thresholds (also in the README):
 
 Top-1 is judged only at fp32: zoo models have random weights, whose logits are nearly tied,
 so a reduced-precision flip says nothing about accuracy on real data.
+
+The inputs (:class:`InputSpec`) follow the model's own preprocessing: a zoo model gets uniform
+values over its normalised image range (the card's mean and std), a user's model standard-normal
+values unless the user gives ``--input-range LOW,HIGH`` or a folder of real inputs (``.npy``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from bench.errors import BenchError
 from export.artifact import Verification
 
 
@@ -40,9 +46,91 @@ SAMPLES = 4
 SEED = 0
 
 
-def seeded_inputs(shape: tuple[int, ...], n: int = SAMPLES, seed: int = SEED) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
+@dataclass(frozen=True)
+class InputSpec:
+    """The distribution of the inputs verification feeds both models.
+
+    ``kind`` is ``normal`` (standard normal), ``uniform`` (``low``..``high``, scalars or one value
+    per channel on axis 1) or ``files`` (``.npy`` arrays of the input shape, read in name order,
+    float32). ``describe()`` goes into the artifact and its cache key."""
+
+    kind: str = "normal"
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+    folder: str | None = None
+
+    @classmethod
+    def uniform(cls, low, high) -> InputSpec:
+        low, high = tuple(np.atleast_1d(low).tolist()), tuple(np.atleast_1d(high).tolist())
+        if not all(np.isfinite(low + high)) or any(a >= b for a, b in zip(low, high, strict=False)):
+            raise BenchError(f"input range {low}..{high}: LOW must be below HIGH, both finite")
+        return cls("uniform", low, high)
+
+    @classmethod
+    def parse_range(cls, text: str) -> InputSpec:
+        """``--input-range LOW,HIGH`` (e.g. ``0,1``). Raises BenchError on anything else."""
+        try:
+            low, high = (float(v) for v in text.split(","))
+        except ValueError:
+            raise BenchError(f"--input-range '{text[:60]}' is not two numbers LOW,HIGH such as 0,1") from None
+        return cls.uniform(low, high)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> InputSpec:
+        """Real inputs: every ``*.npy`` in ``folder``. Raises BenchError when there is none."""
+        path = Path(folder)
+        if not path.is_dir() or not any(path.glob("*.npy")):
+            raise BenchError(f"--inputs {folder}: no folder of .npy input arrays there")
+        return cls("files", folder=str(path.resolve()))
+
+    def describe(self) -> str:
+        if self.kind == "uniform":
+            return f"uniform[{_fmt(self.low)}, {_fmt(self.high)}]"
+        return f"files:{self.folder}" if self.kind == "files" else "standard normal"
+
+    def sample(self, shape: tuple[int, ...], n: int = SAMPLES, seed: int = SEED) -> list[np.ndarray]:
+        """``n`` float32 arrays of ``shape`` (the first ``n`` files for ``files``, which must have
+        the shape). Raises BenchError when a file cannot be read or has another shape."""
+        if self.kind == "files":
+            return self._files(shape, n)
+        rng = np.random.default_rng(seed)
+        if self.kind == "normal":
+            return [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
+        low, high = (_per_channel(v, shape) for v in (self.low, self.high))
+        return [(low + (high - low) * rng.random(shape)).astype(np.float32) for _ in range(n)]
+
+    def _files(self, shape: tuple[int, ...], n: int) -> list[np.ndarray]:
+        arrays = []
+        for file in sorted(Path(self.folder).glob("*.npy"))[:n]:
+            try:
+                array = np.load(file, allow_pickle=False).astype(np.float32)
+            except (OSError, ValueError) as exc:
+                raise BenchError(f"cannot read input {file.name}: {exc}") from None
+            if array.shape != tuple(shape):
+                if array.shape != tuple(shape[1:]):
+                    raise BenchError(f"input {file.name} has shape {array.shape}, the model takes {tuple(shape)}")
+                array = array[None]
+            arrays.append(array)
+        return arrays
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return ",".join(f"{v:g}" for v in values) if len(values) > 1 else f"{values[0]:g}"
+
+
+def _per_channel(values: tuple[float, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Scalars broadcast; one value per channel lies along axis 1."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 1 or len(shape) < 2 or shape[1] != array.size:
+        return np.full(shape, float(array.mean()))
+    return array.reshape((1, -1) + (1,) * (len(shape) - 2))
+
+
+def seeded_inputs(
+    shape: tuple[int, ...], n: int = SAMPLES, seed: int = SEED, inputs: InputSpec | None = None
+) -> list[np.ndarray]:
+    """``n`` verification inputs of ``shape`` drawn from ``inputs`` (standard normal by default)."""
+    return (inputs or InputSpec()).sample(shape, n, seed)
 
 
 def compare(reference: list[np.ndarray], candidate: list[np.ndarray], precision: str) -> Verification:
@@ -82,6 +170,20 @@ def verify(
     run_candidate: Callable[[np.ndarray], np.ndarray],
     shape: tuple[int, ...],
     precision: str,
+    inputs: InputSpec | None = None,
+    n: int = SAMPLES,
 ) -> Verification:
-    inputs = seeded_inputs(shape)
-    return compare([run_reference(x) for x in inputs], [run_candidate(x) for x in inputs], precision)
+    """Run both on ``n`` inputs from ``inputs`` and judge (:func:`compare`). When PyTorch itself
+    gives non-finite outputs on those inputs (``log1p`` of negative values), the inputs are wrong
+    for the model, not the export: the reason says so and asks for ``--input-range``/``--inputs``."""
+    arrays = seeded_inputs(shape, n, inputs=inputs)
+    reference = [run_reference(x) for x in arrays]
+    if not all(np.isfinite(r).all() for r in reference):
+        spec = inputs or InputSpec()
+        return Verification(
+            None,
+            samples=len(arrays),
+            reason=f"PyTorch itself gives non-finite outputs on {spec.describe()} inputs: not verified; "
+            "give the model's input distribution with --input-range LOW,HIGH or --inputs FOLDER",
+        )
+    return compare(reference, [run_candidate(x) for x in arrays], precision)

@@ -36,6 +36,12 @@ class Published:
 UNKNOWN = Published(None, note="no published number")
 
 
+# ImageNet normalisation used by torchvision and timm's default configs (timm.data.constants
+# IMAGENET_DEFAULT_MEAN / IMAGENET_DEFAULT_STD); images in [0, 1] are normalised per channel.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """Static facts about one zoo model.
@@ -58,6 +64,17 @@ class ModelCard:
     paper_macs_g: Published = UNKNOWN
     note: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    mean: tuple[float, ...] = IMAGENET_MEAN  # preprocessing: (image in [0, 1] - mean) / std per channel
+    std: tuple[float, ...] = IMAGENET_STD
+
+    @property
+    def input_range(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (low, high) of the model's preprocessed inputs: images in [0, 1] normalised
+        with the card's mean and std; what export verification feeds the model by default."""
+        return (
+            tuple(round((0 - m) / s, 6) for m, s in zip(self.mean, self.std, strict=True)),
+            tuple(round((1 - m) / s, 6) for m, s in zip(self.mean, self.std, strict=True)),
+        )
 
     @property
     def is_video(self) -> bool:

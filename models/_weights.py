@@ -68,18 +68,32 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def _is_norm(module: nn.Module) -> bool:
+    """Normalization layers whose ``weight`` is a scale: torch's batch/instance/layer/group norms
+    and any subclass (timm's ``LayerNorm2d``, ``BatchNormAct2d``, ...), and RMSNorm."""
+    norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
+    return isinstance(module, norms) or type(module).__name__.endswith(("RMSNorm", "LayerNorm2d"))
+
+
 def unzero_scales(model: nn.Module) -> list[str]:
-    """Give all-zero scale parameters (norm weights) of a randomly initialised model the value 1.
+    """Give the all-zero scales (``weight``) of the normalization layers of a randomly initialised
+    zoo model the value 1; nothing else is touched.
 
     Some definitions zero the last norm of each residual branch at init (timm's ``zero_init_last``,
     used by MobileViT) so that training starts from the identity. With random weights such a
     branch computes nothing, and converters fold it away (the TFLite export of MobileViT-XXS
     lost three of its seven bottleneck blocks), so the artifact would be faster than the trained
-    model. Trained scales are not zero; biases stay as they are. Returns the names changed."""
+    model. Trained scales are not zero. Zero-initialised parameters that are not norm scales
+    (positional embeddings, a zero 1x1 conv, layer-scale gammas) keep their zeros, and the export
+    pipeline never calls this for a user's model or a checkpoint. Returns the names changed, which
+    the artifact records."""
     changed = []
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if not name.endswith("bias") and parameter.numel() > 0 and not parameter.any():
-                parameter.fill_(1.0)
-                changed.append(name)
+        for module_name, module in model.named_modules():
+            weight = getattr(module, "weight", None)
+            if not _is_norm(module) or not isinstance(weight, nn.Parameter):
+                continue
+            if weight.numel() > 0 and not weight.any():
+                weight.fill_(1.0)
+                changed.append(f"{module_name}.weight" if module_name else "weight")
     return changed

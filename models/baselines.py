@@ -50,6 +50,8 @@ def _card(name: str) -> ModelCard:
         macs_g=Published(macs, cost),
         top1=Published(top1, top1_source),
         tags=("baseline",),
+        # timm's pretrained configs: MobileViT (cvnets weights) takes images in [0, 1] unnormalised.
+        **({"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)} if family == "mobilevit" else {}),
     )
 
 

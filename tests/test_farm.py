@@ -105,6 +105,33 @@ def test_a_killed_worker_loses_nothing_finished_and_fails_its_devices_cells(clus
     assert failed and all("was lost" in r["error"] for r in failed), [r["error"] for r in failed]
 
 
+def test_a_lost_scheduler_ends_in_stored_failed_cells_and_finished_runs(cluster, pg_store, tiny_files) -> None:
+    proc = farm_run(cluster, pg_store, "-m", str(tiny_files["onnx"]), "--repeats", "6", "--warmup", "1",
+                    "--min-runs", "10", "--min-time", "1.0")  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if any(r["status"] == "ok" for r in stored(pg_store)):
+                break
+        except sa.exc.ProgrammingError:
+            pass  # tables not created yet
+        time.sleep(0.3)
+    cluster.kill("scheduler")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err, err
+    rows = stored(pg_store)
+    keys = [(r["device"], r["repeat"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 4 * 6  # every cell stored once: measured, or failed with the reason
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all("scheduler" in r["error"] for r in failed), [r["error"] for r in failed]
+    engine = sa.create_engine(pg_store)
+    with engine.connect() as conn:
+        statuses = [row[0] for row in conn.execute(sa.text("SELECT status FROM runs"))]
+    engine.dispose()
+    assert len(statuses) == 4 and "running" not in statuses, statuses
+
+
 def test_a_result_lost_with_its_worker_before_it_was_fetched_is_failed_not_waited_for(cluster) -> None:
     from distributed import wait
 

@@ -9,52 +9,73 @@ import typer
 
 from bench.cli import render
 from bench.cli.app import app
-from bench.cli.options import parse_shape, split
+from bench.cli.options import FactoryArgsOption, InputShapeOption, WeightsOption, model_references, split
 from bench.errors import BenchError
 
 
 @app.command("export")
 def export_cmd(
     model: Annotated[
-        list[str] | None, typer.Argument(help="Zoo names, patterns, or path/to/file.py:factory; default: the suite.")
+        list[str] | None,
+        typer.Argument(help="Zoo names, patterns, or path/to/file.py:factory[(ARGS)]; default: the suite."),
     ] = None,
     suite: Annotated[str, typer.Option(help="Suite used when no model is named: default or full.")] = "default",
     fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: onnx,tflite,coreml.")] = "onnx",
     precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16,int8.")] = "fp32",
     out_dir: Annotated[str | None, typer.Option("--out", help="Also copy the artifacts into this folder.")] = None,
-    weights: Annotated[str | None, typer.Option(help="Local checkpoint (one model only).")] = None,
-    input_shape: Annotated[str | None, typer.Option(help="Input shape for user models, e.g. 1,3,224,224.")] = None,
+    weights: WeightsOption = None,
+    input_shape: InputShapeOption = None,
+    factory_args: FactoryArgsOption = None,
+    input_range: Annotated[
+        str | None,
+        typer.Option(help="Verify on uniform inputs in LOW,HIGH (e.g. 0,1); default: the model's own range."),
+    ] = None,
+    inputs: Annotated[
+        str | None, typer.Option("--inputs", help="Verify on real inputs: a folder of .npy arrays of the input shape.")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Export again even when cached.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Convert again where the cache holds a failed export.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON list of artifacts on stdout.")] = False,
 ) -> None:
     """Export models to ONNX / TFLite / CoreML, verified against PyTorch."""
-    from bench.measure.suite import resolve_models
     from bench.paths import output_folder
     from export.base import check_combination, get_exporter
     from export.pipeline import export_model
     from export.source import resolve
+    from export.verify import InputSpec
 
     formats, precisions = split(fmt), split(precision)
     if not formats or not precisions:
         raise BenchError("--format and --precision need at least one value")
+    if input_range and inputs:
+        raise BenchError("--input-range and --inputs both say what to verify on: give one")
+    verify_on = InputSpec.parse_range(input_range) if input_range else InputSpec.from_folder(inputs) if inputs else None
+    combinations = []
     for f in formats:
         get_exporter(f).versions()  # unknown format or missing backend: exit 2 before any work
+        combinations += [(f, p) for p in precisions if p in get_exporter(f).precisions]
+    for p in precisions:  # a precision no chosen format has (fp64, or fp16 with only onnx): exit 2
+        if not any(p == q for _, q in combinations):
+            check_combination(formats[0], p)
+    for f in formats:
         for p in precisions:
-            check_combination(f, p)
-    model = model or []
-    refs = [m for m in model if ".py" in m]
-    names = resolve_models([m for m in model if ".py" not in m], suite) if len(refs) < len(model) or not model else []
-    if weights and len(names) + len(refs) > 1:
-        raise BenchError("--weights applies to one model; export the models one at a time")
-    specs = [resolve(ref, parse_shape(input_shape), weights) for ref in [*names, *refs]]
+            if (f, p) not in combinations:
+                render.note(f"skipped {f} {p}: {f} has no {p} (it offers {', '.join(get_exporter(f).precisions)})")
+    specs = [resolve(ref) for ref in model_references(model, suite, input_shape, weights, factory_args)]
+    for spec in specs:  # a user's factory runs once, here: its errors exit 2 before any export
+        spec.check_factory()
     out = output_folder(out_dir, "--out") if out_dir else None  # a file there: exit 2 before any work
-    jobs = [(spec, f, p) for spec in specs for f in formats for p in precisions]
+    jobs = [(spec, f, p) for spec in specs for f, p in combinations]
     artifacts = []
     with render.progress() as progress:
         task = progress.add_task("exporting", total=len(jobs))
         for spec, f, p in jobs:
             progress.update(task, description=f"{spec.name} {f} {p}")
-            artifacts.append(export_model(spec, f, p, out, use_cache=not no_cache))
+            artifacts.append(
+                export_model(spec, f, p, out, use_cache=not no_cache, retry_failed=retry_failed, inputs=verify_on)
+            )
             progress.advance(task)
     failed = [a for a in artifacts if not a.ok]
     if as_json:
@@ -62,5 +83,7 @@ def export_cmd(
     else:
         render.exports(artifacts)
     if failed:
-        render.err.print(f"{len(failed)} of {len(artifacts)} exports failed", markup=False, highlight=False)
+        unverified = sum(1 for a in failed if a.error is None and a.verified is None)
+        detail = f" ({unverified} neither verified nor checked)" if unverified else ""
+        render.err.print(f"{len(failed)} of {len(artifacts)} exports failed{detail}", markup=False, highlight=False)
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ import typer
 
 from bench.cli import render
 from bench.cli.app import app
-from bench.cli.options import bounded
+from bench.cli.options import FactoryArgsOption, InputShapeOption, WeightsOption, bounded, one_model
 from bench.errors import BenchError
 
 
@@ -41,18 +41,20 @@ def models_cmd(
 
 @app.command("flops")
 def flops_cmd(
-    model: Annotated[str, typer.Argument(help="Zoo model name.")],
+    model: Annotated[str, typer.Argument(help="Zoo model or path/to/file.py:factory[(ARGS)].")],
     depth: Annotated[int, typer.Option(callback=bounded, help="Module depth of the per-module rows.")] = 2,
-    weights: Annotated[str | None, typer.Option(help="Local checkpoint to load (weights do not change MACs).")] = None,
+    weights: WeightsOption = None,
+    input_shape: InputShapeOption = None,
+    factory_args: FactoryArgsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object on stdout.")] = False,
 ) -> None:
     """MACs and params per module, cross-checked (fvcore)."""
-    import models
     from bench.flops import count_macs
+    from export.source import resolve
 
-    card = models.get_card(model)
-    report = count_macs(models.create_model(model, weights=weights), card.input_shape, model, max_depth=depth)
+    spec = resolve(one_model(model, input_shape, weights, factory_args, "bench flops"))
+    report = count_macs(spec.build(), spec.input_shape, model, max_depth=depth)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
         return
-    render.flops(model, card.input_shape, report)
+    render.flops(model, spec.input_shape, report)

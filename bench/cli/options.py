@@ -1,13 +1,19 @@
-"""Parsing of option values shared by several commands (lists, integers, fractions, shapes).
+"""Parsing of option values shared by several commands (lists, integers, fractions, shapes), and
+the options of every command that takes a model.
 
 Each parser raises :class:`~bench.errors.BenchError` (exit code 2) with the option's name and the
 value the user gave. Every numeric option is checked by one rule, :func:`bench.measure.protocol.check_number`
 (finite, within its documented range in ``bench.measure.protocol.LIMITS``): plain int / float options
 through the :func:`bounded` callback, comma-separated ones through :func:`ints`.
+
+``bench export``, ``bench run``, ``bench profile`` and ``bench flops`` take the same model references
+(:mod:`export.reference`) with the same options, declared here once (:data:`InputShapeOption`,
+:data:`WeightsOption`, :data:`FactoryArgsOption`) and applied by :func:`model_references`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +23,23 @@ from bench.measure.protocol import check_number
 
 StoreOption = Annotated[
     str | None, typer.Option("--store", help="Store path or SQLAlchemy URL (default: $BENCH_STORE or results/).")
+]
+InputShapeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--input-shape",
+        help="Input shape, e.g. 1,3,224,224; any rank for file.py:factory models (default 1,3,224,224), "
+        "a zoo model's rank for zoo models (default: its card's).",
+    ),
+]
+WeightsOption = Annotated[str | None, typer.Option("--weights", help="Local checkpoint (one model only).")]
+FactoryArgsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--factory-args",
+        help="Arguments of file.py:factory models as JSON, e.g. '{\"width\": 0.5}' (or name them: "
+        "file.py:factory(width=0.5)).",
+    ),
 ]
 
 
@@ -60,13 +83,67 @@ def fraction(text: str, option: str) -> float:
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """'1,3,224,224' or '1x3x224x224' -> (1, 3, 224, 224): 4 (NCHW) or 5 (NCTHW) positive integers."""
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(v) for v in text.lower().replace("x", ",").split(","))
-    except ValueError:
-        raise BenchError(f"--input-shape '{text}' is not a list of integers like 1,3,224,224") from None
-    if len(shape) not in (4, 5) or min(shape) <= 0:
-        raise BenchError(f"--input-shape '{text}' must be 4 (NCHW) or 5 (NCTHW) positive integers")
-    return shape
+    """'1,3,224,224' or '1x3x224x224' -> (1, 3, 224, 224): positive integers of any rank
+    (:func:`export.reference.parse_shape`); None when the option was not given."""
+    from export.reference import parse_shape as shape_of
+
+    return None if text is None else shape_of(text)
+
+
+def model_references(
+    given: list[str] | None,
+    suite: str = "default",
+    input_shape: str | None = None,
+    weights: str | None = None,
+    factory_args: str | None = None,
+    files: bool = False,
+) -> list[str]:
+    """The canonical references (:mod:`export.reference`) of the models a command names, in order,
+    each once: zoo names and patterns expanded (the ``suite`` when none is named), ``file.py:factory``
+    with its arguments; ``--input-shape``, ``--weights`` and ``--factory-args`` applied to each of
+    them. Model files (``.onnx``, ``.tflite``, ``.mlpackage``) stay as typed where the command
+    measures them as they are (``files``).
+
+    Loads no model file. Raises BenchError for a malformed reference or option, a model file where
+    ``files`` is False, ``--weights`` for several models or ``--factory-args`` without a factory to
+    take them; the zoo's UnknownModelError for an unknown name.
+    """
+    from bench.measure.suite import resolve_models
+    from export.reference import is_model_file, is_user_reference, parse_factory_args, split_options
+    from export.source import canonical
+
+    shape = parse_shape(input_shape)
+    arguments = parse_factory_args(factory_args) if factory_args is not None else None
+    if weights is not None and not Path(weights).is_file():
+        raise BenchError(f"weights file not found: {weights}")
+    refs: list[str] = []
+    for text in given or resolve_models(None, suite):
+        if is_model_file(text):
+            if not files:
+                raise BenchError(f"{text} is a model file already: `bench run -m {text}` measures it as it is")
+            refs.append(text)
+        elif is_user_reference(text):
+            refs.append(canonical(text, shape, weights, arguments))
+        else:
+            head, tail = split_options(text)
+            refs += [canonical(name + tail, shape, weights) for name in resolve_models([head], suite)]
+    refs = list(dict.fromkeys(refs))
+    models = [r for r in refs if not is_model_file(r)]
+    if weights is not None and len(models) > 1:
+        raise BenchError("--weights applies to one model; name one model (and no suite)")
+    if arguments is not None and not any(is_user_reference(r) for r in models):
+        raise BenchError("--factory-args applies to file.py:factory models; none is named")
+    if (shape or weights) and not models:
+        raise BenchError(
+            "--input-shape and --weights apply to zoo and file.py:factory models; a model file runs as it is"
+        )
+    return refs
+
+
+def one_model(given: str, input_shape: str | None, weights: str | None, factory_args: str | None, command: str) -> str:
+    """The canonical reference of the one model ``command`` (``bench profile``, ``bench flops``) takes:
+    :func:`model_references` of ``given``; BenchError when it is a pattern matching several."""
+    refs = model_references([given], "default", input_shape, weights, factory_args)
+    if len(refs) != 1:
+        raise BenchError(f"'{given}' names {len(refs)} models; {command} takes one")
+    return refs[0]

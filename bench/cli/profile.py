@@ -9,12 +9,15 @@ import typer
 
 from bench.cli import render
 from bench.cli.app import app
-from bench.cli.options import bounded
+from bench.cli.options import FactoryArgsOption, InputShapeOption, WeightsOption, bounded, one_model
 
 
 @app.command("profile")
 def profile_cmd(
-    model: Annotated[str, typer.Argument(help="Zoo model (or file.py:factory) to profile.")],
+    model: Annotated[str, typer.Argument(help="Zoo model or path/to/file.py:factory[(ARGS)] to profile.")],
+    input_shape: InputShapeOption = None,
+    weights: WeightsOption = None,
+    factory_args: FactoryArgsOption = None,
     device: Annotated[
         str,
         typer.Option(
@@ -38,11 +41,12 @@ def profile_cmd(
     from bench.profiling.profile import fallback_summary, profile_model, runtime_for, save_profile
     from bench.runtimes.base import get_runtime
 
+    ref = one_model(model, input_shape, weights, factory_args, "bench profile")
     chosen = runtime_for(fmt if fmt or runtime else "onnx", runtime)
     dev = get_device(device, device_file)
     get_runtime(chosen).check_available()  # on remote devices too: the host exports and maps the model
     with render.err.status(f"profiling {model} on {chosen} ({dev.name})"):
-        result = profile_model(model, chosen, dev, threads, runs, depth)
+        result = profile_model(ref, chosen, dev, threads, runs, depth)
     if save:
         save_profile(result)
     if as_json:

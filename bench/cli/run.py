@@ -18,9 +18,19 @@ import typer
 
 from bench.cli import render
 from bench.cli.app import app
-from bench.cli.options import StoreOption, bounded, ints, split
+from bench.cli.options import (
+    FactoryArgsOption,
+    InputShapeOption,
+    StoreOption,
+    WeightsOption,
+    bounded,
+    ints,
+    model_references,
+    split,
+)
 from bench.errors import BenchError
 from bench.measure.protocol import Protocol
+from export.reference import is_model_file, is_user_reference
 
 
 def _cell_lines(as_json: bool):
@@ -47,8 +57,14 @@ def run_cmd(
     ] = None,
     device_file: Annotated[str | None, typer.Option(help="Run on the device of this TOML profile.")] = None,
     model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Zoo name, pattern, or .onnx/.tflite file; repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="Zoo name, pattern, path/to/file.py:factory[(ARGS)], or a model file; repeatable."
+        ),
     ] = None,
+    input_shape: InputShapeOption = None,
+    weights: WeightsOption = None,
+    factory_args: FactoryArgsOption = None,
     suite: Annotated[str, typer.Option(help="Suite when no --model is given: default or full.")] = "default",
     fmt: Annotated[
         str | None,
@@ -98,11 +114,15 @@ def run_cmd(
     store: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored rows as JSON on stdout.")] = False,
 ) -> None:
-    """Measure latency, memory and energy of a suite on a device and store it."""
+    """Measure latency, memory and energy of a suite on a device and store it.
+
+    Each cell names its model by its canonical reference (:mod:`export.reference`): a user's
+    ``/abs/path/net.py:make(width=0.5) --input-shape 1,3,16,16`` carries its factory arguments,
+    input shape and weights, so the farm and ``--resume`` export exactly that model again.
+    """
     from bench.devices.config import get_device
-    from bench.measure.harness import DIRECT_SUFFIXES, Harness, plan_cells
+    from bench.measure.harness import Harness, plan_cells
     from bench.measure.measurement import Cell
-    from bench.measure.suite import resolve_models
     from bench.results.store import Store
     from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime, parse_options
     from export.base import check_combination
@@ -127,19 +147,20 @@ def run_cmd(
             raise BenchError(f"unknown format '{f}'; choose from: {', '.join(DEFAULT_RUNTIME)}")
         for p in precisions if f != "pytorch" else []:
             check_combination(f, p)
-    files = [m for m in (model or []) if Path(m).suffix in DIRECT_SUFFIXES]
+    refs = model_references(model, suite, input_shape, weights, factory_args, files=True)
+    files = [r for r in refs if is_model_file(r)]
     if fmt or precision:
         _check_files(files, formats if fmt else None, precisions if precision else None)
-    names = (
-        resolve_models([m for m in (model or []) if m not in files], suite) if len(files) < len(model or [1]) else []
-    )
+    if "pytorch" in formats and any(is_user_reference(r) for r in refs):
+        raise BenchError("format pytorch (eager) measures zoo models; measure file.py:factory models as onnx or tflite")
     overrides = parse_options(option or [])
     if farm:
         if resume or device_file:
             raise BenchError("--farm runs devices that live on the farm's workers: no --resume or --device-file")
-        cells = plan_cells([*names, *files], formats, precisions, runtimes, ints(threads or "1", "--threads"), repeats)
+        cells = plan_cells(refs, formats, precisions, runtimes, ints(threads or "1", "--threads"), repeats)
         for name in sorted({c.runtime for c in cells}):
             get_runtime(name).with_options(overrides)
+        _check_user_models(cells)
         _run_farm(farm, devices, cells, protocol, overrides, store, as_json)
         return
     if len(devices) > 1:
@@ -157,6 +178,9 @@ def run_cmd(
             "runtime": sorted(runtimes) if runtimes else None,
             "threads": sorted(thread_counts),
             "repeats": repeats,
+            "input_shape": input_shape,
+            "weights": weights,
+            "factory_args": factory_args,
         },
     }
     previous = None
@@ -168,18 +192,23 @@ def run_cmd(
         protocol, overrides = _resumed_settings(ctx, previous, settings)
         cells = [Cell.from_row(c) for c in previous["plan"]]
     else:
-        cells = plan_cells([*names, *files], formats, precisions, runtimes, thread_counts, repeats, device=dev)
+        cells = plan_cells(refs, formats, precisions, runtimes, thread_counts, repeats, device=dev)
     for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
         if dev.is_local:  # remote runtimes live on the device: checked there, per cell
             get_runtime(name).check_available()
         get_runtime(name).with_options(overrides)
-    # The device is reached first (an unreachable device is the first error), then the model files are
-    # checked, and only then is the store opened: a command that exits 2 leaves no store behind.
+    # The device is reached first (an unreachable device is the first error), then the model files and
+    # the users' factories are checked, and only then is the store opened: a command that exits 2 leaves
+    # no store behind.
     harness = Harness(dev, None, protocol, rapl_root, thermal_root, overrides)
-    for file in {c.model for c in cells if Path(c.model).suffix in DIRECT_SUFFIXES}:
-        if not Path(file).is_file():  # a mistyped path is bad input (exit 2), not a failed cell in the store
-            harness.transport.close()
-            raise BenchError(f"model file not found: {file}")
+    try:
+        for file in {c.model for c in cells if is_model_file(c.model)}:
+            if not Path(file).exists():  # a mistyped path is bad input (exit 2), not a failed cell in the store
+                raise BenchError(f"model file not found: {file}")
+        _check_user_models(cells)
+    except BenchError:
+        harness.transport.close()
+        raise
     harness.store = Store(store)
     log_line = _cell_lines(as_json)
     with render.progress() as progress:
@@ -269,6 +298,15 @@ def _shown(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(v) for v in value) or "(none)"
     return "(default)" if value is None else str(value)
+
+
+def _check_user_models(cells) -> None:
+    """Load each user's model file and run its factory once (BenchError: a missing file, an import
+    error, missing factory arguments, a factory that returns no module), before anything is measured."""
+    from export.source import resolve
+
+    for ref in sorted({c.model for c in cells if is_user_reference(c.model)}):
+        resolve(ref).check_factory()
 
 
 def _check_files(files: list[str], formats: list[str] | None, precisions: list[str] | None) -> None:

@@ -8,12 +8,17 @@ that device's resource: a device runs one benchmark at a time, different devices
 
 The client stores every result as it arrives, so each cell is stored exactly once, whatever
 happens to the workers. A task whose device is no longer offered by any worker (its host died)
-is cancelled and stored as failed with the reason; tasks on the surviving devices go on.
+is cancelled and stored as failed with the reason; tasks on the surviving devices go on. When the
+scheduler itself is lost (the client cannot reconnect within Dask's reconnect time), every cell
+not yet received is stored as failed with that reason and the runs end "interrupted". Dask's own
+log lines stay off the client's stderr: the command says what happened in one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import time
@@ -152,10 +157,16 @@ class Job:
     tag: object = None
 
 
+class SchedulerLost(Exception):
+    """The client lost its connection to the scheduler and could not reconnect."""
+
+
 class Farm:
     def __init__(self, address: str):
         check_reachable(address)
         Client = _distributed().Client  # noqa: N806
+
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # tracebacks of reconnects: not on stderr
 
         try:
             self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
@@ -166,7 +177,9 @@ class Farm:
     def offered(self) -> dict[str, list[str]]:
         """Device -> names of the workers that offer it."""
         out: dict[str, list[str]] = {}
-        for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items():
+        if self.client.status != "running":
+            raise SchedulerLost(self.lost_scheduler())
+        for address, info in self.client.scheduler_info(n_workers=-1).get("workers", {}).items():
             for name in info.get("resources", {}):
                 if name.startswith(RESOURCE_PREFIX):
                     out.setdefault(name[len(RESOURCE_PREFIX) :], []).append(info.get("name") or address)
@@ -198,12 +211,20 @@ class Farm:
                 done, _ = wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
             except TimeoutError:  # nothing finished within the second: check the workers
                 done = set()
+            except Exception:  # noqa: BLE001 - the client lost the scheduler: said below for every cell
+                done = set()
+            if self._scheduler_gone():
+                for future in pending:
+                    yield futures[future], None, self.lost_scheduler()
+                return
             for future in done:
                 pending.discard(future)
                 job = futures[future]
                 if future.status == "finished":
                     try:
                         yield job, self._fetch(future, job.device), None
+                    except SchedulerLost as exc:
+                        yield job, None, str(exc)
                     except Exception as exc:  # noqa: BLE001 - finished, but the result went down with its worker
                         future.cancel()
                         yield job, None, f"{lost(job.device)} before its result was fetched ({type(exc).__name__})"
@@ -212,8 +233,14 @@ class Farm:
                 if isinstance(error, KilledWorker):  # the scheduler gave up on the task's worker
                     yield job, None, f"{lost(job.device)} ({error})"
                     continue
+                if self.client.status != "running":
+                    yield job, None, self.lost_scheduler()
+                    continue
                 yield job, None, f"{type(error).__name__}: {error}" if error else f"task {future.status}"
-            offered = self.offered()
+            try:
+                offered = self.offered()
+            except SchedulerLost:
+                continue  # reconnecting: decided at the top of the loop
             now = time.monotonic()
             for future in list(pending):
                 device = futures[future].device
@@ -226,18 +253,33 @@ class Farm:
                     pending.discard(future)
                     yield futures[future], None, lost(device)
 
+    def _scheduler_gone(self) -> bool:
+        """True once the client gave up reconnecting to the scheduler (Dask closes it then); while
+        it is still trying, waits a little and says False."""
+        if self.client.status == "running":
+            return False
+        if self.client.status in ("closing", "closed", "failed"):
+            return True
+        time.sleep(0.5)
+        return False
+
+    def lost_scheduler(self) -> str:
+        """The reason stored for a cell not received when the scheduler went away."""
+        return f"the Dask scheduler at {self.address} was lost before the result arrived"
+
     def _fetch(self, future, device: str):
         """The result of a finished task. Dask waits for ever to recompute a result whose worker died
         before it was fetched, and no one else offers the device: give up once the device has been
         gone from every worker for ``ORPHAN_GRACE_S``.
 
-        Raises TimeoutError when the device's worker is gone, or the task's own error."""
+        Raises TimeoutError when the device's worker is gone, SchedulerLost when the scheduler is,
+        or the task's own error."""
         gone_since = None
         while True:
             try:
                 return future.result(timeout=1.0)
             except TimeoutError:
-                if device in self.offered():
+                if device in self.offered():  # SchedulerLost when the client is not connected
                     gone_since = None
                     continue
                 gone_since = gone_since or time.monotonic()
@@ -313,12 +355,17 @@ def run_on_farm(
         for job, outcome, reason in farm.run(measure_on_worker, jobs):
             measurement = outcome if reason is None else failed_measurement(job.tag, job.device, protocol, reason)
             _store(store, result, measurement, on_row)
+        scheduler_lost = farm.lost_scheduler()
         for device, run_id in result.run_ids.items():
-            lost = any(m.cell.device == device and "was lost" in (m.error or "") for m in result.measurements)
-            store.finish_run(run_id, "device-lost" if lost else "finished")
+            errors = [m.error or "" for m in result.measurements if m.cell.device == device]
+            if scheduler_lost in errors:
+                store.finish_run(run_id, "interrupted")
+            else:
+                store.finish_run(run_id, "device-lost" if any("was lost" in e for e in errors) else "finished")
         return result
     finally:
-        farm.close()
+        with contextlib.suppress(Exception):  # a client that lost its scheduler may fail to close
+            farm.close()
 
 
 def _store(store, result: FarmResult, measurement: Measurement, on_row) -> None:

@@ -28,9 +28,10 @@ from bench.measure.stats import LatencyStats
 from bench.measure.thermal import ThermalRecord
 from bench.results.store import Store
 from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
+from export.reference import is_model_file
 
 RETRY_DELAY_S = 2.0
-DIRECT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+DIRECT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".mlpackage": "coreml"}  # model files run as they are
 
 
 @dataclass
@@ -54,9 +55,10 @@ def plan_cells(
     repeats: int = 1,
     device: Device | None = None,
 ) -> list[Cell]:
-    """Every combination that makes sense on ``device``; interleaved by repeat. A model file (``.onnx``,
-    ``.tflite``) runs as what it is: its format and its precision read from the file, whatever
-    ``formats`` and ``precisions`` say (the CLI refuses a contradiction first)."""
+    """Every combination that makes sense on ``device``; interleaved by repeat. ``models``: model
+    references (:mod:`export.reference`), each a cell's model as it is. A model file (``.onnx``,
+    ``.tflite``, ``.mlpackage``) runs as what it is: its format and its precision read from the file,
+    whatever ``formats`` and ``precisions`` say (the CLI refuses a contradiction first)."""
     offered = device.runtimes if device else tuple(DEFAULT_RUNTIME.values())
     for name in runtimes or []:
         get_runtime(name)
@@ -72,7 +74,7 @@ def plan_cells(
 
     base = []
     for model in models:
-        direct = DIRECT_SUFFIXES.get(Path(model).suffix)
+        direct = DIRECT_SUFFIXES.get(Path(model).suffix) if is_model_file(model) else None
         for fmt in [direct] if direct else formats:
             chosen = [r for r in (runtimes or default_for(fmt)) if get_runtime(r).format == fmt]
             for precision in [_file_precision(model)] if direct else ["fp32"] if fmt == "pytorch" else precisions:
@@ -95,18 +97,31 @@ def _file_precision(path: str) -> str:
 
 def prepare_workload(cell: Cell) -> tuple[Workload | None, str | None]:
     """What the cell runs (its artifact, exported when missing; a zoo name for eager PyTorch; a
-    user's model file as it is), or why there is nothing to run."""
-    if cell.format == "pytorch":
-        import models as zoo
+    user's model file as it is), or why there is nothing to run.
 
-        return Workload(cell.model, None, zoo.get_card(cell.model).input_shape), None
-    if Path(cell.model).suffix in DIRECT_SUFFIXES:
+    ``cell.model`` is a model reference (:mod:`export.reference`) that names everything the artifact
+    is built from (a user's factory with its arguments, input shape and weights), so a farm client
+    and a resumed run prepare the same workload from the cell alone. A reference that no longer
+    loads (a file gone, its factory failing) is the cell's failure, with the reason."""
+    from export.reference import parse_reference
+
+    if is_model_file(cell.model):
         return _direct_file(cell.model)
-    from export.pipeline import export_model
-    from export.source import resolve
+    try:
+        if cell.format == "pytorch":
+            import models as zoo
 
-    spec = resolve(cell.model)
-    artifact = export_model(spec, cell.format, cell.precision)
+            ref = parse_reference(cell.model)
+            if ref.is_user:
+                return None, "format pytorch (eager) measures zoo models; measure file.py:factory models as onnx"
+            return Workload(ref.target, None, ref.input_shape or zoo.get_card(ref.target).input_shape), None
+        from export.pipeline import export_model
+        from export.source import resolve
+
+        spec = resolve(cell.model)
+        artifact = export_model(spec, cell.format, cell.precision)
+    except BenchError as exc:
+        return None, str(exc)
     if artifact.error:
         return None, f"export failed: {artifact.error}"
     return Workload.of_artifact(artifact, spec.input_shape), None
@@ -119,19 +134,19 @@ def failed_measurement(cell: Cell, device: str, protocol: Protocol, reason: str)
 
 
 def _direct_file(path: str) -> tuple[Workload | None, str | None]:
-    """A user's .onnx / .tflite file: input shape read from the file itself."""
-    from bench.digest import file_sha256
+    """A user's .onnx / .tflite file (.mlpackage folder): input shape read from the file itself."""
     from export.base import get_exporter
+    from export.pipeline import path_sha256
 
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         return None, f"model file not found: {file}"
     try:
         inputs, _ = get_exporter(DIRECT_SUFFIXES[file.suffix]).io_signature(file)
         shape = tuple(int(d) for d in inputs[0]["shape"])
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a failed cell, not a crash
         return None, f"cannot read {file.name}: {type(exc).__name__}: {str(exc).strip()[:200]}"
-    return Workload(str(file.resolve()), file_sha256(file), shape), None
+    return Workload(str(file.resolve()), path_sha256(file)[0], shape), None
 
 
 def pinned_cpus(affinity: str | None, threads: int) -> list[int] | None:

@@ -32,6 +32,12 @@ class Cell:
     """What one measurement measures: a model file in a format and precision, on a runtime with a
     thread count, the ``repeat``-th time, on ``device``.
 
+    ``model`` is a model reference (:mod:`export.reference`): a zoo name, a model file as the user
+    typed it, or a user's factory in canonical form (``/abs/net.py:make(width=0.5) --input-shape
+    1,3,16,16``). It names everything the artifact is built from (factory arguments, input shape,
+    weights), so a resumed run and a farm export the same model from the cell alone, and two input
+    shapes of one model are two cells.
+
     A suite is planned without a device (``device=""``); :meth:`on` names the device it runs on.
     """
 

@@ -88,8 +88,9 @@ def profile_model(
     depth: int = 1,
     precision: str = "fp32",
 ) -> Profile:
-    """Profile a zoo model on ``device`` (a Device; None = this machine). Local devices run the
-    runtime in this process; remote ones run the runtime's own benchmark tool there
+    """Profile a model on ``device`` (a Device; None = this machine). ``name``: a model reference
+    (:mod:`export.reference`), a zoo name or a user's ``file.py:factory`` with its options. Local
+    devices run the runtime in this process; remote ones run the runtime's own benchmark tool there
     (``bench.profiling.device``). The runtime's plug-in does the profiling (its ``profile`` hook)."""
     from export.source import resolve
 

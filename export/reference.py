@@ -1,0 +1,244 @@
+"""Model references: how every command names a model, and how a stored cell names it again.
+
+One grammar for ``bench export``, ``bench run``, ``bench profile`` and ``bench flops`` (and for
+``Cell.model``, what a run stores and a resume or a farm worker reads back):
+
+- a zoo name (``edgevit_xxs``; the commands also expand shell patterns such as ``edgevit_*``);
+- a user's factory, ``path/to/net.py:make``, with its arguments as Python literals:
+  ``path/to/net.py:make(0.5, depth=2)`` (on the command line also ``--factory-args '{"depth": 2}'``);
+- a model file run as it is: ``.onnx``, ``.tflite``, ``.mlpackage`` (``bench run`` only);
+- a zoo name or a factory followed by `` --input-shape 1,3,16,16`` and `` --weights PATH``, the
+  options as a command line gives them.
+
+:func:`parse_reference` reads one into a :class:`ModelRef`; :attr:`ModelRef.canonical` writes it
+back in one form: the model file and the weights as absolute paths, keyword arguments sorted by
+name, the options in a fixed order. A cell's model is that string, so a stored run names
+everything its artifact was built from (a resume and a farm export the same thing without any
+other record), and ``bench compare`` never pairs a model measured at 16x16 with the same model at
+224x224.
+
+Pure parsing: nothing here imports torch or the zoo (the CLI checks options before it loads them).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+MODEL_FILE_SUFFIXES = (".onnx", ".tflite", ".mlpackage")
+MAX_INPUT_ELEMENTS = 2**28  # 1 GiB of float32: a larger input is a typo, not a benchmark
+_OPTIONS = re.compile(r"\s+(--input-shape|--weights)\s+")
+_CALL_HELP = "a name, or a call with literal arguments like make(0.5, width=2)"
+
+
+def parse_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
+    """'1,3,224,224' or '1x3x224x224' -> (1, 3, 224, 224): positive integers, any rank (a sequence
+    model's (1, 128), a signal's (1, 2, 16000)); raises BenchError naming ``option``."""
+    try:
+        shape = tuple(int(v) for v in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise BenchError(f"{option} '{text}' is not a list of integers like 1,3,224,224") from None
+    if min(shape) <= 0:
+        raise BenchError(f"{option} '{text}' must be positive integers")
+    if math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise BenchError(f"{option} '{text}' has {math.prod(shape)} elements; at most {MAX_INPUT_ELEMENTS}")
+    return shape
+
+
+def parse_factory_args(text: str) -> tuple[tuple, dict[str, Any]]:
+    """``--factory-args``: a JSON object (keyword arguments) or list (positional ones) ->
+    ``(args, kwargs)``; raises BenchError."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise BenchError(f"""--factory-args '{text}' is not JSON like '{{"width": 0.5}}'""") from None
+    if isinstance(value, dict):
+        return (), value
+    if isinstance(value, list):
+        return tuple(value), {}
+    raise BenchError(f"--factory-args '{text}' must be a JSON object (keyword arguments) or a list (positional ones)")
+
+
+def is_model_file(text: str) -> bool:
+    """A model file measured as it is (``.onnx``, ``.tflite``, ``.mlpackage``), not a factory or a name."""
+    head = split_options(text)[0]
+    return Path(head).suffix in MODEL_FILE_SUFFIXES and not is_user_reference(head)
+
+
+def is_user_reference(text: str) -> bool:
+    """``path/to/file.py:factory`` (also a bare ``file.py``, refused later with how to name the factory)."""
+    head = split_options(text)[0]
+    return ".py:" in head or head.endswith(".py")
+
+
+def split_options(text: str) -> tuple[str, str]:
+    """``'net.py:make --input-shape 1,8'`` -> ``('net.py:make', ' --input-shape 1,8')``."""
+    match = _OPTIONS.search(text)
+    return (text, "") if match is None else (text[: match.start()], text[match.start() :])
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One model as a command or a cell names it (see the module docstring).
+
+    ``target``: a zoo name, or the absolute path of a user's ``.py`` file; ``factory``: the function
+    (or class) in that file, None for a zoo model; ``args`` / ``kwargs``: its literal arguments
+    (kwargs sorted by name); ``input_shape``: None for the model's default; ``weights``: an absolute
+    path. ``shown``: the file for error messages (relative to the working folder when in it).
+    """
+
+    target: str
+    factory: str | None = None
+    args: tuple = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    input_shape: tuple[int, ...] | None = None
+    weights: str | None = None
+    shown: str = field(default="", compare=False, repr=False)
+
+    @property
+    def is_user(self) -> bool:
+        return self.factory is not None
+
+    @property
+    def call(self) -> str:
+        """The factory call as written in a reference: ``make``, ``make(0.5, width=2)``; a zoo model's name."""
+        if self.factory is None:
+            return self.target
+        if not (self.args or self.kwargs):
+            return self.factory
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.factory}({', '.join(parts)})"
+
+    @property
+    def label(self) -> str:
+        """The factory as the user named it, for messages: ``models/net.py:make``."""
+        return f"{self.shown or self.target}:{self.factory}" if self.is_user else self.target
+
+    @property
+    def canonical(self) -> str:
+        """The one string for this model (what ``Cell.model`` stores); :func:`parse_reference` reads it back."""
+        text = f"{self.target}:{self.call}" if self.is_user else self.target
+        if self.input_shape is not None:
+            text += f" --input-shape {','.join(map(str, self.input_shape))}"
+        if self.weights is not None:
+            text += f" --weights {self.weights}"
+        return text
+
+    def __str__(self) -> str:
+        return self.canonical
+
+    def without_shape(self, default: tuple[int, ...]) -> ModelRef:
+        """This reference with ``input_shape`` None when it is ``default`` (the canonical form names a
+        shape only when it is not the model's own)."""
+        return replace(self, input_shape=None) if self.input_shape == tuple(default) else self
+
+
+def parse_reference(
+    text: str,
+    input_shape: tuple[int, ...] | None = None,
+    weights: str | Path | None = None,
+    factory_args: tuple[tuple, dict[str, Any]] | None = None,
+) -> ModelRef:
+    """Read a model reference (see the module docstring); ``input_shape``, ``weights`` and
+    ``factory_args`` (``(args, kwargs)``) are the command line's options, added to what the text
+    names. Raises BenchError for a malformed reference, arguments that are not literals, and an
+    option given twice (in the text and on the command line) with different values."""
+    head, tail = split_options(text.strip())
+    inline = _inline_options(text, tail)
+    shape = _one_of("--input-shape", text, inline.get("--input-shape"), input_shape)
+    weights_path = _one_of("--weights", text, inline.get("--weights"), str(weights) if weights else None)
+    weights_path = os.path.abspath(os.path.expanduser(weights_path)) if weights_path else None
+    if not is_user_reference(head):
+        if factory_args is not None:
+            raise BenchError(f"--factory-args applies to file.py:factory models, not to the zoo model '{head}'")
+        return ModelRef(head, input_shape=shape, weights=weights_path)
+    file, sep, call = head.partition(".py:")
+    if not sep or not call.strip():
+        raise BenchError(f"'{head}': name the factory as path/to/file.py:factory")
+    factory, args, kwargs = _parse_call(call.strip(), head)
+    if factory_args is not None:
+        args, kwargs = _merge_args(head, (args, kwargs), factory_args)
+    path = os.path.abspath(os.path.expanduser(f"{file}.py"))
+    ref = ModelRef(path, factory, args, tuple(sorted(kwargs.items())), shape, weights_path, shown=_shown(path))
+    try:  # nan, inf, ... (from --factory-args JSON) have no literal: the reference could not be read back
+        same = _parse_call(ref.call, head)[1:] == (ref.args, dict(ref.kwargs))
+    except BenchError:
+        same = False
+    if not same:
+        raise BenchError(f"'{head}': factory arguments must be values Python writes as literals; {ref.call} is not")
+    return ref
+
+
+def _shown(path: str) -> str:
+    """A path for messages: relative to the working folder when it is in it (as a user types it)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _inline_options(text: str, tail: str) -> dict[str, str]:
+    parts = _OPTIONS.split(tail)[1:]  # ['--input-shape', '1,3,8,8', '--weights', 'w.pt']
+    options: dict[str, str] = {}
+    for name, value in zip(parts[::2], parts[1::2], strict=True):
+        if name in options or not value.strip():
+            raise BenchError(f"'{text}': {name} is given twice or without a value")
+        options[name] = value.strip()
+    return options
+
+
+def _one_of(option: str, text: str, inline: str | None, given):
+    """The value of ``option``: from the reference's text or from the command line, not both unless equal."""
+    if option == "--input-shape" and inline is not None:
+        inline = parse_shape(inline)
+    if inline is not None and given is not None and inline != given:
+        raise BenchError(f"'{text}' names {option} already; give it once")
+    return given if given is not None else inline
+
+
+def _parse_call(call: str, ref: str) -> tuple[str, tuple, dict[str, Any]]:
+    """``make`` or ``make(0.5, width=2)`` -> (name, args, kwargs); only literal arguments."""
+    try:
+        node = ast.parse(call, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL character
+        raise BenchError(f"'{ref}': the factory must be {_CALL_HELP}") from None
+    if isinstance(node, ast.Name):
+        return node.id, (), {}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise BenchError(f"'{ref}': the factory must be {_CALL_HELP}")
+    values = [*node.args, *(k.value for k in node.keywords)]
+    try:
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise ValueError
+        literals = [ast.literal_eval(v) for v in values]
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise BenchError(
+            f"'{ref}': factory arguments must be Python literals (numbers, strings, True/False/None, "
+            "lists, tuples, dicts)"
+        ) from None
+    args = tuple(literals[: len(node.args)])
+    return node.func.id, args, {k.arg: v for k, v in zip(node.keywords, literals[len(node.args) :], strict=True)}
+
+
+def _merge_args(ref: str, written: tuple[tuple, dict], given: tuple[tuple, dict]) -> tuple[tuple, dict]:
+    """The reference's own arguments and ``--factory-args``: positional ones from one of them only,
+    a keyword from one of them only."""
+    (args, kwargs), (more_args, more_kwargs) = written, given
+    if args and more_args:
+        raise BenchError(f"'{ref}': positional factory arguments are given twice (in the reference and --factory-args)")
+    twice = sorted(set(kwargs) & set(more_kwargs))
+    if twice:
+        raise BenchError(f"'{ref}': factory argument '{twice[0]}' is given twice (in the reference and --factory-args)")
+    for name in more_kwargs:
+        if not name.isidentifier():
+            raise BenchError(f"--factory-args: '{name}' is not an argument name")
+    return args or more_args, {**kwargs, **more_kwargs}

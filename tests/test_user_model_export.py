@@ -1,0 +1,181 @@
+"""A user's own model is exported as written, or fails with the converter's one-line reason; never
+a wrong artifact (issue #16, faults 2, 3, 5, 8, 9 and the re-verified cache of fault 1). The models
+are in tests/user_models/export_kinds.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+
+import models
+from export.pipeline import export_model
+from export.source import ModelSpec, resolve
+from export.verify import InputSpec
+
+KINDS = ROOT / "tests/user_models/export_kinds.py"
+SHAPE = (1, 3, 16, 16)
+
+
+@pytest.fixture
+def results(results_dir: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("BENCH_RESULTS", str(results_dir))
+    return results_dir
+
+
+def kind(name: str) -> ModelSpec:
+    return resolve(f"{KINDS}:{name}", input_shape=SHAPE)
+
+
+def test_a_users_zero_initialised_parameters_are_exported_as_zeros(results: Path) -> None:
+    spec = kind("zero_initialised")
+    artifact = export_model(spec, "onnx", "fp32")
+    assert artifact.error is None and artifact.verified is True
+    assert artifact.weights_changed == [] and "zero" not in artifact.weights
+    import onnxruntime as ort
+
+    x = np.random.default_rng(3).random(SHAPE, dtype=np.float32)
+    session = ort.InferenceSession(artifact.path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    torch.manual_seed(0)
+    namespace: dict = {}
+    exec(compile(KINDS.read_text(), str(KINDS), "exec"), namespace)  # the model as the user wrote it
+    as_written = namespace["zero_initialised"]().eval()
+    assert not as_written.pos.any() and not as_written.gate.weight.any()
+    with torch.no_grad():
+        want = as_written(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_only_a_zoo_models_zeroed_norm_scales_are_set_and_the_artifact_says_so() -> None:
+    _, changed = resolve("mobilevit_xxs").build_noting()
+    assert changed and all(name.endswith(".weight") for name in changed)
+    model = models.create_model("mobilevit_xxs")
+    norms = dict(model.named_modules())
+    norm = torch.nn.modules.batchnorm._NormBase
+    assert all(isinstance(norms[name.removesuffix(".weight")], norm) for name in changed)
+    _, changed = resolve("deit_tiny_patch16_224").build_noting()  # zeroed pos_embed / cls_token stay zero
+    assert changed == []
+
+
+@pytest.mark.parametrize("name", ["branch_on_mean", "divide_by_max"])
+def test_coreml_refuses_data_dependent_code_instead_of_freezing_it(results: Path, name: str) -> None:
+    artifact = export_model(kind(name), "coreml", "fp32")
+    assert artifact.error and "data-dependent" in artifact.error and "export_kinds.py:" in artifact.error
+    assert artifact.path is None and not artifact.ok
+
+
+def test_coreml_off_macos_is_checked_through_its_traced_graph(results: Path) -> None:
+    artifact = export_model(kind("zero_initialised"), "coreml", "fp32")
+    assert artifact.error is None and artifact.verified is None
+    assert artifact.verification.checks and "traced graph matches" in artifact.verification.checks[0]
+    assert artifact.ok
+
+
+def test_nan_from_pytorch_itself_is_not_blamed_on_the_export(results: Path) -> None:
+    spec = kind("log1p")
+    normal = export_model(spec, "onnx", "fp32")
+    assert normal.error is None and normal.verified is None and not normal.ok
+    assert "PyTorch itself" in normal.verification.reason and "--input-range" in normal.verification.reason
+    images = export_model(spec, "onnx", "fp32", inputs=InputSpec.parse_range("0,1"))
+    assert images.verified is True and images.verification.inputs == "uniform[0, 1]"
+    assert images.cache_key != normal.cache_key  # the inputs are part of what was verified
+
+
+def test_real_inputs_from_a_folder_verify_the_model(results: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        np.save(folder / f"{i}.npy", rng.random(SHAPE[1:], dtype=np.float32))  # CHW, batch added
+    artifact = export_model(kind("log1p"), "onnx", "fp32", inputs=InputSpec.from_folder(folder))
+    assert artifact.verified is True and artifact.verification.samples == 3
+
+
+def test_a_zoo_model_is_verified_on_its_own_preprocessing_range(results: Path) -> None:
+    low, high = models.get_card("mobilevit_xxs").input_range
+    assert low == (0.0, 0.0, 0.0) and high == (1.0, 1.0, 1.0)
+    low, high = models.get_card("edgevit_xxs").input_range
+    assert low[0] == pytest.approx(-0.485 / 0.229, abs=1e-5) and high[2] == pytest.approx(0.594 / 0.225, abs=1e-5)
+
+
+def test_a_converter_failure_names_the_operator_is_cached_and_can_be_retried(results: Path) -> None:
+    spec = kind("adaptive_max_pool")
+    failed = export_model(spec, "onnx", "fp32")
+    assert failed.error and "aten.adaptive_max_pool2d" in failed.error and "\x1b" not in failed.error
+    assert "export.log" in failed.error and "Next steps" not in failed.error and not failed.cached
+    again = export_model(spec, "onnx", "fp32")
+    assert again.cached and again.error == failed.error
+    retried = export_model(spec, "onnx", "fp32", retry_failed=True)
+    assert not retried.cached and retried.error == failed.error
+
+
+def test_a_cache_hit_is_re_verified_and_a_changed_model_is_exported_again(results: Path) -> None:
+    def make(scale: float) -> ModelSpec:
+        def factory() -> torch.nn.Module:
+            torch.manual_seed(0)
+            return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Dropout(0), _Scale(scale))
+
+        return ModelSpec("reverify.net", SHAPE, source="same-code", factory=factory)
+
+    first = export_model(make(1.0), "onnx", "fp32")
+    hit = export_model(make(1.0), "onnx", "fp32")
+    assert hit.cached and hit.reverified is True and hit.sha256 == first.sha256
+    changed = export_model(make(3.0), "onnx", "fp32")  # the key cannot see this change
+    assert not changed.cached and changed.sha256 != first.sha256 and changed.verified is True
+    assert any("no longer matches" in note for note in changed.notes)
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+def test_export_cli_exits_1_on_an_export_neither_verified_nor_checked(bench_cli) -> None:
+    result = bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx", "--json")
+    assert result.code == 1
+    (row,) = json.loads(result.stdout)
+    assert row["verified"] is None and "PyTorch itself" in row["verification"]["reason"]
+
+
+def test_export_cli_takes_the_input_range_and_skips_a_precision_one_format_lacks(bench_cli) -> None:
+    result = bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx,tflite",
+                       "--precision", "fp16", "--input-range", "0,1", "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert (row["format"], row["precision"], row["verified"]) == ("tflite", "fp16", True)
+    assert "skipped onnx fp16: onnx has no fp16" in result.stderr
+
+
+def test_export_cli_retries_a_cached_failure_only_when_asked(bench_cli) -> None:
+    args = ["export", f"{KINDS}:adaptive_max_pool", "--input-shape", "1,3,16,16", "--format", "onnx", "--json"]
+    first, again, retried = bench_cli(*args), bench_cli(*args), bench_cli(*args, "--retry-failed")
+    assert first.code == again.code == retried.code == 1
+    rows = [json.loads(r.stdout)[0] for r in (first, again, retried)]
+    assert [r["cached"] for r in rows] == [False, True, False]
+    assert "aten.adaptive_max_pool2d" in rows[1]["error"]
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--input-range", "1,0"], "LOW must be below HIGH"),
+        (["--input-range", "nan,1"], "LOW must be below HIGH"),
+        (["--input-range", "zero"], "is not two numbers"),
+        (["--inputs", "/nonexistent"], "no folder of .npy"),
+        (["--input-range", "0,1", "--inputs", "."], "give one"),
+        (["--precision", "fp64"], "does not support precision 'fp64'"),
+    ],
+)
+def test_bad_verification_options_are_one_line_errors(bench_cli, args: list[str], fragment: str) -> None:
+    from conftest import assert_one_line_error
+
+    assert_one_line_error(bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", *args), fragment)
