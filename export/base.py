@@ -20,7 +20,30 @@ import torch.nn as nn
 from bench.errors import BenchError, MissingBackendError
 from bench.imports import importable
 
-Runner = Callable[[np.ndarray], np.ndarray]
+Runner = Callable[[np.ndarray], list[np.ndarray]]
+
+
+def flatten_outputs(value) -> list[torch.Tensor]:
+    """A model's outputs as the flat list converters write: a tensor, or the tensors of nested
+    tuples, lists and dicts (torchvision's OrderedDict) in order (dict values in insertion order,
+    as ``torch.export`` flattens them). Raises TypeError for an output that holds no tensor."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        flat = [t for item in value for t in flatten_outputs(item)]
+        if flat:
+            return flat
+    raise TypeError(f"the model returned {type(value).__name__} with no tensor in it: return tensors")
+
+
+def output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
+    """``["output"]`` for one output, else ``output_0``, ``output_1``, ... (what the exported file
+    calls the flattened outputs)."""
+    with torch.no_grad():
+        count = len(flatten_outputs(model(example)))
+    return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
 
 
 class Exporter(ABC):

@@ -33,7 +33,7 @@ import torch
 from bench.errors import one_line
 from bench.paths import results_dir
 from export.artifact import Artifact, Verification
-from export.base import check_combination, get_exporter
+from export.base import check_combination, flatten_outputs, get_exporter
 from export.source import ModelSpec, file_sha256
 from export.verify import SEED, InputSpec, verify
 
@@ -217,10 +217,30 @@ def _reverify(spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec) 
     return None
 
 
+def _one_input(model) -> None:
+    """Raises ValueError naming the inputs of a model whose ``forward`` needs more than one (several
+    inputs are not supported yet)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    needed = [p.name for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty]
+    if len(needed) > 1:
+        raise ValueError(
+            f"the model's forward takes {len(needed)} inputs ({', '.join(needed)}); "
+            "only models with one input tensor are exported so far"
+        )
+
+
 def _reference(model):
-    def run(x: np.ndarray) -> np.ndarray:
+    """PyTorch's side of verification: ``run(x)`` -> the model's flattened outputs as arrays."""
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
         with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
+            return [t.numpy() for t in flatten_outputs(model(torch.from_numpy(x)))]
 
     return run
 
@@ -247,6 +267,7 @@ def _export_fresh(
     with _output_to(folder / "export.log"):
         try:
             model, artifact.weights_changed = spec.build_noting()
+            _one_input(model)
             example = torch.from_numpy(inputs.sample(spec.input_shape, 1, seed=SEED + 1)[0])
             checks = exporter.convert(model, example, file, precision) or []
             artifact.inputs, artifact.outputs = exporter.io_signature(file)

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from bench.runtimes import coreml
-from export.base import Exporter, Runner, register_exporter
+from export.base import Exporter, Runner, flatten_outputs, output_names, register_exporter
 
 DEPLOYMENT_TARGET = "iOS16"
 
@@ -44,7 +44,7 @@ class CoreMLExporter(Exporter):
         mlmodel = ct.convert(
             traced,
             inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
-            outputs=[ct.TensorType(name="output")],
+            outputs=[ct.TensorType(name=name) for name in output_names(model, example)],
             convert_to="mlprogram",
             compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
             minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
@@ -70,6 +70,18 @@ class CoreMLExporter(Exporter):
         return describe(spec.description.input), describe(spec.description.output)
 
 
+class _Flat(nn.Module):
+    """The model with its outputs flattened to a tuple (tracing refuses dicts), one tensor as is."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        outputs = flatten_outputs(self.model(x))
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
 def _check_inputs(example: torch.Tensor) -> list[tuple[torch.Tensor]]:
     """Inputs that take data-dependent branches another way and change every data-dependent value:
     all positive (x 2), all negative."""
@@ -83,7 +95,8 @@ def checked_trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptMo
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
-            traced = torch.jit.trace(model, example, check_inputs=_check_inputs(example), check_tolerance=1e-4)
+            flat = _Flat(model).eval()
+            traced = torch.jit.trace(flat, example, check_inputs=_check_inputs(example), check_tolerance=1e-4)
             failure = next((str(w.message) for w in caught if "does not match" in str(w.message)), None)
         except torch.jit.TracingCheckError as exc:
             traced, failure = None, str(exc).strip().splitlines()[1] if str(exc).strip() else "graphs differed"

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from bench.runtimes import onnxruntime
-from export.base import Exporter, Runner, register_exporter
+from export.base import Exporter, Runner, output_names, register_exporter
 
 OPSET = 18
 
@@ -42,7 +42,7 @@ class OnnxExporter(Exporter):
                 str(raw),
                 opset_version=OPSET,
                 input_names=["input"],
-                output_names=["output"],
+                output_names=output_names(model, example),
                 dynamo=True,
                 external_data=False,
                 verbose=False,

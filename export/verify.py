@@ -165,20 +165,55 @@ def compare(reference: list[np.ndarray], candidate: list[np.ndarray], precision:
     )
 
 
+def _as_list(outputs) -> list[np.ndarray]:
+    return [np.asarray(o) for o in outputs] if isinstance(outputs, (list, tuple)) else [np.asarray(outputs)]
+
+
+def compare_outputs(
+    reference: list[list[np.ndarray]], candidate: list[list[np.ndarray]], precision: str
+) -> Verification:
+    """Judge every output (``reference[i][k]``: output k for input i) with :func:`compare`; the
+    verdict passes when every output passes. ``max_abs_diff`` is the largest, ``cosine`` the
+    smallest over outputs, ``top1_agreement`` that of the first output; a reason names its output
+    when there are several. A different number of outputs fails."""
+    counts = {len(r) for r in reference}, {len(c) for c in candidate}
+    if counts[0] != counts[1] or len(counts[0]) != 1:
+        return Verification(
+            False, samples=len(reference), reason=f"the file has {counts[1]} outputs, PyTorch {counts[0]}"
+        )
+    (count,) = counts[0]
+    verdicts = [compare([r[k] for r in reference], [c[k] for c in candidate], precision) for k in range(count)]
+    if count == 1:
+        return verdicts[0]
+    first = verdicts[0]
+    reasons = [f"output {k}: {v.reason}" for k, v in enumerate(verdicts) if v.reason]
+    finite = [v for v in verdicts if v.max_abs_diff is not None]
+    return Verification(
+        passed=all(v.passed for v in verdicts),
+        max_abs_diff=max((v.max_abs_diff for v in finite), default=None),
+        cosine=min((v.cosine for v in finite), default=None),
+        top1_agreement=first.top1_agreement,
+        samples=first.samples,
+        thresholds=first.thresholds,
+        reason="; ".join(reasons),
+    )
+
+
 def verify(
-    run_reference: Callable[[np.ndarray], np.ndarray],
-    run_candidate: Callable[[np.ndarray], np.ndarray],
+    run_reference: Callable[[np.ndarray], list[np.ndarray]],
+    run_candidate: Callable[[np.ndarray], list[np.ndarray]],
     shape: tuple[int, ...],
     precision: str,
     inputs: InputSpec | None = None,
     n: int = SAMPLES,
 ) -> Verification:
-    """Run both on ``n`` inputs from ``inputs`` and judge (:func:`compare`). When PyTorch itself
-    gives non-finite outputs on those inputs (``log1p`` of negative values), the inputs are wrong
-    for the model, not the export: the reason says so and asks for ``--input-range``/``--inputs``."""
+    """Run both on ``n`` inputs from ``inputs`` and judge every output (:func:`compare_outputs`;
+    each run returns a list of output arrays, or one array). When PyTorch itself gives non-finite
+    outputs on those inputs (``log1p`` of negative values), the inputs are wrong for the model,
+    not the export: the reason says so and asks for ``--input-range``/``--inputs``."""
     arrays = seeded_inputs(shape, n, inputs=inputs)
-    reference = [run_reference(x) for x in arrays]
-    if not all(np.isfinite(r).all() for r in reference):
+    reference = [_as_list(run_reference(x)) for x in arrays]
+    if not all(np.isfinite(o).all() for r in reference for o in r):
         spec = inputs or InputSpec()
         return Verification(
             None,
@@ -186,4 +221,4 @@ def verify(
             reason=f"PyTorch itself gives non-finite outputs on {spec.describe()} inputs: not verified; "
             "give the model's input distribution with --input-range LOW,HIGH or --inputs FOLDER",
         )
-    return compare(reference, [run_candidate(x) for x in arrays], precision)
+    return compare_outputs(reference, [_as_list(run_candidate(x)) for x in arrays], precision)

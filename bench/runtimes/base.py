@@ -72,7 +72,8 @@ class RuntimePlugin(Protocol):
     CHOICES: dict[str, Any]  # option -> allowed values (a tuple of strings) or a parser of the text
 
     def open_session(self, artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]] | tuple:
-        """``(run, versions)``: ``run(x)`` runs one float32 numpy array; ``versions``: package -> version.
+        """``(run, versions)``: ``run(x)`` runs one float32 numpy array and returns the model's outputs
+        (a list of numpy arrays, in the file's order); ``versions``: package -> version.
         A runtime that may not take an option as asked (onnxruntime falls back to the CPU) returns
         ``(run, versions, applied)``, ``applied`` being the options as the session runs them, which
         is what gets stored; it raises instead when a requested setting is not in effect."""

@@ -38,10 +38,17 @@ def create(path: str | Path, threads: int = 1, options: dict | None = None):
 
 
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
-    """``(run, versions)``: ``run(x)`` predicts one float32 array fed as ``input`` and returns the
-    ``output`` feature as a numpy array. Raises RuntimeError off macOS."""
+    """``(run, versions)``: ``run(x)`` predicts one float32 array fed as ``input`` and returns every
+    output feature in the model description's order (a list of numpy arrays). Raises RuntimeError
+    off macOS."""
     model = create(artifact, threads, options)
     import coremltools as ct
     import numpy as np
 
-    return lambda x: np.asarray(model.predict({"input": x})["output"]), {"coremltools": ct.__version__}
+    names = [o.name for o in model.get_spec().description.output]
+
+    def run(x):
+        outputs = model.predict({"input": x})
+        return [np.asarray(outputs[name]) for name in names]
+
+    return run, {"coremltools": ct.__version__}

@@ -64,16 +64,17 @@ def create(path: str | Path, threads: int, options: dict | None = None):
 
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
     """``(run, versions)``: ``run(x)`` sets the first input to one float32 array, invokes, and
-    returns a copy of the first output; ``versions`` names the interpreter package that ran it."""
+    returns copies of every output in the file's order (a list of numpy arrays); ``versions``
+    names the interpreter package that ran it."""
     _, versions = interpreter_module()
     interpreter = create(artifact, threads, options)
     inp = interpreter.get_input_details()[0]["index"]
-    out = interpreter.get_output_details()[0]["index"]
+    outs = [d["index"] for d in interpreter.get_output_details()]
 
     def run(x):
         interpreter.set_tensor(inp, x)
         interpreter.invoke()
-        return interpreter.get_tensor(out)  # a copy
+        return [interpreter.get_tensor(out) for out in outs]  # copies
 
     return run, versions
 

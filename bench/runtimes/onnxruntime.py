@@ -81,15 +81,16 @@ def create(artifact: str | bytes | Path, threads: int, options: dict | None = No
 
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str], dict]:
     """``(run, versions, applied)``: ``run(x)`` feeds one float32 array to the first input and returns
-    the first output (a numpy array); ``versions`` names the runtime that ran it; ``applied`` is
-    ``options`` with ``providers`` as the session reports them (with onnxruntime's own CPU fallback
-    appended), i.e. what runs. RuntimeError when a requested provider is absent (see :func:`create`)."""
+    every output in the file's order (a list of numpy arrays); ``versions`` names the runtime that
+    ran it; ``applied`` is ``options`` with ``providers`` as the session reports them (with
+    onnxruntime's own CPU fallback appended), i.e. what runs. RuntimeError when a requested
+    provider is absent (see :func:`create`)."""
     import onnxruntime as ort
 
     session = create(artifact, threads, options)
     name = session.get_inputs()[0].name
     applied = {**options, "providers": session.get_providers()}
-    return lambda x: session.run(None, {name: x})[0], {"onnxruntime": ort.__version__}, applied
+    return lambda x: session.run(None, {name: x}), {"onnxruntime": ort.__version__}, applied
 
 
 def tool_argv(run) -> list[str]:

@@ -90,3 +90,34 @@ def log1p() -> nn.Module:
 
 def adaptive_max_pool() -> nn.Module:
     return AdaptiveMaxPool()
+
+
+class TupleAndDict(nn.Module):
+    """Several outputs (fault 4): a tuple holding a dict, as detection heads return them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor):
+        y = self.conv(x)
+        return y.mean((2, 3)), {"map": torch.relu(y), "energy": (y * y).sum(1)}
+
+
+def tuple_and_dict() -> nn.Module:
+    return TupleAndDict()
+
+
+class TwoInputs(nn.Module):
+    """Two inputs (fault 4's second half, not supported yet): refused with the reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.conv(image * mask)
+
+
+def two_inputs() -> nn.Module:
+    return TwoInputs()
