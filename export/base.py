@@ -11,6 +11,7 @@ import functools
 import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ from bench.errors import BenchError, MissingBackendError
 from bench.imports import importable
 
 Runner = Callable[[np.ndarray], list[np.ndarray]]
+
+
+@dataclass
+class ConvertReport:
+    """What a converter checked on the way, for a format that cannot be run here: ``checks`` that
+    passed, and ``doubts`` that keep them from counting (a tracer warning at the user's own line)."""
+
+    checks: list[str] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
 
 
 def flatten_outputs(value) -> list[torch.Tensor]:
@@ -73,10 +83,10 @@ class Exporter(ABC):
         return {}
 
     @abstractmethod
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> list[str] | None:
+    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> ConvertReport | None:
         """Write the exported model for ``example``'s shape to ``path`` (``example`` is a representative
         seeded input, for converters that trace). Returns what was checked on the way, for a format
-        that cannot be run here (or None); raises whatever the converter raises."""
+        that cannot be run here (:class:`ConvertReport`, or None); raises whatever the converter raises."""
 
     @abstractmethod
     def load_runner(self, path: Path) -> Runner | str:

@@ -33,7 +33,7 @@ import torch
 from bench.errors import one_line
 from bench.paths import results_dir
 from export.artifact import Artifact, Verification
-from export.base import check_combination, flatten_outputs, get_exporter
+from export.base import ConvertReport, check_combination, flatten_outputs, get_exporter
 from export.source import ModelSpec, file_sha256
 from export.verify import SEED, InputSpec, verify
 
@@ -133,20 +133,41 @@ def _first_line(exc: BaseException) -> str:
     return next((line for line in lines if line), "")
 
 
-def _reason(exc: BaseException, log: Path | None = None) -> str:
+_OWN_CODE = [Path(__file__).resolve().parents[1] / name for name in ("bench", "export", "models")]
+
+
+def _user_line(chain: list[BaseException], folder: Path | None) -> str | None:
+    """``file.py:LINE`` of the innermost frame in the user's folder among the chain's tracebacks."""
+    if folder is None:
+        return None
+    found = None
+    for exc in chain:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            path = Path(frame.filename)
+            ours = "site-packages" in frame.filename or any(path.is_relative_to(p) for p in _OWN_CODE)
+            if path.is_absolute() and path.is_relative_to(folder) and not ours:
+                found = f"{path.name}:{frame.lineno}"
+    return found
+
+
+def _reason(exc: BaseException, log: Path | None = None, user_folder: Path | None = None) -> str:
     """One line for a converter failure: the root cause (the deepest chained exception, where
-    converters put the real reason under their own banners), the operator it names, terminal
-    colour codes stripped, and where the full log is."""
-    root, seen = exc, {id(exc)}
+    converters put the real reason under their own banners), the operator it names or the line of
+    the user's code it failed at, terminal colour codes stripped, and where the full log is."""
+    root, seen, chain = exc, {id(exc)}, [exc]
     while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
         seen.add(id(nxt))
         root = nxt
+        chain.append(root)
     text = _first_line(root) or _first_line(exc)
     operator = _OPERATOR.search(text) or _OPERATOR.search(_ANSI.sub("", str(exc)))
     text = re.sub(r"<OpOverload\(op='([^']+)', overload='[^']+'\)>", r"\1", text)
     message = f"{type(root).__name__}: {text}" if text else type(root).__name__
     if operator:
         message = f"at {operator.group(1)}: {message}"
+    line = _user_line(chain, user_folder)
+    if line:
+        message = f"at {line}: {message}"
     suffix = f" (full log: {log})" if log is not None else ""
     return one_line(message, 400 - len(suffix)) + suffix
 
@@ -203,10 +224,11 @@ def _reverify(spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec) 
         return None
     try:
         runner = exporter.load_runner(Path(artifact.path))
-        if isinstance(runner, str):
-            return None  # cannot run here (CoreML off macOS): the key alone decides
         model, _ = spec.build_noting()
-        check = verify(_reference(model), runner, spec.input_shape, artifact.precision, inputs, n=1)
+        if isinstance(runner, str):  # cannot run here (CoreML off macOS): today's model against the export's
+            check = _against_reference(model, spec, inputs, Path(artifact.path).parent)
+        else:
+            check = verify(_reference(model), runner, spec.input_shape, artifact.precision, inputs, n=1)
     except Exception as exc:  # noqa: BLE001 - a file or model that no longer runs: export again
         return f"the cached artifact could not be re-verified ({type(exc).__name__}); exported again"
     if check.passed is False:
@@ -215,6 +237,30 @@ def _reverify(spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec) 
     if spec.zoo:
         _REVERIFIED[artifact.cache_key] = check.passed
     return None
+
+
+REFERENCE = "reference.npz"  # PyTorch's outputs at export time on the first verification input
+
+
+def _save_reference(model, spec: ModelSpec, inputs: InputSpec, folder: Path) -> None:
+    """Keep what the PyTorch model gave at export time on the first verification input, so a cache
+    hit of a file that cannot run here is still checked against today's model."""
+    probe = inputs.sample(spec.input_shape, 1)[0]
+    np.savez(folder / REFERENCE, *_reference(model)(probe))
+
+
+def _against_reference(model, spec: ModelSpec, inputs: InputSpec, folder: Path) -> Verification:
+    """Today's PyTorch model on the first verification input against its outputs at export time
+    (fp32 limits: the same model gives the same numbers); passed None when none were kept."""
+    from export.verify import compare_outputs
+
+    try:
+        with np.load(folder / REFERENCE) as saved:
+            then = [saved[k] for k in saved.files]
+    except (OSError, ValueError):
+        return Verification(None, reason="no reference outputs kept")
+    probe = inputs.sample(spec.input_shape, 1)[0]
+    return compare_outputs([then], [_reference(model)(probe)], "fp32")
 
 
 def _one_input(model) -> None:
@@ -269,17 +315,19 @@ def _export_fresh(
             model, artifact.weights_changed = spec.build_noting()
             _one_input(model)
             example = torch.from_numpy(inputs.sample(spec.input_shape, 1, seed=SEED + 1)[0])
-            checks = exporter.convert(model, example, file, precision) or []
+            report = exporter.convert(model, example, file, precision) or ConvertReport()
             artifact.inputs, artifact.outputs = exporter.io_signature(file)
+            _save_reference(model, spec, inputs, folder)
             runner = exporter.load_runner(file)
             if isinstance(runner, str):
-                artifact.verification = Verification(passed=None, reason=runner, checks=checks)
+                checks = [] if report.doubts else report.checks
+                artifact.verification = Verification(None, reason="; ".join([runner, *report.doubts]), checks=checks)
             else:
                 artifact.verification = verify(_reference(model), runner, spec.input_shape, precision, inputs)
             artifact.verification.inputs = inputs.describe()
         except Exception as exc:  # noqa: BLE001 - a converter crash is a result, not a crash of the suite
             traceback.print_exc()  # into export.log
-            artifact.error = _reason(exc, folder / "export.log")
+            artifact.error = _reason(exc, folder / "export.log", spec.folder)
     artifact.export_seconds = round(time.perf_counter() - start, 3)
     if artifact.error is None:
         artifact.path = str(file)

@@ -81,10 +81,13 @@ class ModelSpec:
 
     @cached_property
     def weights_hash(self) -> str:
-        """The checkpoint's sha256, or how random weights were made."""
+        """The checkpoint's sha256, or how the weights were made: a zoo model's are random; a user's
+        are whatever the factory made (random, or loaded by the factory itself) under torch seed 0."""
         if self.weights:
             return file_sha256(self.weights)
-        return f"random(seed={WEIGHT_SEED}, zero norm scales set to 1)" if self.zoo else f"random(seed={WEIGHT_SEED})"
+        if self.zoo:
+            return f"random(seed={WEIGHT_SEED}, zero norm scales set to 1)"
+        return f"as the factory made them (torch seed {WEIGHT_SEED})"
 
     @cached_property
     def dependencies(self) -> dict[str, str]:
@@ -104,6 +107,29 @@ class ModelSpec:
         call = self.origin.call if self.origin is not None else self.name
         material = {"source": self.source, "call": call, "dependencies": self.dependencies}
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of a user's model file (None for a zoo model)."""
+        return self.origin.folder if isinstance(self.origin, UserModel) else None
+
+    def check_runs(self) -> None:
+        """Run a user's model once on zeros of :attr:`input_shape` (in eval mode, which export uses
+        anyway). Raises BenchError when it does not run on that shape: bad input, told before any
+        export. Nothing for a zoo model."""
+        if self.zoo or self.origin is None:
+            return
+        self.check_factory()
+        model = self._built[-1] if self._built else None
+        if model is None:
+            return
+        try:
+            with torch.no_grad():
+                model.eval()(torch.zeros(self.input_shape))
+        except Exception as exc:  # noqa: BLE001 - any error of the user's forward on this shape
+            shape = ",".join(map(str, self.input_shape))
+            reason = _exception_line(exc)
+            raise BenchError(f"{self.origin.label} does not run on input shape {shape}: {reason}") from None
 
     def check_factory(self) -> None:
         """Run a user's factory now, once (:attr:`dependencies`; the next :meth:`build` returns that
@@ -250,6 +276,7 @@ class UserModel:
         another model's of the same name), and the imports made by code of its folder recorded."""
         for name in _FOLDER_MODULES - set(self.modules):
             sys.modules.pop(name, None)
+        shadowed = self._unshadow()
         sys.modules.update(self.modules)
         before = set(sys.modules)
         entry = str(self.folder)
@@ -270,6 +297,27 @@ class UserModel:
                     self.modules[name] = sys.modules[name]
                     self.imported.setdefault(name, file)
                     _FOLDER_MODULES.add(name)
+            sys.modules.update(shadowed)  # this program's own modules of those names, back in place
+
+    def _unshadow(self) -> dict[str, ModuleType]:
+        """Take out of ``sys.modules`` (returned, to be put back) the modules already loaded from
+        elsewhere whose top-level name is a module or package in the model's folder: ``import
+        models`` in the user's file finds the user's ``models.py``, as ``python file.py`` would,
+        not this program's ``models`` package."""
+        try:
+            local = {p.stem for p in self.folder.glob("*.py")} | {
+                p.parent.name for p in self.folder.glob("*/__init__.py")
+            }
+        except OSError:
+            return {}
+        shadowed = {}
+        for name in list(sys.modules):
+            if name.partition(".")[0] not in local or sys.modules[name] is self.modules.get(name):
+                continue
+            file = getattr(sys.modules[name], "__file__", None)
+            if not (file and Path(file).is_relative_to(self.folder)):
+                shadowed[name] = sys.modules.pop(name)
+        return shadowed
 
     def _check_arguments(self) -> None:
         """BenchError when the reference's arguments do not fit the factory: what is missing and how to pass it."""

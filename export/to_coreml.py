@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from bench.runtimes import coreml
-from export.base import Exporter, Runner, flatten_outputs, output_names, register_exporter
+from export.base import ConvertReport, Exporter, Runner, flatten_outputs, output_names, register_exporter
 
 DEPLOYMENT_TARGET = "iOS16"
 
@@ -37,10 +37,10 @@ class CoreMLExporter(Exporter):
     def settings(self, precision: str) -> dict:
         return {"convert_to": "mlprogram", "minimum_deployment_target": DEPLOYMENT_TARGET}
 
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> list[str]:
+    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> ConvertReport:
         import coremltools as ct
 
-        traced = checked_trace(model, example)
+        traced, doubts = checked_trace(model, example)
         mlmodel = ct.convert(
             traced,
             inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
@@ -50,7 +50,8 @@ class CoreMLExporter(Exporter):
             minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
         )
         mlmodel.save(str(path))
-        return [f"traced graph matches PyTorch at {len(_check_inputs(example))} inputs of other sign and scale"]
+        checked = f"traced graph matches PyTorch at {len(_check_inputs(example))} inputs of other sign and scale"
+        return ConvertReport([checked], doubts)
 
     def load_runner(self, path: Path) -> Runner | str:
         """The file predicted by CoreML as the agent opens it (CPU only), or why not here (off macOS)."""
@@ -88,10 +89,12 @@ def _check_inputs(example: torch.Tensor) -> list[tuple[torch.Tensor]]:
     return [(example.abs() * 2 + 0.1,), (-example.abs() - 0.1,)]
 
 
-def checked_trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """``torch.jit.trace`` at ``example``, re-traced and compared at :func:`_check_inputs`. Raises
-    ValueError naming the user's line that the tracer warned about when graphs or outputs differ
-    (a frozen data-dependent branch or value)."""
+def checked_trace(model: nn.Module, example: torch.Tensor) -> tuple[torch.jit.ScriptModule, list[str]]:
+    """``torch.jit.trace`` at ``example``, re-traced and compared at :func:`_check_inputs`, and the
+    tracer's warnings at lines of the user's code (outside this program's zoo and installed
+    packages): a data-dependent branch the check inputs did not flip may still be frozen, so such
+    a warning keeps the check from counting. Raises ValueError naming the user's line when graphs
+    or outputs differ (a frozen data-dependent branch or value)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
@@ -100,19 +103,20 @@ def checked_trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptMo
             failure = next((str(w.message) for w in caught if "does not match" in str(w.message)), None)
         except torch.jit.TracingCheckError as exc:
             traced, failure = None, str(exc).strip().splitlines()[1] if str(exc).strip() else "graphs differed"
-    if failure is None:
-        return traced
+    zoo = Path(__file__).resolve().parents[1] / "models"
     user_warnings = [
-        w
+        f"{Path(w.filename).name}:{w.lineno} ({str(w.message).split(' might')[0]})"
         for w in caught
         if issubclass(w.category, torch.jit.TracerWarning)
         and "site-packages" not in w.filename
         and "does not match" not in str(w.message)
+        and not Path(w.filename).resolve().is_relative_to(zoo)
     ]
-    where = ""
-    if user_warnings:
-        w = user_warnings[0]
-        where = f" at {Path(w.filename).name}:{w.lineno} ({str(w.message).split(' might')[0]})"
+    if failure is None:
+        if not user_warnings:
+            return traced, []
+        return traced, [f"the tracer warned at {user_warnings[0]}: a data-dependent branch may be frozen"]
+    where = f" at {user_warnings[0]}" if user_warnings else ""
     raise ValueError(
         f"tracing froze data-dependent code{where}: the trace differs at other inputs "
         f"({failure.strip().removeprefix('ERROR: ')[:80]}); CoreML needs control flow that does not depend on values"

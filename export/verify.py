@@ -58,12 +58,17 @@ class InputSpec:
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
     folder: str | None = None
+    digest: str = ""  # of the folder's .npy files (names and contents): edited inputs are new inputs
 
     @classmethod
     def uniform(cls, low, high) -> InputSpec:
         low, high = tuple(np.atleast_1d(low).tolist()), tuple(np.atleast_1d(high).tolist())
-        if not all(np.isfinite(low + high)) or any(a >= b for a, b in zip(low, high, strict=False)):
-            raise BenchError(f"input range {low}..{high}: LOW must be below HIGH, both finite")
+        limit = float(np.finfo(np.float32).max)
+        finite = all(np.isfinite(v) and abs(v) <= limit for v in low + high)
+        if not finite or any(a >= b for a, b in zip(low, high, strict=False)):
+            raise BenchError(
+                f"input range {_fmt(low)}..{_fmt(high)}: LOW must be below HIGH, both finite float32 numbers"
+            )
         return cls("uniform", low, high)
 
     @classmethod
@@ -78,15 +83,39 @@ class InputSpec:
     @classmethod
     def from_folder(cls, folder: str | Path) -> InputSpec:
         """Real inputs: every ``*.npy`` in ``folder``. Raises BenchError when there is none."""
+        import hashlib
+
+        from bench.digest import file_sha256
+
         path = Path(folder)
-        if not path.is_dir() or not any(path.glob("*.npy")):
-            raise BenchError(f"--inputs {folder}: no folder of .npy input arrays there")
-        return cls("files", folder=str(path.resolve()))
+        if not path.is_dir():
+            raise BenchError(f"--inputs {folder}: not a folder (give a folder of .npy input arrays)")
+        files = sorted(path.glob("*.npy"))
+        if not files:
+            raise BenchError(f"--inputs {folder}: the folder holds no .npy input arrays")
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
+        return cls("files", folder=str(path.resolve()), digest=digest.hexdigest())
 
     def describe(self) -> str:
         if self.kind == "uniform":
             return f"uniform[{_fmt(self.low)}, {_fmt(self.high)}]"
-        return f"files:{self.folder}" if self.kind == "files" else "standard normal"
+        if self.kind == "files":
+            return f"files:{self.folder} (sha256 {self.digest[:16]})"
+        return "standard normal"
+
+    def check(self, shape: tuple[int, ...], n: int = SAMPLES) -> None:
+        """Raises BenchError (before any export) when the inputs cannot feed a model of ``shape``:
+        a file that is not a numeric array of that shape, or holds NaN or inf."""
+        for array, name in zip(self.sample(shape, n), self._names(n), strict=False):
+            if not np.isfinite(array).all():
+                raise BenchError(f"input {name} holds NaN or inf: verification inputs must be finite")
+
+    def _names(self, n: int) -> list[str]:
+        if self.kind != "files":
+            return [self.describe()] * n
+        return [f.name for f in sorted(Path(self.folder).glob("*.npy"))[:n]]
 
     def sample(self, shape: tuple[int, ...], n: int = SAMPLES, seed: int = SEED) -> list[np.ndarray]:
         """``n`` float32 arrays of ``shape`` (the first ``n`` files for ``files``, which must have
@@ -103,12 +132,18 @@ class InputSpec:
         arrays = []
         for file in sorted(Path(self.folder).glob("*.npy"))[:n]:
             try:
-                array = np.load(file, allow_pickle=False).astype(np.float32)
+                array = np.load(file, allow_pickle=False)
+                if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+                    raise ValueError(f"it holds {array.dtype} values, not real numbers")
+                array = array.astype(np.float32)
             except (OSError, ValueError) as exc:
-                raise BenchError(f"cannot read input {file.name}: {exc}") from None
+                raise BenchError(f"cannot read input {file.name} as a numeric array: {exc}") from None
             if array.shape != tuple(shape):
                 if array.shape != tuple(shape[1:]):
-                    raise BenchError(f"input {file.name} has shape {array.shape}, the model takes {tuple(shape)}")
+                    raise BenchError(
+                        f"input {file.name} has shape {array.shape}, the model takes {tuple(shape)} "
+                        f"(or {tuple(shape[1:])} without the batch)"
+                    )
                 array = array[None]
             arrays.append(array)
         return arrays

@@ -170,7 +170,7 @@ def test_export_cli_retries_a_cached_failure_only_when_asked(bench_cli) -> None:
         (["--input-range", "1,0"], "LOW must be below HIGH"),
         (["--input-range", "nan,1"], "LOW must be below HIGH"),
         (["--input-range", "zero"], "is not two numbers"),
-        (["--inputs", "/nonexistent"], "no folder of .npy"),
+        (["--inputs", "/nonexistent"], "not a folder"),
         (["--input-range", "0,1", "--inputs", "."], "give one"),
         (["--precision", "fp64"], "does not support precision 'fp64'"),
     ],
@@ -203,3 +203,73 @@ def test_a_wrong_output_is_named_among_several() -> None:
 def test_a_model_with_two_inputs_is_refused_with_the_reason(results: Path) -> None:
     artifact = export_model(kind("two_inputs"), "onnx", "fp32")
     assert artifact.error and "takes 2 inputs (image, mask)" in artifact.error and artifact.path is None
+
+
+def test_coreml_does_not_count_a_trace_the_tracer_warned_about_at_the_users_line(results: Path) -> None:
+    artifact = export_model(kind("std_gate"), "coreml", "fp32")
+    assert artifact.error is None and artifact.verified is None and not artifact.ok
+    assert artifact.verification.checks == [] and "export_kinds.py:" in artifact.verification.reason
+
+
+def test_onnx_failure_on_data_dependent_code_names_the_users_line(results: Path) -> None:
+    artifact = export_model(kind("branch_on_mean"), "onnx", "fp32")
+    assert artifact.error and "at export_kinds.py:" in artifact.error
+
+
+def test_a_stale_coreml_hit_is_caught_by_the_outputs_kept_at_export(results: Path) -> None:
+    def make(scale: float) -> ModelSpec:
+        def factory() -> torch.nn.Module:
+            torch.manual_seed(0)
+            return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), _Scale(scale))
+
+        return ModelSpec("stale.coreml", SHAPE, source="same-code", factory=factory)
+
+    first = export_model(make(1.0), "coreml", "fp32")
+    hit = export_model(make(1.0), "coreml", "fp32")
+    assert first.ok and hit.cached and hit.reverified is True
+    changed = export_model(make(2.0), "coreml", "fp32")  # e.g. the factory loaded other weights
+    assert not changed.cached and any("no longer matches" in note for note in changed.notes)
+
+
+def test_edited_input_files_are_new_inputs(results: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    np.save(folder / "0.npy", np.full(SHAPE[1:], 0.5, dtype=np.float32))
+    before = InputSpec.from_folder(folder)
+    np.save(folder / "0.npy", np.full(SHAPE[1:], 0.25, dtype=np.float32))
+    assert InputSpec.from_folder(folder).describe() != before.describe()
+
+
+def test_a_helper_named_like_the_zoo_package_is_the_users(results: Path) -> None:
+    artifact = export_model(resolve(f"{KINDS.parent}/shadow/net.py:make", input_shape=SHAPE), "onnx", "fp32")
+    assert artifact.error is None and artifact.verified is True
+    import models as zoo
+
+    assert hasattr(zoo, "create_model")  # this program's zoo is back in place afterwards
+
+
+def test_bad_input_files_and_shapes_are_exit_2_before_any_export(bench_cli, tmp_path: Path) -> None:
+    from conftest import assert_one_line_error
+
+    cases = {"shape": np.zeros((1, 3, 32, 32), np.float32), "nan": np.full(SHAPE, np.nan, np.float32),
+             "text": np.array(["a", "b"])}  # fmt: skip
+    for name, array in cases.items():
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "x.npy", array)
+    export = ["export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx"]
+    assert_one_line_error(bench_cli(*export, "--inputs", str(tmp_path / "shape")), "has shape (1, 3, 32, 32)")
+    assert_one_line_error(bench_cli(*export, "--inputs", str(tmp_path / "nan")), "holds NaN or inf")
+    assert_one_line_error(bench_cli(*export, "--inputs", str(tmp_path / "text")), "as a numeric array")
+    assert_one_line_error(
+        bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16", "--format", "onnx"),
+        "does not run on input shape 1,3,16",
+    )
+
+
+def test_bench_run_does_not_measure_an_export_that_was_not_verified(bench_cli) -> None:
+    result = bench_cli("run", "-m", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx",
+                       "--min-runs", "5", "--min-time", "0", "--json")  # fmt: skip
+    assert result.code == 1, result.stderr
+    rows = json.loads(result.stdout)
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    assert rows[0]["status"] == "failed" and "neither verified nor checked" in rows[0]["error"]

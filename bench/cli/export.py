@@ -64,8 +64,10 @@ def export_cmd(
             if (f, p) not in combinations:
                 render.note(f"skipped {f} {p}: {f} has no {p} (it offers {', '.join(get_exporter(f).precisions)})")
     specs = [resolve(ref) for ref in model_references(model, suite, input_shape, weights, factory_args)]
-    for spec in specs:  # a user's factory runs once, here: its errors exit 2 before any export
-        spec.check_factory()
+    for spec in specs:  # a user's factory and model run once, here: their errors exit 2 before any export
+        spec.check_runs()
+        if verify_on is not None:
+            verify_on.check(spec.input_shape)  # input files that cannot feed this model: exit 2
     out = output_folder(out_dir, "--out") if out_dir else None  # a file there: exit 2 before any work
     jobs = [(spec, f, p) for spec in specs for f, p in combinations]
     artifacts = []

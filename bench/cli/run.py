@@ -306,7 +306,7 @@ def _check_user_models(cells) -> None:
     from export.source import resolve
 
     for ref in sorted({c.model for c in cells if is_user_reference(c.model)}):
-        resolve(ref).check_factory()
+        resolve(ref).check_runs()
 
 
 def _check_files(files: list[str], formats: list[str] | None, precisions: list[str] | None) -> None:

@@ -124,6 +124,12 @@ def prepare_workload(cell: Cell) -> tuple[Workload | None, str | None]:
         return None, str(exc)
     if artifact.error:
         return None, f"export failed: {artifact.error}"
+    if not artifact.ok:  # a wrong artifact is never measured as the model, nor one that was not checked
+        v = artifact.verification
+        state = "does not match PyTorch" if v.passed is False else "was neither verified nor checked"
+        return None, (
+            f"the export {state}: {v.reason}; see `bench export` (--input-range/--inputs), or run the file it wrote"
+        )
     return Workload.of_artifact(artifact, spec.input_shape), None
 
 

@@ -121,3 +121,22 @@ class TwoInputs(nn.Module):
 
 def two_inputs() -> nn.Module:
     return TwoInputs()
+
+
+class StdGate(nn.Module):
+    """A data-dependent branch that inputs of either sign do not flip (std > 2): tracing keeps one
+    branch silently, so the tracer's warning must keep CoreML from counting as checked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if x.std() > 2.0:
+            y = y * 0.0
+        return y
+
+
+def std_gate() -> nn.Module:
+    return StdGate()
