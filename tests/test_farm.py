@@ -80,17 +80,23 @@ def test_every_cell_runs_once_and_no_device_runs_two_at_a_time(cluster, pg_store
     assert "per device" in out and "bench-d" in out
 
 
-def test_a_killed_worker_loses_nothing_finished_and_fails_its_devices_cells(cluster, pg_store, tiny_files) -> None:
+def long_run_until_stored(cluster, pg_store: str, tiny_files, devices: list[str]) -> subprocess.Popen:
+    """Start a farm run of 6 repeats on every device; return once one of ``devices`` stored an ok cell."""
     proc = farm_run(cluster, pg_store, "-m", str(tiny_files["onnx"]), "--repeats", "6", "--warmup", "1",
                     "--min-runs", "10", "--min-time", "1.0")  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            if any(r["device"] in DEVICES[2:] and r["status"] == "ok" for r in stored(pg_store)):
+            if any(r["device"] in devices and r["status"] == "ok" for r in stored(pg_store)):
                 break
         except sa.exc.ProgrammingError:
             pass  # tables not created yet
         time.sleep(0.3)
+    return proc
+
+
+def test_a_killed_worker_loses_nothing_finished_and_fails_its_devices_cells(cluster, pg_store, tiny_files) -> None:
+    proc = long_run_until_stored(cluster, pg_store, tiny_files, DEVICES[2:])
     cluster.kill("lab-2")
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, err
@@ -104,18 +110,22 @@ def test_a_killed_worker_loses_nothing_finished_and_fails_its_devices_cells(clus
     failed = [r for r in lost if r["status"] == "failed"]
     assert failed and all("was lost" in r["error"] for r in failed), [r["error"] for r in failed]
 
+    cluster.add_worker("lab-2", DEVICES[2:])  # the host is back: resume its devices' runs through the farm
+    cluster.wait_for_devices(DEVICES[2:])
+    argv = [sys.executable, "-m", "bench.cli", "run", "--farm", cluster.address, "--store", pg_store, "--resume",
+            "--device", DEVICES[2], "--device", DEVICES[3]]  # fmt: skip
+    env = {**os.environ, "BENCH_RESULTS": str(cluster.folder / "client-results")}
+    resumed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    after = stored(pg_store)
+    measured = {(r["device"], r["repeat"]) for r in after if r["status"] == "ok"}
+    assert measured == {(d, i) for d in DEVICES for i in range(6)}
+    assert len(after) == len(rows) + len(failed)  # only what was missing was measured, into the same runs
+    assert {r["run_id"] for r in after} == {r["run_id"] for r in rows}
+
 
 def test_a_lost_scheduler_ends_in_stored_failed_cells_and_finished_runs(cluster, pg_store, tiny_files) -> None:
-    proc = farm_run(cluster, pg_store, "-m", str(tiny_files["onnx"]), "--repeats", "6", "--warmup", "1",
-                    "--min-runs", "10", "--min-time", "1.0")  # fmt: skip
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if any(r["status"] == "ok" for r in stored(pg_store)):
-                break
-        except sa.exc.ProgrammingError:
-            pass  # tables not created yet
-        time.sleep(0.3)
+    proc = long_run_until_stored(cluster, pg_store, tiny_files, DEVICES)
     cluster.kill("scheduler")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err

@@ -155,34 +155,33 @@ def run_cmd(
         raise BenchError("format pytorch (eager) measures zoo models; measure file.py:factory models as onnx or tflite")
     overrides = parse_options(option or [])
     if farm:
-        if resume or device_file:
-            raise BenchError("--farm runs devices that live on the farm's workers: no --resume or --device-file")
-        cells = plan_cells(refs, formats, precisions, runtimes, ints(threads or "1", "--threads"), repeats)
+        if device_file:
+            raise BenchError("--farm runs devices that live on the farm's workers: no --device-file")
+        farm_threads = ints(threads or "1", "--threads")
+        settings = _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, farm_threads,
+                                 repeats, input_shape, weights, factory_args)  # fmt: skip
+        previous = None
+        if resume:  # every device's last unfinished run, measured to its end with its own settings
+            results_store = Store(store)
+            previous = {d: results_store.resumable_run(d) for d in devices}
+            missing = [d for d, run in previous.items() if run is None]
+            if missing:
+                raise BenchError(f"nothing to resume: no unfinished run on device {', '.join(missing)}")
+            protocol, overrides = _resumed_settings(ctx, previous[devices[0]], settings)
+            cells = [Cell.from_row(c) for c in previous[devices[0]]["plan"]]
+        else:
+            cells = plan_cells(refs, formats, precisions, runtimes, farm_threads, repeats)
         for name in sorted({c.runtime for c in cells}):
             get_runtime(name).with_options(overrides)
         _check_user_models(cells)
-        _run_farm(farm, devices, cells, protocol, overrides, store, as_json)
+        _run_farm(farm, devices, cells, protocol, overrides, store, as_json, settings, previous)
         return
     if len(devices) > 1:
         raise BenchError("several --device values need --farm ADDRESS (or run one device at a time)")
     dev = get_device(devices[0], device_file)
     thread_counts = ints(threads, "--threads") if threads else list(dev.threads)
-    settings = {
-        "protocol": asdict(protocol),
-        "options": overrides,
-        "plan": {
-            "model": sorted(model or []),
-            "suite": suite,
-            "fmt": sorted(formats),
-            "precision": sorted(precisions),
-            "runtime": sorted(runtimes) if runtimes else None,
-            "threads": sorted(thread_counts),
-            "repeats": repeats,
-            "input_shape": input_shape,
-            "weights": weights,
-            "factory_args": factory_args,
-        },
-    }
+    settings = _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts,
+                             repeats, input_shape, weights, factory_args)  # fmt: skip
     previous = None
     if resume:
         results_store = Store(store)
@@ -323,7 +322,28 @@ def _check_files(files: list[str], formats: list[str] | None, precisions: list[s
             raise BenchError(f"--precision {','.join(precisions)}: the weights of {file} are {precision}")
 
 
-def _run_farm(address, devices, cells, protocol, overrides, store, as_json) -> None:
+def _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts, repeats,
+                  input_shape, weights, factory_args) -> dict:  # fmt: skip
+    """What a run records for a later ``--resume``: its protocol, runtime options and plan options."""
+    return {
+        "protocol": asdict(protocol),
+        "options": overrides,
+        "plan": {
+            "model": sorted(model or []),
+            "suite": suite,
+            "fmt": sorted(formats),
+            "precision": sorted(precisions),
+            "runtime": sorted(runtimes) if runtimes else None,
+            "threads": sorted(thread_counts),
+            "repeats": repeats,
+            "input_shape": input_shape,
+            "weights": weights,
+            "factory_args": factory_args,
+        },
+    }
+
+
+def _run_farm(address, devices, cells, protocol, overrides, store, as_json, settings=None, resume=None) -> None:
     from bench.devices.farm import run_on_farm
     from bench.results.store import Store
 
@@ -337,8 +357,9 @@ def _run_farm(address, devices, cells, protocol, overrides, store, as_json) -> N
             if log_line:
                 log_line(row)
 
+        argv = " ".join(sys.argv[1:])
         result = run_on_farm(
-            address, devices, cells, protocol, overrides, results_store, " ".join(sys.argv[1:]), on_row
+            address, devices, cells, protocol, overrides, results_store, argv, on_row, settings, resume
         )
     if as_json:
         import pandas as pd

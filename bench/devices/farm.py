@@ -236,6 +236,9 @@ class Farm:
                 if self.client.status != "running":
                     yield job, None, self.lost_scheduler()
                     continue
+                if future.status == "lost":  # its finished result went down with its worker
+                    yield job, None, f"{lost(job.device)} before its result was fetched (Dask: task lost)"
+                    continue
                 yield job, None, f"{type(error).__name__}: {error}" if error else f"task {future.status}"
             try:
                 offered = self.offered()
@@ -321,47 +324,72 @@ def run_on_farm(
     store,
     argv: str = "",
     on_row: Callable[[dict], None] | None = None,
+    settings: dict | None = None,
+    resume: dict[str, dict] | None = None,
 ) -> FarmResult:
-    """Measure ``cells`` on every device of the farm; one stored run per device."""
+    """Measure ``cells`` on every device of the farm; one stored run per device, each under its
+    lease (:class:`~bench.results.lease.RunLease`) for as long as the suite runs.
+
+    ``settings`` are recorded with new runs (what a resume measures with). ``resume``: device ->
+    run row (:meth:`Store.resumable_run`): measure what each of those runs still lacks by its
+    recorded plan, into that run (its lease taken first: BenchError naming the holder when another
+    live process measures it). Raises BenchError when a device is not offered."""
     from bench.measure.environment import fingerprint
     from bench.measure.harness import failed_measurement, prepare_workload
+    from bench.results.lease import RunLease, this_holder
 
     farm = Farm(address)
     try:
         farm.require(devices)
-        payloads: dict[tuple, object] = {}
-        errors: dict[tuple, str] = {}
-        for cell in cells:  # export once, on the client; ship the bytes once per worker
-            key = (cell.model, cell.format, cell.precision)
-            if key in payloads or key in errors:
-                continue
-            workload, error = prepare_workload(cell)
-            if error:
-                errors[key] = error
+        holder = this_holder()
+        with contextlib.ExitStack() as leases:
+            if resume is not None:
+                run_ids = {d: resume[d]["run_id"] for d in devices}
+                for run_id in run_ids.values():
+                    lease = RunLease(store, run_id, holder)
+                    lease.take()
+                    leases.enter_context(lease)
+                done = {d: store.done_cells(run_ids[d]) for d in devices}  # read once the runs are ours
             else:
-                payloads[key] = farm.scatter(artifact_payload(workload.path, workload.sha256, workload.input_shape))
-        environment = {**fingerprint(), "farm": address}
-        plan = [c.plan_entry() for c in cells]
-        result = FarmResult({d: store.start_run(d, environment, plan, argv) for d in devices})
-        jobs = []
-        for cell in cells:
-            for device in devices:
+                environment = {**fingerprint(), "farm": address}
+                plan = [c.plan_entry() for c in cells]
+                run_ids = {d: store.start_run(d, environment, plan, argv, settings, holder) for d in devices}
+                for run_id in run_ids.values():
+                    leases.enter_context(RunLease(store, run_id, holder))
+                done = {d: set() for d in devices}
+            result = FarmResult(run_ids)
+            todo = [(cell, d) for cell in cells for d in devices if cell.on(d) not in done[d]]
+            payloads: dict[tuple, object] = {}
+            errors: dict[tuple, str] = {}
+            for cell, _ in todo:  # export once, on the client; ship the bytes once per worker
+                key = (cell.model, cell.format, cell.precision)
+                if key in payloads or key in errors:
+                    continue
+                workload, error = prepare_workload(cell)
+                if error:
+                    errors[key] = error
+                else:
+                    payloads[key] = farm.scatter(artifact_payload(workload.path, workload.sha256, workload.input_shape))
+            jobs = []
+            for cell, device in todo:
                 key = (cell.model, cell.format, cell.precision)
                 if key in errors:
                     _store(store, result, failed_measurement(cell, device, protocol, errors[key]), on_row)
                     continue
                 args = (device, cell, payloads[key], asdict(protocol), options)
                 jobs.append(Job(device, args, tag=cell))
-        for job, outcome, reason in farm.run(measure_on_worker, jobs):
-            measurement = outcome if reason is None else failed_measurement(job.tag, job.device, protocol, reason)
-            _store(store, result, measurement, on_row)
-        scheduler_lost = farm.lost_scheduler()
-        for device, run_id in result.run_ids.items():
-            errors = [m.error or "" for m in result.measurements if m.cell.device == device]
-            if scheduler_lost in errors:
-                store.finish_run(run_id, "interrupted")
-            else:
-                store.finish_run(run_id, "device-lost" if any("was lost" in e for e in errors) else "finished")
+            for job, outcome, reason in farm.run(measure_on_worker, jobs):
+                measurement = outcome if reason is None else failed_measurement(job.tag, job.device, protocol, reason)
+                _store(store, result, measurement, on_row)
+            scheduler_lost = farm.lost_scheduler()
+            for device, run_id in result.run_ids.items():
+                errors_seen = [m.error or "" for m in result.measurements if m.cell.device == device]
+                if scheduler_lost in errors_seen:
+                    store.finish_run(run_id, "interrupted")
+                elif any("was lost" in e for e in errors_seen):
+                    store.finish_run(run_id, "device-lost")
+                else:
+                    store.finish_run(run_id, "finished")
         return result
     finally:
         with contextlib.suppress(Exception):  # a client that lost its scheduler may fail to close
