@@ -34,7 +34,7 @@ from bench.errors import one_line
 from bench.paths import results_dir
 from export.artifact import Artifact, Verification
 from export.base import ConvertReport, check_combination, flatten_outputs, get_exporter
-from export.source import ModelSpec, file_sha256
+from export.source import ModelSpec, file_sha256, is_user_code
 from export.verify import SEED, InputSpec, verify
 
 META = "artifact.json"
@@ -133,9 +133,6 @@ def _first_line(exc: BaseException) -> str:
     return next((line for line in lines if line), "")
 
 
-_OWN_CODE = [Path(__file__).resolve().parents[1] / name for name in ("bench", "export", "models")]
-
-
 def _user_line(chain: list[BaseException], folder: Path | None) -> str | None:
     """``file.py:LINE`` of the innermost frame in the user's folder among the chain's tracebacks."""
     if folder is None:
@@ -144,8 +141,7 @@ def _user_line(chain: list[BaseException], folder: Path | None) -> str | None:
     for exc in chain:
         for frame in traceback.extract_tb(exc.__traceback__):
             path = Path(frame.filename)
-            ours = "site-packages" in frame.filename or any(path.is_relative_to(p) for p in _OWN_CODE)
-            if path.is_absolute() and path.is_relative_to(folder) and not ours:
+            if path.is_absolute() and path.is_relative_to(folder) and is_user_code(frame.filename):
                 found = f"{path.name}:{frame.lineno}"
     return found
 
@@ -200,7 +196,6 @@ def export_model(
         stale = _reverify(spec, exporter, artifact, inputs)
         if stale:
             artifact = None
-            _REVERIFIED.pop(key, None)
     if artifact is None:
         artifact = _export_fresh(spec, exporter, precision, folder, key, settings, versions, inputs)
         if stale:
@@ -307,7 +302,7 @@ def _export_fresh(
         settings=settings,
         cache_key=key,
         weights=spec.weights_hash,
-        dependencies=dict(getattr(spec, "dependencies", None) or {}),
+        dependencies=dict(spec.dependencies),
     )
     start = time.perf_counter()
     with _output_to(folder / "export.log"):

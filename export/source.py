@@ -393,6 +393,15 @@ def _location(file: str) -> str:
     return "stdlib" if real.startswith(std) else "local"
 
 
+_OWN_CODE = tuple(str(Path(__file__).resolve().parents[1] / name) + os.sep for name in ("bench", "export", "models"))
+
+
+def is_user_code(file: str) -> bool:
+    """Whether ``file`` (a traceback's or warning's file name) is the user's code: not an installed
+    distribution, not the standard library, not this program's own ``bench``, ``export`` or zoo."""
+    return _location(file) == "local" and not os.path.realpath(file).startswith(_OWN_CODE)
+
+
 def _package_folder(name: str, file: Path) -> Path:
     """The folder of the top-level package ``name`` belongs to, or ``file`` for a plain module."""
     top = sys.modules.get(name.partition(".")[0])

@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from bench.runtimes import coreml
 from export.base import ConvertReport, Exporter, Runner, flatten_outputs, output_names, register_exporter
+from export.source import is_user_code
 
 DEPLOYMENT_TARGET = "iOS16"
 
@@ -103,14 +104,12 @@ def checked_trace(model: nn.Module, example: torch.Tensor) -> tuple[torch.jit.Sc
             failure = next((str(w.message) for w in caught if "does not match" in str(w.message)), None)
         except torch.jit.TracingCheckError as exc:
             traced, failure = None, str(exc).strip().splitlines()[1] if str(exc).strip() else "graphs differed"
-    zoo = Path(__file__).resolve().parents[1] / "models"
     user_warnings = [
         f"{Path(w.filename).name}:{w.lineno} ({str(w.message).split(' might')[0]})"
         for w in caught
         if issubclass(w.category, torch.jit.TracerWarning)
-        and "site-packages" not in w.filename
         and "does not match" not in str(w.message)
-        and not Path(w.filename).resolve().is_relative_to(zoo)
+        and is_user_code(w.filename)
     ]
     if failure is None:
         if not user_warnings:
