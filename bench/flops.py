@@ -71,22 +71,29 @@ def _sdpa_macs(inputs: list, outputs: list) -> int:
     return batch * length * keys * (dim + dim_v)
 
 
-def _flop_counter_macs(model: nn.Module, x: torch.Tensor) -> int:
+def _flop_counter_macs(model: nn.Module, xs: tuple[torch.Tensor, ...]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(x)
+        model(*xs)
     return counter.get_total_flops() // 2
 
 
-def count_macs(model: nn.Module, input_shape: tuple[int, ...], name: str = "", max_depth: int = 2) -> MacsReport:
-    """Count MACs with fvcore on a random input of ``input_shape``; rows down to ``max_depth``."""
+def count_macs(model: nn.Module, input_shape, name: str = "", max_depth: int = 2) -> MacsReport:
+    """Count MACs with fvcore on random inputs (``input_shape``: the shape of the one input, or an
+    ``export.reference.Inputs`` for several, integer ones 0 or 1); rows down to ``max_depth``.
+    The report's ``input_shape`` is the first input's."""
     from fvcore.nn import FlopCountAnalysis, parameter_count
 
+    from export.base import example_tensors
+    from export.reference import Inputs
+    from export.verify import InputSpec
+
+    inputs = input_shape if isinstance(input_shape, Inputs) else Inputs.of_shape(input_shape)
     model = model.eval()
-    x = torch.randn(input_shape)
-    analysis = FlopCountAnalysis(model, x).set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
+    xs = example_tensors(inputs, InputSpec().sample(inputs, 1)[0])
+    analysis = FlopCountAnalysis(model, xs).set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     with warnings.catch_warnings(), torch.no_grad():
@@ -102,10 +109,10 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...], name: str = "", m
     ]
     return MacsReport(
         model=name or type(model).__name__,
-        input_shape=tuple(input_shape),
+        input_shape=inputs.tensors[0].shape,
         macs=total,
         params=int(params[""]),
-        flop_counter_macs=_flop_counter_macs(model, x),
+        flop_counter_macs=_flop_counter_macs(model, xs),
         skipped_ops=dict(sorted(skipped.items(), key=lambda kv: -kv[1])),
         modules=rows,
     )

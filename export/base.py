@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ import torch.nn as nn
 from bench.errors import BenchError, MissingBackendError
 from bench.imports import importable
 
-Runner = Callable[[np.ndarray], list[np.ndarray]]
+Runner = Callable[..., list[np.ndarray]]
+"""``run(*arrays)``: one numpy array per model input, in order -> every output, in the file's order."""
 
 
 @dataclass
@@ -48,12 +50,65 @@ def flatten_outputs(value) -> list[torch.Tensor]:
     raise TypeError(f"the model returned {type(value).__name__} with no tensor in it: return tensors")
 
 
-def output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
+def output_names(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list[str]:
     """``["output"]`` for one output, else ``output_0``, ``output_1``, ... (what the exported file
     calls the flattened outputs)."""
     with torch.no_grad():
-        count = len(flatten_outputs(model(example)))
+        count = len(flatten_outputs(model(*examples)))
     return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def forward_inputs(model: nn.Module) -> tuple[list[str], int]:
+    """``(required, most)``: the names of the tensors ``model.forward`` must be given (positional
+    parameters without a default) and how many positional ones it takes at most (a large number
+    for ``*args``). ``(["input"], 1)`` when its signature cannot be read."""
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return ["input"], 1
+    positional = [p for p in parameters if p.kind in _POSITIONAL]
+    required = [p.name for p in positional if p.default is inspect.Parameter.empty]
+    varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+    return required, 2**16 if varargs else len(positional)
+
+
+def check_input_count(model: nn.Module, inputs, label: str) -> None:
+    """Raises BenchError when ``model.forward`` cannot take as many tensors as ``inputs`` gives
+    (export.reference.Inputs), naming the inputs it takes and how to give them."""
+    needed, most = forward_inputs(model)
+    if not len(needed) <= len(inputs) <= most:
+        shapes = ";".join(f"{n}:SHAPE" for n in needed)
+        raise BenchError(
+            f"{label}: forward takes {len(needed)} input(s) ({', '.join(needed)}), --input-shape gives "
+            f"{len(inputs)}; give each as NAME:SHAPE[:DTYPE], e.g. --input-shape '{shapes}'"
+        )
+
+
+def input_names(model: nn.Module, inputs) -> list[str]:
+    """The names an exported file gives the model's inputs (``inputs``: export.reference.Inputs):
+    ``["input"]`` for one unnamed input (every artifact of a one-input model), else each input's
+    given name, or the forward's parameter name at its position (``input_1``, ... past them)."""
+    if len(inputs) == 1 and not inputs.tensors[0].name:
+        return ["input"]
+    try:
+        params = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in _POSITIONAL]
+    except (TypeError, ValueError):
+        params = []
+    return [t.name or (params[i] if i < len(params) else f"input_{i}") for i, t in enumerate(inputs)]
+
+
+def example_tensors(inputs, arrays: list[np.ndarray] | None = None) -> tuple[torch.Tensor, ...]:
+    """Tensors to call the model with: ``arrays`` (one per input) as torch tensors of each input's
+    dtype, or zeros of each input's shape and dtype."""
+    if arrays is None:
+        arrays = [np.zeros(t.shape, dtype=t.dtype) for t in inputs]
+    return tuple(
+        torch.from_numpy(np.ascontiguousarray(a).astype(t.dtype, copy=False))
+        for a, t in zip(arrays, inputs, strict=True)
+    )
 
 
 class Exporter(ABC):
@@ -78,19 +133,34 @@ class Exporter(ABC):
                 raise MissingBackendError(f"{self.name} export", self.extra, package) from None
         return versions
 
-    def settings(self, precision: str) -> dict:
+    io_types: tuple[str, ...] = ("float32",)  # element types the file's inputs/outputs can have at int8-static
+
+    def settings(self, precision: str, io: str = "float32") -> dict:
         """Export settings that change the produced file (part of the cache key)."""
         return {}
 
     @abstractmethod
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> ConvertReport | None:
-        """Write the exported model for ``example``'s shape to ``path`` (``example`` is a representative
-        seeded input, for converters that trace). Returns what was checked on the way, for a format
-        that cannot be run here (:class:`ConvertReport`, or None); raises whatever the converter raises."""
+    def convert(
+        self,
+        model: nn.Module,
+        examples: tuple[torch.Tensor, ...],
+        path: Path,
+        precision: str,
+        names: list[str],
+        calibration: list[list[np.ndarray]] | None = None,
+        io: str = "float32",
+    ) -> ConvertReport | None:
+        """Write the exported model for the shapes of ``examples`` (one representative seeded tensor
+        per input, for converters that trace) to ``path``, its inputs called ``names`` where the
+        format keeps names; ``calibration`` (one array per input, per image) for ``int8-static``,
+        and ``io`` the element type of its inputs and outputs there (one of :attr:`io_types`).
+        Returns what was checked on the way, for a format that cannot be run here
+        (:class:`ConvertReport`, or None); raises whatever the converter raises."""
 
     @abstractmethod
     def load_runner(self, path: Path) -> Runner | str:
-        """A callable running the file on one input, or the reason it cannot run here."""
+        """A callable running the file on one array per input (:data:`Runner`), or the reason it
+        cannot run here."""
 
     @abstractmethod
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:
@@ -132,9 +202,13 @@ def supported() -> dict[str, tuple[str, ...]]:
     return {name: e.precisions for name, e in _EXPORTERS.items()}
 
 
+STATIC = "int8-static"  # full-integer int8: weights and activations, ranges calibrated on images
+
+
 def precision_of_dtypes(dtypes: set[str]) -> str:
     """A model's precision from the element types of its weights: ``int8`` when any is an 8-bit
-    integer (dynamic or static quantization), else ``fp16`` when any is float16, else ``fp32``."""
+    integer (dynamic or static quantization: a file does not say which), else ``fp16`` when any is
+    float16, else ``fp32``."""
     if dtypes & {"int8", "uint8"}:
         return "int8"
     return "fp16" if "float16" in dtypes else "fp32"

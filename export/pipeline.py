@@ -7,6 +7,10 @@ metadata, including the file's sha256). A lookup whose file no longer matches it
 treated as a miss and re-exported. Converter output goes to ``export.log`` in that folder, so
 ``--json`` output stays clean and a failure's details are kept.
 
+Full-integer int8 (``int8-static``) needs calibration images (:class:`export.calibration.
+Calibration`): their digest is part of the key, and such an artifact is verified (and re-verified)
+on them instead of random inputs.
+
 A cache hit is re-verified before it is reused: today's PyTorch model and the cached file run on
 one seeded input and must still agree (a dependency the key does not see may have changed); if
 they do not, the artifact is exported again. A failed export is cached too, with its reason, so
@@ -25,17 +29,29 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.errors import one_line
+from bench.errors import BenchError, one_line
 from bench.paths import results_dir
 from export.artifact import Artifact, Verification
-from export.base import ConvertReport, check_combination, flatten_outputs, get_exporter
+from export.base import (
+    STATIC,
+    ConvertReport,
+    check_combination,
+    check_input_count,
+    example_tensors,
+    flatten_outputs,
+    get_exporter,
+    input_names,
+    supported,
+)
+from export.calibration import Calibration
 from export.source import ModelSpec, file_sha256, is_user_code
-from export.verify import SEED, InputSpec, verify
+from export.verify import SEED, THRESHOLDS, InputSpec, Thresholds, verify
 
 META = "artifact.json"
 
@@ -66,14 +82,34 @@ def default_inputs(spec: ModelSpec) -> InputSpec:
     return InputSpec()
 
 
-def cache_key(spec: ModelSpec, fmt: str, precision: str, inputs: InputSpec | None = None) -> tuple[str, dict, dict]:
+def cache_key(
+    spec: ModelSpec,
+    fmt: str,
+    precision: str,
+    inputs: InputSpec | None = None,
+    calibration: Calibration | None = None,
+    io: str = "float32",
+) -> tuple[str, dict, dict]:
     """The artifact's cache key (sha256 hex), its export settings and converter versions."""
     exporter = get_exporter(fmt)
     inputs = inputs or default_inputs(spec)
+    static = precision == STATIC and calibration is not None
+    plain = spec.inputs.plain  # one unnamed float32 input: its shape, as every such artifact's key has it
     settings = {
-        "input_shape": list(spec.input_shape),
-        **exporter.settings(precision),
-        "verify_inputs": inputs.describe(),
+        **({"input_shape": list(spec.inputs.shape)} if plain else {"inputs": spec.inputs.to_list()}),
+        **exporter.settings(precision, io),
+        "verify_inputs": calibration.describe() if static else inputs.describe(),
+        **(
+            {
+                "calibration": {
+                    "images": len(calibration.images),
+                    "origin": calibration.origin,
+                    "sha256": calibration.digest,
+                }
+            }
+            if static
+            else {}
+        ),  # fmt: skip
     }
     versions = exporter.versions()
     material = {
@@ -176,28 +212,44 @@ def export_model(
     use_cache: bool = True,
     retry_failed: bool = False,
     inputs: InputSpec | None = None,
+    calibration: Calibration | None = None,
+    io: str = "float32",
 ) -> Artifact:
     """Export ``spec`` to one format and precision; failures come back as an Artifact with ``error``.
 
-    ``inputs`` is the verification input distribution (default :func:`default_inputs`). A cache
-    hit is re-verified on one seeded input (``reverified``) and exported again when it no longer
+    ``inputs`` is the verification input distribution (default :func:`default_inputs`);
+    ``calibration`` the images of ``int8-static``, ``io`` the element type of its inputs and
+    outputs (``int8`` for TFLite: :attr:`export.base.Exporter.io_types`). A cache hit is re-verified on one seeded input
+    (``reverified``; a calibration image for int8-static) and exported again when it no longer
     matches today's PyTorch model; a cached failure is returned as it is unless ``retry_failed``.
-    Raises BenchError for a format/precision combination that does not exist."""
+    Raises BenchError for a format/precision combination that does not exist, and for
+    ``int8-static`` without calibration images."""
     check_combination(fmt, precision)
+    if precision == STATIC and calibration is None:
+        raise BenchError(
+            "int8-static quantizes activations with ranges measured on images: give --calibration DIR "
+            "(a folder of images the model's preprocessing reads)"
+        )
     exporter = get_exporter(fmt)
+    if io != "float32" and (precision != STATIC or io not in exporter.io_types):
+        raise BenchError(
+            f"--io {io}: int8 input and output tensors come with --precision int8-static, in formats "
+            f"{', '.join(name for name, p in supported().items() if io in get_exporter(name).io_types)}"
+        )
     inputs = inputs or default_inputs(spec)
-    key, settings, versions = cache_key(spec, fmt, precision, inputs)
+    static = calibration if precision == STATIC else None
+    key, settings, versions = cache_key(spec, fmt, precision, inputs, static, io)
     folder = artifacts_dir() / spec.name / f"{fmt}-{precision}-{key[:16]}"
     artifact = _lookup(folder) if use_cache else None
     if artifact is not None and artifact.error is not None and retry_failed:
         artifact = None
     stale = None
     if artifact is not None and artifact.error is None:
-        stale = _reverify(spec, exporter, artifact, inputs)
+        stale = _reverify(spec, exporter, artifact, inputs, calibration)
         if stale:
             artifact = None
     if artifact is None:
-        artifact = _export_fresh(spec, exporter, precision, folder, key, settings, versions, inputs)
+        artifact = _export_fresh(spec, exporter, precision, folder, key, settings, versions, inputs, calibration, io)
         if stale:
             artifact.notes.append(stale)
     if out_dir is not None and artifact.error is None:
@@ -210,7 +262,9 @@ def export_model(
 _REVERIFIED: dict[str, bool | None] = {}
 
 
-def _reverify(spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec) -> str | None:
+def _reverify(
+    spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec, calibration: Calibration | None
+) -> str | None:
     """Run the cached file and today's PyTorch model on one seeded input. Returns why the cached
     file may not be reused (it no longer matches), or None; sets ``artifact.reverified`` (None
     where the format cannot run here). Done once per process for a zoo model."""
@@ -223,7 +277,9 @@ def _reverify(spec: ModelSpec, exporter, artifact: Artifact, inputs: InputSpec) 
         if isinstance(runner, str):  # cannot run here (CoreML off macOS): today's model against the export's
             check = _against_reference(model, spec, inputs, Path(artifact.path).parent)
         else:
-            check = verify(_reference(model), runner, spec.input_shape, artifact.precision, inputs, n=1)
+            samples = calibration.samples(spec.inputs)[:1] if artifact.precision == STATIC else None
+            limits = _limits(spec, artifact.precision)
+            check = verify(_reference(model, spec), runner, spec.inputs, artifact.precision, inputs, 1, samples, limits)
     except Exception as exc:  # noqa: BLE001 - a file or model that no longer runs: export again
         return f"the cached artifact could not be re-verified ({type(exc).__name__}); exported again"
     if check.passed is False:
@@ -240,8 +296,8 @@ REFERENCE = "reference.npz"  # PyTorch's outputs at export time on the first ver
 def _save_reference(model, spec: ModelSpec, inputs: InputSpec, folder: Path) -> None:
     """Keep what the PyTorch model gave at export time on the first verification input, so a cache
     hit of a file that cannot run here is still checked against today's model."""
-    probe = inputs.sample(spec.input_shape, 1)[0]
-    np.savez(folder / REFERENCE, *_reference(model)(probe))
+    probe = inputs.sample(spec.inputs, 1)[0]
+    np.savez(folder / REFERENCE, *_reference(model, spec)(*probe))
 
 
 def _against_reference(model, spec: ModelSpec, inputs: InputSpec, folder: Path) -> Verification:
@@ -254,40 +310,43 @@ def _against_reference(model, spec: ModelSpec, inputs: InputSpec, folder: Path) 
             then = [saved[k] for k in saved.files]
     except (OSError, ValueError):
         return Verification(None, reason="no reference outputs kept")
-    probe = inputs.sample(spec.input_shape, 1)[0]
-    return compare_outputs([then], [_reference(model)(probe)], "fp32")
+    probe = inputs.sample(spec.inputs, 1)[0]
+    return compare_outputs([then], [_reference(model, spec)(*probe)], "fp32")
 
 
-def _one_input(model) -> None:
-    """Raises ValueError naming the inputs of a model whose ``forward`` needs more than one (several
-    inputs are not supported yet)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    needed = [p.name for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty]
-    if len(needed) > 1:
-        raise ValueError(
-            f"the model's forward takes {len(needed)} inputs ({', '.join(needed)}); "
-            "only models with one input tensor are exported so far"
-        )
+VERIFY_CALIBRATION_IMAGES = 64  # int8-static is verified on (at most) this many calibration images
 
 
-def _reference(model):
-    """PyTorch's side of verification: ``run(x)`` -> the model's flattened outputs as arrays."""
+def _limits(spec: ModelSpec, precision: str) -> Thresholds | None:
+    """The verdict's thresholds: the precision's, but a zoo model's int8-static top-1 agreement is not
+    judged (random weights: nearly tied logits; see :mod:`export.verify`)."""
+    if precision == STATIC and spec.zoo:
+        return replace(THRESHOLDS[STATIC], min_top1=None)
+    return None
 
-    def run(x: np.ndarray) -> list[np.ndarray]:
+
+def _reference(model, spec: ModelSpec):
+    """PyTorch's side of verification: ``run(*arrays)`` (one per input) -> the model's flattened
+    outputs as arrays."""
+
+    def run(*arrays: np.ndarray) -> list[np.ndarray]:
         with torch.no_grad():
-            return [t.numpy() for t in flatten_outputs(model(torch.from_numpy(x)))]
+            return [t.numpy() for t in flatten_outputs(model(*example_tensors(spec.inputs, list(arrays))))]
 
     return run
 
 
 def _export_fresh(
-    spec, exporter, precision, folder: Path, key: str, settings: dict, versions: dict, inputs: InputSpec
+    spec,
+    exporter,
+    precision,
+    folder: Path,
+    key: str,
+    settings: dict,
+    versions: dict,
+    inputs: InputSpec,
+    calibration: Calibration | None = None,
+    io: str = "float32",
 ) -> Artifact:
     if folder.exists():
         shutil.rmtree(folder)
@@ -308,9 +367,11 @@ def _export_fresh(
     with _output_to(folder / "export.log"):
         try:
             model, artifact.weights_changed = spec.build_noting()
-            _one_input(model)
-            example = torch.from_numpy(inputs.sample(spec.input_shape, 1, seed=SEED + 1)[0])
-            report = exporter.convert(model, example, file, precision) or ConvertReport()
+            check_input_count(model, spec.inputs, spec.name)
+            examples = example_tensors(spec.inputs, inputs.sample(spec.inputs, 1, seed=SEED + 1)[0])
+            names = input_names(model, spec.inputs)
+            images = calibration.samples(spec.inputs) if precision == STATIC else None
+            report = exporter.convert(model, examples, file, precision, names, images, io) or ConvertReport()
             artifact.inputs, artifact.outputs = exporter.io_signature(file)
             _save_reference(model, spec, inputs, folder)
             runner = exporter.load_runner(file)
@@ -318,9 +379,12 @@ def _export_fresh(
                 checks = [] if report.doubts else report.checks
                 artifact.verification = Verification(None, reason="; ".join([runner, *report.doubts]), checks=checks)
             else:
-                artifact.verification = verify(_reference(model), runner, spec.input_shape, precision, inputs)
-            artifact.verification.inputs = inputs.describe()
-        except Exception as exc:  # noqa: BLE001 - a converter crash is a result, not a crash of the suite
+                on = images[:VERIFY_CALIBRATION_IMAGES] if images else None
+                limits = _limits(spec, precision)
+                artifact.verification = verify(_reference(model, spec), runner, spec.inputs, precision, inputs,
+                                               samples=on, limits=limits)  # fmt: skip
+            artifact.verification.inputs = calibration.describe() if images else inputs.describe()
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a converter crash (or a forward that exits) is a result
             traceback.print_exc()  # into export.log
             artifact.error = _reason(exc, folder / "export.log", spec.folder)
     artifact.export_seconds = round(time.perf_counter() - start, 3)

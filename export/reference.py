@@ -8,7 +8,9 @@ One grammar for ``bench export``, ``bench run``, ``bench profile`` and ``bench f
   ``path/to/net.py:make(0.5, depth=2)`` (on the command line also ``--factory-args '{"depth": 2}'``);
 - a model file run as it is: ``.onnx``, ``.tflite``, ``.mlpackage`` (``bench run`` only);
 - a zoo name or a factory followed by `` --input-shape 1,3,16,16`` and `` --weights PATH``, the
-  options as a command line gives them.
+  options as a command line gives them. A model with several inputs names each one
+  ``[NAME:]SHAPE[:DTYPE]``, separated by ``;`` (or ``--input-shape`` repeated):
+  ``--input-shape 'image:1,3,64,64;ids:1,16:int64'`` (:class:`Inputs`).
 
 :func:`parse_reference` reads one into a :class:`ModelRef`; :attr:`ModelRef.canonical` writes it
 back in one form: the model file and the weights as absolute paths, keyword arguments sorted by
@@ -53,6 +55,110 @@ def parse_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
     return shape
 
 
+INPUT_DTYPES = ("float32", "float16", "int64", "int32", "bool")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input: ``shape`` (positive integers, any rank), ``name`` ("" when the user named
+    none: the forward's parameter name is used), ``dtype`` (one of :data:`INPUT_DTYPES`)."""
+
+    shape: tuple[int, ...]
+    name: str = ""
+    dtype: str = "float32"
+
+    @property
+    def text(self) -> str:
+        """``[NAME:]SHAPE[:DTYPE]`` as :func:`parse_inputs` reads it (dtype only when not float32)."""
+        text = ",".join(map(str, self.shape))
+        text = f"{self.name}:{text}" if self.name else text
+        return text if self.dtype == "float32" else f"{text}:{self.dtype}"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The inputs a model is exported and measured at, in the order ``forward`` takes them.
+
+    One unnamed float32 input is the common case (``--input-shape 1,3,224,224``); a model with
+    several names or orders each of them (:func:`parse_inputs`)."""
+
+    tensors: tuple[TensorSpec, ...]
+
+    @classmethod
+    def of_shape(cls, shape) -> Inputs:
+        """One unnamed float32 input of ``shape``."""
+        return cls((TensorSpec(tuple(int(v) for v in shape)),))
+
+    @classmethod
+    def from_list(cls, items: list[dict]) -> Inputs:
+        """The inverse of :meth:`to_list` (what a job or a farm payload carries)."""
+        return cls(tuple(TensorSpec(tuple(d["shape"]), d.get("name", ""), d.get("dtype", "float32")) for d in items))
+
+    def to_list(self) -> list[dict]:
+        return [t.to_dict() for t in self.tensors]
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __iter__(self):
+        return iter(self.tensors)
+
+    @property
+    def plain(self) -> bool:
+        """One unnamed float32 input (every zoo model; the common user model)."""
+        return len(self.tensors) == 1 and self.tensors[0] == TensorSpec(self.tensors[0].shape)
+
+    @property
+    def text(self) -> str:
+        """The ``--input-shape`` value that gives these inputs (``1,3,224,224``; ``a:1,3;b:1,4:int64``)."""
+        return ";".join(t.text for t in self.tensors)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the one input; BenchError for a model with several (for what takes one only)."""
+        if len(self.tensors) != 1:
+            raise BenchError(
+                f"the model has {len(self.tensors)} inputs ({self.text}); this takes models with one input"
+            )
+        return self.tensors[0].shape
+
+
+def parse_inputs(text: str, option: str = "--input-shape") -> Inputs:
+    """``--input-shape``: one shape (``1,3,224,224`` or ``1x3x224x224``) or several inputs separated
+    by ``;`` each ``[NAME:]SHAPE[:DTYPE]`` (``image:1,3,64,64;ids:1,16:int64``). Raises BenchError
+    naming ``option`` for a malformed item, a bad name or dtype, a name given twice, or more than
+    :data:`MAX_INPUT_ELEMENTS` elements in all."""
+    items = [item.strip() for item in text.split(";")]
+    if not all(items):
+        raise BenchError(f"{option} '{text[:80]}' has an empty item; give SHAPE or NAME:SHAPE[:DTYPE] separated by ;")
+    tensors = []
+    for item in items:
+        parts = item.split(":")
+        if len(parts) == 1:
+            parts = ["", parts[0], "float32"]
+        elif len(parts) == 2:  # NAME:SHAPE or SHAPE:DTYPE
+            parts = ["", *parts] if parts[1] in INPUT_DTYPES else [*parts, "float32"]
+        if len(parts) != 3:
+            raise BenchError(f"{option} '{item[:80]}' is not SHAPE or NAME:SHAPE[:DTYPE] like ids:1,16:int64")
+        name, shape, dtype = parts
+        if name and not _NAME.match(name):
+            raise BenchError(f"{option}: input name '{name[:40]}' must be a Python identifier of at most 64 characters")
+        if dtype not in INPUT_DTYPES:
+            raise BenchError(f"{option}: dtype '{dtype[:20]}' of '{item[:60]}' is not one of {', '.join(INPUT_DTYPES)}")
+        tensors.append(TensorSpec(parse_shape(shape, option), name, dtype))
+    names = [t.name for t in tensors if t.name]
+    if len(set(names)) != len(names):
+        raise BenchError(f"{option} '{text[:80]}' names an input twice")
+    total = sum(math.prod(t.shape) for t in tensors)
+    if total > MAX_INPUT_ELEMENTS:
+        raise BenchError(f"{option} '{text[:80]}' has {total} elements; at most {MAX_INPUT_ELEMENTS}")
+    return Inputs(tuple(tensors))
+
+
 def parse_factory_args(text: str) -> tuple[tuple, dict[str, Any]]:
     """``--factory-args``: a JSON object (keyword arguments) or list (positional ones) ->
     ``(args, kwargs)``; raises BenchError."""
@@ -91,7 +197,7 @@ class ModelRef:
 
     ``target``: a zoo name, or the absolute path of a user's ``.py`` file; ``factory``: the function
     (or class) in that file, None for a zoo model; ``args`` / ``kwargs``: its literal arguments
-    (kwargs sorted by name); ``input_shape``: None for the model's default; ``weights``: an absolute
+    (kwargs sorted by name); ``inputs``: None for the model's default; ``weights``: an absolute
     path. ``shown``: the file for error messages (relative to the working folder when in it).
     """
 
@@ -99,7 +205,7 @@ class ModelRef:
     factory: str | None = None
     args: tuple = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
-    input_shape: tuple[int, ...] | None = None
+    inputs: Inputs | None = None
     weights: str | None = None
     shown: str = field(default="", compare=False, repr=False)
 
@@ -126,8 +232,8 @@ class ModelRef:
     def canonical(self) -> str:
         """The one string for this model (what ``Cell.model`` stores); :func:`parse_reference` reads it back."""
         text = f"{self.target}:{self.call}" if self.is_user else self.target
-        if self.input_shape is not None:
-            text += f" --input-shape {','.join(map(str, self.input_shape))}"
+        if self.inputs is not None:
+            text += f" --input-shape {self.inputs.text}"
         if self.weights is not None:
             text += f" --weights {self.weights}"
         return text
@@ -135,31 +241,34 @@ class ModelRef:
     def __str__(self) -> str:
         return self.canonical
 
-    def without_shape(self, default: tuple[int, ...]) -> ModelRef:
-        """This reference with ``input_shape`` None when it is ``default`` (the canonical form names a
+    def without_shape(self, default: Inputs) -> ModelRef:
+        """This reference with ``inputs`` None when they are ``default`` (the canonical form names a
         shape only when it is not the model's own)."""
-        return replace(self, input_shape=None) if self.input_shape == tuple(default) else self
+        return replace(self, inputs=None) if self.inputs == default else self
 
 
 def parse_reference(
     text: str,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: Inputs | tuple[int, ...] | None = None,
     weights: str | Path | None = None,
     factory_args: tuple[tuple, dict[str, Any]] | None = None,
 ) -> ModelRef:
-    """Read a model reference (see the module docstring); ``input_shape``, ``weights`` and
+    """Read a model reference (see the module docstring); ``input_shape`` (:class:`Inputs`, or the
+    shape of one input), ``weights`` and
     ``factory_args`` (``(args, kwargs)``) are the command line's options, added to what the text
     names. Raises BenchError for a malformed reference, arguments that are not literals, and an
     option given twice (in the text and on the command line) with different values."""
     head, tail = split_options(text.strip())
     inline = _inline_options(text, tail)
+    if input_shape is not None and not isinstance(input_shape, Inputs):
+        input_shape = Inputs.of_shape(input_shape)
     shape = _one_of("--input-shape", text, inline.get("--input-shape"), input_shape)
     weights_path = _one_of("--weights", text, inline.get("--weights"), str(weights) if weights else None)
     weights_path = os.path.abspath(os.path.expanduser(weights_path)) if weights_path else None
     if not is_user_reference(head):
         if factory_args is not None:
             raise BenchError(f"--factory-args applies to file.py:factory models, not to the zoo model '{head}'")
-        return ModelRef(head, input_shape=shape, weights=weights_path)
+        return ModelRef(head, inputs=shape, weights=weights_path)
     file, sep, call = head.partition(".py:")
     if not sep or not call.strip():
         raise BenchError(f"'{head}': name the factory as path/to/file.py:factory")
@@ -199,7 +308,7 @@ def _inline_options(text: str, tail: str) -> dict[str, str]:
 def _one_of(option: str, text: str, inline: str | None, given):
     """The value of ``option``: from the reference's text or from the command line, not both unless equal."""
     if option == "--input-shape" and inline is not None:
-        inline = parse_shape(inline)
+        inline = parse_inputs(inline)
     if inline is not None and given is not None and inline != given:
         raise BenchError(f"'{text}' names {option} already; give it once")
     return given if given is not None else inline

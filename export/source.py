@@ -37,7 +37,7 @@ import site
 import sys
 import sysconfig
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 from types import ModuleType
@@ -49,30 +49,43 @@ import torch.nn as nn
 import models
 from bench.digest import file_sha256
 from bench.errors import BenchError
-from export.reference import ModelRef, parse_reference
+from export.reference import Inputs, ModelRef, parse_reference
 from models._weights import unzero_scales
 
 WEIGHT_SEED = 0
 USER_INPUT_SHAPE = (1, 3, 224, 224)  # a user's model without --input-shape
+USER_INPUTS = Inputs.of_shape(USER_INPUT_SHAPE)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """A model to export.
 
-    ``source``: the hash of the model's own code (the user's file; the zoo's ``models.code_hash()``).
+    ``inputs``: what the model is exported and measured at (:class:`export.reference.Inputs`, or
+    the shape of its one input; one input for zoo models). ``source``: the hash of the model's own
+    code (the user's file; the zoo's ``models.code_hash()``).
     ``reference``: its canonical reference (:attr:`export.reference.ModelRef.canonical`), what a
     cell stores. ``origin``: where ``dependencies`` come from (None: no more than ``source``).
     """
 
     name: str
-    input_shape: tuple[int, ...]
+    inputs: Inputs
     source: str
     factory: Callable[[], nn.Module]
     weights: Path | None = None
     reference: str = ""
     origin: UserModel | ZooModel | None = field(default=None, compare=False, repr=False)
     _built: list = field(default_factory=list, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.inputs, Inputs):  # the shape of one input
+            object.__setattr__(self, "inputs", Inputs.of_shape(self.inputs))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of the model's one input; BenchError for a model with several inputs (for the
+        commands that take one: ``bench profile``)."""
+        return self.inputs.shape
 
     @property
     def zoo(self) -> bool:
@@ -114,22 +127,27 @@ class ModelSpec:
         return self.origin.folder if isinstance(self.origin, UserModel) else None
 
     def check_runs(self) -> None:
-        """Run a user's model once on zeros of :attr:`input_shape` (in eval mode, which export uses
-        anyway). Raises BenchError when it does not run on that shape: bad input, told before any
-        export. Nothing for a zoo model."""
+        """Run a user's model once on zeros of :attr:`inputs` (in eval mode, which export uses
+        anyway). Raises BenchError when its ``forward`` takes another number of inputs (naming
+        them) or it does not run on those shapes: bad input, told before any export. Nothing for a
+        zoo model."""
         if self.zoo or self.origin is None:
             return
         self.check_factory()
         model = self._built[-1] if self._built else None
         if model is None:
             return
+        from export.base import check_input_count, example_tensors
+
+        label = self.origin.label
+        check_input_count(model, self.inputs, label)
         try:
             with torch.no_grad():
-                model.eval()(torch.zeros(self.input_shape))
-        except Exception as exc:  # noqa: BLE001 - any error of the user's forward on this shape
-            shape = ",".join(map(str, self.input_shape))
-            reason = _exception_line(exc)
-            raise BenchError(f"{self.origin.label} does not run on input shape {shape}: {reason}") from None
+                model.eval()(*example_tensors(self.inputs))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error of the user's forward on this shape
+            raise BenchError(
+                f"{label} does not run on input shape {self.inputs.text}: {_exception_line(exc)}"
+            ) from None
 
     def check_factory(self) -> None:
         """Run a user's factory now, once (:attr:`dependencies`; the next :meth:`build` returns that
@@ -220,7 +238,7 @@ class UserModel:
                 return self.function(*self.ref.args, **dict(self.ref.kwargs))
             except BenchError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - an error in a user's factory is bad input
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - an error (or exit) in a user's factory is bad input
                 raise BenchError(f"{self.label}: the factory raised {_exception_line(exc)}") from None
             finally:
                 self.needs_build = False
@@ -265,7 +283,7 @@ class UserModel:
                 sys.modules.pop(self.module_name, None)
             else:
                 sys.modules[self.module_name] = previous
-            if not isinstance(exc, Exception):
+            if not isinstance(exc, Exception | SystemExit):  # Ctrl-C stays an interrupt
                 raise
             raise BenchError(f"cannot import {self.ref.shown}: {_exception_line(exc)}") from None
         return module
@@ -470,7 +488,7 @@ def _export_name(ref: ModelRef) -> str:
 
 def resolve(
     ref: str | ModelRef,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: Inputs | tuple[int, ...] | None = None,
     weights: str | Path | None = None,
     factory_args: tuple[tuple, dict[str, Any]] | None = None,
 ) -> ModelSpec:
@@ -489,28 +507,29 @@ def resolve(
         user = UserModel(ref)
         return ModelSpec(
             name=_export_name(ref),
-            input_shape=ref.input_shape or USER_INPUT_SHAPE,
+            inputs=ref.inputs or USER_INPUTS,
             source=file_sha256(Path(ref.target)),
             factory=user.make,
             weights=weights_path,
-            reference=ref.without_shape(USER_INPUT_SHAPE).canonical,
+            reference=ref.without_shape(USER_INPUTS).canonical,
             origin=user,
         )
     card = models.get_card(ref.target)
-    shape = ref.input_shape or card.input_shape
-    if len(shape) != len(card.input_shape):
+    default = Inputs.of_shape(card.input_shape)
+    given = ref.inputs or default
+    if len(given) != 1 or given.tensors[0].dtype != "float32" or len(given.shape) != len(card.input_shape):
         raise BenchError(
-            f"--input-shape {','.join(map(str, shape))}: {ref.target} takes inputs of rank {len(card.input_shape)} "
+            f"--input-shape {given.text}: {ref.target} takes one float32 input of rank {len(card.input_shape)} "
             f"like {','.join(map(str, card.input_shape))}"
         )
     name = ref.target
     return ModelSpec(
         name=name,
-        input_shape=tuple(shape),
+        inputs=Inputs.of_shape(given.shape),  # a zoo model's one input is unnamed ("input")
         source=models.code_hash(),
         factory=lambda: models.create_model(name),
         weights=weights_path,
-        reference=ref.without_shape(card.input_shape).canonical,
+        reference=replace(ref, inputs=Inputs.of_shape(given.shape)).without_shape(default).canonical,
         origin=ZooModel(name),
     )
 
@@ -521,5 +540,5 @@ def canonical(ref: str, *options) -> str:
     the model's default. Loads nothing; raises what :func:`parse_reference` raises and the zoo's
     UnknownModelError."""
     parsed = parse_reference(ref, *options)
-    default = USER_INPUT_SHAPE if parsed.is_user else models.get_card(parsed.target).input_shape
+    default = USER_INPUTS if parsed.is_user else Inputs.of_shape(models.get_card(parsed.target).input_shape)
     return parsed.without_shape(default).canonical

@@ -35,23 +35,36 @@ class CoreMLExporter(Exporter):
     packages = ("coremltools",)
     modules = ("coremltools",)
 
-    def settings(self, precision: str) -> dict:
+    def settings(self, precision: str, io: str = "float32") -> dict:
         return {"convert_to": "mlprogram", "minimum_deployment_target": DEPLOYMENT_TARGET}
 
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> ConvertReport:
+    def convert(
+        self,
+        model: nn.Module,
+        examples: tuple[torch.Tensor, ...],
+        path: Path,
+        precision: str,
+        names: list[str],
+        calibration=None,
+        io: str = "float32",
+    ) -> ConvertReport:
         import coremltools as ct
+        import numpy as np
 
-        traced, doubts = checked_trace(model, example)
+        traced, doubts = checked_trace(model, examples)
         mlmodel = ct.convert(
             traced,
-            inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
-            outputs=[ct.TensorType(name=name) for name in output_names(model, example)],
+            inputs=[
+                ct.TensorType(name=name, shape=tuple(x.shape), dtype=np.float32 if x.is_floating_point() else np.int32)
+                for name, x in zip(names, examples, strict=True)
+            ],
+            outputs=[ct.TensorType(name=name) for name in output_names(model, examples)],
             convert_to="mlprogram",
             compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
             minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
         )
         mlmodel.save(str(path))
-        checked = f"traced graph matches PyTorch at {len(_check_inputs(example))} inputs of other sign and scale"
+        checked = f"traced graph matches PyTorch at {len(_check_inputs(examples))} inputs of other sign and scale"
         return ConvertReport([checked], doubts)
 
     def load_runner(self, path: Path) -> Runner | str:
@@ -79,28 +92,32 @@ class _Flat(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor):
-        outputs = flatten_outputs(self.model(x))
+    def forward(self, *xs: torch.Tensor):
+        outputs = flatten_outputs(self.model(*xs))
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
-def _check_inputs(example: torch.Tensor) -> list[tuple[torch.Tensor]]:
+def _check_inputs(examples: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
     """Inputs that take data-dependent branches another way and change every data-dependent value:
-    all positive (x 2), all negative."""
-    return [(example.abs() * 2 + 0.1,), (-example.abs() - 0.1,)]
+    float inputs all positive (x 2), then all negative; integer inputs (indices) as they are."""
+
+    def signed(sign: float) -> tuple[torch.Tensor, ...]:
+        return tuple(sign * (x.abs() * 2 + 0.1) if x.is_floating_point() else x for x in examples)
+
+    return [signed(1.0), signed(-1.0)]
 
 
-def checked_trace(model: nn.Module, example: torch.Tensor) -> tuple[torch.jit.ScriptModule, list[str]]:
-    """``torch.jit.trace`` at ``example``, re-traced and compared at :func:`_check_inputs`, and the
-    tracer's warnings at lines of the user's code (outside this program's zoo and installed
-    packages): a data-dependent branch the check inputs did not flip may still be frozen, so such
-    a warning keeps the check from counting. Raises ValueError naming the user's line when graphs
-    or outputs differ (a frozen data-dependent branch or value)."""
+def checked_trace(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> tuple[torch.jit.ScriptModule, list[str]]:
+    """``torch.jit.trace`` at ``examples`` (one tensor per input), re-traced and compared at
+    :func:`_check_inputs`, and the tracer's warnings at lines of the user's code (outside this
+    program's zoo and installed packages): a data-dependent branch the check inputs did not flip
+    may still be frozen, so such a warning keeps the check from counting. Raises ValueError naming
+    the user's line when graphs or outputs differ (a frozen data-dependent branch or value)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
             flat = _Flat(model).eval()
-            traced = torch.jit.trace(flat, example, check_inputs=_check_inputs(example), check_tolerance=1e-4)
+            traced = torch.jit.trace(flat, examples, check_inputs=_check_inputs(examples), check_tolerance=1e-4)
             failure = next((str(w.message) for w in caught if "does not match" in str(w.message)), None)
         except torch.jit.TracingCheckError as exc:
             traced, failure = None, str(exc).strip().splitlines()[1] if str(exc).strip() else "graphs differed"

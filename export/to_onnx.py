@@ -1,6 +1,10 @@
 """ONNX: torch.onnx.export (dynamo) at a fixed opset, simplified with onnxslim, run by onnxruntime.
 
-int8 is onnxruntime's dynamic-range quantization (int8 weights, activations quantized on the fly).
+int8 is onnxruntime's dynamic-range quantization (int8 weights, activations quantized on the fly);
+int8-static its static quantization (``quantize_static``): QDQ format, int8 weights per output
+channel and int8 activations whose ranges are calibrated (min/max) on images. The graph's input
+and output stay float32 (QuantizeLinear after the input, DequantizeLinear before the output), as
+execution providers of NPUs (QNN, NNAPI) take QDQ graphs.
 """
 
 from __future__ import annotations
@@ -8,13 +12,24 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from bench.runtimes import onnxruntime
-from export.base import Exporter, Runner, output_names, register_exporter
+from export.base import STATIC, Exporter, Runner, output_names, register_exporter
 
 OPSET = 18
+
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader protocol over calibration samples (one array per input)."""
+
+    def __init__(self, names: list[str], samples: list[list[np.ndarray]]) -> None:
+        self._feeds = iter([dict(zip(names, sample, strict=True)) for sample in samples])
+
+    def get_next(self) -> dict | None:
+        return next(self._feeds, None)
 
 
 @register_exporter
@@ -22,15 +37,28 @@ class OnnxExporter(Exporter):
     name = "onnx"
     suffix = ".onnx"
     converter = "torch.onnx.export (dynamo) + onnxslim"
-    precisions = ("fp32", "int8")
+    precisions = ("fp32", "int8", STATIC)
     extra = "onnx"
     packages = ("onnx", "onnxscript", "onnxslim", "onnxruntime")
     modules = ("onnx", "onnxslim", "onnxruntime")
 
-    def settings(self, precision: str) -> dict:
-        return {"opset": OPSET, "quantization": "dynamic QInt8" if precision == "int8" else None}
+    def settings(self, precision: str, io: str = "float32") -> dict:
+        quantization = {
+            "int8": "dynamic QInt8",
+            STATIC: "static QDQ, QInt8 per-channel weights, QInt8 activations (MinMax)",
+        }
+        return {"opset": OPSET, "quantization": quantization.get(precision)}
 
-    def convert(self, model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> None:
+    def convert(
+        self,
+        model: nn.Module,
+        examples: tuple[torch.Tensor, ...],
+        path: Path,
+        precision: str,
+        names: list[str],
+        calibration: list[list[np.ndarray]] | None = None,
+        io: str = "float32",
+    ) -> None:
         import onnx
         import onnxslim
 
@@ -38,11 +66,11 @@ class OnnxExporter(Exporter):
             raw = Path(tmp) / "raw.onnx"
             torch.onnx.export(
                 model,
-                (example,),
+                examples,
                 str(raw),
                 opset_version=OPSET,
-                input_names=["input"],
-                output_names=output_names(model, example),
+                input_names=names,
+                output_names=output_names(model, examples),
                 dynamo=True,
                 external_data=False,
                 verbose=False,
@@ -51,11 +79,25 @@ class OnnxExporter(Exporter):
             if precision == "fp32":
                 onnx.save(slim, str(path))
                 return
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+            from onnxruntime.quantization.shape_inference import quant_pre_process
 
             fp32 = Path(tmp) / "fp32.onnx"
             onnx.save(slim, str(fp32))
-            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            if precision == "int8":
+                quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+                return
+            ready = Path(tmp) / "pre.onnx"
+            quant_pre_process(str(fp32), str(ready))  # shape inference + basic fusions, as onnxruntime advises
+            quantize_static(
+                str(ready),
+                str(path),
+                _Reader(names, calibration or []),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+            )
 
     def load_runner(self, path: Path) -> Runner | str:
         """The file run by onnxruntime on one thread with its default options, as the agent opens it."""

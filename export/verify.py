@@ -9,9 +9,12 @@ precision. The thresholds (also in the README):
 | fp32 | 0.99999 | 1e-4 | 1.0 |
 | fp16 | 0.999 | 2e-2 | not judged |
 | int8 | 0.98 | not judged | not judged |
+| int8-static | 0.95 | not judged | 0.9 (on calibration images; not judged for zoo models) |
 
-Top-1 is judged only at fp32: zoo models have random weights, whose logits are nearly tied,
-so a reduced-precision flip says nothing about accuracy on real data.
+Top-1 is judged at fp32, and for full-integer int8 (``int8-static``) on its calibration images
+(real images, where random inputs say nothing about int8): zoo models have random weights, whose
+logits are nearly tied, so a reduced-precision flip of theirs says nothing about accuracy on real
+data, and their int8-static top-1 is recorded but not judged.
 
 The inputs (:class:`InputSpec`) follow the model's own preprocessing: a zoo model gets uniform
 values over its normalised image range (the card's mean and std), a user's model standard-normal
@@ -28,6 +31,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from export.artifact import Verification
+from export.reference import Inputs, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ THRESHOLDS = {
     "fp32": Thresholds(0.99999, 1e-4, 1.0),
     "fp16": Thresholds(0.999, 2e-2, None),
     "int8": Thresholds(0.98, None, None),
+    "int8-static": Thresholds(0.95, None, 0.9),
 }
 SAMPLES = 4
 SEED = 0
@@ -51,8 +56,10 @@ class InputSpec:
     """The distribution of the inputs verification feeds both models.
 
     ``kind`` is ``normal`` (standard normal), ``uniform`` (``low``..``high``, scalars or one value
-    per channel on axis 1) or ``files`` (``.npy`` arrays of the input shape, read in name order,
-    float32). ``describe()`` goes into the artifact and its cache key."""
+    per channel on axis 1) or ``files`` (``.npy`` arrays of the input shape, read in name order;
+    for a model with several inputs ``.npz`` files, one per sample, an array per input named as
+    the input or in order). Integer and bool inputs get 0 and 1 unless files give them.
+    ``describe()`` goes into the artifact and its cache key."""
 
     kind: str = "normal"
     low: tuple[float, ...] = ()
@@ -90,9 +97,9 @@ class InputSpec:
         path = Path(folder)
         if not path.is_dir():
             raise BenchError(f"--inputs {folder}: not a folder (give a folder of .npy input arrays)")
-        files = sorted(path.glob("*.npy"))
+        files = _input_files(path)
         if not files:
-            raise BenchError(f"--inputs {folder}: the folder holds no .npy input arrays")
+            raise BenchError(f"--inputs {folder}: the folder holds no .npy (or, for several inputs, .npz) input arrays")
         digest = hashlib.sha256()
         for file in files:
             digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
@@ -105,48 +112,83 @@ class InputSpec:
             return f"files:{self.folder} (sha256 {self.digest[:16]})"
         return "standard normal"
 
-    def check(self, shape: tuple[int, ...], n: int = SAMPLES) -> None:
-        """Raises BenchError (before any export) when the inputs cannot feed a model of ``shape``:
-        a file that is not a numeric array of that shape, or holds NaN or inf."""
-        for array, name in zip(self.sample(shape, n), self._names(n), strict=False):
-            if not np.isfinite(array).all():
+    def check(self, inputs: Inputs, n: int = SAMPLES) -> None:
+        """Raises BenchError (before any export) when these inputs cannot feed a model taking
+        ``inputs``: a file that is not a numeric array of the shape, or holds NaN or inf."""
+        for arrays, name in zip(self.sample(inputs, n), self._names(n), strict=False):
+            if not all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f"):
                 raise BenchError(f"input {name} holds NaN or inf: verification inputs must be finite")
 
     def _names(self, n: int) -> list[str]:
         if self.kind != "files":
             return [self.describe()] * n
-        return [f.name for f in sorted(Path(self.folder).glob("*.npy"))[:n]]
+        return [f.name for f in _input_files(Path(self.folder))[:n]]
 
-    def sample(self, shape: tuple[int, ...], n: int = SAMPLES, seed: int = SEED) -> list[np.ndarray]:
-        """``n`` float32 arrays of ``shape`` (the first ``n`` files for ``files``, which must have
-        the shape). Raises BenchError when a file cannot be read or has another shape."""
+    def sample(self, inputs: Inputs, n: int = SAMPLES, seed: int = SEED) -> list[list[np.ndarray]]:
+        """``n`` samples, each one array per model input (its shape and dtype): the first ``n``
+        files for ``files``; else drawn from this distribution for float inputs, and 0 or 1 for
+        integer and bool inputs (indices and masks any embedding or mask accepts). Raises
+        BenchError when a file cannot be read or has another shape."""
         if self.kind == "files":
-            return self._files(shape, n)
+            return self._files(inputs, n)
         rng = np.random.default_rng(seed)
-        if self.kind == "normal":
-            return [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
-        low, high = (_per_channel(v, shape) for v in (self.low, self.high))
-        return [(low + (high - low) * rng.random(shape)).astype(np.float32) for _ in range(n)]
+        samples = []
+        for _ in range(n):
+            arrays = []
+            for tensor in inputs:
+                shape, dtype = tensor.shape, np.dtype(tensor.dtype)
+                if dtype.kind in "iub":
+                    arrays.append(rng.integers(0, 2, shape).astype(dtype))
+                elif self.kind == "normal":
+                    arrays.append(rng.standard_normal(shape).astype(dtype))
+                else:
+                    low, high = (_per_channel(v, shape) for v in (self.low, self.high))
+                    arrays.append((low + (high - low) * rng.random(shape)).astype(dtype))
+            samples.append(arrays)
+        return samples
 
-    def _files(self, shape: tuple[int, ...], n: int) -> list[np.ndarray]:
-        arrays = []
-        for file in sorted(Path(self.folder).glob("*.npy"))[:n]:
+    def _files(self, inputs: Inputs, n: int) -> list[list[np.ndarray]]:
+        samples = []
+        for file in _input_files(Path(self.folder))[:n]:
             try:
-                array = np.load(file, allow_pickle=False)
-                if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-                    raise ValueError(f"it holds {array.dtype} values, not real numbers")
-                array = array.astype(np.float32)
+                if file.suffix == ".npz":
+                    with np.load(file, allow_pickle=False) as archive:
+                        stored = {k: archive[k] for k in archive.files}
+                else:
+                    stored = {"arr_0": np.load(file, allow_pickle=False)}
             except (OSError, ValueError) as exc:
                 raise BenchError(f"cannot read input {file.name} as a numeric array: {exc}") from None
-            if array.shape != tuple(shape):
-                if array.shape != tuple(shape[1:]):
-                    raise BenchError(
-                        f"input {file.name} has shape {array.shape}, the model takes {tuple(shape)} "
-                        f"(or {tuple(shape[1:])} without the batch)"
-                    )
-                array = array[None]
-            arrays.append(array)
-        return arrays
+            if len(stored) != len(inputs):
+                raise BenchError(
+                    f"input {file.name} holds {len(stored)} arrays, the model takes {len(inputs)} inputs "
+                    "(give one .npz per sample with an array per input, named as the inputs or in order)"
+                )
+            names = [t.name for t in inputs]
+            ordered = [stored[k] for k in names] if all(k in stored for k in names) else list(stored.values())
+            samples.append([_as_input(a, t, file.name) for a, t in zip(ordered, inputs, strict=True)])
+        return samples
+
+
+def _input_files(folder: Path) -> list[Path]:
+    """The ``.npy`` (one input) and ``.npz`` (several) files of an ``--inputs`` folder, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix in (".npy", ".npz") and p.is_file())
+
+
+def _as_input(array: np.ndarray, tensor: TensorSpec, file: str) -> np.ndarray:
+    """``array`` as one input's dtype, with a batch axis added when it lacks one; BenchError when
+    it is not numeric or has another shape."""
+    shape = tuple(tensor.shape)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise BenchError(
+            f"cannot read input {file} as a numeric array: it holds {array.dtype} values, not real numbers"
+        )
+    if array.shape != shape:
+        if array.shape != shape[1:]:
+            raise BenchError(
+                f"input {file} has shape {array.shape}, the model takes {shape} (or {shape[1:]} without the batch)"
+            )
+        array = array[None]
+    return array.astype(tensor.dtype)
 
 
 def _fmt(values: tuple[float, ...]) -> str:
@@ -162,15 +204,19 @@ def _per_channel(values: tuple[float, ...], shape: tuple[int, ...]) -> np.ndarra
 
 
 def seeded_inputs(
-    shape: tuple[int, ...], n: int = SAMPLES, seed: int = SEED, inputs: InputSpec | None = None
-) -> list[np.ndarray]:
-    """``n`` verification inputs of ``shape`` drawn from ``inputs`` (standard normal by default)."""
-    return (inputs or InputSpec()).sample(shape, n, seed)
+    model_inputs: Inputs, n: int = SAMPLES, seed: int = SEED, inputs: InputSpec | None = None
+) -> list[list[np.ndarray]]:
+    """``n`` verification samples (one array per model input) drawn from ``inputs`` (standard
+    normal by default)."""
+    return (inputs or InputSpec()).sample(model_inputs, n, seed)
 
 
-def compare(reference: list[np.ndarray], candidate: list[np.ndarray], precision: str) -> Verification:
-    """Judge candidate outputs against reference outputs (one array per input)."""
-    limits = THRESHOLDS[precision]
+def compare(
+    reference: list[np.ndarray], candidate: list[np.ndarray], precision: str, limits: Thresholds | None = None
+) -> Verification:
+    """Judge candidate outputs against reference outputs (one array per input) by ``limits``
+    (default: the precision's :data:`THRESHOLDS`)."""
+    limits = limits or THRESHOLDS[precision]
     ref = np.stack([r.reshape(-1) for r in reference]).astype(np.float64)
     got = np.stack([c.reshape(-1) for c in candidate]).astype(np.float64)
     if ref.shape != got.shape:
@@ -205,7 +251,10 @@ def _as_list(outputs) -> list[np.ndarray]:
 
 
 def compare_outputs(
-    reference: list[list[np.ndarray]], candidate: list[list[np.ndarray]], precision: str
+    reference: list[list[np.ndarray]],
+    candidate: list[list[np.ndarray]],
+    precision: str,
+    limits: Thresholds | None = None,
 ) -> Verification:
     """Judge every output (``reference[i][k]``: output k for input i) with :func:`compare`; the
     verdict passes when every output passes. ``max_abs_diff`` is the largest, ``cosine`` the
@@ -217,7 +266,7 @@ def compare_outputs(
             False, samples=len(reference), reason=f"the file has {counts[1]} outputs, PyTorch {counts[0]}"
         )
     (count,) = counts[0]
-    verdicts = [compare([r[k] for r in reference], [c[k] for c in candidate], precision) for k in range(count)]
+    verdicts = [compare([r[k] for r in reference], [c[k] for c in candidate], precision, limits) for k in range(count)]
     if count == 1:
         return verdicts[0]
     first = verdicts[0]
@@ -235,19 +284,23 @@ def compare_outputs(
 
 
 def verify(
-    run_reference: Callable[[np.ndarray], list[np.ndarray]],
-    run_candidate: Callable[[np.ndarray], list[np.ndarray]],
-    shape: tuple[int, ...],
+    run_reference: Callable[..., list[np.ndarray]],
+    run_candidate: Callable[..., list[np.ndarray]],
+    model_inputs: Inputs,
     precision: str,
     inputs: InputSpec | None = None,
     n: int = SAMPLES,
+    samples: list[list[np.ndarray]] | None = None,
+    limits: Thresholds | None = None,
 ) -> Verification:
-    """Run both on ``n`` inputs from ``inputs`` and judge every output (:func:`compare_outputs`;
-    each run returns a list of output arrays, or one array). When PyTorch itself gives non-finite
+    """Run both on ``n`` samples from ``inputs`` (or on ``samples``, one array per model input each:
+    calibration images) and judge every output (:func:`compare_outputs`, by ``limits`` when
+    given); each run takes one array per model input and returns a list of output arrays, or one
+    array. When PyTorch itself gives non-finite
     outputs on those inputs (``log1p`` of negative values), the inputs are wrong for the model,
     not the export: the reason says so and asks for ``--input-range``/``--inputs``."""
-    arrays = seeded_inputs(shape, n, inputs=inputs)
-    reference = [_as_list(run_reference(x)) for x in arrays]
+    arrays = samples if samples is not None else seeded_inputs(model_inputs, n, inputs=inputs)
+    reference = [_as_list(run_reference(*x)) for x in arrays]
     if not all(np.isfinite(o).all() for r in reference for o in r):
         spec = inputs or InputSpec()
         return Verification(
@@ -256,4 +309,4 @@ def verify(
             reason=f"PyTorch itself gives non-finite outputs on {spec.describe()} inputs: not verified; "
             "give the model's input distribution with --input-range LOW,HIGH or --inputs FOLDER",
         )
-    return compare_outputs(reference, [_as_list(run_candidate(x)) for x in arrays], precision)
+    return compare_outputs(reference, [_as_list(run_candidate(*x)) for x in arrays], precision, limits)

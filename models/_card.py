@@ -40,6 +40,11 @@ UNKNOWN = Published(None, note="no published number")
 # IMAGENET_DEFAULT_MEAN / IMAGENET_DEFAULT_STD); images in [0, 1] are normalised per channel.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# The evaluation transform of DeiT, which EdgeViT, ShiftViT, STViT and VAST follow for ImageNet
+# top-1: shorter side resized to input / 0.875 with bicubic interpolation, centre crop.
+DEIT_EVAL = Source(
+    "facebookresearch/deit datasets.py build_transform", "eval: Resize(int(size / 0.875), bicubic) + CenterCrop"
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class ModelCard:
     tags: tuple[str, ...] = field(default_factory=tuple)
     mean: tuple[float, ...] = IMAGENET_MEAN  # preprocessing: (image in [0, 1] - mean) / std per channel
     std: tuple[float, ...] = IMAGENET_STD
+    crop_pct: float = 0.875  # evaluation: shorter side resized to size / crop_pct, then a centre crop
+    interpolation: str = "bicubic"
+    preprocess_source: Source = DEIT_EVAL
 
     @property
     def input_range(self) -> tuple[tuple[float, ...], tuple[float, ...]]:

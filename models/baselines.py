@@ -50,9 +50,21 @@ def _card(name: str) -> ModelCard:
         macs_g=Published(macs, cost),
         top1=Published(top1, top1_source),
         tags=("baseline",),
-        # timm's pretrained configs: MobileViT (cvnets weights) takes images in [0, 1] unnormalised.
-        **({"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)} if family == "mobilevit" else {}),
+        **_preprocess(name),
     )
+
+
+def _preprocess(name: str) -> dict:
+    """The evaluation transform of timm's pretrained config for ``name`` (a table shipped with timm,
+    nothing downloaded): MobileViT (cvnets weights) takes images in [0, 1] unnormalised."""
+    cfg = timm.models.get_pretrained_cfg(name)
+    return {
+        "mean": tuple(cfg.mean),
+        "std": tuple(cfg.std),
+        "crop_pct": float(cfg.crop_pct),
+        "interpolation": cfg.interpolation,
+        "preprocess_source": Source(f"timm {timm.__version__} pretrained_cfg", name),
+    }
 
 
 def _create_timm(name: str, **kwargs) -> nn.Module:

@@ -254,3 +254,37 @@ def test_probe_reports_the_phone_its_tools_and_meter(bench_cli, emulated_pixel) 
     assert result.code == 0, result.stderr
     for fragment in ("Android 14", "Pixel 6", "runtime litert", "ok (benchmark_model", "Thermal Status 0", "ok: odpm"):
         assert fragment in result.stdout, result.stdout
+
+
+def test_a_model_with_an_image_and_token_ids_runs_with_its_inputs_named_to_the_tool(
+    bench_cli, emulated_pixel, tmp_path: Path, monkeypatch
+) -> None:
+    """benchmark_model fills integer inputs with 0..99 unless told a range: the 4-row embedding
+    would be indexed out of bounds. The runner names every input, its shape and the ids' range."""
+    from export.pipeline import export_model
+    from export.reference import parse_inputs
+    from export.source import resolve
+
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    spec = resolve(f"{ROOT}/tests/user_models/export_kinds.py:image_and_tokens", parse_inputs("1,3,16,16;1,6:int64"))
+    artifact = export_model(spec, "tflite", "fp32", out_dir=tmp_path / "out")
+    assert artifact.ok, artifact.error
+    text = emulated_pixel.profile.read_text()
+    emulated_pixel.profile.write_text(text.replace('meter = "odpm"', 'meter = "none"'))
+    code, rows, stderr = run_json(
+        bench_cli,
+        emulated_pixel,
+        "-m",
+        artifact.path,
+        "--min-runs",
+        "20",
+        "--min-time",
+        "0.1",
+        store=tmp_path / "s.sqlite",
+    )
+    assert code == 0, stderr
+    (row,) = rows
+    assert row["status"] == "ok" and row["median_ms"] > 0
+    tool = [str(tmp_path / "tools" / "benchmark_model"), f"--graph={artifact.path}", "--num_runs=3", "--min_secs=0"]
+    unnamed = subprocess.run(tool, capture_output=True, text=True, timeout=120)  # the tool left to itself
+    assert unnamed.returncode == 1 and "index out of bounds" in unnamed.stdout + unnamed.stderr

@@ -25,6 +25,7 @@ from bench.errors import BenchError
 from bench.measure import stats
 from bench.measure.protocol import LIMITS, Protocol, check_number
 from bench.results.store import Store
+from export.reference import Inputs
 
 FAST = ["--warmup", "1", "--min-runs", "5", "--min-time", "0"]
 
@@ -86,6 +87,18 @@ def test_a_foreign_database_is_refused_and_left_byte_for_byte(bench_cli, tmp_pat
         assert db.execute("select reading, label from measurements").fetchall() == [(1.5, "theirs")]
 
 
+def test_a_store_of_a_newer_bench_says_so_before_naming_its_new_tables(bench_cli, tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    assert ingest_plain(bench_cli, tmp_path, store).code == 0
+    with sqlite3.connect(store) as db:
+        db.execute("create table newthing (x integer)")
+        db.execute("update schema_info set value = '99'")
+    assert_one_line_error(bench_cli("results", "--store", str(store)), "has schema 99, newer than this bench")
+    with sqlite3.connect(store) as db:
+        db.execute("update schema_info set value = '-1'")
+    assert_one_line_error(bench_cli("results", "--store", str(store)), "schema version -1: a damaged store")
+
+
 def test_a_schema_version_that_is_not_a_number_is_exit_2(bench_cli, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     assert ingest_plain(bench_cli, tmp_path, store).code == 0
@@ -115,11 +128,16 @@ def test_reading_commands_never_create_a_store(bench_cli, tmp_path: Path, comman
     assert made(tmp_path) == []  # neither the store nor its folder nor the report folder
 
 
-def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("older", [False, True], ids=["current", "schema-3"])
+def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, older: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-ro-"))  # outside pytest's private tmp: other users may enter
     try:
         store = folder / "s.sqlite"
         assert ingest_plain(bench_cli, tmp_path, store).code == 0
+        if older:  # a store of the bench before #18: read as it is, not upgraded (it cannot be written)
+            with sqlite3.connect(store) as db:
+                db.execute("drop table accuracy")
+                db.execute("update schema_info set value = '3'")
         for extra in folder.glob("s.sqlite-*"):
             extra.unlink()  # a cleanly closed WAL store: only the file itself
         store.chmod(0o444)
@@ -206,10 +224,12 @@ def _results_file(path: Path, samples, **stats_fields) -> Path:
     [
         ([1.0, float("nan"), 1.2] * 10, {}, "sample 1 is 'nan'"),
         ([1.0, float("inf")] * 10, {}, "sample 1 is 'inf'"),
+        ([1e308] * 30, {}, "sample 0 is '1e+308'"),  # finite, but its variance overflows to inf
         (["fast", 1.0], {}, "sample 0 is 'fast'"),
         ("1,2,3", {}, "samples_ms must be a list"),
         (None, {"median_ms": float("nan")}, "median_ms is 'nan'"),
         (None, {"median_ms": "quick"}, "median_ms is 'quick'"),
+        ([1.0] * 10, {"threads": "1; rm"}, "threads is '1; rm', not a whole number"),
     ],
 )
 def test_compare_refuses_non_finite_or_non_numeric_numbers(
@@ -218,6 +238,15 @@ def test_compare_refuses_non_finite_or_non_numeric_numbers(
     good = _results_file(tmp_path / "good.json", [1.0, 1.1, 1.2] * 10)
     bad = _results_file(tmp_path / "bad.json", samples, **fields)
     assert_one_line_error(bench_cli("compare", "--baseline", str(good), "--candidate", str(bad)), "bad.json", fragment)
+
+
+def test_a_baseline_is_not_saved_from_a_run_holding_a_non_finite_sample(tmp_path: Path) -> None:
+    from bench.results.compare import baselines_dir, save_baseline
+
+    good = json.loads(_results_file(tmp_path / "good.json", [1.0, 1.1, 1.2]).read_text())
+    with pytest.raises(BenchError, match="baseline nanb: measurement 0: sample 1 is 'None'"):
+        save_baseline("nanb", [{**good[0], "samples_ms": [1.0, None]}])
+    assert not (baselines_dir() / "nanb.json").exists()
 
 
 def test_the_finite_checks_accept_numbers_and_name_the_first_bad_value() -> None:
@@ -255,8 +284,8 @@ def test_the_agent_runner_fails_a_cell_whose_agent_printed_nan(tmp_path: Path, c
     device = get_device("host")
     runner = AgentRunner(device, PrintsNaN(device), Protocol(), None, None)
     cell = Cell(str(conv_onnx), "onnx", "fp32", "onnxruntime", 1)
-    done = runner.execute(cell, Workload(str(conv_onnx), None, (1, 3, 16, 16)), {}, None)
-    assert done.error == "the agent reported a bad number: sample 1 is 'nan', not a finite number of ms >= 0"
+    done = runner.execute(cell, Workload(str(conv_onnx), None, Inputs.of_shape((1, 3, 16, 16))), {}, None)
+    assert done.error == "the agent reported a bad number: sample 1 is 'nan', not a finite number of ms from 0 to 1e+12"
     assert done.samples is None
 
 
@@ -268,6 +297,8 @@ def test_the_agent_runner_fails_a_cell_whose_agent_printed_nan(tmp_path: Path, c
     [
         (["--format", "tflite"], "is a model of format onnx"),
         (["--precision", "int8"], "the weights of"),
+        (["--precision", "fp32,int8"], "int8: no model file given is that"),  # half of it would be dropped
+        (["--format", "onnx,tflite"], "tflite: no model file given is that"),
     ],
 )
 def test_run_refuses_a_format_or_precision_the_file_is_not(
@@ -296,6 +327,8 @@ def test_a_model_files_precision_and_format_are_read_from_its_content(conv_onnx:
     [
         (["--precision", "fp64"], "does not support precision 'fp64'"),
         (["-f", "onnx"], "a benchmark_model log is of a tflite model"),
+        (["-m", "red\x1b[31mtext"], "--model: a name of 1 to 200 printable characters"),
+        (["-m", "two\nlines"], "--model: a name of 1 to 200 printable characters"),
     ],
 )
 def test_ingest_refuses_a_precision_or_format_the_log_cannot_have(

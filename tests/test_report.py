@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import assert_one_line_error
 
+from bench.results.records import load_results
 from bench.results.report import pareto_front
 from bench.results.store import Store
 
@@ -156,3 +158,34 @@ def test_report_with_a_bad_accuracy_file_exits_2(bench_cli, report_store: str, t
 def test_report_json_roundtrip_keeps_samples(bench_cli, report_store: str) -> None:
     rows = json.loads(bench_cli("results", "--format", "json", "--store", report_store).stdout)
     assert {r["model"] for r in rows} >= {HOSTILE, "mobilenetv2_100"}
+
+
+def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
+    bench_cli, report_store: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "acc.sqlite"
+    shutil.copy(report_store, store)
+    s = Store(str(store))
+    fp32 = next(r for r in s.measurement_rows() if r["model"] == "mobilenetv2_100" and r["status"] == "ok")
+    row = {k: v for k, v in fp32.items() if k not in ("id", "samples_ms")}
+    for precision, sha in (("int8", "a" * 64), ("int8-static", "b" * 64)):
+        s.add_measurement({**row, "precision": precision, "artifact_sha256": sha}, fp32["samples_ms"])
+    dataset = {"fingerprint": "f" * 64, "n_images": 500, "n_classes": 1000, "layout": "synsets", "root": "/data/val"}
+    s.add_accuracy({"model": "mobilenetv2_100", "format": "onnx", "precision": "int8", "artifact_sha256": "a" * 64,
+                    "dataset": dataset, "status": "ok", "n_images": 500, "n_classes": 1000, "top1": 0.652,
+                    "top5": 0.87, "collapsed": False, "settings": {}})  # fmt: skip
+    frame = load_results(str(store))
+    frame = frame[frame["model"] == "mobilenetv2_100"].set_index("precision")
+    assert frame.loc["int8", "top1"] == pytest.approx(65.2) and frame.loc["int8", "top1_source"].startswith("measured")
+    assert frame.loc["fp32", "top1"] == pytest.approx(72.91) and frame.loc["fp32", "top1_source"].startswith(
+        "published"
+    )
+    assert pd.isna(frame.loc["int8-static", "top1"]) and "published for fp32" in frame.loc["int8-static", "top1_source"]
+    out = tmp_path / "r"
+    assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
+    md = (out / "summary.md").read_text()
+    assert (
+        "| onnx/int8 | 1 |" in md and "| 65.2 | measured |" in md and "| 72.9 | published |" in md
+    )  # 72.91, one decimal
+    page = (out / "report.html").read_text()
+    assert "filled = measured (bench accuracy), hollow = published" in page and "/data/val, 500 images" in page

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, assert_one_line_error
 
 import models
+from bench.errors import BenchError
 from export.pipeline import export_model
+from export.reference import Inputs, parse_inputs, parse_reference
 from export.source import ModelSpec, resolve
 from export.verify import InputSpec
 
@@ -176,7 +178,6 @@ def test_export_cli_retries_a_cached_failure_only_when_asked(bench_cli) -> None:
     ],
 )
 def test_bad_verification_options_are_one_line_errors(bench_cli, args: list[str], fragment: str) -> None:
-    from conftest import assert_one_line_error
 
     assert_one_line_error(bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", *args), fragment)
 
@@ -200,9 +201,72 @@ def test_a_wrong_output_is_named_among_several() -> None:
     assert compare_outputs(reference, [[a] for a, _ in reference], "fp32").reason.startswith("the file has")
 
 
-def test_a_model_with_two_inputs_is_refused_with_the_reason(results: Path) -> None:
+TOKENS = "image:1,3,16,16;ids:1,6:int64"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "coreml"])
+def test_a_model_with_an_image_and_integer_ids_is_exported_and_verified(results: Path, fmt: str) -> None:
+    spec = resolve(f"{KINDS}:image_and_tokens", input_shape=parse_inputs(TOKENS))
+    artifact = export_model(spec, fmt, "fp32")
+    assert artifact.error is None and artifact.ok, (artifact.error, artifact.verification)
+    assert artifact.verified is (None if fmt == "coreml" else True)
+    assert [i["shape"] for i in artifact.inputs] == [[1, 3, 16, 16], [1, 6]]
+    assert [o["shape"] for o in artifact.outputs] == [[1, 5], [1, 6, 8]]
+    if fmt == "onnx":  # the names the user gave are the file's, ids stay integers
+        assert [(i["name"], i["dtype"]) for i in artifact.inputs] == [
+            ("image", "tensor(float)"),
+            ("ids", "tensor(int64)"),
+        ]
+        assert artifact.settings["inputs"][1] == {"name": "ids", "shape": [1, 6], "dtype": "int64"}
+
+
+def test_unnamed_inputs_take_the_forwards_parameter_names(results: Path) -> None:
+    spec = resolve(f"{KINDS}:two_inputs", input_shape=parse_inputs("1,3,16,16;1,1,16,16"))
+    artifact = export_model(spec, "onnx", "fp32")
+    assert artifact.ok and [i["name"] for i in artifact.inputs] == ["image", "mask"]
+
+
+def test_too_few_input_shapes_name_the_forwards_inputs(results: Path) -> None:
     artifact = export_model(kind("two_inputs"), "onnx", "fp32")
-    assert artifact.error and "takes 2 inputs (image, mask)" in artifact.error and artifact.path is None
+    assert artifact.error and "forward takes 2 input(s) (image, mask)" in artifact.error and artifact.path is None
+    with pytest.raises(BenchError, match=r"forward takes 2 input\(s\) \(image, mask\).*'image:SHAPE;mask:SHAPE'"):
+        kind("two_inputs").check_runs()
+
+
+def test_several_inputs_verify_on_npz_files_with_an_array_per_input(results: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        np.savez(folder / f"{i}.npz", ids=rng.integers(0, 4, (1, 6)), image=rng.random((1, 3, 16, 16)))
+    spec = resolve(f"{KINDS}:image_and_tokens", input_shape=parse_inputs(TOKENS))
+    artifact = export_model(spec, "onnx", "fp32", inputs=InputSpec.from_folder(folder))
+    assert artifact.ok and artifact.verification.samples == 2
+    np.savez(folder / "2.npz", rng.random((1, 3, 16, 16)))  # one array for two inputs
+    with pytest.raises(BenchError, match="2.npz holds 1 arrays, the model takes 2 inputs"):
+        InputSpec.from_folder(folder).check(spec.inputs)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a:1,3;a:1,4", "names an input twice"),
+        ("ids:1,6:int128", "dtype 'int128'"),
+        ("1,3;;1,4", "empty item"),
+        ("9x:1,3", "must be a Python identifier"),
+        ("a:1,3:int64:x", "not SHAPE or NAME:SHAPE"),
+        ("a-b:1,3", "must be a Python identifier"),
+    ],
+)
+def test_a_malformed_input_list_is_one_line(text: str, fragment: str) -> None:
+    with pytest.raises(BenchError, match=fragment):
+        parse_inputs(text)
+
+
+def test_an_input_list_reads_back_from_its_canonical_reference() -> None:
+    ref = parse_reference(f"{KINDS}:image_and_tokens --input-shape {TOKENS}")
+    assert ref.inputs == parse_inputs(TOKENS) and parse_reference(ref.canonical) == ref
+    assert parse_inputs("1x3x8x8") == Inputs.of_shape((1, 3, 8, 8)) and Inputs.of_shape((1, 3)).plain
 
 
 def test_coreml_does_not_count_a_trace_the_tracer_warned_about_at_the_users_line(results: Path) -> None:
@@ -273,3 +337,17 @@ def test_bench_run_does_not_measure_an_export_that_was_not_verified(bench_cli) -
     rows = json.loads(result.stdout)
     rows = rows["rows"] if isinstance(rows, dict) else rows
     assert rows[0]["status"] == "failed" and "neither verified nor checked" in rows[0]["error"]
+
+
+def test_bench_run_measures_a_model_with_two_inputs_given_by_repeated_input_shapes(bench_cli, results: Path) -> None:
+    result = bench_cli(
+        "run", "-m", f"{KINDS}:image_and_tokens", "--input-shape", "image:1,3,16,16", "--input-shape", "ids:1,6:int64",
+        "--format", "onnx,tflite", "--warmup", "1", "--min-runs", "5", "--min-time", "0.05",
+        "--store", str(results / "s.sqlite"), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(r["median_ms"] > 0 for r in rows)
+    assert rows[0]["model"] == f"{KINDS}:image_and_tokens --input-shape {TOKENS}"
+    one = bench_cli("run", "-m", f"{KINDS}:image_and_tokens", "--input-shape", "1,3,16,16", "--format", "onnx")
+    assert_one_line_error(one, "forward takes 2 input(s) (image, ids)", "'image:SHAPE;ids:SHAPE'")

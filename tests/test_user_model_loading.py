@@ -193,11 +193,11 @@ def test_factory_arguments_must_be_literals_that_fit_the_factory(bench_cli) -> N
 def test_a_reference_reads_back_from_its_canonical_form() -> None:
     ref = parse_reference("tests/user_models/net.py:make(width=0.5, depth=2) --weights w.pt", input_shape=(1, 8))
     assert ref.target.startswith("/") and ref.target.endswith("tests/user_models/net.py")
-    assert ref.call == "make(depth=2, width=0.5)" and ref.input_shape == (1, 8) and ref.weights.endswith("/w.pt")
+    assert ref.call == "make(depth=2, width=0.5)" and ref.inputs.shape == (1, 8) and ref.weights.endswith("/w.pt")
     assert parse_reference(ref.canonical) == ref
     assert ref.canonical.endswith(" --input-shape 1,8 --weights " + ref.weights)
     zoo = parse_reference("edgevit_xxs --input-shape 1,3,160,160")
-    assert (zoo.target, zoo.input_shape, zoo.is_user) == ("edgevit_xxs", (1, 3, 160, 160), False)
+    assert (zoo.target, zoo.inputs.shape, zoo.is_user) == ("edgevit_xxs", (1, 3, 160, 160), False)
     assert is_user_reference(ref.canonical) and not is_model_file(ref.canonical)
     assert is_model_file("a/b.onnx") and is_model_file("m.mlpackage") and not is_model_file("edgevit_xxs")
     with pytest.raises(BenchError, match="names --input-shape already"):
@@ -254,3 +254,14 @@ def test_inputs_of_rank_2_and_3_export_for_a_users_model(bench_cli, factory: str
 def test_a_zoo_model_keeps_the_rank_of_its_card(bench_cli) -> None:
     assert_one_line_error(bench_cli("export", "edgevit_xxs", "--input-shape", "1,16"), "rank 4")
     assert_one_line_error(bench_cli("export", f"{MODELS}/load_sequence.py:linear", "--input-shape", "1,0"), "positive")
+
+
+def test_a_factory_or_file_that_calls_sys_exit_is_one_line_not_a_silent_exit(bench_cli, tmp_path: Path) -> None:
+    (tmp_path / "exits.py").write_text(
+        "import sys\nimport torch.nn as nn\n\ndef boom():\n    sys.exit(3)\n\ndef fine():\n    return nn.Identity()\n"
+    )
+    (tmp_path / "exits_on_import.py").write_text("raise SystemExit('configured for training only')\n")
+    assert_one_line_error(bench_cli("profile", f"{tmp_path}/exits.py:boom"), "the factory raised SystemExit: 3")
+    assert_one_line_error(
+        bench_cli("export", f"{tmp_path}/exits_on_import.py:make"), "SystemExit: configured for training only"
+    )

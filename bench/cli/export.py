@@ -9,7 +9,20 @@ import typer
 
 from bench.cli import render
 from bench.cli.app import app
-from bench.cli.options import FactoryArgsOption, InputShapeOption, WeightsOption, model_references, split
+from bench.cli.options import (
+    CalibrationOption,
+    CropPctOption,
+    FactoryArgsOption,
+    InputShapeOption,
+    InterpolationOption,
+    IoOption,
+    MeanOption,
+    StdOption,
+    WeightsOption,
+    model_references,
+    preprocess_options,
+    split,
+)
 from bench.errors import BenchError
 
 
@@ -21,7 +34,9 @@ def export_cmd(
     ] = None,
     suite: Annotated[str, typer.Option(help="Suite used when no model is named: default or full.")] = "default",
     fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: onnx,tflite,coreml.")] = "onnx",
-    precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16,int8.")] = "fp32",
+    precision: Annotated[
+        str, typer.Option(help="Comma-separated: fp32,fp16,int8 (dynamic range),int8-static (full integer).")
+    ] = "fp32",
     out_dir: Annotated[str | None, typer.Option("--out", help="Also copy the artifacts into this folder.")] = None,
     weights: WeightsOption = None,
     input_shape: InputShapeOption = None,
@@ -33,6 +48,12 @@ def export_cmd(
     inputs: Annotated[
         str | None, typer.Option("--inputs", help="Verify on real inputs: a folder of .npy arrays of the input shape.")
     ] = None,
+    calibration: CalibrationOption = None,
+    io: IoOption = "float32",
+    mean: MeanOption = None,
+    std: StdOption = None,
+    crop_pct: CropPctOption = None,
+    interpolation: InterpolationOption = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Export again even when cached.")] = False,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Convert again where the cache holds a failed export.")
@@ -63,11 +84,23 @@ def export_cmd(
         for p in precisions:
             if (f, p) not in combinations:
                 render.note(f"skipped {f} {p}: {f} has no {p} (it offers {', '.join(get_exporter(f).precisions)})")
+    preprocessing = preprocess_options(mean, std, crop_pct, interpolation)
+    if "int8-static" in precisions and calibration is None:
+        raise BenchError("--precision int8-static needs --calibration DIR: images to measure activation ranges on")
+    if io != "float32" and (io != "int8" or "int8-static" not in precisions or "tflite" not in formats):
+        raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f tflite --precision int8-static")
     specs = [resolve(ref) for ref in model_references(model, suite, input_shape, weights, factory_args)]
     for spec in specs:  # a user's factory and model run once, here: their errors exit 2 before any export
         spec.check_runs()
         if verify_on is not None:
-            verify_on.check(spec.input_shape)  # input files that cannot feed this model: exit 2
+            verify_on.check(spec.inputs)  # input files that cannot feed this model: exit 2
+    calibrations = {}
+    if calibration is not None and "int8-static" in precisions:
+        from export.calibration import Calibration, preprocess_for
+
+        for spec in specs:  # an empty folder, or images that do not fit the model: exit 2 before any export
+            calibrations[spec.name] = Calibration.from_folder(calibration, preprocess_for(spec, **preprocessing))
+            calibrations[spec.name].samples(spec.inputs)
     out = output_folder(out_dir, "--out") if out_dir else None  # a file there: exit 2 before any work
     jobs = [(spec, f, p) for spec in specs for f, p in combinations]
     artifacts = []
@@ -76,7 +109,17 @@ def export_cmd(
         for spec, f, p in jobs:
             progress.update(task, description=f"{spec.name} {f} {p}")
             artifacts.append(
-                export_model(spec, f, p, out, use_cache=not no_cache, retry_failed=retry_failed, inputs=verify_on)
+                export_model(
+                    spec,
+                    f,
+                    p,
+                    out,
+                    use_cache=not no_cache,
+                    retry_failed=retry_failed,
+                    inputs=verify_on,
+                    calibration=calibrations.get(spec.name),
+                    io=io if (f, p) == ("tflite", "int8-static") else "float32",
+                )
             )
             progress.advance(task)
     failed = [a for a in artifacts if not a.ok]

@@ -53,8 +53,8 @@ def flops_cmd(
     from export.source import resolve
 
     spec = resolve(one_model(model, input_shape, weights, factory_args, "bench flops"))
-    report = count_macs(spec.build(), spec.input_shape, model, max_depth=depth)
+    report = count_macs(spec.build(), spec.inputs, model, max_depth=depth)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
         return
-    render.flops(model, spec.input_shape, report)
+    render.flops(model, spec.inputs.text, report)

@@ -24,12 +24,20 @@ from bench.measure.protocol import check_number
 StoreOption = Annotated[
     str | None, typer.Option("--store", help="Store path or SQLAlchemy URL (default: $BENCH_STORE or results/).")
 ]
+
+
+def input_shape_text(value: list[str] | str | None) -> str | None:
+    """Repeated ``--input-shape`` values as one (``a:1,3;b:1,4``), as a reference writes them."""
+    return ";".join(value) if isinstance(value, list) else value
+
+
 InputShapeOption = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--input-shape",
         help="Input shape, e.g. 1,3,224,224; any rank for file.py:factory models (default 1,3,224,224), "
-        "a zoo model's rank for zoo models (default: its card's).",
+        "a zoo model's rank for zoo models (default: its card's). Several inputs: NAME:SHAPE[:DTYPE] "
+        "each, repeated or separated by ';' (image:1,3,64,64;ids:1,16:int64).",
     ),
 ]
 WeightsOption = Annotated[str | None, typer.Option("--weights", help="Local checkpoint (one model only).")]
@@ -41,6 +49,61 @@ FactoryArgsOption = Annotated[
         "file.py:factory(width=0.5)).",
     ),
 ]
+CalibrationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--calibration",
+        help="int8-static: a folder of images to calibrate activation ranges on (up to 200 used).",
+    ),
+]
+IoOption = Annotated[
+    str,
+    typer.Option(
+        "--io", help="int8-static: element type of the file's input and output, float32 or int8 (TFLite, for NPUs)."
+    ),
+]
+MeanOption = Annotated[
+    str | None,
+    typer.Option("--mean", help="Preprocessing of a file.py:factory model: R,G,B mean (default ImageNet's)."),
+]
+StdOption = Annotated[
+    str | None, typer.Option("--std", help="Preprocessing of a file.py:factory model: R,G,B std (default ImageNet's).")
+]
+CropPctOption = Annotated[
+    float | None,
+    typer.Option("--crop-pct", help="Preprocessing: centre crop share of the resized image (default 0.875)."),
+]
+InterpolationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--interpolation", help="Preprocessing: resize filter nearest, bilinear or bicubic (default bilinear)."
+    ),
+]
+
+
+def preprocess_options(mean: str | None, std: str | None, crop_pct: float | None, interpolation: str | None) -> dict:
+    """``--mean``, ``--std``, ``--crop-pct``, ``--interpolation`` as ``export.calibration.preprocess_for``
+    takes them (None: the model's own); BenchError for a mean or std that is not 3 finite numbers."""
+
+    def triplet(text: str | None, option: str) -> tuple[float, ...] | None:
+        if text is None:
+            return None
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            raise BenchError(f"{option} '{text[:40]}' is not 3 comma-separated numbers like 0.5,0.5,0.5") from None
+        if len(values) != 3 or not all(abs(v) < 1e30 for v in values):
+            raise BenchError(f"{option} '{text[:40]}' needs 3 finite numbers, one per RGB channel")
+        return values
+
+    if crop_pct is not None:
+        check_number("--crop-pct", crop_pct)
+    return {
+        "mean": triplet(mean, "--mean"),
+        "std": triplet(std, "--std"),
+        "crop_pct": crop_pct,
+        "interpolation": interpolation,
+    }
 
 
 def split(value: str) -> list[str]:
@@ -82,18 +145,18 @@ def fraction(text: str, option: str) -> float:
     return value
 
 
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """'1,3,224,224' or '1x3x224x224' -> (1, 3, 224, 224): positive integers of any rank
-    (:func:`export.reference.parse_shape`); None when the option was not given."""
-    from export.reference import parse_shape as shape_of
+def parse_shape(text: str | None):
+    """``--input-shape`` (:func:`export.reference.parse_inputs`: '1,3,224,224', or several inputs
+    'a:1,3,8,8;b:1,4:int64') -> ``export.reference.Inputs``; None when the option was not given."""
+    from export.reference import parse_inputs
 
-    return None if text is None else shape_of(text)
+    return None if text is None else parse_inputs(text)
 
 
 def model_references(
     given: list[str] | None,
     suite: str = "default",
-    input_shape: str | None = None,
+    input_shape: list[str] | str | None = None,
     weights: str | None = None,
     factory_args: str | None = None,
     files: bool = False,
@@ -112,7 +175,7 @@ def model_references(
     from export.reference import is_model_file, is_user_reference, parse_factory_args, split_options
     from export.source import canonical
 
-    shape = parse_shape(input_shape)
+    shape = parse_shape(input_shape_text(input_shape))
     arguments = parse_factory_args(factory_args) if factory_args is not None else None
     if weights is not None and not Path(weights).is_file():
         raise BenchError(f"weights file not found: {weights}")
@@ -140,7 +203,9 @@ def model_references(
     return refs
 
 
-def one_model(given: str, input_shape: str | None, weights: str | None, factory_args: str | None, command: str) -> str:
+def one_model(
+    given: str, input_shape: list[str] | str | None, weights: str | None, factory_args: str | None, command: str
+) -> str:
     """The canonical reference of the one model ``command`` (``bench profile``, ``bench flops``) takes:
     :func:`model_references` of ``given``; BenchError when it is a pattern matching several."""
     refs = model_references([given], "default", input_shape, weights, factory_args)

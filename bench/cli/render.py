@@ -85,9 +85,10 @@ def zoo(rows: Sequence[ZooRow]) -> None:
     out.print("top-1 is published accuracy (ImageNet-1k unless the card says otherwise), never measured here.")
 
 
-def flops(model: str, input_shape: Sequence[int], report: MacsReport) -> None:
-    """MACs and params per module of one model, with the flop_counter cross-check and skipped ops."""
-    out.print(f"{model} at {tuple(input_shape)}: MACs (one multiply-add = 1)")
+def flops(model: str, inputs: str, report: MacsReport) -> None:
+    """MACs and params per module of one model at ``inputs`` (the ``--input-shape`` text), with the
+    flop_counter cross-check and skipped ops."""
+    out.print(f"{model} at {inputs}: MACs (one multiply-add = 1)")
     table = Table()
     table.add_column("module")
     for col in ("params", "GMACs", "share"):
@@ -249,8 +250,9 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
         table.add_column(col, justify="left" if col in ("verdict", "cell") else "right")
     style = {"regression": "bold red", "improvement": "green"}
     for r in results:
+        collapse = f"; [bold red]{r.accuracy}[/]" if r.accuracy else ""
         table.add_row(
-            f"[{style.get(r.verdict, 'default')}]{r.verdict}[/]",
+            f"[{style.get(r.verdict, 'default')}]{r.verdict}[/]{collapse}",
             Text(r.name),
             fmt(r.baseline_ms, 3),
             fmt(r.candidate_ms, 3),
@@ -262,9 +264,13 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
 
 
 def regressions(results: Iterable[CellComparison]) -> None:
-    """One line per regressed cell, for CI logs that grep for REGRESSION."""
+    """One line per regressed cell, for CI logs that grep for REGRESSION (an accuracy collapse of the
+    candidate is one too)."""
     for r in results:
-        out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
+        if r.verdict == "regression":
+            out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
+        if r.accuracy:
+            out.print(Text(f"REGRESSION: {r.name}: {r.accuracy}"))
 
 
 def baselines(entries: Iterable[dict[str, Any]]) -> None:
@@ -336,4 +342,31 @@ def probe(name: str, checks: Iterable[tuple[str, str]]) -> None:
     table.add_column("result", overflow="fold")
     for check, result in checks:
         table.add_row(check, result)
+    out.print(table)
+
+
+def accuracy(rows: Sequence[Any], title: str) -> None:
+    """One row per artifact of ``bench accuracy`` (:class:`bench.accuracy.evaluate.AccuracyRow`):
+    top-1 with its 95% Wilson interval, top-5, the drop below the fp32 PyTorch model, agreement
+    with it, KL divergence, status ("accuracy collapse" when the drop passes ``--max-drop``)."""
+    table = Table(title=title)
+    for col in ("model", "format", "prec.", "images", "top-1 %", "95% CI", "top-5 %", "drop pts", "agree %", "KL"):
+        table.add_column(col, justify="left" if col in ("model", "format", "prec.") else "right")
+    table.add_column("status / error", overflow="fold")
+    for row in rows:
+        r = row.result
+        table.add_row(
+            row.model,
+            row.format,
+            row.precision,
+            str(r.n_images) if r else "-",
+            f"{r.top1_points:.2f}" if r else "-",
+            f"{100 * r.top1_ci[0]:.1f}-{100 * r.top1_ci[1]:.1f}" if r else "-",
+            f"{r.top5_points:.2f}" if r else "-",
+            "-" if row.drop_points is None else f"{row.drop_points:+.2f}",
+            "-" if not r or r.agreement is None else f"{100 * r.agreement:.2f}",
+            "-" if not r or r.mean_kl is None else f"{r.mean_kl:.2e}",
+            row.error or row.status,
+            style="bold red" if row.collapsed else None,
+        )
     out.print(table)

@@ -24,6 +24,7 @@ from bench.cli.options import (
     StoreOption,
     WeightsOption,
     bounded,
+    input_shape_text,
     ints,
     model_references,
     split,
@@ -150,7 +151,7 @@ def run_cmd(
     refs = model_references(model, suite, input_shape, weights, factory_args, files=True)
     files = [r for r in refs if is_model_file(r)]
     if fmt or precision:
-        _check_files(files, formats if fmt else None, precisions if precision else None)
+        _check_files(files, formats if fmt else None, precisions if precision else None, len(files) == len(refs))
     if "pytorch" in formats and any(is_user_reference(r) for r in refs):
         raise BenchError("format pytorch (eager) measures zoo models; measure file.py:factory models as onnx or tflite")
     overrides = parse_options(option or [])
@@ -308,18 +309,34 @@ def _check_user_models(cells) -> None:
         resolve(ref).check_runs()
 
 
-def _check_files(files: list[str], formats: list[str] | None, precisions: list[str] | None) -> None:
+def _check_files(
+    files: list[str], formats: list[str] | None, precisions: list[str] | None, only_files: bool = False
+) -> None:
     """A model file runs as what it is (format and precision read from the file): BenchError when
-    ``--format`` / ``--precision`` were given (not None) and do not include what a file is (long
-    values are shortened once, for every error, by :func:`bench.errors.one_line`)."""
+    ``--format`` / ``--precision`` were given (not None) and do not include what a file is, or,
+    when the run names only files (``only_files``), name a format or precision none of them is
+    (it would be dropped silently). Long values are shortened once, for every error, by
+    :func:`bench.errors.one_line`."""
     from export.base import read_model_file
 
+    seen_formats, seen_precisions = set(), set()
     for file in files:
         fmt, precision = read_model_file(file)
+        seen_formats.add(fmt)
+        seen_precisions.add(precision)
         if formats is not None and fmt not in formats:
             raise BenchError(f"--format {','.join(formats)}: {file} is a model of format {fmt}")
         if precisions is not None and precision is not None and precision not in precisions:
             raise BenchError(f"--precision {','.join(precisions)}: the weights of {file} are {precision}")
+    if only_files and None not in seen_precisions:
+        unused = [f for f in formats or [] if f not in seen_formats] + [
+            p for p in precisions or [] if p not in seen_precisions
+        ]
+        if unused:
+            raise BenchError(
+                f"{', '.join(unused)}: no model file given is that (the files run as what they are: "
+                f"{', '.join(sorted(seen_formats))} {', '.join(sorted(seen_precisions))})"
+            )
 
 
 def _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts, repeats,
@@ -336,7 +353,7 @@ def _run_settings(protocol, overrides, model, suite, formats, precisions, runtim
             "runtime": sorted(runtimes) if runtimes else None,
             "threads": sorted(thread_counts),
             "repeats": repeats,
-            "input_shape": input_shape,
+            "input_shape": input_shape_text(input_shape),
             "weights": weights,
             "factory_args": factory_args,
         },

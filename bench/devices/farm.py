@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from bench.errors import BenchError, one_line
 from bench.measure.measurement import Cell, Measurement, MeasurementList
+from export.reference import Inputs
 
 RESOURCE_PREFIX = "device:"
 CONNECT_TIMEOUT_S = 10.0
@@ -51,11 +52,11 @@ def _distributed():
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """A clear error before Dask's own retries: is anything listening at the scheduler address?"""
-    url = urlparse(address if "://" in address else f"tcp://{address}")
     try:
+        url = urlparse(address if "://" in address else f"tcp://{address}")
         port = url.port  # ValueError for a port that is not a number in 0-65535
-    except ValueError:
-        port = None
+    except ValueError:  # also an unclosed IPv6 bracket: tcp://[::1
+        url, port = urlparse("tcp://"), None
     if url.scheme not in ("tcp", "tls") or not url.hostname or not port:
         raise BenchError(f"bad scheduler address '{one_line(address, 100)}': use tcp://HOST:PORT (PORT 1-65535)")
     try:
@@ -140,7 +141,7 @@ def measure_on_worker(
     local = None
     if artifact is not None:
         path = cache_artifact(artifact, results_dir() / "farm-cache")
-        local = Workload(str(path), artifact["sha256"], tuple(artifact["input_shape"]))
+        local = Workload(str(path), artifact["sha256"], Inputs.from_list(artifact["inputs"]))
     measurement = harness.measure(cell, workload=local)
     return replace(measurement, settings={**measurement.settings, "worker": socket.gethostname()})
 
@@ -298,11 +299,12 @@ def lost(device: str) -> str:
     return f"the farm worker serving device '{device}' was lost"
 
 
-def artifact_payload(path: str, sha256: str, input_shape) -> dict:
+def artifact_payload(path: str, sha256: str, inputs: Inputs) -> dict:
+    """What the client scatters to the worker that measures a cell: the file and the model's inputs."""
     return {
         "name": Path(path).name,
         "sha256": sha256,
-        "input_shape": list(input_shape),
+        "inputs": inputs.to_list(),
         "data": Path(path).read_bytes(),
     }
 
@@ -369,7 +371,7 @@ def run_on_farm(
                 if error:
                     errors[key] = error
                 else:
-                    payloads[key] = farm.scatter(artifact_payload(workload.path, workload.sha256, workload.input_shape))
+                    payloads[key] = farm.scatter(artifact_payload(workload.path, workload.sha256, workload.inputs))
             jobs = []
             for cell, device in todo:
                 key = (cell.model, cell.format, cell.precision)

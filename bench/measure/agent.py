@@ -237,19 +237,36 @@ def stop_policy(job: dict) -> Callable[[list[float], float], bool]:
     return protocol_stop(job["min_runs"], job["min_time"], job["max_runs"], job["max_time"], job.get("ci_target"))
 
 
+def job_inputs(job: dict) -> list:
+    """One seeded array per model input (``job["inputs"]``: name, shape, dtype; an older job's
+    ``input_shape``: one float32 input): standard normal for float inputs, 0 and 1 for integer and
+    bool inputs (indices and masks any model accepts)."""
+    rng = np.random.default_rng(0)
+    specs = job.get("inputs") or [{"shape": job["input_shape"], "dtype": "float32"}]
+    arrays = []
+    for spec in specs:
+        dtype = np.dtype(spec.get("dtype", "float32"))
+        if dtype.kind in "iub":
+            arrays.append(rng.integers(0, 2, spec["shape"]).astype(dtype))
+        else:
+            arrays.append(rng.standard_normal(spec["shape"]).astype(dtype))
+    return arrays
+
+
 def timed_runs(
     run: Callable,
-    x,
+    xs: list,
     stop: Callable[[list[float], float], bool],
     observe: Callable[[list[float], float], None] | None = None,
 ) -> tuple[list[float], float, float]:
-    """Time ``run(x)`` until ``stop(samples_ms, elapsed_s)`` says so (asked after every run, after
-    ``observe``): (every latency in ms in order, window start, window end; ``perf_counter`` s)."""
+    """Time ``run(*xs)`` (one array per model input) until ``stop(samples_ms, elapsed_s)`` says so
+    (asked after every run, after ``observe``): (every latency in ms in order, window start, window
+    end; ``perf_counter`` s)."""
     samples: list[float] = []
     start = time.perf_counter()
     while True:
         t0 = time.perf_counter_ns()
-        run(x)
+        run(*xs)
         samples.append((time.perf_counter_ns() - t0) / 1e6)
         elapsed = time.perf_counter() - start
         if observe is not None:
@@ -335,14 +352,14 @@ def measure(job: dict, stop: Callable[[list[float], float], bool] | None = None)
         emit("init", init_ms=init_ms, rss_before_mb=rss_before, versions=versions, options=options)
 
         stage = "first inference"
-        x = np.random.default_rng(0).standard_normal(job["input_shape"]).astype(np.float32)
+        xs = job_inputs(job)
         start = time.perf_counter_ns()
-        run(x)
+        run(*xs)
         emit("first", first_ms=(time.perf_counter_ns() - start) / 1e6)
 
         stage = "warm-up"
         for _ in range(job["warmup"]):
-            run(x)
+            run(*xs)
 
         stage = "timed runs"
         energy_spec = job.get("energy")
@@ -350,7 +367,7 @@ def measure(job: dict, stop: Callable[[list[float], float], bool] | None = None)
         if job.get("sustained_s"):  # one chunk event (latency + temperature) per chunk_s
             chunks = Chunks(job.get("chunk_s", 2.0), job["sustained_s"], job.get("thermal_root", "/sys/class/thermal"))
         with MeteredWindow(energy_spec) as window:
-            samples, window_start, window_end = timed_runs(run, x, stop or stop_policy(job), chunks)
+            samples, window_start, window_end = timed_runs(run, xs, stop or stop_policy(job), chunks)
         emit("window", start=window_start, end=window_end, n=len(samples), energy=window.readings())
         emit("samples", ms=samples)
 

@@ -103,7 +103,7 @@ def prepare_workload(cell: Cell) -> tuple[Workload | None, str | None]:
     is built from (a user's factory with its arguments, input shape and weights), so a farm client
     and a resumed run prepare the same workload from the cell alone. A reference that no longer
     loads (a file gone, its factory failing) is the cell's failure, with the reason."""
-    from export.reference import parse_reference
+    from export.reference import Inputs, parse_reference
 
     if is_model_file(cell.model):
         return _direct_file(cell.model)
@@ -114,7 +114,7 @@ def prepare_workload(cell: Cell) -> tuple[Workload | None, str | None]:
             ref = parse_reference(cell.model)
             if ref.is_user:
                 return None, "format pytorch (eager) measures zoo models; measure file.py:factory models as onnx"
-            return Workload(ref.target, None, ref.input_shape or zoo.get_card(ref.target).input_shape), None
+            return Workload(ref.target, None, ref.inputs or Inputs.of_shape(zoo.get_card(ref.target).input_shape)), None
         from export.pipeline import export_model
         from export.source import resolve
 
@@ -130,7 +130,7 @@ def prepare_workload(cell: Cell) -> tuple[Workload | None, str | None]:
         return None, (
             f"the export {state}: {v.reason}; see `bench export` (--input-range/--inputs), or run the file it wrote"
         )
-    return Workload.of_artifact(artifact, spec.input_shape), None
+    return Workload.of_artifact(artifact, spec.inputs), None
 
 
 def failed_measurement(cell: Cell, device: str, protocol: Protocol, reason: str) -> Measurement:
@@ -140,19 +140,34 @@ def failed_measurement(cell: Cell, device: str, protocol: Protocol, reason: str)
 
 
 def _direct_file(path: str) -> tuple[Workload | None, str | None]:
-    """A user's .onnx / .tflite file (.mlpackage folder): input shape read from the file itself."""
+    """A user's .onnx / .tflite file (.mlpackage folder): its inputs' names, shapes and element
+    types read from the file itself."""
     from export.base import get_exporter
     from export.pipeline import path_sha256
+    from export.reference import Inputs, TensorSpec
 
     file = Path(path)
     if not file.exists():
         return None, f"model file not found: {file}"
     try:
-        inputs, _ = get_exporter(DIRECT_SUFFIXES[file.suffix]).io_signature(file)
-        shape = tuple(int(d) for d in inputs[0]["shape"])
+        declared, _ = get_exporter(DIRECT_SUFFIXES[file.suffix]).io_signature(file)
+        inputs = Inputs(
+            tuple(TensorSpec(tuple(int(d) for d in i["shape"]), i["name"], _numpy_type(i)) for i in declared)
+        )
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a failed cell, not a crash
         return None, f"cannot read {file.name}: {type(exc).__name__}: {str(exc).strip()[:200]}"
-    return Workload(str(file.resolve()), path_sha256(file)[0], shape), None
+    return Workload(str(file.resolve()), path_sha256(file)[0], inputs), None
+
+
+def _numpy_type(described: dict) -> str:
+    """numpy's name of an input's element type as ``io_signature`` describes it (``tensor(int64)``
+    from onnxruntime, ``int32`` from LiteRT, none from CoreML: float32)."""
+    text = described.get("dtype") or "float32"
+    if text.startswith("tensor("):
+        from bench.runtimes.onnxruntime import NUMPY_TYPES
+
+        return NUMPY_TYPES.get(text, "float32")
+    return text
 
 
 def pinned_cpus(affinity: str | None, threads: int) -> list[int] | None:

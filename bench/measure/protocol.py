@@ -41,6 +41,11 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "--runs": (3, 1_000_000, True),
     "--depth": (0, 8, True),
     "profile --depth": (1, 8, True),
+    # bench accuracy / export preprocessing
+    "--crop-pct": (0, 4, False),  # share of the resized image the centre crop keeps; above 1 pads
+    "--limit": (1, 10_000_000, True),  # images
+    "--batch": (1, 4_096, True),  # images per inference
+    "--max-drop": (0, 100, True),  # top-1 points
 }
 
 

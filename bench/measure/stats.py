@@ -62,9 +62,13 @@ def as_samples(samples_ms) -> np.ndarray:
     return np.asarray(samples_ms, dtype=np.float64).reshape(-1)
 
 
+MAX_VALUE = 1e12  # ms (about 32 years), counts, times: anything larger is not a measurement, and its
+# statistics (variance: the square) would overflow to inf
+
+
 def _finite_number(value) -> bool:
-    """A real number (not a bool, not text), finite and >= 0."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value < math.inf
+    """A real number (not a bool, not text), finite, >= 0 and at most :data:`MAX_VALUE`."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= MAX_VALUE
 
 
 def finite_samples(samples_ms) -> np.ndarray:
@@ -75,19 +79,19 @@ def finite_samples(samples_ms) -> np.ndarray:
     values = list(samples_ms)
     for i, value in enumerate(values):
         if not _finite_number(value):
-            raise ValueError(f"sample {i} is {str(value)[:40]!r}, not a finite number of ms >= 0")
+            raise ValueError(f"sample {i} is {str(value)[:40]!r}, not a finite number of ms from 0 to {MAX_VALUE:g}")
     return as_samples(values)
 
 
 def check_statistics(values: Mapping, names: Iterable[str] = STAT_FIELDS) -> None:
     """Raise ValueError naming the first of ``names`` in ``values`` that is given (not None) but is
-    not a finite number >= 0: a latency statistic, a count or a time from outside."""
+    not a finite number from 0 to :data:`MAX_VALUE`: a latency statistic, a count or a time from outside."""
     for name in names:
         value = values.get(name)
         if value is None:
             continue
         if not _finite_number(value):
-            raise ValueError(f"{name} is {str(value)[:40]!r}, not a finite number >= 0")
+            raise ValueError(f"{name} is {str(value)[:40]!r}, not a finite number from 0 to {MAX_VALUE:g}")
 
 
 def pool(sample_lists: Iterable) -> np.ndarray:

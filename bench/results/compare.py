@@ -39,6 +39,7 @@ class CellComparison:
     change: float | None = None  # relative change of the median, +0.05 = 5% slower
     change_ci: tuple[float, float] | None = None
     p_value: float | None = None
+    accuracy: str | None = None  # "accuracy collapse ..." when the candidate's artifact was scored so
 
     @property
     def name(self) -> str:
@@ -58,9 +59,11 @@ def load_ref(ref: str, store: str | None = None) -> list[dict]:
         return _read_records(path)
     if named.is_file():
         return _read_records(named)
+    from bench.results.records import with_top1
     from bench.results.store import Store
 
-    rows = Store(store, create=False).measurement_rows(ref)
+    results = Store(store, create=False)
+    rows = with_top1(results.measurement_rows(ref), results)  # an accuracy collapse fails the gate too
     if not rows:
         raise BenchError(
             f"unknown ref '{ref}': not a results file, a baseline in {baselines_dir()}, or a run id in the store"
@@ -69,10 +72,14 @@ def load_ref(ref: str, store: str | None = None) -> list[dict]:
 
 
 def checked_numbers(records: list[dict], where: str) -> list[dict]:
-    """``records`` when every sample and latency statistic in them is a finite number >= 0 (or absent);
-    BenchError naming ``where``, the measurement and the value otherwise (NaN, inf, text)."""
+    """``records`` when every sample and latency statistic in them is a finite number >= 0 (or absent)
+    and their cell fields read as a cell (``threads`` an integer); BenchError naming ``where``, the
+    measurement and the value otherwise (NaN, inf, text)."""
     for i, record in enumerate(records):
         try:
+            threads = record.get("threads")
+            if threads is not None and not str(threads).isdigit():  # "1; rm", 1.5, True, [1]
+                raise ValueError(f"threads is {str(threads)[:40]!r}, not a whole number")
             if record.get("samples_ms") is not None:
                 stats.finite_samples(record["samples_ms"])
             stats.check_statistics(record)
@@ -168,7 +175,22 @@ def compare(
                 numbers["p_value"],
             )
         )
+    collapsed = collapses(candidate)
+    for result in out:
+        result.accuracy = collapsed.get(result.cell)
     return out
+
+
+def collapses(records: list[dict]) -> dict[tuple, str]:
+    """Pooled cell key -> ``"accuracy collapse (...)"`` for measurements whose artifact ``bench
+    accuracy`` scored as collapsed (their ``top1_source`` says so; records from the store or a
+    results file of ``bench results --format json``)."""
+    found = {}
+    for r in records:
+        source = r.get("top1_source") or ""
+        if "accuracy collapse" in source:
+            found[Cell.from_row(r).pooled_key] = f"accuracy collapse (top-1 {r.get('top1'):.1f}%)"
+    return found
 
 
 def markdown(results: list[CellComparison], threshold: float, alpha: float) -> str:
@@ -185,8 +207,9 @@ def markdown(results: list[CellComparison], threshold: float, alpha: float) -> s
     ]
     for r in results:
         ci = f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-"
+        verdict = f"{r.verdict}; {r.accuracy}" if r.accuracy else r.verdict
         lines.append(
-            f"| {r.verdict} | {md_cell(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
+            f"| {verdict} | {md_cell(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
             f"{'-' if r.change is None else f'{r.change:+.1%}'} | {ci} | "
             f"{'-' if r.p_value is None else f'{r.p_value:.2g}'} |"
         )
@@ -204,11 +227,13 @@ def save_baseline(name: str, records: list[dict]) -> Path:
     """Write ``records`` to ``results/baselines/NAME.json``; returns the path.
 
     Raises BenchError when ``name`` is not 1-64 letters, digits, '-' or '_', when there is
-    nothing to save, or when the file cannot be written."""
+    nothing to save, a sample or statistic is not a finite number (:func:`checked_numbers`), or
+    when the file cannot be written."""
     if not BASELINE_NAME.fullmatch(name):
         raise BenchError(f"bad baseline name {name!r}: use 1 to 64 letters, digits, '-', '_'")
     if not records:
         raise BenchError("nothing to save: the store has no measurements for that run")
+    checked_numbers(records, f"baseline {name}")  # a NaN sample would make a baseline nothing can compare with
     path = baselines_dir() / f"{name}.json"
     payload = {"baseline": name, "measurements": records}
     try:

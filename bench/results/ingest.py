@@ -89,6 +89,8 @@ def ingest(
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
     if not re.fullmatch(r"[\w.\-]+", device):
         raise BenchError(f"--device '{device}': use letters, digits, '.', '_' or '-'")
+    if not model.strip() or not model.isprintable() or len(model) > 200:
+        raise BenchError("--model: a name of 1 to 200 printable characters (no newline or control character)")
     path = Path(file)
     try:
         text = path.read_text()

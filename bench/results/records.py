@@ -2,6 +2,12 @@
 
 The JSON form is a complete record (it carries the raw samples), so an exported file is enough
 for ``bench compare`` and reports.
+
+Each measurement also carries the top-1 (%) of what it measured (:func:`top1_of`): ``measured``
+when ``bench accuracy`` scored that exact artifact (same sha256; eager PyTorch: the same model),
+with the data set's fingerprint; else the card's ``published`` number with its source, for fp32
+and fp16 only: an int8 artifact never inherits the fp32 number (top-1 empty, and the source says
+why).
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from bench.errors import BenchError
 from bench.paths import output_file
 from bench.results.store import Store, measurements
 
-# Every measurement column except the store's row id, then the raw samples.
-COLUMNS = [c.name for c in measurements.c if c.name != "id"] + ["samples_ms"]
+# Every measurement column except the store's row id, then the raw samples, then the top-1 of what ran.
+COLUMNS = [c.name for c in measurements.c if c.name != "id"] + ["samples_ms", "top1", "top1_source"]
+INT8 = ("int8", "int8-static")
 FORMATS = ("table", "csv", "json", "parquet")
 
 
@@ -27,9 +34,45 @@ def load_results(store: str | None = None, run_id: str | None = None) -> pd.Data
     results = Store(store, create=False)
     if run_id is not None and run_id not in {r["run_id"] for r in results.list_runs()}:
         raise BenchError(f"no run '{run_id}' in the store {results.url}; `bench results` shows every run's rows")
-    rows = results.measurement_rows(run_id)
+    rows = with_top1(results.measurement_rows(run_id), results)
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
     return frame
+
+
+def with_top1(rows: list[dict], results: Store) -> list[dict]:
+    """``rows`` (the store's measurement rows) with ``top1`` and ``top1_source`` set (:func:`top1_of`)."""
+    scored = results.accuracy_rows()
+    for row in rows:
+        row["top1"], row["top1_source"] = top1_of(row, scored)
+    return rows
+
+
+def top1_of(measurement: dict, scored: list[dict]) -> tuple[float | None, str]:
+    """``(top-1 in %, its source)`` for one measurement row, given the store's accuracy rows
+    (oldest first; the latest scoring of the artifact wins). See the module docstring."""
+    sha = measurement.get("artifact_sha256")
+    for row in reversed(scored):
+        same = row["artifact_sha256"] == sha if sha else (
+            row["format"] == "pytorch" and row["model"] == measurement["model"] and measurement["format"] == "pytorch"
+        )  # fmt: skip
+        if same and row["top1"] is not None:
+            data = row["dataset"] or {}
+            where = f"{data.get('root', '?')}, {row['n_images']} images, fingerprint {row['dataset_fingerprint'][:12]}"
+            collapse = (
+                f"; accuracy collapse, {row['drop_points']:.1f} points below fp32 PyTorch" if row["collapsed"] else ""
+            )
+            return round(100 * row["top1"], 4), f"measured ({where}{collapse})"
+    try:
+        import models
+
+        card = models.get_card(measurement["model"])
+    except (KeyError, BenchError):  # a user's model or file: only a measured number exists
+        return None, "none: not measured (bench accuracy scores this artifact)"
+    if not card.top1.known or card.task != "image-classification":
+        return None, "none: nothing published"
+    if measurement["precision"] in INT8:
+        return None, f"none: {card.top1.value:g} is published for fp32; measure this int8 artifact with bench accuracy"
+    return card.top1.value, f"published ({card.dataset}; {card.top1.source})"
 
 
 def to_records(frame: pd.DataFrame) -> list[dict]:

@@ -1,7 +1,9 @@
 """Reports: Pareto plots (PNG + SVG), one self-contained HTML file, and a markdown summary.
 
-Accuracy is the published top-1 from the model cards (labelled as such, with its dataset)
-unless the user passes measured accuracy (``--accuracy FILE.csv`` with columns model,top1).
+Accuracy is each cell's top-1 as :func:`bench.results.records.top1_of` gives it: measured by
+``bench accuracy`` on that exact artifact where it was, else the card's published number (fp32 and
+fp16 only); the plots draw measured points filled and published ones hollow. ``--accuracy
+FILE.csv`` (columns model,top1) replaces both with the user's own measured numbers.
 The HTML page is the Jinja2 template ``templates/report.html.j2`` rendered with autoescape on:
 every text that comes from data (model names, errors) is escaped, and the page runs only the
 small sorting script it ships with. Plots are embedded by one helper (:func:`data_uri`).
@@ -37,22 +39,22 @@ class Report:
     plots: list[Path] = field(default_factory=list)
 
 
-def _accuracy(models: list[str], accuracy_file: str | None) -> tuple[dict[str, float], dict[str, str], str]:
-    """top-1 per model, family per model, and the axis label."""
+MEASURED_AND_PUBLISHED = "top-1 (%): filled = measured (bench accuracy), hollow = published"
+
+
+def _accuracy(models: list[str], accuracy_file: str | None) -> tuple[dict[str, float] | None, dict[str, str], str]:
+    """top-1 per model from ``accuracy_file`` (None without one: each cell keeps its own), family per
+    model, and the axis label."""
     import models as zoo
 
-    families, top1 = {}, {}
+    families = {}
     for name in models:
         try:
-            card = zoo.get_card(name)
+            families[name] = zoo.get_card(name).family
         except KeyError:
             families[name] = "user"
-            continue
-        families[name] = card.family
-        if card.top1.known and card.task == "image-classification":
-            top1[name] = card.top1.value
     if accuracy_file is None:
-        return top1, families, "published top-1 (%), ImageNet-1k"
+        return None, families, MEASURED_AND_PUBLISHED
     path = Path(accuracy_file)
     try:
         with open(path, newline="") as f:
@@ -81,6 +83,8 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "energy_note": group["energy_note"].iloc[-1],
                 "peak_memory_mb": float(group["peak_memory_mb"].max()),
                 "init_ms": float(group["init_ms"].median()),
+                "top1": group["top1"].iloc[-1] if "top1" in group else None,
+                "top1_source": group["top1_source"].iloc[-1] if "top1_source" in group else None,
             }
         )
     return pd.DataFrame(rows)
@@ -155,8 +159,18 @@ def _latency_errors(part: pd.DataFrame) -> np.ndarray | None:
 
 
 def _scatter(ax, x: str, y: str, part: pd.DataFrame, colour, label: str, size: int) -> None:
-    """One family's points; latency on either axis carries its CI as error bars."""
-    ax.scatter(part[x], part[y], color=colour, label=label, s=size, zorder=3)
+    """One family's points; latency on either axis carries its CI as error bars. On a top-1 axis,
+    points of published top-1 are hollow, measured ones filled."""
+    published = part["top1_source"].astype(str).str.startswith("published") if y == "top1" else None
+    if published is not None and published.any():
+        solid = part[~published]
+        if len(solid):
+            ax.scatter(solid[x], solid[y], color=colour, label=label, s=size, zorder=3)
+        hollow = part[published]
+        ax.scatter(hollow[x], hollow[y], facecolors="none", edgecolors=colour, linewidths=1.3, s=size, zorder=3,
+                   label=None if len(solid) else label)  # fmt: skip
+    else:
+        ax.scatter(part[x], part[y], color=colour, label=label, s=size, zorder=3)
     for name, keyword in ((x, "xerr"), (y, "yerr")):
         errors = _latency_errors(part) if name == "median_ms" else None
         if errors is not None:
@@ -188,6 +202,9 @@ def _pareto_figure(cells: pd.DataFrame, metric: str, xlabel: str, ylabel: str, c
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
+        if "top1_source" in sub and len(sub):  # what filled and hollow mean, in the legend
+            ax.scatter([], [], color="grey", s=30, label="measured top-1")
+            ax.scatter([], [], facecolors="none", edgecolors="grey", s=30, label="published top-1")
         ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
@@ -271,8 +288,13 @@ def build_report(
     cells = summarize_cells(frame) if not frame.empty else pd.DataFrame()
     top1, families, ylabel = _accuracy(sorted(set(frame["model"])), accuracy_file)
     if not cells.empty:
-        cells["top1"] = cells["model"].map(top1)
+        if top1 is not None:  # --accuracy FILE: the user's numbers for every cell of a model
+            cells["top1"] = cells["model"].map(top1)
+            cells["top1_source"] = cells["top1"].map(lambda v: None if pd.isna(v) else f"measured ({accuracy_file})")
         cells["family"] = cells["model"].map(families)
+        cells["top1_kind"] = cells["top1_source"].map(_kind)
+        if top1 is None and not (cells["top1_kind"] == "measured").any():
+            ylabel = "published top-1 (%), ImageNet-1k"  # nothing measured: every point is hollow
     failed = frame[frame["status"] != "ok"]
     plots = make_plots(cells, out, ylabel) if not cells.empty else []
     run_ids = set(frame["run_id"])  # none when only saved profiles are reported (there may be no store)
@@ -285,22 +307,30 @@ def build_report(
     return report
 
 
+def _kind(source) -> str | None:
+    """``measured`` / ``published`` / None from a ``top1_source`` text."""
+    if not isinstance(source, str):
+        return None
+    return next((k for k in ("measured", "published") if source.startswith(k)), None)
+
+
 def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> str:
     lines = [
         "## Benchmark results",
         "",
         f"Accuracy: {ylabel}. Latency: median of all samples per cell.",
         "",
-        "| model | device | runtime | format | threads | median ms | p90 ms | mJ/inference | top-1 |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "| model | device | runtime | format | threads | median ms | p90 ms | mJ/inference | top-1 | top-1 is |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for _, c in cells.iterrows():
         energy = "-" if pd.isna(c["energy_mj_per_inference"]) else f"{c['energy_mj_per_inference']:.2f}"
         top1 = "-" if pd.isna(c.get("top1")) else f"{c['top1']:.1f}"
+        kind = c.get("top1_kind") or "-"
         lines.append(
             f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
             f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {c['median_ms']:.2f} | "
-            f"{c['p90_ms']:.2f} | {energy} | {top1} |"
+            f"{c['p90_ms']:.2f} | {energy} | {top1} | {kind} |"
         )
     if len(failed):
         lines += ["", f"### Failed cells ({len(failed)})", ""]
@@ -333,6 +363,7 @@ _COLUMNS = (
     ("gflops_per_s", "GFLOP/s", "", ".1f"),
     ("energy_mj_per_inference", "energy", "mJ/inference", ".2f"),
     ("top1", "top-1", "%", ".1f"),
+    ("top1_source", "top-1 source", "", ""),
 )
 _SCALE = {"cv": 100.0, "macs": 1e-9}  # stored unit -> the unit in the header
 

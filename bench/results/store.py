@@ -25,8 +25,9 @@ from bench.measure.measurement import CELL_FIELDS, Cell, Measurement
 from bench.measure.stats import STAT_FIELDS
 from bench.paths import results_dir
 
-SCHEMA_VERSION = 3
-# version -> statements that bring a store of the previous version to it
+SCHEMA_VERSION = 4
+# version -> statements that bring a store of the previous version to it ("CREATE TABLE name": the
+# table as declared below)
 MIGRATIONS = {
     2: ["ALTER TABLE measurements ADD COLUMN source JSON"],  # how a measurement was obtained
     3: [  # a run's recorded settings (what --resume measures with) and its lease (who measures it now)
@@ -34,6 +35,7 @@ MIGRATIONS = {
         "ALTER TABLE runs ADD COLUMN lease_holder VARCHAR(200)",
         "ALTER TABLE runs ADD COLUMN lease_heartbeat FLOAT",
     ],
+    4: ["CREATE TABLE accuracy"],  # measured top-1 of exported artifacts (bench accuracy)
 }
 
 metadata = sa.MetaData()
@@ -94,6 +96,34 @@ samples = sa.Table(
     metadata,
     sa.Column("measurement_id", sa.Integer, sa.ForeignKey("measurements.id"), primary_key=True),
     sa.Column("samples_ms", sa.JSON, nullable=False),  # every per-inference latency, in order
+)
+
+accuracy = sa.Table(
+    "accuracy",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(400), nullable=False),  # canonical model reference
+    sa.Column("format", sa.String(20), nullable=False),
+    sa.Column("precision", sa.String(20), nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), index=True),  # the exact file scored; NULL: PyTorch itself
+    sa.Column("dataset_fingerprint", sa.String(64), nullable=False),
+    sa.Column("dataset", sa.JSON, nullable=False),  # fingerprint, n_images, n_classes, layout, root
+    sa.Column("status", sa.String(20), nullable=False),  # ok | accuracy collapse | failed
+    sa.Column("error", sa.Text),
+    sa.Column("n_images", sa.Integer),
+    sa.Column("n_classes", sa.Integer),
+    sa.Column("top1", sa.Float),  # fractions in [0, 1]
+    sa.Column("top5", sa.Float),
+    sa.Column("top1_ci_low", sa.Float),  # 95% Wilson interval of top1
+    sa.Column("top1_ci_high", sa.Float),
+    sa.Column("agreement", sa.Float),  # share of images with the fp32 PyTorch model's top-1
+    sa.Column("mean_kl", sa.Float),  # KL(softmax(PyTorch) || softmax(artifact)), nats
+    sa.Column("reference_top1", sa.Float),
+    sa.Column("drop_points", sa.Float),
+    sa.Column("collapsed", sa.Boolean, nullable=False, default=False),
+    sa.Column("skipped", sa.Integer),  # images that could not be decoded
+    sa.Column("settings", sa.JSON, nullable=False),  # preprocessing, batch, limit, calibration, max_drop
+    sa.Column("created_at", sa.String(40), nullable=False),
 )
 
 schema_info = sa.Table(
@@ -174,6 +204,7 @@ class Store:
     def __init__(self, store: str | None = None, create: bool = True):
         self.url = store_url(store, create)
         self.create = create
+        self.version = SCHEMA_VERSION  # lower only for a read-only older store, read as it is
         engine_url = self.url if create else _read_only_url(self.url)
         try:
             self.engine = sa.create_engine(engine_url)
@@ -193,11 +224,30 @@ class Store:
         """The schema version of the database behind ``conn``: None when it holds no bench store yet
         (no tables, or ours half made by a process creating it right now).
 
-        Raises BenchError, before anything is written, for a database with tables that are not
-        ours or ours with columns we do not know (another program's), or a version that is not a number.
+        Raises BenchError, before anything is written, for a store of a newer bench (its version is
+        read first: its new tables are not another program's), a database with tables that are not
+        ours or ours with columns we do not know (another program's), or a version that is not a
+        positive number.
         """
         inspector = sa.inspect(conn)
         tables = set(inspector.get_table_names())
+        version = None
+        if "schema_info" in tables and not {c["name"] for c in inspector.get_columns("schema_info")} - {"key", "value"}:
+            row = conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
+            if row is not None:
+                try:
+                    version = int(row.value)
+                except ValueError:
+                    raise BenchError(
+                        f"store {self.url} records schema version {row.value[:40]!r}, not a number: a damaged store"
+                    ) from None
+                if version < 1:
+                    raise BenchError(f"store {self.url} records schema version {version}: a damaged store")
+                if version > SCHEMA_VERSION:  # its newer tables are not "other tables": say what it is
+                    raise BenchError(
+                        f"store {self.url} has schema {version}, newer than this bench ({SCHEMA_VERSION}); "
+                        "upgrade bench"
+                    )
         foreign = sorted(tables - set(metadata.tables))
         for name in sorted(tables & set(metadata.tables)):
             unknown = {c["name"] for c in inspector.get_columns(name)} - set(metadata.tables[name].c.keys())
@@ -208,17 +258,7 @@ class Store:
                 f"{self.url} is not a bench store: it holds other tables ({one_line(', '.join(foreign), 200)}); "
                 "bench writes only to its own stores, choose another --store"
             )
-        if "schema_info" not in tables:
-            return None
-        row = conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
-        if row is None:
-            return None
-        try:
-            return int(row.value)
-        except ValueError:
-            raise BenchError(
-                f"store {self.url} records schema version {row.value[:40]!r}, not a number: a damaged store"
-            ) from None
+        return version
 
     def _prepare_schema(self) -> None:
         """Check what the database holds, then create the tables and record the schema version (only
@@ -233,11 +273,6 @@ class Store:
                     version = self._schema_version(conn)
                 if version is None and not self.create:
                     raise NoStoreError(f"no store at {self.url}: the database holds no bench results")
-                if version is not None and version > SCHEMA_VERSION:
-                    raise BenchError(
-                        f"store {self.url} has schema {version}, newer than this bench ({SCHEMA_VERSION}); "
-                        "upgrade bench"
-                    )
                 if self.create:
                     if self.engine.dialect.name == "sqlite":  # persistent in the file: readers never block writers
                         with self.engine.connect() as conn:
@@ -245,11 +280,16 @@ class Store:
                     metadata.create_all(self.engine)
                 if version == SCHEMA_VERSION:
                     return
-                with self.engine.begin() as conn:
-                    if version is None:
-                        conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-                    else:
-                        self._migrate(conn, version)
+                try:
+                    with self.engine.begin() as conn:
+                        if version is None:
+                            conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                        else:
+                            self._migrate(conn, version)
+                except sa.exc.OperationalError as exc:
+                    if self.create or "readonly" not in str(exc).lower():
+                        raise
+                    self.version = version  # a read-only older store: read as it is (no accuracy table before 4)
                 return
             except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
                 racing = isinstance(exc, sa.exc.IntegrityError) or any(
@@ -269,6 +309,9 @@ class Store:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target]:
                 words = statement.split()
+                if words[:2] == ["CREATE", "TABLE"]:
+                    metadata.tables[words[2]].create(conn, checkfirst=True)
+                    continue
                 if words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
                     columns = {c["name"] for c in inspector.get_columns(words[2])}
                     if words[5] in columns:  # a racing process may have added it already
@@ -440,6 +483,24 @@ class Store:
             if isinstance(row.get("samples_ms"), str):
                 row["samples_ms"] = json.loads(row["samples_ms"])
         return rows
+
+    # --- accuracy -----------------------------------------------------------------------------
+
+    def add_accuracy(self, row: dict) -> int:
+        """Store one ``bench accuracy`` row (:meth:`bench.accuracy.evaluate.AccuracyRow.to_dict`);
+        returns its id. Keys that are not columns are left out (the derived points, notes)."""
+        values = {k: v for k, v in row.items() if k in accuracy.c and k != "id"}
+        values["dataset_fingerprint"] = row["dataset"]["fingerprint"]
+        values.setdefault("created_at", now_iso())
+        with self.engine.begin() as conn:
+            return conn.execute(accuracy.insert().values(**values)).inserted_primary_key[0]
+
+    def accuracy_rows(self) -> list[dict]:
+        """Every stored accuracy row, oldest first (none in a read-only store older than schema 4)."""
+        if self.version < 4:
+            return []
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(accuracy).order_by(accuracy.c.id)).mappings()]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

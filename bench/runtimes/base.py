@@ -43,7 +43,9 @@ class ToolRun:
     ``seconds``), at least ``seconds`` and at most ``max_secs`` seconds; ``warmup``: a fixed warm-up
     count; ``options``: the runtime's settings; ``estimate_ms``: a latency estimate in ms (0 when
     unknown) for tools that take a count or a duration but not both; ``extra``: further flags
-    (e.g. op profiling)."""
+    (e.g. op profiling); ``inputs``: the model's inputs as the file names them (``name``,
+    ``shape``, ``dtype`` each) where the tool must be told them (several inputs, integer inputs),
+    else empty."""
 
     tool: str
     graph: str
@@ -55,6 +57,7 @@ class ToolRun:
     options: dict
     estimate_ms: float = 0.0
     extra: tuple[str, ...] = ()
+    inputs: tuple[dict, ...] = ()
 
 
 class RuntimePlugin(Protocol):

@@ -38,17 +38,21 @@ def create(path: str | Path, threads: int = 1, options: dict | None = None):
 
 
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
-    """``(run, versions)``: ``run(x)`` predicts one float32 array fed as ``input`` and returns every
-    output feature in the model description's order (a list of numpy arrays). Raises RuntimeError
-    off macOS."""
+    """``(run, versions)``: ``run(*arrays)`` predicts with one array per input feature (in the model
+    description's order, each cast to the feature's type) and returns every output feature in the
+    description's order (a list of numpy arrays). Raises RuntimeError off macOS."""
     model = create(artifact, threads, options)
     import coremltools as ct
     import numpy as np
 
-    names = [o.name for o in model.get_spec().description.output]
+    description = model.get_spec().description
+    names = [o.name for o in description.output]
+    inputs = [i.name for i in description.input]
+    int32 = ct.proto.FeatureTypes_pb2.ArrayFeatureType.INT32
+    types = [np.int32 if i.type.multiArrayType.dataType == int32 else np.float32 for i in description.input]
 
-    def run(x):
-        outputs = model.predict({"input": x})
+    def run(*xs):
+        outputs = model.predict({n: x.astype(t, copy=False) for n, x, t in zip(inputs, xs, types, strict=True)})
         return [np.asarray(outputs[name]) for name in names]
 
     return run, {"coremltools": ct.__version__}

@@ -62,21 +62,56 @@ def create(path: str | Path, threads: int, options: dict | None = None):
     return interpreter
 
 
+def input_details(interpreter) -> list[dict]:
+    """The interpreter's input details in the model's argument order: the order of its serving
+    signature's inputs (litert-torch writes ``args_0``, ``args_1``, ...) where it has one, else
+    the order the interpreter lists them."""
+    details = interpreter.get_input_details()
+    signatures = interpreter.get_signature_list() if hasattr(interpreter, "get_signature_list") else {}
+    if len(details) < 2 or len(signatures) != 1:
+        return details
+    order = next(iter(signatures.values())).get("inputs", [])
+    rank = {name: i for i, name in enumerate(order)}
+    position = [next((rank[n] for n in rank if d["name"].endswith("_" + n) or d["name"] == n), None) for d in details]
+    if None in position or len(set(position)) != len(details):
+        return details
+    return [d for _, d in sorted(zip(position, details, strict=True), key=lambda pair: pair[0])]
+
+
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
-    """``(run, versions)``: ``run(x)`` sets the first input to one float32 array, invokes, and
-    returns copies of every output in the file's order (a list of numpy arrays); ``versions``
-    names the interpreter package that ran it."""
+    """``(run, versions)``: ``run(*arrays)`` sets one array per input (in :func:`input_details`
+    order, each cast to the tensor's type: litert-torch stores int64 inputs as int32; a float
+    array for a quantized int8/uint8 input is quantized with its scale and zero point), invokes,
+    and returns copies of every output in the file's order (a list of numpy arrays; a quantized
+    output dequantized to float32); ``versions`` names the interpreter package that ran it."""
     _, versions = interpreter_module()
     interpreter = create(artifact, threads, options)
-    inp = interpreter.get_input_details()[0]["index"]
-    outs = [d["index"] for d in interpreter.get_output_details()]
+    inputs = [(d["index"], d["dtype"], _scale(d)) for d in input_details(interpreter)]
+    outputs = [(d["index"], _scale(d)) for d in interpreter.get_output_details()]
 
-    def run(x):
-        interpreter.set_tensor(inp, x)
+    def run(*xs):
+        for (index, dtype, scale), x in zip(inputs, xs, strict=True):
+            if scale is not None and x.dtype.kind == "f":  # quantize: round(x / s) + z, saturated
+                import numpy as np
+
+                limits = np.iinfo(dtype)
+                x = np.clip(np.round(x / scale[0]) + scale[1], limits.min, limits.max)
+            interpreter.set_tensor(index, x.astype(dtype, copy=False))
         interpreter.invoke()
-        return [interpreter.get_tensor(out) for out in outs]  # copies
+        out = []
+        for index, scale in outputs:
+            y = interpreter.get_tensor(index)  # a copy
+            out.append(y if scale is None else ((y.astype("float32") - scale[1]) * scale[0]).astype("float32"))
+        return out
 
     return run, versions
+
+
+def _scale(detail: dict) -> tuple[float, int] | None:
+    """``(scale, zero_point)`` of a quantized integer tensor (int8 / uint8 with a scale), else None."""
+    scale, zero = detail.get("quantization", (0.0, 0))
+    kind = getattr(detail["dtype"], "__name__", str(detail["dtype"]))
+    return (float(scale), int(zero)) if scale and kind in ("int8", "uint8") else None
 
 
 def tool_argv(run) -> list[str]:
@@ -84,11 +119,20 @@ def tool_argv(run) -> list[str]:
     :class:`bench.runtimes.base.ToolRun`): ``runs`` timed inferences (at least ``seconds``, at most
     ``max_secs``; ``runs=None``: as many as fit in ``seconds``), a fixed ``warmup`` count (no
     warm-up time), XNNPACK per ``options``. ``estimate_ms`` is not needed: the tool takes a count
-    and a duration together."""
+    and a duration together. A model with several or integer inputs gets them named with their
+    shapes (``--input_layer``, ``--input_layer_shape``) and integer inputs the values 0..1
+    (``--input_layer_value_range``: the tool's own random integers could index past an embedding)."""
     xnnpack = run.options.get("xnnpack", True)
+    layers: list[str] = []
+    if run.inputs:
+        layers.append("--input_layer=" + ",".join(i["name"] for i in run.inputs))
+        layers.append("--input_layer_shape=" + ":".join(",".join(map(str, i["shape"])) for i in run.inputs))
+        ranges = [f"{i['name']},0,1" for i in run.inputs if not str(i["dtype"]).startswith("float")]
+        if ranges:
+            layers.append("--input_layer_value_range=" + ":".join(ranges))
     return [run.tool, f"--graph={run.graph}", f"--num_threads={run.threads}", f"--num_runs={run.runs or 1}",
             f"--min_secs={run.seconds:g}", f"--max_secs={run.max_secs:g}", f"--warmup_runs={run.warmup}",
-            "--warmup_min_secs=0", f"--use_xnnpack={str(xnnpack).lower()}", *run.extra]  # fmt: skip
+            "--warmup_min_secs=0", f"--use_xnnpack={str(xnnpack).lower()}", *layers, *run.extra]  # fmt: skip
 
 
 def profile(spec, model, tree, threads: int, runs: int, precision: str, device=None):

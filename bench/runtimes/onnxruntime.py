@@ -80,17 +80,35 @@ def create(artifact: str | bytes | Path, threads: int, options: dict | None = No
 
 
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str], dict]:
-    """``(run, versions, applied)``: ``run(x)`` feeds one float32 array to the first input and returns
-    every output in the file's order (a list of numpy arrays); ``versions`` names the runtime that
+    """``(run, versions, applied)``: ``run(*arrays)`` feeds one array per input in the file's order
+    (each cast to the input's element type: integer inputs take int64 or int32 as the file says)
+    and returns every output in the file's order (a list of numpy arrays); ``versions`` names the runtime that
     ran it; ``applied`` is ``options`` with ``providers`` as the session reports them (with
     onnxruntime's own CPU fallback appended), i.e. what runs. RuntimeError when a requested
     provider is absent (see :func:`create`)."""
     import onnxruntime as ort
 
     session = create(artifact, threads, options)
-    name = session.get_inputs()[0].name
+    inputs = [(i.name, NUMPY_TYPES.get(i.type, "float32")) for i in session.get_inputs()]
     applied = {**options, "providers": session.get_providers()}
-    return lambda x: session.run(None, {name: x}), {"onnxruntime": ort.__version__}, applied
+
+    def run(*xs):
+        return session.run(None, {n: x.astype(t, copy=False) for (n, t), x in zip(inputs, xs, strict=True)})
+
+    return run, {"onnxruntime": ort.__version__}, applied
+
+
+# onnxruntime's input type names -> numpy's (the types an exported model's inputs have)
+NUMPY_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
 
 
 def tool_argv(run) -> list[str]:

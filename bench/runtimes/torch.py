@@ -26,8 +26,8 @@ CHOICES: dict[str, Any] = {}
 
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str]]:
     """``(run, versions)`` for the zoo model named ``artifact`` (random weights, seed 0):
-    ``run(x)`` runs one float32 numpy array under ``torch.inference_mode`` and returns the output
-    tensor. Raises BenchError (from the zoo) for an unknown model name."""
+    ``run(*arrays)`` runs numpy arrays (one per input) under ``torch.inference_mode`` and returns
+    the output tensor. Raises BenchError (from the zoo) for an unknown model name."""
     import torch
 
     torch.set_num_threads(threads)
@@ -36,9 +36,9 @@ def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, 
     torch.manual_seed(0)
     model = models.create_model(artifact)
 
-    def run(x):
+    def run(*xs):
         with torch.inference_mode():
-            return model(torch.from_numpy(x))
+            return model(*(torch.from_numpy(x) for x in xs))
 
     return run, {"torch": torch.__version__}
 

@@ -100,6 +100,9 @@ def benchmark_model(argv: list[str]) -> int:
     p.add_argument("--warmup_min_secs", type=float, default=0.5)
     p.add_argument("--use_xnnpack", default="true")
     p.add_argument("--enable_op_profiling", default="false")
+    p.add_argument("--input_layer", default="")
+    p.add_argument("--input_layer_shape", default="")
+    p.add_argument("--input_layer_value_range", default="")
     args, _unknown = p.parse_known_args(argv)
     info = args.sim_format == "info"
     # where the real builds log: the oldest everything to stderr, later ones "INFO: " lines to stdout
@@ -108,6 +111,10 @@ def benchmark_model(argv: list[str]) -> int:
     say(f"Min num runs: [{args.num_runs}]")
     say(f"Num threads: [{args.num_threads}]")
     say(f"Graph: [{args.graph}]")
+    for flag, title in (("input_layer", "Input layers"), ("input_layer_shape", "Input shapes"),
+                        ("input_layer_value_range", "Input value ranges")):  # fmt: skip
+        if getattr(args, flag):
+            say(f"{title}: [{getattr(args, flag)}]")
     if not Path(args.graph).is_file():
         print(f"ERROR: File [{args.graph}] does not exist", file=sys.stderr)
         return 1
@@ -136,11 +143,15 @@ def benchmark_model(argv: list[str]) -> int:
         )
     say(f"The input model file size (MB): {Path(args.graph).stat().st_size / 2**20:.4f}")
     say(f"Initialized session in {init_us / 1e3:.3f}ms.")
-    detail = interpreter.get_input_details()[0]
-    x = np.random.default_rng(0).standard_normal(detail["shape"]).astype(np.float32)
+    feeds = input_values(interpreter, args)
+    if isinstance(feeds, str):
+        print(f"ERROR: {feeds}", file=sys.stderr)
+        return 1
+    x = feeds[0][1]
 
     def run():
-        interpreter.set_tensor(detail["index"], x)
+        for index, value in feeds:
+            interpreter.set_tensor(index, value)
         interpreter.invoke()
 
     busy = Busy()
@@ -148,7 +159,13 @@ def benchmark_model(argv: list[str]) -> int:
         f"Running benchmark for at least {args.warmup_runs} iterations and at least {args.warmup_min_secs} seconds "
         f"but terminate if exceeding {args.max_secs} seconds."
     )
-    warm = run_phase(busy, run, "warmup", args.warmup_runs, args.warmup_min_secs, args.max_secs)
+    try:
+        warm = run_phase(busy, run, "warmup", args.warmup_runs, args.warmup_min_secs, args.max_secs)
+    except RuntimeError as exc:  # a kernel failed (an index out of bounds): TFLite's error reporter, then the tool's
+        for line in str(exc).replace("Node number", "\nNode number").splitlines():
+            log(f"ERROR: {line.strip()}")
+        log("ERROR: Benchmarking failed.")
+        return 1
     say(stats_line(warm, info, warm[0]))
     say(
         f"Running benchmark for at least {args.num_runs} iterations and at least {args.min_secs} seconds "
@@ -175,6 +192,41 @@ def benchmark_model(argv: list[str]) -> int:
     else:
         say(f"Peak memory footprint (MB): init={peak * 0.6:.4g} overall={peak:.4g}")
     return 0
+
+
+def input_values(interpreter, args) -> list[tuple[int, np.ndarray]] | str:
+    """(tensor index, value) per input: random floats, random integers within
+    ``--input_layer_value_range`` (else 0..99, as the tool fills int32 inputs); the error the tool
+    stops with when ``--input_layer`` and ``--input_layer_shape`` disagree in count or a shape in
+    rank (a misnamed layer: a warning)."""
+    details = interpreter.get_input_details()
+    ranges = {}
+    for item in filter(None, args.input_layer_value_range.split(":")):
+        name, low, high = item.split(",")
+        ranges[name] = (int(low), int(high))
+    if args.input_layer:  # benchmark_tflite_model.cc / benchmark_utils: the real tool's messages
+        names = args.input_layer.split(",")
+        shapes = args.input_layer_shape.split(":")
+        if len(names) != len(shapes):
+            return (
+                f"The number of items in --input_layer_shape ({args.input_layer_shape}, with {len(shapes)} items) "
+                f"must match the number of items in --input_layer ({args.input_layer}, with {len(names)} items). "
+                "For example --input_layer=input1,input2 --input_layer_shape=1,224,224,4:1,20"
+            )
+        for i, (name, shape, d) in enumerate(zip(names, shapes, details, strict=False)):
+            if name != d["name"]:
+                log(f"WARNING: Tensor # {i} is named {d['name']} but flags call it {name}")
+            if len(shape.split(",")) != len(d["shape"]):
+                return f"Input tensor #{i} should have {len(d['shape'])} dimensions!"
+    rng = np.random.default_rng(0)
+    values = []
+    for d in details:
+        if np.issubdtype(d["dtype"], np.integer):
+            low, high = ranges.get(d["name"], (0, 99))
+            values.append((d["index"], rng.integers(low, high + 1, d["shape"]).astype(d["dtype"])))
+        else:
+            values.append((d["index"], rng.standard_normal(d["shape"]).astype(d["dtype"])))
+    return values
 
 
 def log(text: str) -> None:

@@ -109,7 +109,7 @@ def tuple_and_dict() -> nn.Module:
 
 
 class TwoInputs(nn.Module):
-    """Two inputs (fault 4's second half, not supported yet): refused with the reason."""
+    """Two float inputs (fault 4's second half): an image and a mask of its size."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,6 +121,25 @@ class TwoInputs(nn.Module):
 
 def two_inputs() -> nn.Module:
     return TwoInputs()
+
+
+class ImageAndTokens(nn.Module):
+    """An image and integer token ids (an embedding indexes with them) -> logits and a token map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.embed = nn.Embedding(4, 8)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, image: torch.Tensor, ids: torch.Tensor):
+        pooled = self.conv(image).mean((2, 3))  # (N, 8)
+        tokens = self.embed(ids)  # (N, T, 8)
+        return self.head(pooled + tokens.mean(1)), tokens * pooled[:, None, :]
+
+
+def image_and_tokens() -> nn.Module:
+    return ImageAndTokens()
 
 
 class StdGate(nn.Module):

@@ -70,7 +70,7 @@ class AgentRunner(CellRunner):
             "runtime_file": self._on_device(get_runtime(cell.runtime).file),  # the plug-in the agent loads
             "artifact": path,
             "threads": cell.threads,
-            "input_shape": list(workload.input_shape),
+            "inputs": workload.inputs.to_list(),
             "warmup": p.warmup,
             "min_runs": p.min_runs,
             "min_time": p.min_time,

@@ -18,21 +18,28 @@ from bench.measure.protocol import Protocol
 
 if TYPE_CHECKING:
     from export.artifact import Artifact
+    from export.reference import Inputs
 
 
 @dataclass(frozen=True)
 class Workload:
     """What a runner executes for one cell: a model file on this machine (for eager PyTorch the
-    zoo model's name instead), its content hash (None for a zoo name) and the input shape (NCHW)."""
+    zoo model's name instead), its content hash (None for a zoo name) and the model's inputs
+    (``export.reference.Inputs``: shape and dtype of each, in order)."""
 
     path: str
     sha256: str | None
-    input_shape: tuple[int, ...]
+    inputs: Inputs
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The first input's shape (what a one-input model takes)."""
+        return self.inputs.tensors[0].shape
 
     @classmethod
-    def of_artifact(cls, artifact: Artifact, input_shape: tuple[int, ...]) -> Workload:
+    def of_artifact(cls, artifact: Artifact, inputs: Inputs) -> Workload:
         """The workload of an exported ``export.artifact.Artifact`` (which must have a path)."""
-        return cls(str(artifact.path), artifact.sha256, tuple(input_shape))
+        return cls(str(artifact.path), artifact.sha256, inputs)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from bench.digest import file_sha256
 from bench.errors import BenchError, one_line
 from bench.measure.runners.base import CellRunner, Execution, Workload, cpus_of_mask, register_runner
 from bench.measure.runners.device_sampler import metered_run
-from bench.measure.runners.native_tools import push_tool, tool_command
+from bench.measure.runners.native_tools import push_tool, tool_command, tool_inputs
 from bench.measure.runners.tool_results import invocations, tool_source, tool_stats
 from bench.measure.stats import median_of
 from bench.measure.sustained import assess
@@ -46,29 +46,33 @@ class NativeToolRunner(CellRunner):
             self._tools[runtime] = push_tool(self.device, self.transport, runtime)
         return self._tools[runtime]
 
-    def _command(self, cell, tool: str, graph: str, options: dict, short: bool, estimate_ms: float = 0) -> list[str]:
+    def _command(
+        self, cell, tool: str, graph: str, options: dict, short: bool, estimate_ms: float = 0, inputs: tuple = ()
+    ) -> list[str]:
         """The timed run (``short``: the 1-inference run of the energy differential); ``estimate_ms``
         (from the short run) lets a tool that takes a count or a duration, not both, size the count
         to last at least ``min_time``."""
         p = self.protocol
         return tool_command(cell.runtime, tool, graph, cell.threads, runs=1 if short else p.min_runs,
                             seconds=0 if short else p.min_time, max_secs=p.max_time, warmup=p.warmup,
-                            options=options, estimate_ms=estimate_ms, device=self.device)  # fmt: skip
+                            options=options, estimate_ms=estimate_ms, device=self.device, inputs=inputs)  # fmt: skip
 
-    def _chunk_command(self, cell, tool: str, graph: str, options: dict, first: bool) -> list[str]:
+    def _chunk_command(self, cell, tool: str, graph: str, options: dict, first: bool, inputs: tuple = ()) -> list[str]:
         """One chunk of a sustained run: about ``chunk_s`` seconds of inference."""
         p = self.protocol
         return tool_command(cell.runtime, tool, graph, cell.threads, runs=None, seconds=p.chunk_s,
                             max_secs=p.chunk_s * 4 + 10, warmup=p.warmup if first else 1,
-                            options=options, device=self.device)  # fmt: skip
+                            options=options, device=self.device, inputs=inputs)  # fmt: skip
 
-    def _sustained(self, cell, tool: str, graph: str, options: dict, cpus) -> Execution:
+    def _sustained(self, cell, tool: str, graph: str, options: dict, cpus, inputs: tuple = ()) -> Execution:
         """Chunks of the native tool back to back, the device's thermal reading taken after each."""
         tool_name = get_runtime(cell.runtime).native_tool
         start = time.monotonic()
         series, results = [], []
         while time.monotonic() - start < self.protocol.sustained_s:
-            result, error = self._run_tool(self._chunk_command(cell, tool, graph, options, not results), tool_name)
+            result, error = self._run_tool(
+                self._chunk_command(cell, tool, graph, options, not results, inputs), tool_name
+            )
             if error:
                 return Execution(error=error)
             results.append(result)
@@ -137,8 +141,9 @@ class NativeToolRunner(CellRunner):
             return Execution(error=str(exc))
         tool_name = get_runtime(cell.runtime).native_tool
         graph = self.transport.push_once(Path(workload.path), workload.sha256 or file_sha256(Path(workload.path)))
+        inputs = tool_inputs(workload)
         if self.protocol.sustained_s:
-            return self._sustained(cell, tool, graph, options, cpus)
+            return self._sustained(cell, tool, graph, options, cpus, inputs)
         measure_energy = self.meter is not None
         reason, session = "", False
         if measure_energy:
@@ -149,13 +154,14 @@ class NativeToolRunner(CellRunner):
                 measure_energy, reason = False, str(exc)
         try:
             energy = None
-            full = self._command(cell, tool, graph, options, short=False)
+            full = self._command(cell, tool, graph, options, short=False, inputs=inputs)
             if measure_energy:
-                done, short_window, problem = self._metered(self._command(cell, tool, graph, options, short=True))
+                short_run = self._command(cell, tool, graph, options, short=True, inputs=inputs)
+                done, short_window, problem = self._metered(short_run)
                 short, error = self._parse_tool(done, tool_name)
                 if error:
                     return Execution(error=error)
-                full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms)
+                full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms, inputs=inputs)
                 done, long_window, later = self._metered(full)
                 problem = problem or later
             else:

@@ -70,19 +70,42 @@ def tool_command(
     estimate_ms: float = 0.0,
     device=None,
     extra: tuple[str, ...] = (),
+    inputs: tuple[dict, ...] = (),
 ) -> list[str]:
     """The native tool's command line, built by the runtime's plug-in (``tool_argv``): ``runs``
     timed inferences (at least ``seconds``), or with ``runs=None`` as many as fit in ``seconds``; a
     fixed warm-up count (the two runs of the energy differential must warm up alike); ``options``:
     the runtime's options (its defaults when None); ``estimate_ms``: a latency estimate, for tools
-    that take a count or a duration but not both; pinned with ``taskset`` per ``device``.
+    that take a count or a duration but not both; pinned with ``taskset`` per ``device``;
+    ``inputs``: the model's inputs as the file names them, for tools that must be told them
+    (:func:`tool_inputs`).
 
     The tool's two output streams are merged on the device, in order: benchmark_model builds
     differ in where they log (the oldest print everything to stderr, later ones INFO lines to
     stdout, and the runtime's own messages such as delegate creation go to stderr)."""
     chosen = get_runtime(runtime)
     run = ToolRun(tool, graph, threads, runs, seconds, max_secs, warmup,
-                  chosen.options if options is None else options, estimate_ms, extra)  # fmt: skip
+                  chosen.options if options is None else options, estimate_ms, extra, inputs)  # fmt: skip
     argv = chosen.tool_argv(run)
     argv = pinned(device, argv) if device is not None else argv
     return ["sh", "-c", 'exec "$@" 2>&1', "sh", *argv]
+
+
+def tool_inputs(workload) -> tuple[dict, ...]:
+    """The inputs a native tool must be told (``ToolRun.inputs``): empty for a model with one float
+    input (the tool fills it itself); else each input of the file on this machine (names as the
+    file has them, which a user's ``NAME:`` does not change in every format). Empty when the file's
+    signature cannot be read (the tool then fills inputs its own way)."""
+    if len(workload.inputs) == 1 and workload.inputs.tensors[0].dtype.startswith("float"):
+        return ()
+    from bench.measure.harness import DIRECT_SUFFIXES
+    from export.base import get_exporter
+
+    suffix = Path(workload.path).suffix
+    try:
+        declared, _ = get_exporter(DIRECT_SUFFIXES[suffix]).io_signature(Path(workload.path))
+    except Exception:  # noqa: BLE001 - unreadable here: the tool reads the file itself
+        return ()
+    return tuple(
+        {"name": d["name"], "shape": list(d["shape"]), "dtype": str(d.get("dtype", "float32"))} for d in declared
+    )

@@ -1,0 +1,191 @@
+"""``bench accuracy``: top-1 of exported artifacts on labelled images, against the fp32 PyTorch model.
+
+One pass over the images per model: each batch is decoded ahead (in threads) while the fp32
+PyTorch model (the reference) and every artifact (ONNX, TFLite, CoreML on macOS, as ``bench run``'s
+runtimes open them: :meth:`export.base.Exporter.load_runner`) infer on it. Every artifact is scored
+on the same images: top-1, top-5, the 95% Wilson interval of top-1, and against the reference its
+top-1 agreement and mean KL divergence. An artifact whose top-1 is more than ``max_drop``
+percentage points below the reference's is an **accuracy collapse**.
+
+The first output of the model is taken as the class logits (N, classes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from bench.accuracy.dataset import LabelledImages
+from bench.accuracy.metrics import AccuracyResult, accuracy, check_class_count
+from bench.accuracy.preprocess import Preprocess, batches
+from bench.errors import BenchError
+
+COLLAPSE = "accuracy collapse"
+DEFAULT_MAX_DROP = 1.0  # top-1 points below the fp32 PyTorch reference
+
+
+@dataclass
+class AccuracyRow:
+    """One artifact's accuracy (or why it has none) on one data set.
+
+    ``model``: the canonical reference; ``artifact_sha256``: the exact file scored (None for the
+    PyTorch reference); ``result``: its metrics (None when ``error``); ``reference_top1``: the fp32
+    PyTorch model's top-1 (fraction) on the same images; ``drop_points``: reference minus this, in
+    percentage points; ``collapsed``: ``drop_points`` above ``max_drop``. ``dataset``: the data
+    set's summary (fingerprint, counts, root); ``settings``: preprocessing, batch, limit and
+    calibration; ``skipped``: images that could not be decoded (left out of every score)."""
+
+    model: str
+    format: str
+    precision: str
+    artifact_sha256: str | None
+    dataset: dict
+    settings: dict
+    result: AccuracyResult | None = None
+    reference_top1: float | None = None
+    drop_points: float | None = None
+    collapsed: bool = False
+    error: str | None = None
+    skipped: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    artifact_path: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else COLLAPSE if self.collapsed else "ok"
+
+    def to_dict(self) -> dict:
+        """Flat and JSON-ready (the metrics of :meth:`AccuracyResult.to_dict` inline)."""
+        return {
+            "model": self.model,
+            "format": self.format,
+            "precision": self.precision,
+            "artifact_sha256": self.artifact_sha256,
+            "artifact_path": self.artifact_path,
+            "status": self.status,
+            "error": self.error,
+            **(self.result.to_dict() if self.result else {}),
+            "reference_top1": self.reference_top1,
+            "drop_points": self.drop_points,
+            "collapsed": self.collapsed,
+            "dataset": self.dataset,
+            "settings": self.settings,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class _Target:
+    fmt: str
+    precision: str
+    run: Callable[..., list[np.ndarray]] | None
+    row: AccuracyRow
+    logits: list[np.ndarray] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def evaluate(
+    spec,
+    dataset: LabelledImages,
+    preprocess: Preprocess,
+    targets: list[tuple[str, str]],
+    *,
+    settings: dict,
+    max_drop: float = DEFAULT_MAX_DROP,
+    calibration=None,
+    io: str = "float32",
+    workers: int = 2,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[AccuracyRow]:
+    """Score ``spec`` (export.source.ModelSpec; its input's batch is the batch size) as exported to
+    each ``(format, precision)`` of ``targets`` (``("pytorch", "fp32")``: the reference itself) on
+    ``dataset`` preprocessed by ``preprocess``. ``calibration`` (export.calibration.Calibration)
+    for int8-static, and ``io`` the input/output type of its TFLite file (``int8``: the runtime
+    quantizes); ``on_batch(n_images)`` after each batch. Exports that fail or cannot run here
+    give rows with ``error``; an export that failed verification is scored with a note. Raises
+    BenchError when the model's class count does not fit the data set, or no image can be
+    decoded."""
+    from export.base import flatten_outputs, get_exporter
+    from export.pipeline import export_model
+
+    shape = spec.inputs.shape
+    if len(shape) != 4 or shape[1] != 3 or shape[2] != shape[3] or shape[2] != preprocess.size:
+        raise BenchError(
+            f"bench accuracy feeds RGB images of {preprocess.size}x{preprocess.size}; the model takes "
+            f"{','.join(map(str, shape))} (give --input-shape N,3,S,S)"
+        )
+    summary = dataset.summary()
+    model = spec.build()
+    found: list[_Target] = []
+    for fmt, precision in targets:
+        row = AccuracyRow(spec.reference or spec.name, fmt, precision, None, summary, settings)
+        run = None
+        if fmt != "pytorch":
+            int8_io = io if (fmt, precision) == ("tflite", "int8-static") else "float32"
+            artifact = export_model(spec, fmt, precision, calibration=calibration, io=int8_io)
+            row.artifact_sha256, row.artifact_path = artifact.sha256, artifact.path
+            if artifact.error:
+                row.error = f"export failed: {artifact.error}"
+            else:  # a file that failed verification is scored too: its accuracy is the verdict that matters
+                if not artifact.ok and artifact.verification.reason:
+                    row.notes.append(f"export verification: {artifact.verification.reason}")
+                loaded = get_exporter(fmt).load_runner(artifact.path)
+                if isinstance(loaded, str):
+                    row.error = f"cannot run here: {loaded}"
+                else:
+                    run = loaded
+        found.append(_Target(fmt, precision, run, row))
+    reference: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    checked = False
+    batch = shape[0]
+    with batches(dataset, preprocess, batch, workers) as stream, torch.inference_mode():
+        for chunk in stream:
+            images = chunk.images
+            count = len(images)
+            if count < batch:  # the last batch, padded to the exported batch size
+                images = np.concatenate([images, np.zeros((batch - count, *images.shape[1:]), images.dtype)])
+            logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
+            if not checked:
+                if logits.ndim != 2:
+                    raise BenchError(
+                        f"the model's first output has shape {logits.shape}; class logits are (N, classes)"
+                    )
+                check_class_count(logits.shape[1], dataset)
+                checked = True
+            reference.append(logits)
+            labels.append(chunk.labels)
+            for target in found:
+                if target.run is None:
+                    continue
+                start = time.perf_counter()
+                out = np.asarray(target.run(images)[0]).reshape(batch, -1)[:count]
+                target.seconds += time.perf_counter() - start
+                target.logits.append(out)
+            if on_batch is not None:
+                on_batch(count)
+        skipped = len(stream.skipped)
+    if not reference:
+        raise BenchError(f"--data {dataset.root}: none of its {len(dataset)} images could be decoded")
+    ref_logits, truth = np.concatenate(reference), np.concatenate(labels)
+    ref_result = accuracy(ref_logits, truth, dataset, ref_logits)
+    rows = []
+    for target in found:
+        row = target.row
+        row.skipped, row.reference_top1, row.seconds = skipped, ref_result.top1, target.seconds
+        if target.fmt == "pytorch":
+            row.result = ref_result
+        elif target.run is not None:
+            row.result = accuracy(np.concatenate(target.logits), truth, dataset, ref_logits)
+        if row.result is not None:
+            row.drop_points = row.result.drop_points(ref_result)
+            row.collapsed = row.drop_points > max_drop
+        rows.append(row)
+    return rows

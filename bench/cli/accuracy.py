@@ -1,0 +1,110 @@
+"""``bench accuracy``: top-1 of each exported artifact on the user's labelled images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.cli import render
+from bench.cli.app import app
+from bench.cli.options import (
+    CalibrationOption,
+    CropPctOption,
+    FactoryArgsOption,
+    InputShapeOption,
+    InterpolationOption,
+    IoOption,
+    MeanOption,
+    StdOption,
+    StoreOption,
+    WeightsOption,
+    bounded,
+    model_references,
+    preprocess_options,
+    split,
+)
+from bench.errors import BenchError
+
+FORMATS = ("pytorch", "onnx", "tflite", "coreml")
+
+
+@app.command("accuracy")
+def accuracy_cmd(
+    model: Annotated[list[str], typer.Argument(help="Zoo names, patterns, or path/to/file.py:factory[(ARGS)].")],
+    data: Annotated[
+        str, typer.Option("--data", help="Labelled images: DIR/<class>/<image>, DIR with labels.csv, or synsets.")
+    ],
+    labels: Annotated[
+        str | None, typer.Option("--labels", help="Label map of synset folders (one class id per line, in order).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: pytorch,onnx,tflite,coreml.")] = (
+        "pytorch,onnx,tflite"
+    ),
+    precision: Annotated[str, typer.Option(help="Comma-separated: fp32,fp16,int8,int8-static.")] = "fp32",
+    weights: WeightsOption = None,
+    input_shape: InputShapeOption = None,
+    factory_args: FactoryArgsOption = None,
+    calibration: CalibrationOption = None,
+    io: IoOption = "float32",
+    mean: MeanOption = None,
+    std: StdOption = None,
+    crop_pct: CropPctOption = None,
+    interpolation: InterpolationOption = None,
+    limit: Annotated[int | None, typer.Option(callback=bounded, help="Score at most N images (a seeded pick).")] = None,
+    batch: Annotated[int, typer.Option(callback=bounded, help="Images per inference (the exported batch).")] = 1,
+    max_drop: Annotated[
+        float, typer.Option(callback=bounded, help="Top-1 points below fp32 PyTorch that count as a collapse.")
+    ] = 1.0,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON list of rows on stdout.")] = False,
+) -> None:
+    """Top-1/top-5 of each exported artifact on labelled images, against the fp32 PyTorch model."""
+    from bench.accuracy import evaluate, plan
+    from bench.results.store import Store
+
+    formats, precisions = split(fmt), split(precision)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats or not precisions:
+        raise BenchError(f"--format {fmt[:40]}: choose from {', '.join(FORMATS)}")
+    preprocessing = preprocess_options(mean, std, crop_pct, interpolation)
+    if io != "float32" and (io != "int8" or "int8-static" not in precisions or "tflite" not in formats):
+        raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f tflite --precision int8-static")
+    refs = model_references(model, "default", input_shape, weights, factory_args)
+    jobs = plan.prepare(
+        refs, Path(data), Path(labels) if labels else None, formats, precisions, preprocessing,
+        Path(calibration) if calibration else None, limit, batch, max_drop,
+    )  # fmt: skip
+    results = Store(store)  # a bad store: exit 2 before any work
+    rows = []
+    with render.progress() as progress:
+        for job in jobs:
+            task = progress.add_task(f"{job.spec.name}: {len(job.dataset)} images", total=len(job.dataset))
+            for note in job.notes:
+                render.note(note)
+            found = evaluate.evaluate(
+                job.spec, job.dataset, job.preprocess, job.targets, settings={**job.settings, "io": io},
+                max_drop=max_drop, calibration=job.calibration, io=io,
+                on_batch=lambda n, task=task: progress.advance(task, n),
+            )  # fmt: skip
+            for row in found:
+                results.add_accuracy(row.to_dict())
+            rows += found
+    if as_json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        dataset = jobs[0].dataset
+        render.accuracy(rows, f"accuracy on {dataset.root} ({dataset.n_classes} classes)")
+        skipped = rows[0].skipped if rows else 0
+        if skipped:
+            render.note(f"{skipped} images could not be decoded and were left out of every score")
+    collapsed = [r for r in rows if r.collapsed]
+    failed = [r for r in rows if r.error]
+    if collapsed or failed:
+        parts = [f"{len(collapsed)} accuracy collapse(s) (top-1 more than {max_drop:g} points below fp32 PyTorch)"]
+        if failed:
+            parts.append(f"{len(failed)} artifact(s) not scored")
+        render.err.print("; ".join(parts), markup=False, highlight=False)
+        raise typer.Exit(1)

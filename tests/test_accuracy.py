@@ -1,0 +1,161 @@
+"""``bench accuracy`` on real labelled images (issue #18): scikit-learn's handwritten digits, two
+small models trained on them here (tests/digits.py), exported and scored as a user would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_one_line_error
+from digits import DIGITS_OPTIONS, MODELS_FILE, train_digits_models, write_digits_imagefolder
+
+from bench.results.store import Store
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> dict[str, Path]:
+    home = tmp_path_factory.mktemp("digits")
+    paths = train_digits_models(write_digits_imagefolder(home / "all"), home / "models")
+    return paths
+
+
+def accuracy(bench_cli, digits, factory: str, *args: str, weights: str = "convnet", data: Path | None = None):
+    result = bench_cli(
+        "accuracy", f"{MODELS_FILE}:{factory}", "--weights", str(digits[weights]), "--data",
+        str(data or digits["heldout"]), *DIGITS_OPTIONS, *args,
+    )  # fmt: skip
+    rows = json.loads(result.stdout) if result.stdout.strip().startswith("[") else []
+    return result, {(r["format"], r["precision"]): r for r in rows}
+
+
+def check_exports_keep_accuracy(bench_cli, digits, factory: str, store: Path) -> None:
+    result, rows = accuracy(
+        bench_cli, digits, factory, "-f", "pytorch,onnx,tflite", "--precision", "fp32,fp16,int8-static",
+        "--calibration", str(digits["train"]), "--store", str(store), "--json", weights=factory,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    reference = rows[("pytorch", "fp32")]
+    assert reference["n_images"] == 602 and reference["top1"] >= 0.9 and reference["agreement"] == 1.0
+    for fmt in ("onnx", "tflite"):
+        fp32 = rows[(fmt, "fp32")]
+        assert fp32["agreement"] >= 0.995 and abs(fp32["drop_points"]) <= 0.2, fp32
+        assert abs(rows[(fmt, "int8-static")]["drop_points"]) <= 2.0, rows[(fmt, "int8-static")]
+    assert abs(rows[("tflite", "fp16")]["drop_points"]) <= 0.5  # ONNX has no fp16 export: skipped with a note
+    assert ("onnx", "fp16") not in rows and "skipped onnx fp16" in result.stderr
+    stored = Store(str(store)).accuracy_rows()
+    assert len(stored) == len(rows) and {r["dataset_fingerprint"] for r in stored} == {
+        reference["dataset"]["fingerprint"]
+    }
+    assert all(r["artifact_sha256"] for r in stored if r["format"] != "pytorch")
+
+
+def test_exported_convnet_keeps_its_accuracy_in_fp32_fp16_and_int8_static(bench_cli, digits, tmp_path: Path) -> None:
+    check_exports_keep_accuracy(bench_cli, digits, "convnet", tmp_path / "s.sqlite")
+
+
+@pytest.mark.slow
+def test_exported_vit_keeps_its_accuracy_in_fp32_fp16_and_int8_static(bench_cli, digits, tmp_path: Path) -> None:
+    check_exports_keep_accuracy(bench_cli, digits, "vit", tmp_path / "s.sqlite")
+
+
+def test_an_outlier_activation_channel_collapses_under_int8_static_and_is_flagged(
+    bench_cli, digits, tmp_path: Path
+) -> None:
+    result, rows = accuracy(
+        bench_cli, digits, "convnet_outlier", "-f", "onnx", "--precision", "fp32,int8-static",
+        "--calibration", str(digits["train"]), "--limit", "200", "--store", str(tmp_path / "s.sqlite"), "--json",
+    )  # fmt: skip
+    assert result.code == 1 and "1 accuracy collapse" in result.stderr
+    collapsed = rows[("onnx", "int8-static")]
+    assert collapsed["status"] == "accuracy collapse" and collapsed["collapsed"] and collapsed["drop_points"] > 10
+    assert rows[("onnx", "fp32")]["status"] == "ok"
+    (stored,) = [r for r in Store(str(tmp_path / "s.sqlite")).accuracy_rows() if r["precision"] == "int8-static"]
+    assert stored["status"] == "accuracy collapse" and stored["collapsed"]
+    table = bench_cli(
+        "accuracy", f"{MODELS_FILE}:convnet_outlier", "--weights", str(digits["convnet"]), "--data",
+        str(digits["heldout"]), *DIGITS_OPTIONS, "-f", "onnx", "--precision", "int8-static", "--calibration",
+        str(digits["train"]), "--limit", "50", "--store", str(tmp_path / "s.sqlite"),
+    )  # fmt: skip
+    assert table.code == 1 and "accuracy collapse" in table.stdout
+    store = str(tmp_path / "s.sqlite")  # the collapsed file measured, then the CI gate on its run
+    run = bench_cli("run", "-m", collapsed["artifact_path"], "--min-runs", "5", "--min-time", "0.05", "--warmup", "1",
+                    "--store", store, "--json")  # fmt: skip
+    assert run.code == 0, run.stderr
+    run_id = Store(store).list_runs()[-1]["run_id"]
+    gate = bench_cli("compare", "--baseline", run_id, "--candidate", run_id, "--store", store)
+    assert gate.code == 1 and "REGRESSION:" in gate.stdout and "accuracy collapse (top-1" in gate.stdout
+
+
+def test_int8_input_and_output_tensors_for_npus_keep_the_accuracy(bench_cli, digits, tmp_path: Path) -> None:
+    result, rows = accuracy(
+        bench_cli, digits, "convnet", "-f", "tflite", "--precision", "int8-static", "--io", "int8",
+        "--calibration", str(digits["train"]), "--limit", "200", "--store", str(tmp_path / "s.sqlite"), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    row = rows[("tflite", "int8-static")]
+    assert row["settings"]["io"] == "int8" and abs(row["drop_points"]) <= 2.0 and row["agreement"] >= 0.97
+    from export.base import get_exporter
+
+    inputs, outputs = get_exporter("tflite").io_signature(Path(row["artifact_path"]))
+    assert inputs[0]["dtype"] == "int8" and outputs[0]["dtype"] == "int8"
+    assert_one_line_error(bench_cli("accuracy", "x.py:f", "--data", str(tmp_path), "--io", "int4"), "--io int4")
+
+
+def test_without_a_calibration_folder_int8_static_sets_images_of_the_data_aside(
+    bench_cli, digits, tmp_path: Path
+) -> None:
+    result, rows = accuracy(
+        bench_cli, digits, "convnet", "-f", "onnx", "--precision", "int8-static", "--limit", "100", "--store",
+        str(tmp_path / "s.sqlite"), "--json", data=digits["heldout"],
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    row = rows[("onnx", "int8-static")]
+    assert row["n_images"] == 100 and "150 images of --data" in row["settings"]["calibration"]
+    assert "452 images are scored" in result.stderr  # 602 less the 150 set aside; --limit then picks 100
+    assert "set aside (not scored)" in result.stderr
+
+
+def test_corrupt_and_unreadable_images_are_skipped_and_counted(bench_cli, digits, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(digits["heldout"], data)
+    victim = sorted((data / "3").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:40])  # a truncated PNG
+    (data / "5" / "notes.png").write_text("not an image")
+    result, rows = accuracy(bench_cli, digits, "convnet", "-f", "onnx", "--json", "--store",
+                            str(tmp_path / "s.sqlite"), data=data)  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert rows[("onnx", "fp32")]["skipped"] == 2 and rows[("onnx", "fp32")]["n_images"] == 601
+
+
+def test_bad_data_and_calibration_folders_are_one_line_errors(bench_cli, digits, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(next((digits["heldout"] / "1").iterdir()), flat / "a.png")
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "readme.txt").write_text("no images here")
+    three = tmp_path / "three"
+    for label in ("0", "1", "2"):
+        shutil.copytree(digits["heldout"] / label, three / label)
+    store = ("--store", str(tmp_path / "s.sqlite"))
+    cases = [
+        (empty, (), "the folder is empty"),
+        (flat, (), "no class sub-folders"),
+        (three, (), "outputs 10 classes but --data"),
+        (digits["heldout"], ("--precision", "int8-static", "--calibration", str(texts)), "--calibration"),
+        (digits["heldout"], ("--batch", "0"), "--batch"),
+        (digits["heldout"], ("-f", "onnx", "--precision", "fp64"), "fp64"),
+    ]
+    for data, extra, fragment in cases:
+        result, _ = accuracy(bench_cli, digits, "convnet", "-f", "onnx", *store, *extra, data=data)
+        assert_one_line_error(result, fragment)
+    assert not (tmp_path / "s.sqlite").exists() or Store(str(tmp_path / "s.sqlite")).accuracy_rows() == []
+
+
+def test_export_of_int8_static_without_calibration_images_names_the_option(bench_cli) -> None:
+    result = bench_cli("export", f"{ROOT}/tests/user_models/digits_models.py:convnet", "--precision", "int8-static")
+    assert_one_line_error(result, "--calibration DIR")
