@@ -1,9 +1,11 @@
 """Images per second of ``bench accuracy`` against a bare loop over pre-decoded tensors.
 
-    .venv/bin/python benchmarks/accuracy_throughput.py [MODEL] [--format onnx] [--images 600] [--rounds 3]
+    .venv/bin/python benchmarks/accuracy_throughput.py [MODEL] [--size 160] [--format onnx] [--images 600] [--rounds 3]
 
-On scikit-learn's handwritten digits (written as PNGs by ``tests/digits.py``, preprocessed to the
-model's input size), in a fresh temporary results folder, with the artifact exported once first
+On scikit-learn's handwritten digits (written as 32-pixel PNGs by ``tests/digits.py``, resized to
+``--size``) with a 10-class model (default: the digits ConvNet of
+``tests/user_models/digits_models.py``, random weights: speed does not depend on them), in a
+fresh temporary results folder, with the artifact exported once first
 (export time is not counted). Side by side in one process, in interleaved rounds:
 
 - ``bench accuracy``: :func:`bench.accuracy.evaluate.evaluate`, decoding in threads while the fp32
@@ -32,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", default="mobilenetv3_small_100")
+    parser.add_argument("model", nargs="?", default=str(ROOT / "tests/user_models/digits_models.py:convnet"))
+    parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--format", default="onnx")
     parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
@@ -47,12 +50,15 @@ def main() -> None:
         from bench.accuracy.preprocess import decode
         from export.base import get_exporter
         from export.pipeline import export_model
+        from export.reference import Inputs
         from export.source import canonical
 
         data = write_digits_imagefolder(Path(home) / "digits")
         targets = [("pytorch", "fp32"), (args.format, "fp32")]
-        (job,) = plan.prepare([canonical(args.model)], data, None, [args.format], ["fp32"], {}, None,
-                              args.images, 1, 100.0)  # fmt: skip
+        shape = Inputs.of_shape((1, 3, args.size, args.size))
+        preprocessing = {"mean": (0.5,) * 3, "std": (0.5,) * 3, "crop_pct": 1.0, "interpolation": "bilinear"}
+        (job,) = plan.prepare([canonical(args.model, shape)], data, None, [args.format], ["fp32"], preprocessing,
+                              None, args.images, 1, 100.0)  # fmt: skip
         job.targets = targets
         images = job.dataset
         artifact = export_model(job.spec, args.format, "fp32")
