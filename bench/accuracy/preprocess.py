@@ -234,44 +234,42 @@ class BatchStream:
         return Batch(np.stack(images), labels, where)
 
     def _run(self) -> Iterator[Batch]:
-        total = len(self.ds)
         images: list[np.ndarray] = []
         indices: list[int] = []
-        if self.workers == 0:
-            for index in range(total):
-                image, failed = self._one(index)
-                self.skipped += failed
-                if image is not None:
-                    images.append(image)
-                    indices.append(index)
-                if len(indices) == self.batch:
-                    yield self._pack(images, indices)
-                    images, indices = [], []
-        else:
-            ahead = (self.prefetch + 1) * self.batch
-            pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bench-decode")
-            pending: deque[tuple[int, Future]] = deque()
-            submitted = 0
-            try:
-                while submitted < total or pending:
-                    while submitted < total and len(pending) < ahead:
-                        pending.append((submitted, pool.submit(self._one, submitted)))
-                        submitted += 1
-                    index, future = pending.popleft()
-                    image, failed = future.result()
-                    self.skipped += failed
-                    if image is not None:
-                        images.append(image)
-                        indices.append(index)
-                    if len(indices) == self.batch:
-                        yield self._pack(images, indices)
-                        images, indices = [], []
-            finally:
-                for _, future in pending:
-                    future.cancel()
-                pool.shutdown(wait=True, cancel_futures=True)
+        for index, image, failed in self._decoded():
+            self.skipped += failed
+            if image is not None:
+                images.append(image)
+                indices.append(index)
+            if len(indices) == self.batch:
+                yield self._pack(images, indices)
+                images, indices = [], []
         if indices:
             yield self._pack(images, indices)
+
+    def _decoded(self) -> Iterator[tuple[int, np.ndarray | None, Skipped]]:
+        """``(index, image or None, skipped)`` in data set order: decoded here (``workers=0``) or by
+        the pool, at most ``(prefetch + 1) * batch`` images ahead."""
+        total = len(self.ds)
+        if self.workers == 0:
+            for index in range(total):
+                yield index, *self._one(index)
+            return
+        ahead = (self.prefetch + 1) * self.batch
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bench-decode")
+        pending: deque[tuple[int, Future]] = deque()
+        submitted = 0
+        try:
+            while submitted < total or pending:
+                while submitted < total and len(pending) < ahead:
+                    pending.append((submitted, pool.submit(self._one, submitted)))
+                    submitted += 1
+                index, future = pending.popleft()
+                yield index, *future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def batches(ds: LabelledImages, preprocess: Preprocess, batch: int, workers: int, prefetch: int = 2) -> BatchStream:
