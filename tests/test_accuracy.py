@@ -159,3 +159,8 @@ def test_bad_data_and_calibration_folders_are_one_line_errors(bench_cli, digits,
 def test_export_of_int8_static_without_calibration_images_names_the_option(bench_cli) -> None:
     result = bench_cli("export", f"{ROOT}/tests/user_models/digits_models.py:convnet", "--precision", "int8-static")
     assert_one_line_error(result, "--calibration DIR")
+
+
+def test_bench_run_of_int8_static_says_how_to_measure_it(bench_cli) -> None:
+    result = bench_cli("run", "-m", "mobilenetv2_100", "--precision", "int8-static")
+    assert_one_line_error(result, "bench export MODEL --precision int8-static --calibration DIR --out OUT")
