@@ -239,7 +239,8 @@ def test_two_processes_writing_one_store_lose_no_rows(tiny_files, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_sigint_keeps_finished_cells_and_resume_runs_only_the_rest(tiny_files, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_keeps_finished_cells_and_resume_runs_only_the_rest(tiny_files, tmp_path: Path, sig) -> None:
     store = str(tmp_path / "resume.sqlite")
     env = {**os.environ, "BENCH_RESULTS": str(tmp_path / "r"), "PYTHONWARNINGS": "ignore"}
     base = [sys.executable, "-m", "bench.cli", "run", "--store", store, "--warmup", "1", "--min-runs", "5"]
@@ -258,9 +259,10 @@ def test_sigint_keeps_finished_cells_and_resume_runs_only_the_rest(tiny_files, t
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (Path(store).exists() and Store(store).measurement_rows()):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
+    assert [r["status"] for r in Store(store).list_runs()] == ["interrupted"]  # not left running
     kept = Store(store).measurement_rows()
     assert 1 <= len(kept) < 4
     # the resume measures with the run's own settings (--min-time 1.5): none is repeated here
@@ -344,6 +346,7 @@ def test_runtime_options_reach_the_runtime(bench_cli, tiny_files, tmp_path: Path
         ("xnnpack=maybe", "litert accepts true, false"),
         ("threads=4", "use KEY=VALUE with KEY one of"),
         ("graph_optimization", "use KEY=VALUE"),
+        ("providers=CUDAExecutionProvider", "--option providers: it is onnxruntime's, and this run uses litert"),
     ],
 )
 def test_bad_runtime_options_exit_2(bench_cli, tiny_files, tmp_path: Path, option: str, fragment: str) -> None:

@@ -154,6 +154,18 @@ def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, ol
         assert [(r["model"], r["status"], r["median_ms"]) for r in json.loads(done.stdout)] == [("m", "ok", 249.684)]
         assert store.read_bytes() == before
         assert [p.name for p in folder.iterdir()] == ["s.sqlite"]
+        if not older:  # a writing command on it: one line, exit 2, nothing changed
+            log = folder.parent / f"{folder.name}-bm.log"
+            log.write_text(PLAIN)
+            log.chmod(0o644)
+            write = [a for a in argv if a not in ("results", "--format", "json", "--store", str(store))]
+            write += ["ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m", "m", "--store",
+                      str(store)]  # fmt: skip
+            done = subprocess.run(write, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+            log.unlink()
+            assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1 and "readonly" in done.stderr.replace("-", "")
+            assert store.read_bytes() == before
     finally:
         folder.chmod(0o755)
         shutil.rmtree(folder)

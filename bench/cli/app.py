@@ -79,6 +79,11 @@ def main() -> None:
         print(one_line(f"error: cannot use {where}{exc.strerror or exc}"), file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
+        # A store that refuses a write after it opened (a read-only file or folder, a full disk).
+        if type(exc).__module__.startswith("sqlalchemy") and "readonly" in str(exc).lower().replace("-", ""):
+            print(one_line("error: the store is read-only: a writing command needs a store it can write (--store)"),
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(2)
         # The model zoo's own user errors. Checked only when the zoo was imported (it brings torch,
         # which commands such as `bench devices` or `bench results` never need).
         zoo = sys.modules.get("models")

@@ -7,6 +7,7 @@ stdout stays pure JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -125,7 +126,7 @@ def run_cmd(
     from bench.measure.harness import Harness, plan_cells
     from bench.measure.measurement import Cell
     from bench.results.store import Store
-    from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime, parse_options
+    from bench.runtimes.base import DEFAULT_RUNTIME, check_options_used, get_runtime, parse_options
     from export.base import check_combination
 
     devices = device or ["host"]
@@ -177,6 +178,7 @@ def run_cmd(
             cells = [Cell.from_row(c) for c in previous[devices[0]]["plan"]]
         else:
             cells = plan_cells(refs, formats, precisions, runtimes, farm_threads, repeats)
+        check_options_used(overrides, {c.runtime for c in cells})
         for name in sorted({c.runtime for c in cells}):
             get_runtime(name).with_options(overrides)
         _check_user_models(cells)
@@ -198,6 +200,7 @@ def run_cmd(
         cells = [Cell.from_row(c) for c in previous["plan"]]
     else:
         cells = plan_cells(refs, formats, precisions, runtimes, thread_counts, repeats, device=dev)
+    check_options_used(overrides, {c.runtime for c in cells})
     for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
         if dev.is_local:  # remote runtimes live on the device: checked there, per cell
             get_runtime(name).check_available()
@@ -226,7 +229,8 @@ def run_cmd(
 
         try:
             argv = " ".join(sys.argv[1:])
-            result = harness.run(cells, resume=previous, argv=argv, on_cell=on_cell, settings=settings)
+            with _terminate_as_interrupt():
+                result = harness.run(cells, resume=previous, argv=argv, on_cell=on_cell, settings=settings)
         except KeyboardInterrupt:
             render.note("interrupted: finished measurements are stored; `bench run --resume` completes the rest")
             raise typer.Exit(130) from None
@@ -342,6 +346,30 @@ def _check_files(
                 f"{', '.join(unused)}: no model file given is that (the files run as what they are: "
                 f"{', '.join(sorted(seen_formats))} {', '.join(sorted(seen_precisions))})"
             )
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM and SIGHUP (a closed terminal, ``kill``, a CI job cancelled) end a local run as Ctrl-C
+    does: finished cells kept, the run marked ``interrupted`` and its lease released at once (not
+    left ``running`` until the lease goes stale). Only in the main thread, where signals arrive."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    previous = {name: signal.signal(getattr(signal, name), interrupt) for name in wanted}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 def _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts, repeats,

@@ -314,6 +314,11 @@ def _kind(source) -> str | None:
     return next((k for k in ("measured", "published") if source.startswith(k)), None)
 
 
+def _md_num(value, digits: int = 2) -> str:
+    """A number for the markdown table; ``-`` when unknown (a native tool reports no p90)."""
+    return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
 def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> str:
     lines = [
         "## Benchmark results",
@@ -324,13 +329,13 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         "|---|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for _, c in cells.iterrows():
-        energy = "-" if pd.isna(c["energy_mj_per_inference"]) else f"{c['energy_mj_per_inference']:.2f}"
+        energy = _md_num(c["energy_mj_per_inference"])
         top1 = "-" if pd.isna(c.get("top1")) else f"{c['top1']:.1f}"
         kind = c.get("top1_kind") or "-"
         lines.append(
             f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
-            f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {c['median_ms']:.2f} | "
-            f"{c['p90_ms']:.2f} | {energy} | {top1} | {kind} |"
+            f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])} | "
+            f"{_md_num(c['p90_ms'])} | {energy} | {top1} | {kind} |"
         )
     if len(failed):
         lines += ["", f"### Failed cells ({len(failed)})", ""]

@@ -219,6 +219,20 @@ def runtime_with_tool(fmt: str) -> Runtime | None:
     return next((r for r in RUNTIMES.values() if r.format == fmt and r.native_tool), None)
 
 
+def check_options_used(overrides: dict[str, str], runtimes: set[str]) -> None:
+    """BenchError when an ``--option`` KEY belongs to no runtime the run uses (it would be ignored:
+    ``graph_optimization=...`` on a TFLite-only run)."""
+    used = {key for name in runtimes for key in get_runtime(name).choices}
+    unused = sorted(set(overrides) - used)
+    if unused:
+        owners = {k: [r.name for r in RUNTIMES.values() if k in r.choices] for k in unused}
+        first = unused[0]
+        raise BenchError(
+            f"--option {first}: it is {'/'.join(owners[first])}'s, and this run uses "
+            f"{', '.join(sorted(runtimes)) or 'no runtime'}: it would be ignored"
+        )
+
+
 def parse_options(values: list[str]) -> dict[str, str]:
     """``["xnnpack=false", ...]`` -> ``{"xnnpack": "false"}``; every key must belong to some runtime."""
     known = sorted({key for runtime in RUNTIMES.values() for key in runtime.choices})
