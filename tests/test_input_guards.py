@@ -99,6 +99,25 @@ def test_a_store_of_a_newer_bench_says_so_before_naming_its_new_tables(bench_cli
     assert_one_line_error(bench_cli("results", "--store", str(store)), "schema version -1: a damaged store")
 
 
+@pytest.mark.parametrize(
+    "damage,fragment",
+    [
+        ("alter table measurements drop column median_ms", "without measurements.median_ms"),
+        ("drop table runs", "without runs"),
+    ],
+)
+def test_a_damaged_store_is_one_line_for_reading_and_writing(
+    bench_cli, tmp_path: Path, damage: str, fragment: str
+) -> None:
+    store = tmp_path / "s.sqlite"
+    assert ingest_plain(bench_cli, tmp_path, store).code == 0
+    with sqlite3.connect(store) as db:
+        db.execute("pragma foreign_keys=off")
+        db.execute(damage)
+    assert_one_line_error(bench_cli("results", "--store", str(store)), "is damaged", fragment)
+    assert_one_line_error(ingest_plain(bench_cli, tmp_path, store), "is damaged", fragment)
+
+
 def test_a_schema_version_that_is_not_a_number_is_exit_2(bench_cli, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     assert ingest_plain(bench_cli, tmp_path, store).code == 0
@@ -424,8 +443,11 @@ def test_bad_files_and_addresses_are_one_line_errors(bench_cli, tmp_path: Path) 
     factory = tmp_path / "factory.py"
     factory.write_text("def make():\n    return 42\n")
     assert_one_line_error(bench_cli("profile", f"{factory}:make"), "returned int, not a torch.nn.Module")
-    assert_one_line_error(bench_cli("run", "--farm", "tcp://127.0.0.1:notaport", "-m", "edgevit_xxs"),
-                          "bad scheduler address")  # fmt: skip
+    for address in ("tcp://127.0.0.1:notaport", "tcp://[::1"):
+        farm_store = tmp_path / "farm.sqlite"
+        assert_one_line_error(bench_cli("run", "--farm", address, "-m", "edgevit_xxs", "--store", str(farm_store)),
+                              "bad scheduler address")  # fmt: skip
+        assert not farm_store.exists()  # exit 2 leaves no store behind
     phone = tmp_path / "phone.toml"
     phone.write_text('name = "phone"\ntransport = "adb"\naddress = "127.0.0.1:5555"\nadb = "/nonexistent/adb"\n'
                      '[runtimes]\navailable = ["litert"]\n')  # fmt: skip

@@ -123,6 +123,20 @@ def test_a_live_holder_keeps_its_run_and_a_stale_one_loses_it(tmp_path: Path) ->
         RunLease(store, run_id, "me:2").take()
 
 
+@pytest.mark.parametrize("beat", ["abc", 1e5], ids=["not-a-number", "a-day-ahead"])
+def test_a_heartbeat_that_proves_nothing_does_not_lock_the_run(tmp_path: Path, beat) -> None:
+    path = tmp_path / "s.sqlite"
+    store = Store(str(path))
+    run_id = store.start_run("host", {}, [], holder="otherhost:1")
+    with sqlite3.connect(path) as db:
+        value = beat if isinstance(beat, str) else time.time() + beat  # a skewed clock writes the future
+        db.execute("update runs set lease_heartbeat = ? where run_id = ?", (value, run_id))
+    lease = RunLease(store, run_id, "me:2")
+    lease.take()
+    with lease:
+        assert store.lease_of(run_id)["lease_holder"] == "me:2"
+
+
 def test_heartbeats_keep_the_lease_and_a_takeover_is_noticed(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "s.sqlite"))
     run_id = store.start_run("host", {}, [], holder="me:1")

@@ -394,9 +394,10 @@ def _run_settings(protocol, overrides, model, suite, formats, precisions, runtim
 
 
 def _run_farm(address, devices, cells, protocol, overrides, store, as_json, settings=None, resume=None) -> None:
-    from bench.devices.farm import run_on_farm
+    from bench.devices.farm import check_reachable, run_on_farm
     from bench.results.store import Store
 
+    check_reachable(address)  # a bad or silent scheduler address: exit 2 before a store is made
     results_store = Store(store)
     log_line = _cell_lines(as_json)
     with render.progress() as progress:

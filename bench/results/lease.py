@@ -93,12 +93,14 @@ class RunLease:
             if lease["status"] == "finished":
                 raise BenchError(f"run {self.run_id} has finished meanwhile: nothing to resume")
             holder, beat = lease["lease_holder"], lease["lease_heartbeat"]
+            if not isinstance(beat, int | float) or isinstance(beat, bool) or beat != beat:
+                beat = None  # a heartbeat that is not a number (a damaged row) proves nothing: stale
             age = time.time() - beat if beat is not None else None
             free = (
                 holder is None
                 or holder == self.holder
                 or age is None
-                or age > self.stale_after_s
+                or abs(age) > self.stale_after_s  # a heartbeat far in the future (a skewed clock) is no proof either
                 or holder_gone(holder)
             )
             if not free:

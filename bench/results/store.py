@@ -248,6 +248,21 @@ class Store:
                         f"store {self.url} has schema {version}, newer than this bench ({SCHEMA_VERSION}); "
                         "upgrade bench"
                     )
+        if version is not None:  # ours: every table (and, at this version, every column) must be there
+            missing = sorted({"runs", "measurements", "samples"} - tables)
+            if version == SCHEMA_VERSION:
+                missing = sorted(set(metadata.tables) - tables) + [
+                    f"{name}.{column}"
+                    for name in sorted(set(metadata.tables) & tables)
+                    for column in sorted(
+                        set(metadata.tables[name].c.keys()) - {c["name"] for c in inspector.get_columns(name)}
+                    )
+                ]
+            if missing:
+                raise BenchError(
+                    f"store {self.url} is damaged: schema {version} without {one_line(', '.join(missing), 120)}; "
+                    "restore it from a copy or choose another --store"
+                )
         foreign = sorted(tables - set(metadata.tables))
         for name in sorted(tables & set(metadata.tables)):
             unknown = {c["name"] for c in inspector.get_columns(name)} - set(metadata.tables[name].c.keys())
