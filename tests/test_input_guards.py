@@ -360,6 +360,7 @@ def test_a_model_files_precision_and_format_are_read_from_its_content(conv_onnx:
         (["-f", "onnx"], "a benchmark_model log is of a tflite model"),
         (["-m", "red\x1b[31mtext"], "--model: a name of 1 to 200 printable characters"),
         (["-m", "two\nlines"], "--model: a name of 1 to 200 printable characters"),
+        (["--interval-ms", "5"], "--interval-ms applies to tegrastats logs"),
     ],
 )
 def test_ingest_refuses_a_precision_or_format_the_log_cannot_have(
@@ -373,6 +374,13 @@ def test_ingest_refuses_a_precision_or_format_the_log_cannot_have(
 # --- 10 and 11: every numeric option is finite and within its documented range ----------------
 
 
+def test_a_chunk_longer_than_the_sustained_run_is_exit_2(bench_cli, tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    result = bench_cli("run", "-m", "edgevit_xxs", "--sustained", "2", "--chunk", "5", "--store", str(store))
+    assert_one_line_error(result, "--chunk 5 is longer than --sustained 2")
+    assert not store.exists()
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -383,6 +391,7 @@ def test_ingest_refuses_a_precision_or_format_the_log_cannot_have(
         ["run", "--max-time", "inf"],
         ["run", "--cooldown", "-1"],
         ["run", "--chunk", "0"],
+        ["run", "--chunk", "1e-300"],
         ["run", "--threads", "1,100000"],
         ["farm", "scheduler", "--port", "99999"],
         ["farm", "scheduler", "--port", "-1"],

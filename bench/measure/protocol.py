@@ -27,7 +27,7 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "--repeats": (1, 1_000, True),
     "--cooldown": (0, 3_600, True),  # seconds
     "--sustained": (0, DAY_S, False),  # seconds, above 0
-    "--chunk": (0, 3_600, False),  # seconds, above 0
+    "--chunk": (0.1, 3_600, True),  # seconds: a shorter chunk is only tool start-up
     "--idle-max": (0, 3_600, True),  # seconds
     "--threads": (1, 1_024, True),
     # bench farm scheduler
@@ -113,3 +113,7 @@ class Protocol:
             raise BenchError("need --warmup >= 0, --min-runs >= 1 and --max-runs >= --min-runs")
         if self.max_time < self.min_time:
             raise BenchError("need --min-time >= 0 and --max-time >= --min-time > 0")
+        if self.sustained_s and self.chunk_s > self.sustained_s:
+            raise BenchError(
+                f"--chunk {self.chunk_s:g} is longer than --sustained {self.sustained_s:g}: one chunk at most"
+            )

@@ -110,6 +110,8 @@ def ingest(
         from export.base import check_combination
 
         check_combination(fmt, precision)
+    if interval_ms is not None and tool != "tegrastats":
+        raise BenchError(f"--interval-ms applies to tegrastats logs (their sampling interval), not to a {tool} log")
     source = {"method": "ingested", "tool": tool, "file": str(path.resolve()), "file_sha256": file_sha256(path)}
     try:
         if tool == "tegrastats":
