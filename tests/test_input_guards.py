@@ -452,6 +452,7 @@ def test_bad_files_and_addresses_are_one_line_errors(bench_cli, tmp_path: Path) 
     factory = tmp_path / "factory.py"
     factory.write_text("def make():\n    return 42\n")
     assert_one_line_error(bench_cli("profile", f"{factory}:make"), "returned int, not a torch.nn.Module")
+    assert_one_line_error(bench_cli("farm", "scheduler", "--host", "999.1.1.1"), "--host 999.1.1.1: cannot listen")
     for address in ("tcp://127.0.0.1:notaport", "tcp://[::1"):
         farm_store = tmp_path / "farm.sqlite"
         assert_one_line_error(bench_cli("run", "--farm", address, "-m", "edgevit_xxs", "--store", str(farm_store)),

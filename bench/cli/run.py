@@ -456,8 +456,16 @@ def farm_scheduler(
     port: Annotated[int, typer.Option(callback=bounded, help="Port to listen on, 1-65535.")] = 8786,
 ) -> None:
     """Run the farm's Dask scheduler (the same as `dask scheduler`) until stopped."""
+    import socket
+
     from bench.devices.farm import run_scheduler
 
+    try:  # an address this host cannot listen on: one line naming the option, before Dask logs anything
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+    except (OSError, UnicodeError) as exc:
+        raise BenchError(f"--host {host[:60]}: cannot listen there ({getattr(exc, 'strerror', None) or exc})") from None
     run_scheduler(host, port)
 
 
