@@ -85,6 +85,17 @@ def check_input_count(model: nn.Module, inputs, label: str) -> None:
             f"{label}: forward takes {len(needed)} input(s) ({', '.join(needed)}), --input-shape gives "
             f"{len(inputs)}; give each as NAME:SHAPE[:DTYPE], e.g. --input-shape '{shapes}'"
         )
+    try:
+        params = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in _POSITIONAL]
+    except (TypeError, ValueError):
+        return
+    for position, tensor in enumerate(inputs):  # inputs are passed by position: a name must be the one there
+        if tensor.name and position < len(params) and tensor.name != params[position]:
+            order = ";".join(f"{n}:SHAPE" for n in params[: len(inputs)])
+            raise BenchError(
+                f"{label}: input {position + 1} is '{params[position]}' in forward, --input-shape names it "
+                f"'{tensor.name}'; give the inputs in the forward's order: --input-shape '{order}'"
+            )
 
 
 def input_names(model: nn.Module, inputs) -> list[str]:
@@ -166,6 +177,17 @@ class Exporter(ABC):
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:
         """Input and output names and shapes as stored in the file."""
 
+    def precision_of(self, path: Path) -> str:
+        """The precision of a model file: :func:`precision_of_dtypes` of its weights, ``int8-static``
+        where the format shows activations quantized too (:meth:`static_int8`). Raises what the
+        reader raises for a file it cannot parse."""
+        precision = precision_of_dtypes(self.weight_dtypes(path))
+        return STATIC if precision == "int8" and self.static_int8(path) else precision
+
+    def static_int8(self, path: Path) -> bool:
+        """Whether an int8 file's activations are int8 too (full-integer), not only its weights."""
+        return False
+
     def weight_dtypes(self, path: Path) -> set[str]:
         """Element types of the file's weights (numpy names: ``float32``, ``float16``, ``int8``, ...), from
         which :func:`precision_of_dtypes` reads its precision. Raises whatever the reader raises for a
@@ -222,14 +244,15 @@ def _read_model_file(path: str, _mtime_ns: int) -> tuple[str, str | None]:
     if tflite != (fmt == "tflite"):
         raise BenchError(f"{path} is {'a' if tflite else 'not a'} TFLite flatbuffer: its content contradicts its name")
     try:
-        return fmt, precision_of_dtypes(get_exporter(fmt).weight_dtypes(Path(path)))
+        return fmt, get_exporter(fmt).precision_of(Path(path))
     except Exception:  # noqa: BLE001 - unreadable: the cell fails with the reason when it runs
         return fmt, None
 
 
 def read_model_file(path: str | Path) -> tuple[str, str | None]:
     """``(format, precision)`` of a user's model file (``.onnx``, ``.tflite``): the format from its
-    name, checked against its content, the precision from its weights' types; precision None when
+    name, checked against its content, the precision from its weights' types (and its quantize
+    operators: ``int8-static``); precision None when
     the file is missing or cannot be parsed (its cell then fails with the reason). Raises BenchError
     when the content is not the format its name says (a TFLite flatbuffer named ``.onnx``)."""
     _load_all()

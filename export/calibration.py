@@ -48,39 +48,68 @@ class Calibration:
             images = images.subset(int(i) for i in picked)
         return cls(images, preprocess, f"--calibration {images.root}")
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """sha256 over the images' fingerprint (names, sizes) and the preprocessing: the cache key's part."""
-        material = f"{self.images.fingerprint}|{self.preprocess!r}"
-        return hashlib.sha256(material.encode()).hexdigest()
+        """sha256 over the images' contents (each file's sha256, in order) and the preprocessing: the
+        cache key's part, so images rewritten in place (same names and sizes) are new calibration."""
+        from bench.digest import file_sha256
+
+        material = hashlib.sha256(repr(self.preprocess).encode())
+        for path in self.images.files:
+            try:
+                material.update(f"{path.name}:{file_sha256(path)}\n".encode())
+            except OSError:  # unreadable: skipped when decoded, and its absence counts
+                material.update(f"{path.name}:unreadable\n".encode())
+        return material.hexdigest()
 
     def describe(self) -> str:
-        """``'200 images: --calibration /data/cal (sha256 1f2e...)'``: what the artifact records."""
-        return f"{len(self.images)} images: {self.origin} (sha256 {self.digest[:16]})"
+        """``'200 images: --calibration /data/cal (sha256 1f2e...)'``: what the artifact records (the
+        images that could be read, and how many could not)."""
+        unread = len(self.images) - len(self._decoded)
+        skipped = f", {unread} unreadable left out ({self.skipped[0][0].name}: {self.skipped[0][1]})" if unread else ""
+        return f"{len(self._decoded)} images: {self.origin} (sha256 {self.digest[:16]}{skipped})"
 
     def samples(self, inputs: Inputs) -> list[list[np.ndarray]]:
-        """One ``[array]`` per readable image, shaped as the model's one image input (``(1, 3, S, S)``
-        with S the preprocessing's size; corrupt images are left out). Raises BenchError for a
-        model with several or non-image inputs, another side than the preprocessing's, or when no
-        image could be read."""
+        """The readable images as the model's one image input takes them: ``[array]`` of
+        ``(B, 3, S, S)`` each, B consecutive images per sample (B the input's batch; a last partial
+        batch is left out; corrupt images are left out). Raises BenchError for a model with several
+        or non-image inputs, another side than the preprocessing's, fewer readable images than one
+        batch, or when no image could be read."""
+        if len(inputs) != 1:
+            raise BenchError(
+                f"int8-static calibrates models with one image input; this one has {len(inputs)} ({inputs.text})"
+            )
         shape = inputs.shape
-        if len(shape) != 4 or shape[0] != 1 or shape[1] != 3 or shape[2:] != (self.preprocess.size,) * 2:
+        if len(shape) != 4 or shape[1] != 3 or shape[2:] != (self.preprocess.size,) * 2:
             raise BenchError(
                 f"calibration images are {self.preprocess.size}x{self.preprocess.size} RGB; the model takes "
-                f"{','.join(map(str, shape))} (int8-static calibrates image models of batch 1)"
+                f"{','.join(map(str, shape))} (int8-static calibrates image models: N,3,S,S)"
             )
-        return [[image[None]] for image in self._decoded]
+        batch, images = shape[0], self._decoded
+        if len(images) < batch:
+            raise BenchError(f"{self.origin}: {len(images)} readable images, fewer than one batch of {batch}")
+        return [[np.stack(images[i : i + batch])] for i in range(0, len(images) - batch + 1, batch)]
+
+    @property
+    def skipped(self) -> list[tuple[Path, str]]:
+        """``(file, reason)`` of the images that could not be read."""
+        return self._decoding[1]
+
+    @property
+    def _decoded(self) -> list[np.ndarray]:
+        """The readable images, preprocessed (each (3, S, S) float32)."""
+        return self._decoding[0]
 
     @cached_property
-    def _decoded(self) -> list[np.ndarray]:
-        """The readable images, preprocessed (each (3, S, S) float32), decoded once."""
+    def _decoding(self) -> tuple[list[np.ndarray], list[tuple[Path, str]]]:
+        """The images decoded once: (readable ones preprocessed, (file, reason) of the others)."""
         skipped: list[tuple[Path, str]] = []
         arrays = [decode(path, self.preprocess, skipped) for path in self.images.files]
         kept = [a for a in arrays if a is not None]
         if not kept:
             first = f" ({skipped[0][0].name}: {skipped[0][1]})" if skipped else ""
             raise BenchError(f"{self.origin}: none of its {len(self.images)} images could be read{first}")
-        return kept
+        return kept, skipped
 
 
 def preprocess_for(spec, size: int | None = None, **given) -> Preprocess:

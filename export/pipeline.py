@@ -102,7 +102,8 @@ def cache_key(
         **(
             {
                 "calibration": {
-                    "images": len(calibration.images),
+                    "images": len(calibration.images) - len(calibration.skipped),
+                    "unreadable": [f"{path.name}: {why}" for path, why in calibration.skipped[:10]],
                     "origin": calibration.origin,
                     "sha256": calibration.digest,
                 }

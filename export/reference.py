@@ -146,7 +146,9 @@ def parse_inputs(text: str, option: str = "--input-shape") -> Inputs:
             raise BenchError(f"{option} '{item[:80]}' is not SHAPE or NAME:SHAPE[:DTYPE] like ids:1,16:int64")
         name, shape, dtype = parts
         if name and not _NAME.match(name):
-            raise BenchError(f"{option}: input name '{name[:40]}' must be a Python identifier of at most 64 characters")
+            raise BenchError(
+                f"{option}: input name '{name[:40]}': use ASCII letters, digits and _ (not first), at most 64"
+            )
         if dtype not in INPUT_DTYPES:
             raise BenchError(f"{option}: dtype '{dtype[:20]}' of '{item[:60]}' is not one of {', '.join(INPUT_DTYPES)}")
         tensors.append(TensorSpec(parse_shape(shape, option), name, dtype))

@@ -126,11 +126,12 @@ class ModelSpec:
         """The folder of a user's model file (None for a zoo model)."""
         return self.origin.folder if isinstance(self.origin, UserModel) else None
 
-    def check_runs(self) -> None:
+    def check_runs(self, arrays: list | None = None) -> None:
         """Run a user's model once on zeros of :attr:`inputs` (in eval mode, which export uses
-        anyway). Raises BenchError when its ``forward`` takes another number of inputs (naming
-        them) or it does not run on those shapes: bad input, told before any export. Nothing for a
-        zoo model."""
+        anyway), or on ``arrays`` (one per input: the user's first verification sample). Raises
+        BenchError when its ``forward`` takes another number of inputs (naming them) or it does not
+        run on them (an index past an embedding): bad input, told before any export. Nothing for
+        a zoo model."""
         if self.zoo or self.origin is None:
             return
         self.check_factory()
@@ -143,11 +144,10 @@ class ModelSpec:
         check_input_count(model, self.inputs, label)
         try:
             with torch.no_grad():
-                model.eval()(*example_tensors(self.inputs))
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error of the user's forward on this shape
-            raise BenchError(
-                f"{label} does not run on input shape {self.inputs.text}: {_exception_line(exc)}"
-            ) from None
+                model.eval()(*example_tensors(self.inputs, arrays))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error of the user's forward on these inputs
+            given = "its first input file" if arrays is not None else f"input shape {self.inputs.text}"
+            raise BenchError(f"{label} does not run on {given}: {_exception_line(exc)}") from None
 
     def check_factory(self) -> None:
         """Run a user's factory now, once (:attr:`dependencies`; the next :meth:`build` returns that

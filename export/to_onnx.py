@@ -76,6 +76,13 @@ class OnnxExporter(Exporter):
                 verbose=False,
             )
             slim = onnxslim.slim(onnx.load(str(raw)))
+            kept = {i.name for i in slim.graph.input}
+            dropped = [n for n in names if n not in kept]
+            if dropped:  # the exporter removes inputs the graph never reads: the file would take fewer
+                raise ValueError(
+                    f"the model never uses input {', '.join(dropped)}: torch.onnx.export drops it, so the file "
+                    "takes fewer inputs than forward; remove it from forward (or use it)"
+                )
             if precision == "fp32":
                 onnx.save(slim, str(path))
                 return
@@ -110,6 +117,15 @@ class OnnxExporter(Exporter):
             return [{"name": v.name, "shape": list(v.shape), "dtype": v.type} for v in values]
 
         return describe(session.get_inputs()), describe(session.get_outputs())
+
+    def static_int8(self, path: Path) -> bool:
+        """QDQ or QOperator activations (QuantizeLinear, QLinear* nodes), not DynamicQuantizeLinear."""
+        import onnx
+
+        ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+        return "DynamicQuantizeLinear" not in ops and any(
+            op == "QuantizeLinear" or op.startswith("QLinear") for op in ops
+        )
 
     def weight_dtypes(self, path: Path) -> set[str]:
         """Element types of the initializers (the weights), without loading external data."""

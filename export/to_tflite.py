@@ -151,6 +151,14 @@ class TFLiteExporter(Exporter):
 
         return describe(interpreter.get_input_details()), describe(interpreter.get_output_details())
 
+    def static_int8(self, path: Path) -> bool:
+        """A QUANTIZE operator (float input quantized to int8 activations) or an int8 input tensor;
+        dynamic-range files run hybrid kernels on float activations and have neither."""
+        interpreter = litert.create(path, 1, {"xnnpack": False})
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}  # noqa: SLF001 - the only op listing
+        inputs = {np.dtype(d["dtype"]).name for d in interpreter.get_input_details()}
+        return "QUANTIZE" in ops or bool(inputs & {"int8", "uint8"})
+
     def weight_dtypes(self, path: Path) -> set[str]:
         """Element types of the tensors that hold data in the flatbuffer (the weights); read with the
         builtin kernels only, so that no delegate is made (nor prints its banner)."""

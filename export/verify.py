@@ -164,7 +164,15 @@ class InputSpec:
                     "(give one .npz per sample with an array per input, named as the inputs or in order)"
                 )
             names = [t.name for t in inputs]
-            ordered = [stored[k] for k in names] if all(k in stored for k in names) else list(stored.values())
+            if all(k in stored for k in names):
+                ordered = [stored[k] for k in names]
+            elif all(k == f"arr_{i}" for i, k in enumerate(stored)):  # np.savez(f, a, b): in order
+                ordered = list(stored.values())
+            else:
+                raise BenchError(
+                    f"input {file.name} holds arrays {', '.join(stored)[:80]}; name them as the inputs "
+                    f"({', '.join(n or '?' for n in names)}) or save them in order (np.savez(f, a, b))"
+                )
             samples.append([_as_input(a, t, file.name) for a, t in zip(ordered, inputs, strict=True)])
         return samples
 
@@ -182,6 +190,8 @@ def _as_input(array: np.ndarray, tensor: TensorSpec, file: str) -> np.ndarray:
         raise BenchError(
             f"cannot read input {file} as a numeric array: it holds {array.dtype} values, not real numbers"
         )
+    if np.dtype(tensor.dtype).kind in "iub" and array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        raise BenchError(f"input {file} holds fractions for the {tensor.dtype} input {tensor.name or ''}".rstrip())
     if array.shape != shape:
         if array.shape != shape[1:]:
             raise BenchError(

@@ -83,6 +83,7 @@ def test_an_outlier_activation_channel_collapses_under_int8_static_and_is_flagge
     run = bench_cli("run", "-m", collapsed["artifact_path"], "--min-runs", "5", "--min-time", "0.05", "--warmup", "1",
                     "--store", store, "--json")  # fmt: skip
     assert run.code == 0, run.stderr
+    assert [r["precision"] for r in json.loads(run.stdout)] == ["int8-static"]  # read from the file's operators
     run_id = Store(store).list_runs()[-1]["run_id"]
     gate = bench_cli("compare", "--baseline", run_id, "--candidate", run_id, "--store", store)
     assert gate.code == 1 and "REGRESSION:" in gate.stdout and "accuracy collapse (top-1" in gate.stdout
@@ -123,10 +124,14 @@ def test_corrupt_and_unreadable_images_are_skipped_and_counted(bench_cli, digits
     victim = sorted((data / "3").iterdir())[0]
     victim.write_bytes(victim.read_bytes()[:40])  # a truncated PNG
     (data / "5" / "notes.png").write_text("not an image")
+    (data / "7" / "gone.png").symlink_to(tmp_path / "nowhere.png")  # a dangling link
     result, rows = accuracy(bench_cli, digits, "convnet", "-f", "onnx", "--json", "--store",
                             str(tmp_path / "s.sqlite"), data=data)  # fmt: skip
     assert result.code == 0, result.stderr
-    assert rows[("onnx", "fp32")]["skipped"] == 2 and rows[("onnx", "fp32")]["n_images"] == 601
+    row = rows[("onnx", "fp32")]
+    assert row["skipped"] == 3 and row["n_images"] == 601
+    (note,) = row["notes"]
+    assert note.startswith("3 images could not be decoded") and "5/notes.png" in note and "7/gone.png" in note
 
 
 def test_bad_data_and_calibration_folders_are_one_line_errors(bench_cli, digits, tmp_path: Path) -> None:
@@ -164,3 +169,27 @@ def test_export_of_int8_static_without_calibration_images_names_the_option(bench
 def test_bench_run_of_int8_static_says_how_to_measure_it(bench_cli) -> None:
     result = bench_cli("run", "-m", "mobilenetv2_100", "--precision", "int8-static")
     assert_one_line_error(result, "bench export MODEL --precision int8-static --calibration DIR --out OUT")
+
+
+def test_calibration_is_keyed_by_image_content_and_batched_as_the_model_takes_it(digits, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bench.accuracy.preprocess import Preprocess
+    from export.calibration import Calibration
+    from export.reference import Inputs
+
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    sources = sorted((digits["train"] / "4").iterdir())[:9]
+    for i, png in enumerate(sources):  # BMP: uncompressed, so other pixels keep the file's size
+        Image.open(png).convert("RGB").save(folder / f"{i}.bmp")
+    preprocess = Preprocess(size=32, crop_pct=1.0, mean=(0.5,) * 3, std=(0.5,) * 3)
+    before = Calibration.from_folder(folder, preprocess).digest
+    size = (folder / "0.bmp").stat().st_size
+    Image.open(sources[5]).convert("RGB").save(folder / "0.bmp")  # same name, same size, other pixels
+    assert (folder / "0.bmp").stat().st_size == size
+    after = Calibration.from_folder(folder, preprocess)
+    assert after.digest != before
+    batched = after.samples(Inputs.of_shape((4, 3, 32, 32)))
+    assert len(batched) == 2 and all(s[0].shape == (4, 3, 32, 32) for s in batched)  # 9 images: 2 batches
+    assert after.samples(Inputs.of_shape((1, 3, 32, 32)))[0][0].shape == (1, 3, 32, 32)

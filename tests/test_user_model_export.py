@@ -226,6 +226,20 @@ def test_unnamed_inputs_take_the_forwards_parameter_names(results: Path) -> None
     assert artifact.ok and [i["name"] for i in artifact.inputs] == ["image", "mask"]
 
 
+def test_named_inputs_out_of_the_forwards_order_are_refused_not_swapped(results: Path) -> None:
+    swapped = resolve(f"{KINDS}:two_inputs", input_shape=parse_inputs("mask:1,1,16,16;image:1,3,16,16"))
+    with pytest.raises(BenchError, match=r"input 1 is 'image' in forward, --input-shape names it 'mask'"):
+        swapped.check_runs()
+    artifact = export_model(swapped, "onnx", "fp32")
+    assert artifact.error and "give the inputs in the forward's order" in artifact.error and artifact.path is None
+
+
+def test_an_input_the_model_never_reads_fails_onnx_with_the_reason(results: Path) -> None:
+    spec = resolve(f"{KINDS}:unused_input", input_shape=parse_inputs("x:1,8;unused:1,8"))
+    artifact = export_model(spec, "onnx", "fp32")
+    assert artifact.error and "never uses input unused" in artifact.error and artifact.path is None
+
+
 def test_too_few_input_shapes_name_the_forwards_inputs(results: Path) -> None:
     artifact = export_model(kind("two_inputs"), "onnx", "fp32")
     assert artifact.error and "forward takes 2 input(s) (image, mask)" in artifact.error and artifact.path is None
@@ -245,6 +259,24 @@ def test_several_inputs_verify_on_npz_files_with_an_array_per_input(results: Pat
     np.savez(folder / "2.npz", rng.random((1, 3, 16, 16)))  # one array for two inputs
     with pytest.raises(BenchError, match="2.npz holds 1 arrays, the model takes 2 inputs"):
         InputSpec.from_folder(folder).check(spec.inputs)
+    bad = [
+        ({"ids": rng.random((1, 6)), "image": rng.random((1, 3, 16, 16))}, "holds fractions for the int64 input ids"),
+        ({"tokens": rng.integers(0, 4, (1, 6)), "pixels": rng.random((1, 3, 16, 16))}, "name them as the inputs"),
+    ]
+    for arrays, fragment in bad:
+        (folder / "2.npz").unlink()
+        np.savez(folder / "2.npz", **arrays)
+        with pytest.raises(BenchError, match=fragment):
+            InputSpec.from_folder(folder).check(spec.inputs)
+
+
+def test_input_files_the_model_cannot_take_are_exit_2_before_any_export(bench_cli, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    np.savez(folder / "0.npz", image=np.zeros((1, 3, 16, 16)), ids=np.full((1, 6), 50))  # the embedding has 4 rows
+    result = bench_cli("export", f"{KINDS}:image_and_tokens", "--input-shape", TOKENS, "--inputs", str(folder))
+    assert_one_line_error(result, "does not run on its first input file", "IndexError")
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("artifact.json"))
 
 
 @pytest.mark.parametrize(
@@ -253,9 +285,9 @@ def test_several_inputs_verify_on_npz_files_with_an_array_per_input(results: Pat
         ("a:1,3;a:1,4", "names an input twice"),
         ("ids:1,6:int128", "dtype 'int128'"),
         ("1,3;;1,4", "empty item"),
-        ("9x:1,3", "must be a Python identifier"),
+        ("9x:1,3", "use ASCII letters, digits and _"),
         ("a:1,3:int64:x", "not SHAPE or NAME:SHAPE"),
-        ("a-b:1,3", "must be a Python identifier"),
+        ("a-b:1,3", "use ASCII letters, digits and _"),
     ],
 )
 def test_a_malformed_input_list_is_one_line(text: str, fragment: str) -> None:

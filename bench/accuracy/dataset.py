@@ -176,7 +176,12 @@ def _class_folders(root: Path) -> list[Path]:
 
 
 def _size(path: Path) -> int:
-    return path.stat().st_size
+    """The file's size in bytes; -1 when it cannot be read (a dangling link): decoding then skips
+    and counts it, and the fingerprint records it as unreadable."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _check_root(root: Path, option: str) -> Path:

@@ -37,7 +37,9 @@ class AccuracyRow:
     PyTorch model's top-1 (fraction) on the same images; ``drop_points``: reference minus this, in
     percentage points; ``collapsed``: ``drop_points`` above ``max_drop``. ``dataset``: the data
     set's summary (fingerprint, counts, root); ``settings``: preprocessing, batch, limit and
-    calibration; ``skipped``: images that could not be decoded (left out of every score)."""
+    calibration; ``skipped``: images that could not be decoded (left out of every score, named in
+    ``notes``); ``seconds``: this artifact's (or the reference's) inference time over all images,
+    decoding excluded; ``artifact_path``: the file scored."""
 
     model: str
     format: str
@@ -146,13 +148,16 @@ def evaluate(
     labels: list[np.ndarray] = []
     checked = False
     batch = shape[0]
+    reference_s = 0.0
     with batches(dataset, preprocess, batch, workers) as stream, torch.inference_mode():
         for chunk in stream:
             images = chunk.images
             count = len(images)
             if count < batch:  # the last batch, padded to the exported batch size
                 images = np.concatenate([images, np.zeros((batch - count, *images.shape[1:]), images.dtype)])
+            start = time.perf_counter()
             logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
+            reference_s += time.perf_counter() - start
             if not checked:
                 if logits.ndim != 2:
                     raise BenchError(
@@ -172,6 +177,7 @@ def evaluate(
             if on_batch is not None:
                 on_batch(count)
         skipped = len(stream.skipped)
+        unread = [f"{dataset.relative(path)} ({why})" for path, why in stream.skipped[:5]]
     if not reference:
         raise BenchError(f"--data {dataset.root}: none of its {len(dataset)} images could be decoded")
     ref_logits, truth = np.concatenate(reference), np.concatenate(labels)
@@ -180,8 +186,11 @@ def evaluate(
     for target in found:
         row = target.row
         row.skipped, row.reference_top1, row.seconds = skipped, ref_result.top1, target.seconds
+        if skipped:
+            more = f" and {skipped - len(unread)} more" if skipped > len(unread) else ""
+            row.notes.append(f"{skipped} images could not be decoded and are in no score: {'; '.join(unread)}{more}")
         if target.fmt == "pytorch":
-            row.result = ref_result
+            row.result, row.seconds = ref_result, reference_s
         elif target.run is not None:
             row.result = accuracy(np.concatenate(target.logits), truth, dataset, ref_logits)
         if row.result is not None:

@@ -97,14 +97,13 @@ def accuracy_cmd(
     else:
         dataset = jobs[0].dataset
         render.accuracy(rows, f"accuracy on {dataset.root} ({dataset.n_classes} classes)")
-        skipped = rows[0].skipped if rows else 0
-        if skipped:
-            render.note(f"{skipped} images could not be decoded and were left out of every score")
+        for note in dict.fromkeys(n for r in rows for n in r.notes):  # each once (every row shares the images)
+            render.note(note)
     collapsed = [r for r in rows if r.collapsed]
     failed = [r for r in rows if r.error]
     if collapsed or failed:
         parts = [f"{len(collapsed)} accuracy collapse(s) (top-1 more than {max_drop:g} points below fp32 PyTorch)"]
         if failed:
             parts.append(f"{len(failed)} artifact(s) not scored")
-        render.err.print("; ".join(parts), markup=False, highlight=False)
+        render.err.print("; ".join(parts), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -46,7 +46,12 @@ def export_cmd(
         typer.Option(help="Verify on uniform inputs in LOW,HIGH (e.g. 0,1); default: the model's own range."),
     ] = None,
     inputs: Annotated[
-        str | None, typer.Option("--inputs", help="Verify on real inputs: a folder of .npy arrays of the input shape.")
+        str | None,
+        typer.Option(
+            "--inputs",
+            help="Verify on real inputs: a folder of .npy arrays of the input shape (several inputs: .npz, "
+            "an array per input).",
+        ),
     ] = None,
     calibration: CalibrationOption = None,
     io: IoOption = "float32",
@@ -94,6 +99,7 @@ def export_cmd(
         spec.check_runs()
         if verify_on is not None:
             verify_on.check(spec.inputs)  # input files that cannot feed this model: exit 2
+            spec.check_runs(verify_on.sample(spec.inputs, 1)[0])  # nor ones it cannot take (ids past an embedding)
     calibrations = {}
     if calibration is not None and "int8-static" in precisions:
         from export.calibration import Calibration, preprocess_for

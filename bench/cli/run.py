@@ -149,12 +149,12 @@ def run_cmd(
             raise BenchError(f"unknown format '{f}'; choose from: {', '.join(DEFAULT_RUNTIME)}")
         for p in precisions if f != "pytorch" else []:
             check_combination(f, p)
-    if "int8-static" in precisions:
+    refs = model_references(model, suite, input_shape, weights, factory_args, files=True)
+    if "int8-static" in precisions and not all(is_model_file(r) for r in refs):
         raise BenchError(
             "--precision int8-static needs calibration images, which bench run does not take yet: export it with "
             "`bench export MODEL --precision int8-static --calibration DIR --out OUT` and run the file it writes"
         )
-    refs = model_references(model, suite, input_shape, weights, factory_args, files=True)
     files = [r for r in refs if is_model_file(r)]
     if fmt or precision:
         _check_files(files, formats if fmt else None, precisions if precision else None, len(files) == len(refs))

@@ -331,7 +331,9 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
     for _, c in cells.iterrows():
         energy = _md_num(c["energy_mj_per_inference"])
         top1 = "-" if pd.isna(c.get("top1")) else f"{c['top1']:.1f}"
-        kind = c.get("top1_kind") or "-"
+        kind = c.get("top1_kind") if isinstance(c.get("top1_kind"), str) else "-"
+        if "accuracy collapse" in str(c.get("top1_source") or ""):
+            kind += ", accuracy collapse"
         lines.append(
             f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
             f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])} | "

@@ -35,7 +35,10 @@ MIGRATIONS = {
         "ALTER TABLE runs ADD COLUMN lease_holder VARCHAR(200)",
         "ALTER TABLE runs ADD COLUMN lease_heartbeat FLOAT",
     ],
-    4: ["CREATE TABLE accuracy"],  # measured top-1 of exported artifacts (bench accuracy)
+    4: [  # measured top-1 of exported artifacts (bench accuracy); precision names as long as int8-static
+        "CREATE TABLE accuracy",
+        "ALTER TABLE measurements ALTER COLUMN precision TYPE VARCHAR(20)",  # PostgreSQL; SQLite has no lengths
+    ],
 }
 
 metadata = sa.MetaData()
@@ -64,7 +67,7 @@ measurements = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("format", sa.String(20), nullable=False),
-    sa.Column("precision", sa.String(10), nullable=False),
+    sa.Column("precision", sa.String(20), nullable=False),
     sa.Column("runtime", sa.String(40), nullable=False),
     sa.Column("device", sa.String(200), nullable=False),
     sa.Column("threads", sa.Integer, nullable=False),
@@ -327,6 +330,8 @@ class Store:
                 if words[:2] == ["CREATE", "TABLE"]:
                     metadata.tables[words[2]].create(conn, checkfirst=True)
                     continue
+                if words[3:5] == ["ALTER", "COLUMN"] and conn.dialect.name == "sqlite":
+                    continue  # SQLite keeps any length in a VARCHAR column
                 if words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
                     columns = {c["name"] for c in inspector.get_columns(words[2])}
                     if words[5] in columns:  # a racing process may have added it already

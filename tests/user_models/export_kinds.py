@@ -159,3 +159,18 @@ class StdGate(nn.Module):
 
 def std_gate() -> nn.Module:
     return StdGate()
+
+
+class UnusedInput(nn.Module):
+    """A forward with an input it never reads: torch.onnx.export drops it from the file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor, unused: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def unused_input() -> nn.Module:
+    return UnusedInput()
