@@ -22,6 +22,7 @@ from bench.cli.options import (
     StoreOption,
     WeightsOption,
     bounded,
+    check_io,
     model_references,
     preprocess_options,
     split,
@@ -70,8 +71,7 @@ def accuracy_cmd(
     if unknown or not formats or not precisions:
         raise BenchError(f"--format {fmt[:40]}: choose from {', '.join(FORMATS)}")
     preprocessing = preprocess_options(mean, std, crop_pct, interpolation)
-    if io != "float32" and (io != "int8" or "int8-static" not in precisions or "tflite" not in formats):
-        raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f tflite --precision int8-static")
+    check_io(io, formats, precisions)
     refs = model_references(model, "default", input_shape, weights, factory_args)
     jobs = plan.prepare(
         refs, Path(data), Path(labels) if labels else None, formats, precisions, preprocessing,

@@ -19,6 +19,7 @@ from bench.cli.options import (
     MeanOption,
     StdOption,
     WeightsOption,
+    check_io,
     model_references,
     preprocess_options,
     split,
@@ -92,8 +93,7 @@ def export_cmd(
     preprocessing = preprocess_options(mean, std, crop_pct, interpolation)
     if "int8-static" in precisions and calibration is None:
         raise BenchError("--precision int8-static needs --calibration DIR: images to measure activation ranges on")
-    if io != "float32" and (io != "int8" or "int8-static" not in precisions or "tflite" not in formats):
-        raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f tflite --precision int8-static")
+    check_io(io, formats, precisions)
     specs = [resolve(ref) for ref in model_references(model, suite, input_shape, weights, factory_args)]
     for spec in specs:  # a user's factory and model run once, here: their errors exit 2 before any export
         spec.check_runs()
