@@ -227,6 +227,23 @@ def supported() -> dict[str, tuple[str, ...]]:
 STATIC = "int8-static"  # full-integer int8: weights and activations, ranges calibrated on images
 
 
+def io_type_for(fmt: str, precision: str, io: str) -> str:
+    """The element type a ``fmt`` / ``precision`` file's inputs and outputs get when ``--io io`` was
+    asked: ``io`` where the format offers it (:attr:`Exporter.io_types`) at int8-static, else float32."""
+    return io if precision == STATIC and io in get_exporter(fmt).io_types else "float32"
+
+
+def check_io(io: str, formats: list[str], precisions: list[str]) -> None:
+    """``--io``: ``float32``, or a type that a chosen format offers at ``--precision int8-static``
+    (``int8`` with TFLite). Raises BenchError naming the formats that offer it otherwise."""
+    if io == "float32":
+        return
+    _load_all()
+    if STATIC not in precisions or not any(f in _EXPORTERS and io in _EXPORTERS[f].io_types for f in formats):
+        offering = ",".join(name for name, e in _EXPORTERS.items() if "int8" in e.io_types)
+        raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f {offering} --precision int8-static")
+
+
 def precision_of_dtypes(dtypes: set[str]) -> str:
     """A model's precision from the element types of its weights: ``int8`` when any is an 8-bit
     integer (dynamic or static quantization: a file does not say which), else ``fp16`` when any is

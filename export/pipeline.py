@@ -43,11 +43,11 @@ from export.base import (
     ConvertReport,
     check_combination,
     check_input_count,
+    check_io,
     example_tensors,
     flatten_outputs,
     get_exporter,
     input_names,
-    supported,
 )
 from export.calibration import Calibration
 from export.source import ModelSpec, file_sha256, is_user_code
@@ -232,11 +232,7 @@ def export_model(
             "(a folder of images the model's preprocessing reads)"
         )
     exporter = get_exporter(fmt)
-    if io != "float32" and (precision != STATIC or io not in exporter.io_types):
-        raise BenchError(
-            f"--io {io}: int8 input and output tensors come with --precision int8-static, in formats "
-            f"{', '.join(name for name, p in supported().items() if io in get_exporter(name).io_types)}"
-        )
+    check_io(io, [fmt], [precision])
     inputs = inputs or default_inputs(spec)
     static = calibration if precision == STATIC else None
     key, settings, versions = cache_key(spec, fmt, precision, inputs, static, io)

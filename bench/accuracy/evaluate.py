@@ -114,7 +114,7 @@ def evaluate(
     give rows with ``error``; an export that failed verification is scored with a note. Raises
     BenchError when the model's class count does not fit the data set, or no image can be
     decoded."""
-    from export.base import flatten_outputs, get_exporter
+    from export.base import flatten_outputs, get_exporter, io_type_for
     from export.pipeline import export_model
 
     shape = spec.inputs.shape
@@ -130,8 +130,7 @@ def evaluate(
         row = AccuracyRow(spec.reference or spec.name, fmt, precision, None, summary, settings)
         run = None
         if fmt != "pytorch":
-            int8_io = io if (fmt, precision) == ("tflite", "int8-static") else "float32"
-            artifact = export_model(spec, fmt, precision, calibration=calibration, io=int8_io)
+            artifact = export_model(spec, fmt, precision, calibration=calibration, io=io_type_for(fmt, precision, io))
             row.artifact_sha256, row.artifact_path = artifact.sha256, artifact.path
             if artifact.error:
                 row.error = f"export failed: {artifact.error}"

@@ -22,7 +22,6 @@ from bench.cli.options import (
     StoreOption,
     WeightsOption,
     bounded,
-    check_io,
     model_references,
     preprocess_options,
     split,
@@ -65,6 +64,7 @@ def accuracy_cmd(
     """Top-1/top-5 of each exported artifact on labelled images, against the fp32 PyTorch model."""
     from bench.accuracy import evaluate, plan
     from bench.results.store import Store
+    from export.base import check_io
 
     formats, precisions = split(fmt), split(precision)
     unknown = [f for f in formats if f not in FORMATS]

@@ -19,7 +19,6 @@ from bench.cli.options import (
     MeanOption,
     StdOption,
     WeightsOption,
-    check_io,
     model_references,
     preprocess_options,
     split,
@@ -68,7 +67,7 @@ def export_cmd(
 ) -> None:
     """Export models to ONNX / TFLite / CoreML, verified against PyTorch."""
     from bench.paths import output_folder
-    from export.base import check_combination, get_exporter
+    from export.base import check_combination, check_io, get_exporter, io_type_for
     from export.pipeline import export_model
     from export.source import resolve
     from export.verify import InputSpec
@@ -124,7 +123,7 @@ def export_cmd(
                     retry_failed=retry_failed,
                     inputs=verify_on,
                     calibration=calibrations.get(spec.name),
-                    io=io if (f, p) == ("tflite", "int8-static") else "float32",
+                    io=io_type_for(f, p, io),
                 )
             )
             progress.advance(task)

@@ -81,12 +81,6 @@ InterpolationOption = Annotated[
 ]
 
 
-def check_io(io: str, formats: list[str], precisions: list[str]) -> None:
-    """``--io``: ``float32``, or ``int8`` with ``-f tflite --precision int8-static`` (BenchError otherwise)."""
-    if io != "float32" and (io != "int8" or "int8-static" not in precisions or "tflite" not in formats):
-        raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f tflite --precision int8-static")
-
-
 def preprocess_options(mean: str | None, std: str | None, crop_pct: float | None, interpolation: str | None) -> dict:
     """``--mean``, ``--std``, ``--crop-pct``, ``--interpolation`` as ``export.calibration.preprocess_for``
     takes them (None: the model's own); BenchError for a mean or std that is not 3 finite numbers."""
