@@ -61,18 +61,30 @@ def output_names(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list[s
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
+def _parameters(model: nn.Module) -> list[inspect.Parameter] | None:
+    """``model.forward``'s parameters, or None when its signature cannot be read."""
+    try:
+        return list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
 def forward_inputs(model: nn.Module) -> tuple[list[str], int]:
     """``(required, most)``: the names of the tensors ``model.forward`` must be given (positional
     parameters without a default) and how many positional ones it takes at most (a large number
     for ``*args``). ``(["input"], 1)`` when its signature cannot be read."""
-    try:
-        parameters = list(inspect.signature(model.forward).parameters.values())
-    except (TypeError, ValueError):
+    parameters = _parameters(model)
+    if parameters is None:
         return ["input"], 1
     positional = [p for p in parameters if p.kind in _POSITIONAL]
     required = [p.name for p in positional if p.default is inspect.Parameter.empty]
     varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
     return required, 2**16 if varargs else len(positional)
+
+
+def _positional_names(model: nn.Module) -> list[str]:
+    """The names of ``model.forward``'s positional parameters, in order ([] when unreadable)."""
+    return [p.name for p in _parameters(model) or [] if p.kind in _POSITIONAL]
 
 
 def check_input_count(model: nn.Module, inputs, label: str) -> None:
@@ -85,10 +97,7 @@ def check_input_count(model: nn.Module, inputs, label: str) -> None:
             f"{label}: forward takes {len(needed)} input(s) ({', '.join(needed)}), --input-shape gives "
             f"{len(inputs)}; give each as NAME:SHAPE[:DTYPE], e.g. --input-shape '{shapes}'"
         )
-    try:
-        params = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in _POSITIONAL]
-    except (TypeError, ValueError):
-        return
+    params = _positional_names(model)
     for position, tensor in enumerate(inputs):  # inputs are passed by position: a name must be the one there
         if tensor.name and position < len(params) and tensor.name != params[position]:
             order = ";".join(f"{n}:SHAPE" for n in params[: len(inputs)])
@@ -104,10 +113,7 @@ def input_names(model: nn.Module, inputs) -> list[str]:
     given name, or the forward's parameter name at its position (``input_1``, ... past them)."""
     if len(inputs) == 1 and not inputs.tensors[0].name:
         return ["input"]
-    try:
-        params = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in _POSITIONAL]
-    except (TypeError, ValueError):
-        params = []
+    params = _positional_names(model)
     return [t.name or (params[i] if i < len(params) else f"input_{i}") for i, t in enumerate(inputs)]
 
 
