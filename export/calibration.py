@@ -13,7 +13,6 @@ and never measured on.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -52,15 +51,9 @@ class Calibration:
     def digest(self) -> str:
         """sha256 over the images' contents (each file's sha256, in order) and the preprocessing: the
         cache key's part, so images rewritten in place (same names and sizes) are new calibration."""
-        from bench.digest import file_sha256
+        from bench.digest import files_sha256
 
-        material = hashlib.sha256(repr(self.preprocess).encode())
-        for path in self.images.files:
-            try:
-                material.update(f"{path.name}:{file_sha256(path)}\n".encode())
-            except OSError:  # unreadable: skipped when decoded, and its absence counts
-                material.update(f"{path.name}:unreadable\n".encode())
-        return material.hexdigest()
+        return files_sha256(self.images.files, unreadable_ok=True, material=repr(self.preprocess))
 
     def describe(self) -> str:
         """``'200 images: --calibration /data/cal (sha256 1f2e...)'``: what the artifact records (the

@@ -90,9 +90,7 @@ class InputSpec:
     @classmethod
     def from_folder(cls, folder: str | Path) -> InputSpec:
         """Real inputs: every ``*.npy`` in ``folder``. Raises BenchError when there is none."""
-        import hashlib
-
-        from bench.digest import file_sha256
+        from bench.digest import files_sha256
 
         path = Path(folder)
         if not path.is_dir():
@@ -100,10 +98,7 @@ class InputSpec:
         files = _input_files(path)
         if not files:
             raise BenchError(f"--inputs {folder}: the folder holds no .npy (or, for several inputs, .npz) input arrays")
-        digest = hashlib.sha256()
-        for file in files:
-            digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
-        return cls("files", folder=str(path.resolve()), digest=digest.hexdigest())
+        return cls("files", folder=str(path.resolve()), digest=files_sha256(files))
 
     def describe(self) -> str:
         if self.kind == "uniform":
