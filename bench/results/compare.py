@@ -63,7 +63,7 @@ def load_ref(ref: str, store: str | None = None) -> list[dict]:
     from bench.results.store import Store
 
     results = Store(store, create=False)
-    rows = with_top1(results.measurement_rows(ref), results)  # an accuracy collapse fails the gate too
+    rows = with_top1(results.measurement_rows(ref), results, published=False)  # a collapse fails the gate too
     if not rows:
         raise BenchError(
             f"unknown ref '{ref}': not a results file, a baseline in {baselines_dir()}, or a run id in the store"

@@ -39,34 +39,49 @@ def load_results(store: str | None = None, run_id: str | None = None) -> pd.Data
     return frame
 
 
-def with_top1(rows: list[dict], results: Store) -> list[dict]:
-    """``rows`` (the store's measurement rows) with ``top1`` and ``top1_source`` set (:func:`top1_of`)."""
-    scored = results.accuracy_rows()
+def with_top1(rows: list[dict], results: Store, published: bool = True) -> list[dict]:
+    """``rows`` (the store's measurement rows) with ``top1`` and ``top1_source`` set (:func:`top1_of`);
+    ``published`` False: measured numbers only (no model card is read, nor the zoo imported)."""
+    latest = latest_scores(results.accuracy_rows())
     for row in rows:
-        row["top1"], row["top1_source"] = top1_of(row, scored)
+        row["top1"], row["top1_source"] = top1_of(row, latest, published)
     return rows
 
 
-def top1_of(measurement: dict, scored: list[dict]) -> tuple[float | None, str]:
-    """``(top-1 in %, its source)`` for one measurement row, given the store's accuracy rows
-    (oldest first; the latest scoring of the artifact wins). See the module docstring."""
+def latest_scores(scored: list[dict]) -> dict[tuple, dict]:
+    """The store's accuracy rows (oldest first) that have a top-1, the latest per scored thing:
+    ``("sha256", digest)`` for an artifact, ``("pytorch", model)`` for eager PyTorch."""
+    latest = {}
+    for row in scored:
+        if row["top1"] is not None:
+            key = ("sha256", row["artifact_sha256"]) if row["artifact_sha256"] else ("pytorch", row["model"])
+            latest[key] = row
+    return latest
+
+
+def top1_of(measurement: dict, latest: dict[tuple, dict], published: bool = True) -> tuple[float | None, str]:
+    """``(top-1 in %, its source)`` for one measurement row, given :func:`latest_scores` of the
+    store (the latest scoring of the artifact wins). See the module docstring."""
+    from export.reference import is_model_file, is_user_reference
+
     sha = measurement.get("artifact_sha256")
-    for row in reversed(scored):
-        same = row["artifact_sha256"] == sha if sha else (
-            row["format"] == "pytorch" and row["model"] == measurement["model"] and measurement["format"] == "pytorch"
-        )  # fmt: skip
-        if same and row["top1"] is not None:
-            data = row["dataset"] or {}
-            where = f"{data.get('root', '?')}, {row['n_images']} images, fingerprint {row['dataset_fingerprint'][:12]}"
-            collapse = (
-                f"; accuracy collapse, {row['drop_points']:.1f} points below fp32 PyTorch" if row["collapsed"] else ""
-            )
-            return round(100 * row["top1"], 4), f"measured ({where}{collapse})"
+    key = ("sha256", sha) if sha else ("pytorch", measurement["model"]) if measurement["format"] == "pytorch" else None
+    row = latest.get(key) if key else None
+    if row is not None:
+        data = row["dataset"] or {}
+        where = f"{data.get('root', '?')}, {row['n_images']} images, fingerprint {row['dataset_fingerprint'][:12]}"
+        collapse = (
+            f"; accuracy collapse, {row['drop_points']:.1f} points below fp32 PyTorch" if row["collapsed"] else ""
+        )
+        return round(100 * row["top1"], 4), f"measured ({where}{collapse})"
+    model = measurement["model"]
+    if not published or is_model_file(model) or is_user_reference(model):  # only a measured number exists
+        return None, "none: not measured (bench accuracy scores this artifact)"
     try:
         import models
 
-        card = models.get_card(measurement["model"])
-    except (KeyError, BenchError):  # a user's model or file: only a measured number exists
+        card = models.get_card(model)
+    except (KeyError, BenchError):  # a zoo name at another input shape, or no longer in the zoo
         return None, "none: not measured (bench accuracy scores this artifact)"
     if not card.top1.known or card.task != "image-classification":
         return None, "none: nothing published"
