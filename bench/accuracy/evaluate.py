@@ -125,6 +125,11 @@ def evaluate(
         )
     summary = dataset.summary()
     model = spec.build()
+    with torch.inference_mode():  # the class count, before any export (a wrong data set is told at once)
+        probe = flatten_outputs(model(torch.zeros(shape)))[0]
+    if probe.ndim != 2:
+        raise BenchError(f"the model's first output has shape {tuple(probe.shape)}; class logits are (N, classes)")
+    check_class_count(probe.shape[1], dataset)
     found: list[_Target] = []
     for fmt, precision in targets:
         row = AccuracyRow(spec.reference or spec.name, fmt, precision, None, summary, settings)
@@ -145,7 +150,6 @@ def evaluate(
         found.append(_Target(fmt, precision, run, row))
     reference: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    checked = False
     batch = shape[0]
     reference_s = 0.0
     with batches(dataset, preprocess, batch, workers) as stream, torch.inference_mode():
@@ -157,13 +161,6 @@ def evaluate(
             start = time.perf_counter()
             logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
             reference_s += time.perf_counter() - start
-            if not checked:
-                if logits.ndim != 2:
-                    raise BenchError(
-                        f"the model's first output has shape {logits.shape}; class logits are (N, classes)"
-                    )
-                check_class_count(logits.shape[1], dataset)
-                checked = True
             reference.append(logits)
             labels.append(chunk.labels)
             for target in found:
