@@ -252,6 +252,10 @@ class Store:
                         "upgrade bench"
                     )
         if version is not None:  # ours: every table (and, at this version, every column) must be there
+            # Tables are made before the version row is written, so list them again now that the row is
+            # read: a process creating the store may have finished between the first listing and the row.
+            inspector = sa.inspect(conn)
+            tables = set(inspector.get_table_names())
             missing = sorted({"runs", "measurements", "samples"} - tables)
             if version == SCHEMA_VERSION:
                 missing = sorted(set(metadata.tables) - tables) + [
