@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from bench.results.compare import compare_samples
+from bench.results.compare import compare, compare_samples
 
 FAST = ["--warmup", "2", "--min-runs", "60", "--min-time", "0.5"]
 
@@ -202,3 +202,66 @@ def test_bad_threshold_exits_2(bench_cli, two_runs: dict) -> None:
         ),
         "--threshold",
     )
+
+
+# --- native tools' summaries (no samples) ------------------------------------------------------------------
+
+
+def tool_rows(times_ms: np.ndarray) -> list[dict]:
+    """One stored row of a benchmark_model run over ``times_ms``: the simulator prints the tool's statistics
+    line for those times, the real parser reads it, and the native runner's conversion stores it."""
+    from simulators.native_tools import stats_line
+
+    from bench.measure.measurement import Cell, Measurement
+    from bench.measure.runners.tool_results import tool_source, tool_stats
+    from bench.measure.stats import LatencyStats
+    from bench.parsers.tool_output import parse_benchmark_model
+
+    us = [t * 1000 for t in times_ms]
+    text = f"INFO: {stats_line(us, True, us[0])}\nINFO: Inference timings in us: Init: 3510, Inference (avg): 1\n"
+    result = parse_benchmark_model(text)
+    cell = Cell("m", "tflite", "fp32", "litert", 4).on("pixel6")
+    row = Measurement(cell, "ok", summary=LatencyStats.from_mapping(tool_stats(result)), source=tool_source(result))
+    return [{**row.to_row(), "samples_ms": None}]
+
+
+def test_tool_summaries_are_judged_by_welch_on_their_mean_std_and_count() -> None:
+    rng = np.random.default_rng(3)
+    base = tool_rows(latency_samples(rng, 10.0, n=200))
+    (slower,) = compare(base, tool_rows(latency_samples(rng, 11.0, n=200)), 0.05, 0.01)
+    assert (slower.verdict, slower.test) == ("regression", "welch") and slower.p_value < 1e-6
+    assert slower.change == pytest.approx(0.10, abs=0.02) and slower.tail_change == pytest.approx(0.10, abs=0.05)
+    (same,) = compare(base, tool_rows(latency_samples(rng, 10.0, n=200)), 0.05, 0.01)
+    assert same.verdict == "unchanged" and same.test == "welch"
+
+
+def test_a_tool_summary_without_a_spread_is_not_tested_but_its_change_is_shown() -> None:
+    rng = np.random.default_rng(4)
+    base, cand = tool_rows(latency_samples(rng, 10.0)), tool_rows(latency_samples(rng, 12.0))
+    cand[0]["std_ms"] = None  # e.g. onnxruntime_perf_test prints no standard deviation
+    (result,) = compare(base, cand)
+    assert result.verdict == "not-tested" and result.p_value is None and result.change == pytest.approx(0.2, abs=0.03)
+
+
+def test_a_growing_tail_under_a_steady_median_shows_in_the_p95_change() -> None:
+    rng = np.random.default_rng(5)
+    base = latency_samples(rng, 10.0, n=400, cv=0.02)
+    cand = latency_samples(rng, 10.0, n=400, cv=0.02)
+    cand[rng.random(400) < 0.12] *= 1.8  # 12% of inferences stall: p95 moves, the median hardly
+    rows = [
+        [
+            {
+                "model": "m",
+                "format": "onnx",
+                "precision": "fp32",
+                "runtime": "onnxruntime",
+                "device": "host",
+                "threads": 1,
+                "status": "ok",
+                "samples_ms": list(x),
+            }
+        ]  # fmt: skip
+        for x in (base, cand)
+    ]
+    (result,) = compare(*rows, 0.05, 0.01)
+    assert result.test == "mann-whitney" and abs(result.change) < 0.05 and result.tail_change > 0.5

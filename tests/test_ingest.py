@@ -83,6 +83,6 @@ def test_an_older_store_is_upgraded_in_place(bench_cli, tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)[0]["source"] is None
     with sqlite3.connect(store) as db:
-        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION)  # 4 since #18
+        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION)  # 5 since #15's p95_ms
         db.execute("update schema_info set value = '99'")
     assert_one_line_error(bench_cli("results", "--store", str(store)), "schema 99", "upgrade bench")

@@ -156,6 +156,7 @@ def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, ol
         if older:  # a store of the bench before #18: read as it is, not upgraded (it cannot be written)
             with sqlite3.connect(store) as db:
                 db.execute("drop table accuracy")
+                db.execute("alter table measurements drop column p95_ms")
                 db.execute("update schema_info set value = '3'")
         for extra in folder.glob("s.sqlite-*"):
             extra.unlink()  # a cleanly closed WAL store: only the file itself

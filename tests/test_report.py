@@ -189,3 +189,25 @@ def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
     )  # 72.91, one decimal
     page = (out / "report.html").read_text()
     assert "filled = measured (bench accuracy), hollow = published" in page and "/data/val, 500 images" in page
+
+
+def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, report_store: str, tmp_path: Path) -> None:
+    from test_tool_output import INFO
+
+    store = tmp_path / "tool.sqlite"
+    shutil.copy(report_store, store)
+    log = tmp_path / "phone.log"
+    delta_only = "".join(line for line in INFO.splitlines(keepends=True) if "periodic monitoring" not in line)
+    log.write_text(delta_only)  # benchmark_model: p5/median/p95 but no p90; "Memory footprint delta ..." only
+    ingested = bench_cli("ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m",
+                         "mobilenetv2_100", "--store", str(store))  # fmt: skip
+    assert ingested.code == 0, ingested.stderr
+    out = tmp_path / "r"
+    assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
+    md = (out / "summary.md").read_text()
+    assert "| mobilenetv2_100 | pixel6 | litert | tflite/fp32 | 1 | 249.60 | - | 251.80 |" in md
+    page = (out / "report.html").read_text()
+    assert re.search(
+        r'title="delta of the footprint from the tool&#39;s start[^"]*not a peak[^"]*">13 \(delta\)</td>', page
+    )
+    assert 'title="peak resident set (VmHWM) of the agent process' in page  # the host's rows say theirs

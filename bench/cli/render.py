@@ -246,7 +246,7 @@ def farm(address: str, devices: Sequence[FarmDevice], failed: Iterable[dict[str,
 def comparison(results: Sequence[CellComparison], title: str) -> None:
     """Per-cell verdicts of ``bench compare`` (regressions in red, improvements in green)."""
     table = Table(title=title)
-    for col in ("verdict", "cell", "baseline ms", "candidate ms", "change", "95% CI", "p"):
+    for col in ("verdict", "cell", "baseline ms", "candidate ms", "change", "95% CI", "p", "test", "p95 change"):
         table.add_column(col, justify="left" if col in ("verdict", "cell") else "right")
     style = {"regression": "bold red", "improvement": "green"}
     for r in results:
@@ -259,6 +259,8 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
             "-" if r.change is None else f"{r.change:+.1%}",
             f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-",
             "-" if r.p_value is None else f"{r.p_value:.2g}",
+            r.test or "-",
+            "-" if r.tail_change is None else f"{r.tail_change:+.1%}",
         )
     out.print(table)
 

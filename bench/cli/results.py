@@ -41,7 +41,12 @@ def compare_cmd(
     baseline: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
     candidate: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
     threshold: Annotated[str, typer.Option(help="Smallest median change that counts, e.g. 5%.")] = "5%",
-    alpha: Annotated[str, typer.Option(help="Significance level of the Mann-Whitney U test.")] = "0.01",
+    alpha: Annotated[
+        str,
+        typer.Option(
+            help="Significance level of the test (Mann-Whitney U on samples, Welch t on a native tool's summary)."
+        ),
+    ] = "0.01",
     markdown_file: Annotated[str | None, typer.Option("--markdown", help="Also write a markdown table here.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Cells missing on either side fail too.")] = False,
     store: StoreOption = None,

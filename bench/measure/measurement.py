@@ -142,6 +142,7 @@ class Measurement:
     median_ms = _Stat()
     mean_ms = _Stat()
     p90_ms = _Stat()
+    p95_ms = _Stat()
     p99_ms = _Stat()
     std_ms = _Stat()
     cv = _Stat()

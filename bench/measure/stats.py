@@ -32,6 +32,7 @@ class LatencyStats:
     median_ms: float | None = None
     mean_ms: float | None = None
     p90_ms: float | None = None
+    p95_ms: float | None = None
     p99_ms: float | None = None
     std_ms: float | None = None
     cv: float | None = None
@@ -157,6 +158,24 @@ def mann_whitney_p(base: np.ndarray, cand: np.ndarray) -> float:
     return float(sps.mannwhitneyu(cand, base, alternative="two-sided").pvalue)
 
 
+def welch_p(base: LatencyStats, cand: LatencyStats) -> float | None:
+    """Two-sided Welch t-test p-value from two summaries' mean, standard deviation and count (what a
+    native tool prints when it keeps no samples); None when either side lacks one of them, has fewer
+    than 2 inferences, or both have no spread. A test of the means, weaker than Mann-Whitney on
+    samples for skewed latencies, but a test where otherwise there would be none."""
+    from scipy import stats as sps
+
+    sides = (base, cand)
+    if any(s.mean_ms is None or s.std_ms is None or not s.n_samples or s.n_samples < 2 for s in sides):
+        return None
+    if base.std_ms == 0 and cand.std_ms == 0:
+        return None
+    result = sps.ttest_ind_from_stats(
+        cand.mean_ms, cand.std_ms, cand.n_samples, base.mean_ms, base.std_ms, base.n_samples, equal_var=False
+    )
+    return float(result.pvalue)
+
+
 def median_of(values: Iterable[float | None]) -> float | None:
     """Median of the values that are known (None and NaN skipped), e.g. a median of medians; None if none are."""
     known = [float(v) for v in values if _value(v) is not None]
@@ -177,6 +196,7 @@ def summarize(samples_ms, ci: bool = True) -> LatencyStats:
         median_ms=float(np.median(x)),
         mean_ms=mean,
         p90_ms=float(np.percentile(x, 90)),
+        p95_ms=float(np.percentile(x, 95)),
         p99_ms=float(np.percentile(x, 99)),
         std_ms=std,
         cv=std / mean if mean > 0 else 0.0,
@@ -200,7 +220,7 @@ def pool_summaries(summaries: Sequence[LatencyStats]) -> LatencyStats:
         max_ms=max((s.max_ms for s in summaries if s.max_ms is not None), default=None),
         **{
             name: median_of(getattr(s, name) for s in summaries)
-            for name in ("median_ms", "mean_ms", "p90_ms", "p99_ms", "std_ms", "cv")
+            for name in ("median_ms", "mean_ms", "p90_ms", "p95_ms", "p99_ms", "std_ms", "cv")
         },
     )
 

@@ -6,9 +6,9 @@ import models
 from bench.errors import BenchError
 
 # What a user needs for an EdgeViT-style Pareto comparison on a 2-core host in minutes:
-# every EdgeViT, the light ShiftViTs, STViT on DeiT-T/S, the smallest Affine-Shift image
-# model, and the mobile baselines the papers compare with. Heavy reference points (DeiT-B,
-# Swin) and video models are in the full suite only.
+# every EdgeViT, the light ShiftViTs, STViT on DeiT-T/S and STViT-R on Swin-T, the smallest
+# Affine-Shift image model, and the mobile baselines the papers compare with. Heavy reference
+# points (DeiT-B, Swin, STViT-R-Swin-S/B) and video models are in the full suite only.
 DEFAULT_SUITE: tuple[str, ...] = (
     "edgevit_xxs",
     "edgevit_xs",
@@ -18,6 +18,7 @@ DEFAULT_SUITE: tuple[str, ...] = (
     "shiftvit_base_light",
     "stvit_deit_tiny",
     "stvit_deit_small",
+    "stvit_swin_tiny",
     "ast_xxs",
     "mobilenetv2_100",
     "mobilenetv3_large_100",

@@ -3,6 +3,11 @@
 Following asv's rule, a cell changed only when both conditions hold: the two sample sets differ
 significantly (two-sided Mann-Whitney U, ``p < alpha``) **and** the median moved by more than
 the threshold. The relative change of the median comes with a bootstrap confidence interval.
+Cells measured by a native tool that kept no samples are judged from the tools' own summaries:
+a Welch t-test on their mean, standard deviation and count, with the same two conditions (the
+median's change, or the mean's where a tool printed no median); without those numbers on both
+sides the cell is ``not-tested``. Every cell also shows how its p95 moved (from the samples, or
+the tools' printed p95), so a tail that grows under a steady median is seen.
 
 A reference (REF) is a stored run id, a baseline name (``results/baselines/NAME.json``), or a
 results file (the JSON of ``bench results --format json``).
@@ -19,7 +24,8 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.measure import stats
-from bench.measure.measurement import POOLED_FIELDS, Cell
+from bench.measure.measurement import POOLED_FIELDS, Cell, Measurement
+from bench.measure.stats import LatencyStats
 from bench.paths import results_dir
 from bench.results.markdown import cell as md_cell
 
@@ -40,6 +46,8 @@ class CellComparison:
     change_ci: tuple[float, float] | None = None
     p_value: float | None = None
     accuracy: str | None = None  # "accuracy collapse ..." when the candidate's artifact was scored so
+    test: str | None = None  # "mann-whitney" (samples) | "welch" (the tools' mean/std/count)
+    tail_change: float | None = None  # relative change of the p95 (samples' or the tools' own)
 
     @property
     def name(self) -> str:
@@ -114,14 +122,15 @@ def samples_by_cell(records: list[dict]) -> dict[tuple, np.ndarray]:
     return {k: stats.pool(v) for k, v in cells.items()}
 
 
-def summary_medians(records: list[dict]) -> dict[tuple, float]:
-    """Median latency (ms) per pooled cell key for measurements that carry no samples (native tools'
-    summaries): the median of their medians."""
-    cells: dict[tuple, list[float]] = {}
+def summaries_by_cell(records: list[dict]) -> dict[tuple, LatencyStats]:
+    """The tools' summaries pooled per cell key (``Measurement.merge``) for cells whose measurements
+    carry no samples (native tools'); cells without a median or mean are left out."""
+    cells: dict[tuple, list[Measurement]] = {}
     for r in records:
-        if r["status"] == "ok" and not r["samples_ms"] and r.get("median_ms") is not None:
-            cells.setdefault(Cell.from_row(r).pooled_key, []).append(float(r["median_ms"]))
-    return {k: stats.median_of(v) for k, v in cells.items()}
+        if r["status"] == "ok" and not r["samples_ms"]:
+            cells.setdefault(Cell.from_row(r).pooled_key, []).append(Measurement.from_row(r))
+    pooled = {key: Measurement.merge(parts).latency for key, parts in cells.items()}
+    return {key: s for key, s in pooled.items() if s.median_ms is not None or s.mean_ms is not None}
 
 
 def compare_samples(base: np.ndarray, cand: np.ndarray, threshold: float, alpha: float) -> tuple[str, dict]:
@@ -130,29 +139,57 @@ def compare_samples(base: np.ndarray, cand: np.ndarray, threshold: float, alpha:
     (a fraction), else ``unchanged``; with ``{"change": relative median change, "p_value": p}``."""
     change = stats.median_change(base, cand)
     p = stats.mann_whitney_p(base, cand)
-    significant = p < alpha
-    if significant and change > threshold:
-        verdict = "regression"
-    elif significant and change < -threshold:
-        verdict = "improvement"
-    else:
-        verdict = "unchanged"
-    return verdict, {"change": change, "p_value": p}
+    return _verdict(change, p, threshold, alpha), {"change": change, "p_value": p}
+
+
+def _verdict(change: float, p: float, threshold: float, alpha: float) -> str:
+    """asv's two conditions: significant (``p < alpha``) and moved by more than ``threshold``."""
+    if p < alpha and change > threshold:
+        return "regression"
+    if p < alpha and change < -threshold:
+        return "improvement"
+    return "unchanged"
+
+
+def _centre(summary: LatencyStats) -> float:
+    """A summary's median, or its mean where the tool printed no median."""
+    return summary.median_ms if summary.median_ms is not None else summary.mean_ms
+
+
+def _relative(base: float | None, cand: float | None) -> float | None:
+    return cand / base - 1 if base and cand is not None else None
+
+
+def compare_summaries(
+    cell: tuple, base: LatencyStats, cand: LatencyStats, threshold: float, alpha: float
+) -> CellComparison:
+    """One cell measured without samples on at least one side: the Welch t-test of the tools' means
+    (:func:`bench.measure.stats.welch_p`) and the change of their medians; ``not-tested`` when either
+    side lacks a mean, standard deviation or count."""
+    b, c = _centre(base), _centre(cand)
+    change = c / b - 1
+    tail = _relative(base.p95_ms, cand.p95_ms)
+    p = stats.welch_p(base, cand)
+    if p is None:
+        return CellComparison(cell, "not-tested", b, c, change, tail_change=tail)
+    return CellComparison(cell, _verdict(change, p, threshold, alpha), b, c, change, None, p, None, "welch", tail)
 
 
 def compare(
     baseline: list[dict], candidate: list[dict], threshold: float = 0.05, alpha: float = 0.01
 ) -> list[CellComparison]:
+    """Per pooled cell: the verdict of the candidate against the baseline (module docstring), with
+    ``threshold`` the smallest relative median change that counts and ``alpha`` the significance level."""
     base_cells, cand_cells = samples_by_cell(baseline), samples_by_cell(candidate)
-    base_summary, cand_summary = summary_medians(baseline), summary_medians(candidate)
+    base_summary, cand_summary = summaries_by_cell(baseline), summaries_by_cell(candidate)
     out = []
     for cell in sorted(set(base_summary) | set(cand_summary), key=lambda c: tuple(map(str, c))):
         if cell in base_cells and cell in cand_cells:
             continue
-        b = base_summary.get(cell, stats.median(base_cells[cell]) if cell in base_cells else None)
-        c = cand_summary.get(cell, stats.median(cand_cells[cell]) if cell in cand_cells else None)
+        b = base_summary.get(cell) or (stats.summarize(base_cells[cell], ci=False) if cell in base_cells else None)
+        c = cand_summary.get(cell) or (stats.summarize(cand_cells[cell], ci=False) if cell in cand_cells else None)
         if b is not None and c is not None:
-            out.append(CellComparison(cell, "not-tested", b, c, c / b - 1))
+            out.append(compare_summaries(cell, b, c, threshold, alpha))
             base_cells.pop(cell, None)
             cand_cells.pop(cell, None)
     for cell in sorted(set(base_cells) | set(cand_cells), key=lambda c: tuple(map(str, c))):
@@ -173,6 +210,8 @@ def compare(
                 numbers["change"],
                 stats.median_change_ci(b, c),
                 numbers["p_value"],
+                test="mann-whitney",
+                tail_change=_relative(float(np.percentile(b, 95)), float(np.percentile(c, 95))),
             )
         )
     collapsed = collapses(candidate)
@@ -200,24 +239,29 @@ def markdown(results: list[CellComparison], threshold: float, alpha: float) -> s
         "## Latency comparison",
         "",
         f"{counts['regression']} regressions, {counts['improvement']} improvements, {counts['unchanged']} unchanged, "
-        f"{missing} missing (threshold {threshold:.0%}, Mann-Whitney U alpha {alpha}).",
+        f"{missing} missing (threshold {threshold:.0%}, alpha {alpha}; test: Mann-Whitney U on samples, "
+        "Welch t on a native tool's mean/std/count).",
         "",
-        "| verdict | cell | baseline ms | candidate ms | change | 95% CI | p |",
-        "|---|---|---:|---:|---:|---|---:|",
+        "| verdict | cell | baseline ms | candidate ms | change | 95% CI | p | test | p95 change |",
+        "|---|---|---:|---:|---:|---|---:|---|---:|",
     ]
     for r in results:
         ci = f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-"
         verdict = f"{r.verdict}; {r.accuracy}" if r.accuracy else r.verdict
         lines.append(
             f"| {verdict} | {md_cell(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
-            f"{'-' if r.change is None else f'{r.change:+.1%}'} | {ci} | "
-            f"{'-' if r.p_value is None else f'{r.p_value:.2g}'} |"
+            f"{_percent(r.change)} | {ci} | {'-' if r.p_value is None else f'{r.p_value:.2g}'} | "
+            f"{r.test or '-'} | {_percent(r.tail_change)} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(change: float | None) -> str:
+    return "-" if change is None else f"{change:+.1%}"
 
 
 BASELINE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a file name on every OS, one cell of a table

@@ -82,6 +82,7 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "energy_mj_per_inference": float(energy.mean()) if len(energy) else None,
                 "energy_note": group["energy_note"].iloc[-1],
                 "peak_memory_mb": float(group["peak_memory_mb"].max()),
+                "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
                 "init_ms": float(group["init_ms"].median()),
                 "top1": group["top1"].iloc[-1] if "top1" in group else None,
                 "top1_source": group["top1_source"].iloc[-1] if "top1_source" in group else None,
@@ -101,11 +102,28 @@ def _latency(group: pd.DataFrame) -> dict:
     return {
         "median_ms": known(pooled.median_ms),
         "p90_ms": known(pooled.p90_ms),
+        "p95_ms": known(pooled.p95_ms),
         "cv": known(pooled.cv),
         "n_samples": int(pooled.n_samples or 0),
         "median_ci_low_ms": known(pooled.median_ci_low_ms),
         "median_ci_high_ms": known(pooled.median_ci_high_ms),
     }
+
+
+def memory_meaning(source) -> str | None:
+    """What a measurement's ``peak_memory_mb`` is, from its stored ``source``: the agent's peak
+    resident set, or what the native tool reported (e.g. benchmark_model's "memory footprint delta
+    from the start of the tool", not a peak); None when the row does not say (rows stored before
+    the meaning was recorded, other than the agent's)."""
+    if not isinstance(source, dict):
+        return None
+    if source.get("memory_meaning"):
+        return str(source["memory_meaning"])
+    if source.get("method") == "agent":
+        from bench.measure.runners.agent_runner import AGENT_MEMORY_MEANING
+
+        return AGENT_MEMORY_MEANING
+    return None
 
 
 def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -323,10 +341,12 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
     lines = [
         "## Benchmark results",
         "",
-        f"Accuracy: {ylabel}. Latency: median of all samples per cell.",
+        f"Accuracy: {ylabel}. Latency: median of all samples per cell; p90 / p95 from the samples, "
+        "or the native tool's own (- = the tool printed none).",
         "",
-        "| model | device | runtime | format | threads | median ms | p90 ms | mJ/inference | top-1 | top-1 is |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| model | device | runtime | format | threads | median ms | p90 ms | p95 ms | mJ/inference | top-1 "
+        "| top-1 is |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for _, c in cells.iterrows():
         energy = _md_num(c["energy_mj_per_inference"])
@@ -337,7 +357,7 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         lines.append(
             f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
             f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])} | "
-            f"{_md_num(c['p90_ms'])} | {energy} | {top1} | {kind} |"
+            f"{_md_num(c['p90_ms'])} | {_md_num(c['p95_ms'])} | {energy} | {top1} | {kind} |"
         )
     if len(failed):
         lines += ["", f"### Failed cells ({len(failed)})", ""]
@@ -362,6 +382,7 @@ _COLUMNS = (
     ("threads", "threads", "", ".0f"),
     ("median_ms", "median", "ms", ".2f"),
     ("p90_ms", "p90", "ms", ".2f"),
+    ("p95_ms", "p95", "ms", ".2f"),
     ("cv", "CV", "%", ".1f"),
     ("n_samples", "samples", "", ".0f"),
     ("init_ms", "init", "ms", ".0f"),
@@ -384,19 +405,20 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _table_cell(name: str, value, spec: str, noisy: bool) -> dict:
-    """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip."""
+def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = None) -> dict:
+    """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip.
+    ``meaning``: what the peak-memory number is (:func:`memory_meaning`), its tooltip; a delta (what
+    benchmark_model reports) is marked "(delta)" in the text too."""
     if _missing(value):
         return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
     if not spec:
         return {"text": str(value), "sort": None, "cls": "t", "tip": None}
     mark = noisy and name in ("median_ms", "cv")
-    return {
-        "text": format(float(value) * _SCALE.get(name, 1.0), spec),
-        "sort": repr(float(value)),
-        "cls": "noisy" if mark else "",
-        "tip": f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if mark else None,
-    }
+    text = format(float(value) * _SCALE.get(name, 1.0), spec)
+    tip = f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if mark else None
+    if name == "peak_memory_mb" and meaning:
+        text, tip = (f"{text} (delta)" if "delta" in meaning else text), meaning
+    return {"text": text, "sort": repr(float(value)), "cls": "noisy" if mark else "", "tip": tip}
 
 
 def _plot_entry(png: Path) -> dict:
@@ -434,7 +456,9 @@ def render_html(
     for _, c in cells.iterrows():
         cv = c.get("cv")
         noisy = not _missing(cv) and cv > NOISY_CV
-        rows.append([_table_cell(name, c.get(name), spec, noisy) for name, _, _, spec in _COLUMNS])
+        meaning = c.get("memory_meaning")
+        meaning = meaning if isinstance(meaning, str) else None
+        rows.append([_table_cell(name, c.get(name), spec, noisy, meaning) for name, _, _, spec in _COLUMNS])
     return env.get_template("report.html.j2").render(
         ylabel=ylabel,
         plots=[_plot_entry(p) for p in plots if p.suffix == ".png"],

@@ -25,7 +25,7 @@ from bench.measure.measurement import CELL_FIELDS, Cell, Measurement
 from bench.measure.stats import STAT_FIELDS
 from bench.paths import results_dir
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # version -> statements that bring a store of the previous version to it ("CREATE TABLE name": the
 # table as declared below)
 MIGRATIONS = {
@@ -39,6 +39,7 @@ MIGRATIONS = {
         "CREATE TABLE accuracy",
         "ALTER TABLE measurements ALTER COLUMN precision TYPE VARCHAR(20)",  # PostgreSQL; SQLite has no lengths
     ],
+    5: ["ALTER TABLE measurements ADD COLUMN p95_ms FLOAT"],  # the tail both native tools print (#15)
 }
 
 metadata = sa.MetaData()
@@ -311,7 +312,7 @@ class Store:
                 except sa.exc.OperationalError as exc:
                     if self.create or "readonly" not in str(exc).lower():
                         raise
-                    self.version = version  # a read-only older store: read as it is (no accuracy table before 4)
+                    self.version = version  # a read-only older store: read as it is (no accuracy table before 4, ...)
                 return
             except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
                 racing = isinstance(exc, sa.exc.IntegrityError) or any(
@@ -494,8 +495,16 @@ class Store:
         raise AssertionError("unreachable")
 
     def measurement_rows(self, run_id: str | None = None) -> list[dict]:
+        """Every measurement row of ``run_id`` (or of every run), oldest first, with its ``samples_ms``
+        (a list, or None). A read-only store of an older schema is read as it is: a column it lacks
+        (``p95_ms`` before schema 5) is None in every row."""
+        columns = list(measurements.c)
+        if self.version < SCHEMA_VERSION:
+            with self.engine.connect() as conn:
+                present = {c["name"] for c in sa.inspect(conn).get_columns("measurements")}
+            columns = [c for c in columns if c.name in present]
         query = (
-            sa.select(measurements, samples.c.samples_ms)
+            sa.select(*columns, samples.c.samples_ms)
             .select_from(measurements.outerjoin(samples, samples.c.measurement_id == measurements.c.id))
             .order_by(measurements.c.id)
         )
@@ -504,6 +513,8 @@ class Store:
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for row in rows:
+            for column in measurements.c.keys() - row.keys():
+                row[column] = None
             if isinstance(row.get("samples_ms"), str):
                 row["samples_ms"] = json.loads(row["samples_ms"])
         return rows

@@ -23,6 +23,8 @@ from bench.measure.sustained import assess
 from bench.runtimes.base import get_runtime
 
 PROJECT_ROOT = Path(bench.__file__).resolve().parents[1]  # where `bench` and `models` import from
+# what peak_memory_mb of an agent measurement is (a native tool's row says what the tool reported)
+AGENT_MEMORY_MEANING = "peak resident set (VmHWM) of the agent process that loaded and ran the model (MB)"
 
 
 def parse_events(stdout: str) -> dict[str, dict]:
@@ -113,7 +115,7 @@ class AgentRunner(CellRunner):
             options=events["init"].get("options"),
             cpus=events.get("hello", {}).get("cpus"),
             energy=self._energy(events),
-            source={"method": "agent", "transport": self.transport.name},
+            source={"method": "agent", "transport": self.transport.name, "memory_meaning": AGENT_MEMORY_MEANING},
         )
 
     def _energy(self, events: dict) -> EnergyResult | None:

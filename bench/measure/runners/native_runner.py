@@ -91,6 +91,7 @@ class NativeToolRunner(CellRunner):
             "std_ms": None,
             "cv": None,
             "p90_ms": None,
+            "p95_ms": None,
             "p99_ms": None,
         }
         source = {"method": tool_name, "transport": self.transport.name, **tool_source(results[0])}

@@ -22,6 +22,7 @@ def tool_stats(result: ToolResult) -> dict:
         "median_ms": median if median is not None else result.mean_ms,
         "mean_ms": result.mean_ms,
         "p90_ms": result.percentiles_ms.get("p90"),
+        "p95_ms": result.percentiles_ms.get("p95"),
         "p99_ms": result.percentiles_ms.get("p99"),
         "std_ms": result.std_ms,
         "cv": result.std_ms / result.mean_ms if result.std_ms is not None and result.mean_ms > 0 else None,
