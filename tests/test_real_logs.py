@@ -39,6 +39,13 @@ APK_LOGCAT = log("bm_tf2.9_apk_logcat_nnapi_partial_excerpt.txt")
 ORT_OLD = log("ort_pre1.1_oldformat_issue17313.txt")
 POWERMETRICS_11 = log("powermetrics_macos11_m1_macmini_2samples.txt")
 XAVIER = log("tegrastats_jp4.4_agx_xavier_log10.txt")
+GPU_43541 = log("bm_tf2.x_android_gpu_full_issue43541_excerpt.txt")
+FLEX_802 = log("bm_tf2.x_plus_flex_cpu_google_research_issue802_excerpt.txt")
+TF113 = log("bm_tf1.13_android_oldsummary_yuenshome_issue77_excerpt.txt")
+ORT_ACL = log("ort_1.3_acl_android_issue850.txt")
+ORT_2020 = log("ort_2020_windows_nospace_warning_pr2798.txt")
+THOR = log("tegrastats_jp7.2_agx_thor_wendyos_pr1316.txt")
+AGX_ORIN = log("tegrastats_jp6_agx_orin64_jetson_exporter_issue14.txt")
 
 
 # --- the six posted outputs, field by field ----------------------------------------------------
@@ -115,6 +122,100 @@ def test_tegrastats_agx_xavier_reads_every_unprefixed_rail() -> None:
     assert (trace.samples, trace.seconds) == (10, 9.0) and set(trace.total_rails) == set(rails)
     totals = [sum(parse_tegrastats(x).values()) for x in XAVIER.splitlines()]
     assert trace.joules == pytest.approx(sum((a + b) / 2 for a, b in zip(totals, totals[1:], strict=False)))
+
+
+# --- more posted outputs (second round), field by field ------------------------------------------
+
+
+def test_tf2x_android_gpu_delegate_complete_excerpt() -> None:
+    r = parse_benchmark_model(GPU_43541)
+    assert (r.variant, r.count, r.warmup_count, r.summary_format) == ("plain", 50, 4, "'Inference timings in us'")
+    assert (r.mean_ms, r.std_ms, r.min_ms, r.max_ms) == pytest.approx((119.375, 1.948, 113.737, 124.776))
+    assert (r.init_ms, r.first_ms, r.warmup_mean_ms) == pytest.approx((870.557, 130.565, 122.373))
+    assert r.delegates == [
+        {"delegate": "GPU", "execution": "full", "replaced": None, "total": None, "partitions": None,
+         "kernels": None}
+    ]  # fmt: skip
+    assert not r.partially_delegated and r.delegation == []  # no "Replacing N out of M" line in this build
+    assert r.peak_memory_mb is None and r.memory == {} and r.memory_meaning is None  # excerpt: memory not posted
+    assert r.warnings == [] and r.runs == 1
+
+
+def test_tf2x_plus_flex_cpu_run_with_478_warmups() -> None:
+    r = parse_benchmark_model(FLEX_802)
+    assert (r.variant, r.count, r.warmup_count) == ("plain", 1000, 478)
+    assert (r.mean_ms, r.std_ms, r.min_ms, r.max_ms) == pytest.approx((1.03966, 0.022, 1.012, 1.190))
+    assert (r.init_ms, r.first_ms, r.warmup_mean_ms) == pytest.approx((17.851, 2.104, 1.04115))
+    assert r.delegates == [] and r.delegation == [] and r.peak_memory_mb is None
+    assert {"count", "avg", "std", "min", "max", "warmup", "init", "first"} <= set(r.found)
+
+
+def test_tf113_old_summary_with_several_warmups_and_a_run_cut_off() -> None:
+    r = parse_benchmark_model(TF113)
+    assert (r.count, r.summary_format) == (15, "TF 1.x 'Average inference timings'")
+    assert (r.mean_ms, r.std_ms, r.min_ms, r.max_ms) == pytest.approx((66.7676, 0.039, 66.699, 66.838))
+    assert (r.warmup_count, r.warmup_mean_ms) == (7, pytest.approx(76.6059))
+    assert r.first_ms == pytest.approx(127.425)  # the first of 7 warm-up runs, not the first timed run (66.753)
+    assert r.init_ms == pytest.approx(9.933) and r.warnings == []
+    # the same run cut off after its timed stage began: the warm-up line is not read as the timed runs
+    cut = TF113[: TF113.index("count=15")]
+    with pytest.raises(ToolOutputError, match=r"line 7: a benchmark stage began .* cut off") as info:
+        parse_benchmark_model(cut)
+    assert "line 5" in str(info.value)  # (before: count 7, avg 76.6059 ms, the warm-up, stored as the result)
+    with pytest.raises(ToolFailed, match="Segmentation fault"):
+        parse_benchmark_model(cut + "Segmentation fault\n")
+
+
+def test_perf_test_acl_run_reads_every_line_with_units() -> None:
+    r = parse_perf_test(ORT_ACL)
+    assert (r.count, r.mean_ms, r.init_ms) == (10, pytest.approx(144.871), pytest.approx(127.918))  # init: 0.127918 s
+    assert r.extra == pytest.approx({"total_inference_s": 1.44871, "total_run_s": 1.44916, "cpu_usage_percent": 68})
+    assert r.peak_memory_mb == pytest.approx(158171136 / 2**20) and r.memory_meaning.startswith("peak working set")
+    assert r.percentiles_ms == {} and r.median_ms is None and r.first_ms is None  # no -s: no percentiles printed
+    assert r.summary_format == "'Average inference time cost'" and r.warnings == []
+
+
+def test_perf_test_2020_without_space_after_colon_keeps_the_warning() -> None:
+    r = parse_perf_test(ORT_2020)
+    assert (r.count, r.mean_ms, r.init_ms) == (1, pytest.approx(734.606), pytest.approx(1841.49))
+    assert r.extra == pytest.approx({"total_inference_s": 0.734606, "total_run_s": 0.734761})
+    assert r.peak_memory_mb is None and r.memory == {}
+    assert len(r.warnings) == 1 and "[W:onnxruntime:, graph.cc:2412" in r.warnings[0]
+
+
+def test_tegrastats_jetpack72_thor_three_values_and_vin_is_the_total() -> None:
+    rails = parse_tegrastats(THOR)
+    # before: {} (the now/avg/max format matched nothing); the temperatures and RAM are not rails
+    assert rails == pytest.approx({"VDD_GPU": 37.528, "VDD_CPU_SOC_MSS": 18.961, "VIN_SYS_5V0": 18.331, "VIN": 87.426})
+    assert board_total(rails) == ["VIN"]  # the board input; never VIN + its parts (162.246 W)
+    meter = TegrastatsMeter(Lines())
+    idle = window("VIN 0mW/0mW/0mW", "VIN 0mW/0mW/0mW", 0.0, 1.0)
+    energy = meter.energy_per_inference(window(THOR, THOR, 10.0, 11.0), idle, 10)
+    assert energy.window_j == pytest.approx(87.426) and energy.total_rails == ["VIN"]
+    assert energy.rails_j["VDD_GPU"] == pytest.approx(37.528) and energy.mj_per_inference == pytest.approx(8742.6)
+    log2 = parse_tegrastats_log(THOR + THOR)
+    assert (log2.samples, log2.seconds, log2.total_rails, log2.joules) == (2, 1.0, ["VIN"], pytest.approx(87.426))
+
+
+def test_tegrastats_agx_orin_total_leaves_out_the_dram_rail_fed_from_sys5v() -> None:
+    rails = parse_tegrastats(AGX_ORIN)
+    assert rails == pytest.approx(
+        {"VDD_GPU_SOC": 2.340, "VDD_CPU_CV": 0.390, "VIN_SYS_5V0": 4.025, "VDDQ_VDD2_1V8AO": 0.301}
+    )  # both NC channels skipped; VIC_FREQ 729, APE 174 and CV0@-256C are not rails
+    total = board_total(rails)
+    assert total == ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"]
+    assert sum(rails[r] for r in total) == pytest.approx(6.755)  # before: 7.056 W (VDDQ_VDD2_1V8AO added twice)
+    assert board_total(["VDD_GPU_SOC", "VDDQ_VDD2_1V8AO"]) == ["VDD_GPU_SOC", "VDDQ_VDD2_1V8AO"]  # parent not printed
+
+
+def test_tegrastats_below_zero_is_read_noted_and_never_a_silent_total() -> None:
+    idle_thor = "VDD_GPU -392mW/-392mW VDD_CPU_SOC_MSS 3924mW/3835mW VIN_SYS_5V0 5064mW/5055mW VIN 15004mW/15096mW"
+    assert parse_tegrastats(idle_thor)["VDD_GPU"] == pytest.approx(-0.392)  # before: the rail was dropped silently
+    trace = parse_tegrastats_log(idle_thor + "\n" + idle_thor)
+    assert trace.total_rails == ["VIN"] and trace.joules == pytest.approx(15.004)
+    assert "VDD_GPU down to -0.392 W" in trace.note
+    with pytest.raises(ToolOutputError, match="board total rail VIN below zero"):
+        parse_tegrastats_log("VIN -5mW/-5mW VDD_GPU 1mW/1mW\nVIN 5mW/5mW VDD_GPU 1mW/1mW\n")
 
 
 # --- fault 1 and 2: every rail, never a sub-rail added to the board input -----------------------
@@ -350,19 +451,35 @@ def test_ingest_real_logs_and_power_logs(bench_cli, tmp_path: Path) -> None:
 
 
 @FUZZ
-@given(st.one_of(garbled(TI_AM62), garbled(TF114), garbled(APK_LOGCAT), garbled(GPU_FULL), garbled(TF114 + FAILED)))
+@given(
+    st.one_of(
+        garbled(TI_AM62),
+        garbled(TF114),
+        garbled(APK_LOGCAT),
+        garbled(GPU_FULL),
+        garbled(TF114 + FAILED),
+        garbled(GPU_43541),
+        garbled(FLEX_802),
+        garbled(TF113),
+        garbled(TF113[: TF113.index("count=15")]),
+    )
+)
 def test_fuzzed_real_benchmark_model_logs_raise_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_benchmark_model, text)
 
 
 @FUZZ
-@given(st.one_of(garbled(ORT_OLD), garbled(ORT_OLD + ORT_OLD)))
+@given(st.one_of(garbled(ORT_OLD), garbled(ORT_OLD + ORT_OLD), garbled(ORT_ACL), garbled(ORT_2020)))
 def test_fuzzed_old_perf_test_logs_raise_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_perf_test, text)
 
 
 @FUZZ
-@given(st.one_of(garbled(XAVIER), garbled(POWERMETRICS_11), st.text(max_size=400)))
+@given(
+    st.one_of(
+        garbled(XAVIER), garbled(POWERMETRICS_11), garbled(THOR + THOR), garbled(AGX_ORIN * 3), st.text(max_size=400)
+    )
+)
 def test_fuzzed_power_logs_raise_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_tegrastats_log, text)
     only_parse_errors(parse_powermetrics_log, text)

@@ -24,8 +24,9 @@
 A result says which fields the output held (``found``), keeps everything the tool printed, and says
 what its memory figure means. A file with several runs is refused with the list of runs unless one
 is picked (``run=N``); a run the tool itself reports as failed raises ``ToolFailed`` with the tool's
-own reason. Anything unreadable raises ``ToolOutputError`` naming the line; nothing else escapes
-(the parsers are fuzzed).
+own reason; a run cut off after a stage began (``Running benchmark for at least N iterations`` with no
+``count=`` line after it) is refused rather than its warm-up line read as the timed runs. Anything
+unreadable raises ``ToolOutputError`` naming the line; nothing else escapes (the parsers are fuzzed).
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ EXPLICIT = re.compile(
 )
 NOT_EXECUTED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
 INITIALIZED = re.compile(rf"^Initialized session in ({NUMBER}) ?ms")
+STAGE = re.compile(r"^Running benchmark for at least \d+ iterations")  # each stage's statistics follow it
 GRAPH = re.compile(r"^(?:Graph: \[(.+)\]|Loaded model (.+))$")
 FAILURE = re.compile(r"(?i)\bfail(?:ed|ure|s)?\b|could not|can't|cannot|doesn't exist|not found|abort|segmentation")
 BENIGN = ("Failed to get the input model file size",)
@@ -277,9 +279,11 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     stats: list[tuple[int, dict[str, str]]] = []
     timings: dict[str, tuple[int, str]] = {}
     memory: dict[str, tuple[int, str]] = {}
-    delegation, warnings, explicit = [], [], {}
+    delegation, warnings, explicit, stages = [], [], {}, []
     summary_format = init_line = None
     for number, line, raw in run:
+        if STAGE.match(line):
+            stages.append(number)
         if STAT_LINE.match(line):
             stats.append((number, _stat(line)))
         elif found := TIMINGS.search(line):
@@ -323,6 +327,13 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         number, _ = failures[0]
         raise ToolFailed(number, "benchmark_model failed: " + one_line(" | ".join(f for _, f in failures), 300))
     timed = stats[-1] if stats else None
+    if timed and stages and stages[-1] > timed[0]:  # the last stage printed nothing: its runs are not here
+        cut = (
+            f"a benchmark stage began on line {stages[-1]} ({_line_text(run, stages[-1])!r}) but the output ends "
+            f"without its count= line: the run was cut off or died, so the last count= line (line {timed[0]}) is "
+            "not the timed runs and nothing is read"
+        )
+        raise (ToolFailed if failures else ToolOutputError)(stages[-1], cut + _reasons(failures))
     if timed and timed[1].get("count") == "0":
         raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures))
     if timed and ("count" not in timed[1] or "avg" not in timed[1]):

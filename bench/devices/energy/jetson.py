@@ -2,7 +2,8 @@
 
 INA3221 (hwmon): ``inN_label`` names the rail, ``inN_input`` is its voltage in mV and
 ``currN_input`` its current in mA. ``tegrastats`` prints one line per interval (default 1000 ms)
-with ``RAIL <now>/<avg>`` for every rail the board monitors; the current value is used. Seen:
+with ``RAIL <now>/<avg>`` for every rail the board monitors; the current value (the first number)
+is used. Seen:
 
 - JetPack 4 (mW without a unit): Nano ``POM_5V_IN 1750/1628 POM_5V_GPU 0/0 POM_5V_CPU 312/312``;
   TX2 ``VDD_IN ... VDD_SYS_CPU ... VDD_SYS_GPU ... VDD_SYS_SOC ... VDD_SYS_DDR ...``; AGX Xavier
@@ -10,11 +11,18 @@ with ``RAIL <now>/<avg>`` for every rail the board monitors; the current value i
   waggle-sensor/summer2020 tegrastats.log);
 - JetPack 5 / 6 (``mW`` after each number, JetPack 5.1.2+ lines begin with ``MM-DD-YYYY HH:MM:SS``):
   Orin Nano / NX and Xavier NX ``VDD_IN 4556mW/4556mW VDD_CPU_GPU_CV 481mW/481mW VDD_SOC 1443mW/1443mW``;
-  AGX Orin ``VDD_GPU_SOC ... VDD_CPU_CV ... VIN_SYS_5V0 ... NC 0mW/0mW VDDQ_VDD2_1V8AO ...``.
+  AGX Orin ``VDD_GPU_SOC 2340mW/2340mW VDD_CPU_CV 390mW/390mW VIN_SYS_5V0 4025mW/4025mW NC 0mW/0mW
+  VDDQ_VDD2_1V8AO 301mW/301mW NC 0mW/0mW`` (GDWR/jetson_exporter#14);
+- JetPack 7 (AGX Thor, and Orin on 7.2): Thor ``VDD_GPU ... VDD_CPU_SOC_MSS ... VIN_SYS_5V0 ... VIN ...``;
+  JetPack 7.2 prints three numbers per rail, ``VIN 87426mW/43713mW/87426mW`` (wendylabsinc/WendyOS#1316),
+  and an idle Thor's VDD_GPU can read below zero (``VDD_GPU -392mW/-392mW``, a sensor offset).
 
-Every rail printed is read (``NC``, not connected, is skipped). The board total is the module's
-input rail where it has one (``VDD_IN``, ``POM_5V_IN``): the other rails are parts of it and are
-never added to it. Boards without an input rail (AGX Xavier, AGX Orin) total the sum of their rails.
+Every rail printed is read (``NC``, not connected, is skipped; a value below zero is kept as printed
+and noted). The board total is the input rail where the board has one: ``VDD_IN`` (module input),
+``POM_5V_IN`` (JetPack 4), ``VIN`` (Thor: the carrier's INA238 on the board input); the other rails are
+parts of it and are never added to it. Boards without an input rail (AGX Xavier, AGX Orin) total the
+sum of their separate supplies, leaving out the rails that are parts of another one
+(``VDDQ_VDD2_1V8AO`` is fed from ``VIN_SYS_5V0``: NVIDIA's AGX Orin power model, r36.4).
 """
 
 from __future__ import annotations
@@ -24,22 +32,26 @@ from datetime import datetime
 
 from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter
 
-TEGRA_RAIL = re.compile(r"(?<![\w@/])([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?![\w/%@.])")
+# NAME now/avg (JetPack 4-7.1), NAME now/avg/max (JetPack 7.2), each number with or without "mW"
+TEGRA_RAIL = re.compile(r"(?<![\w@/])([A-Z][A-Z0-9_]*) (-?\d+)(?:mW)?/-?\d+(?:mW)?(?:/-?\d+(?:mW)?)?(?![\w/%@.])")
 NOT_RAILS = {"RAM", "SWAP", "IRAM", "NC"}  # memory use, and INA3221 channels marked not connected
-INPUT_RAILS = ("VDD_IN", "POM_5V_IN")  # the module's input: every other rail is a part of it
+INPUT_RAILS = ("VDD_IN", "POM_5V_IN", "VIN")  # the board's input: every other rail is a part of it
+PART_OF = {"VDDQ_VDD2_1V8AO": "VIN_SYS_5V0"}  # rails fed from another printed rail (never added to it)
 STAMP = re.compile(r"^(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d) ")
 
 
 def parse_tegrastats(line: str) -> dict[str, float]:
-    """{rail: watts} of one tegrastats line: every ``NAME now/avg`` pair (mW) it prints."""
-    return {rail: int(now) / 1e3 for rail, now, _avg in TEGRA_RAIL.findall(line) if rail not in NOT_RAILS}
+    """{rail: watts} of one tegrastats line: the current value of every ``NAME now/avg`` (or
+    ``now/avg/max``) rail it prints, in mW."""
+    return {rail: int(now) / 1e3 for rail, now in TEGRA_RAIL.findall(line) if rail not in NOT_RAILS}
 
 
 def board_total(rails) -> list[str]:
     """The rails whose sum is the board's power: the input rail alone where there is one (the other
-    rails are parts of it), else every rail (AGX Xavier, AGX Orin: separate supplies)."""
+    rails are parts of it), else every separate supply (AGX Xavier, AGX Orin), leaving out the rails
+    fed from another printed rail (``PART_OF``)."""
     rails = list(rails)
-    return next(([r] for r in INPUT_RAILS if r in rails), rails)
+    return next(([r] for r in INPUT_RAILS if r in rails), [r for r in rails if PART_OF.get(r) not in rails])
 
 
 def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog:
@@ -58,7 +70,11 @@ def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog
                 except ValueError:
                     pass
     if len(samples) < 2:
-        raise ToolOutputError(0, f"{len(samples)} tegrastats line(s) with rails (NAME now/avg mW); two are needed")
+        raise ToolOutputError(
+            0,
+            f"{len(samples)} tegrastats line(s) with rails; two are needed. Rails read: 'NAME now/avg' in mW "
+            "(JetPack 4, no unit), 'NAME nowmW/avgmW' (JetPack 5 to 7.1), 'NAME nowmW/avgmW/maxmW' (JetPack 7.2)",
+        )
     how = f"--interval-ms {interval_s * 1e3:g}" if interval_s else "tegrastats' default interval, 1 s"
     if not interval_s and len(stamps) == len(samples) and stamps[-1] > stamps[0]:
         interval_s, how = (stamps[-1] - stamps[0]) / (len(stamps) - 1), "the lines' time stamps"
@@ -68,12 +84,22 @@ def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog
         for rail in before.keys() & after.keys():
             rails_j[rail] = rails_j.get(rail, 0.0) + (before[rail] + after[rail]) / 2 * interval_s
     total = board_total(rails_j)
+    below = {rail: min(s[rail] for s in samples if rail in s) for rail in rails_j}
+    below = {rail: w for rail, w in below.items() if w < 0}
+    if bad := [rail for rail in total if rail in below]:
+        raise ToolOutputError(
+            0, f"tegrastats printed the board total rail {bad[0]} below zero ({below[bad[0]]:g} W): no energy is stored"
+        )
+    note = f"tegrastats: {len(samples)} samples {interval_s:g} s apart ({how}); total = {' + '.join(total)}"
+    if below:
+        shown = ", ".join(f"{rail} down to {w:g} W" for rail, w in below.items())
+        note += f"; read below zero, kept as printed (a sensor offset; not in the total): {shown}"
     return PowerLog(
         seconds=interval_s * (len(samples) - 1),
         samples=len(samples),
         rails_j=rails_j,
         total_rails=total,
-        note=f"tegrastats: {len(samples)} samples {interval_s:g} s apart ({how}); total = {' + '.join(total)}",
+        note=note,
     )
 
 
