@@ -22,6 +22,7 @@ _FAMILY_MODULES = (
     "models.edgevit",
     "models.shiftvit",
     "models.stvit",
+    "models.stvit_swin",
     "models.vast",
     "models.baselines",
 )

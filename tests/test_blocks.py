@@ -9,7 +9,8 @@ import models
 from models._shift import SPATIAL_MOVES, TEMPORAL_MOVES, shift_along, shift_groups
 from models.edgevit import GlobalSparseAttn
 from models.shiftvit import ShiftViTBlock, shift_channels
-from models.stvit import SemanticTokenBlock
+from models.stvit import SemanticTokenBlock, adaptive_max_pool2d
+from models.stvit_swin import SemanticAttentionBlock
 from models.vast import AffineShift
 
 
@@ -118,8 +119,14 @@ def test_semantic_tokens_start_as_spatially_pooled_image_tokens() -> None:
     model = models.create_model("stvit_deit_tiny")
     image = torch.randn(1, 196, 192)
     grid = image.transpose(1, 2).reshape(1, 192, 14, 14)
-    # 14 -> 4 adaptive pooling: the first output cell averages rows/columns 0..3
-    assert torch.allclose(model.initial_semantic_tokens(image)[0, 0], grid[0, :, :4, :4].mean((1, 2)), atol=1e-6)
+    # 14 -> 4 adaptive max pooling (STViT-R multi_scale.py): the first cell is the max of rows/columns 0..3
+    assert torch.equal(model.initial_semantic_tokens(image)[0, 0], grid[0, :, :4, :4].amax((1, 2)))
+
+
+@pytest.mark.parametrize("size,out", [(7, 3), (14, 4), (14, 3), (7, 4)])
+def test_static_adaptive_max_pool_equals_torch(size: int, out: int) -> None:
+    x = torch.randn(2, 5, size, size)
+    assert torch.equal(adaptive_max_pool2d(x, out), torch.nn.functional.adaptive_max_pool2d(x, out))
 
 
 def test_semantic_module_sits_after_layer_4_for_two_layers() -> None:
@@ -128,13 +135,73 @@ def test_semantic_module_sits_after_layer_4_for_two_layers() -> None:
     assert kinds == ["Block"] * 4 + ["SemanticTokenBlock"] * 2 + ["Block"] * 6
 
 
+def unit_layer_scales(block: torch.nn.Module) -> torch.nn.Module:
+    """The official blocks start their layer scales at 1e-5; at 1 a change of the keys is visible."""
+    for name, p in block.named_parameters():
+        if "layer_scale" in name:
+            p.data.fill_(1.0)
+    return block.eval()
+
+
 def test_semantic_block_queries_semantic_tokens_against_image_tokens() -> None:
-    block = SemanticTokenBlock(dim=64, num_heads=2).eval()
+    block = unit_layer_scales(SemanticTokenBlock(dim=64, num_heads=2))
     semantic, image = torch.randn(1, 17, 64), torch.randn(1, 196, 64)
-    out = block(semantic, image)
+    out = block(semantic, image)  # STViT-R Block(x, y): queries x, keys and values y
     assert out.shape == semantic.shape
     changed = block(semantic, image + torch.randn_like(image))
     assert not torch.allclose(out, changed)  # the image tokens are the keys and values
+
+
+# --- STViT-R on Swin -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample,per_window", [(3, 9), (4, 16)])
+def test_semantic_attention_block_gives_sample_squared_tokens_per_window(sample: int, per_window: int) -> None:
+    # The published configs and logs use SAMPLE_WINDOW_SIZE 3: 9 tokens per 7x7 window; the
+    # abstract speaks of 16 per window, which sample_window_size=4 gives.
+    block = SemanticAttentionBlock(dim=32, num_heads=2, resolution=14, sample_window_size=sample).eval()
+    image = torch.randn(2, 14 * 14, 32)
+    assert block.pooled(image).shape == (2 * 4, per_window, 32)  # 2x2 windows of 7x7 per image
+    assert block(image).shape == (2, 4 * per_window, 32)
+
+
+def test_window_tokens_are_recovered_by_attention_over_their_own_window() -> None:
+    block = unit_layer_scales(SemanticAttentionBlock(dim=32, num_heads=2, resolution=14))
+    image = torch.randn(1, 14, 14, 32)
+
+    def window_tokens(img: torch.Tensor) -> torch.Tensor:  # (windows, 9, C): the 6x6 map cut in 3x3
+        with torch.no_grad():
+            out = block(img.reshape(1, 196, 32)).view(2, 3, 2, 3, 32)
+        return out.permute(0, 2, 1, 3, 4).reshape(4, 9, 32)
+
+    base = window_tokens(image)
+    far = image.clone()
+    far[0, 13, 13] += 5.0  # in the bottom-right window, outside the top-left window's 10x10 keys
+    moved = window_tokens(far)
+    assert torch.equal(moved[0], base[0])  # a global pooling or attention would move these
+    assert not torch.allclose(moved[3], base[3])
+    near = image.clone()
+    near[0, 9, 9] += 5.0  # in the bottom-right window, inside the top-left window's neighbourhood
+    assert torch.equal(block.pooled(near.reshape(1, 196, 32))[0], block.pooled(image.reshape(1, 196, 32))[0])
+    assert not torch.allclose(window_tokens(near)[0], base[0])  # reached through the attention keys only
+
+
+def test_semantic_stage_repeats_window_semantic_cross_local_global_recover() -> None:
+    stage = models.create_model("stvit_swin_tiny").layers[2]
+    kinds = [type(b).__name__ for b in stage.blocks]
+    assert kinds == ["SwinTransformerBlock", "SemanticAttentionBlock"] + ["SemanticTokenBlock"] * 4
+    assert [getattr(b, "local", None) for b in stage.blocks[2:]] == [False, True, False, False]
+    assert stage.blocks[0].shift == 0 and stage.num_samples == 36
+
+
+def test_recovery_block_updates_image_tokens_from_semantic_tokens() -> None:
+    stage = models.create_model("stvit_swin_tiny").layers[2]
+    recover = unit_layer_scales(stage.blocks[5])
+    image, semantic = torch.randn(1, 196, 384), torch.randn(1, 36, 384)
+    with torch.no_grad():
+        out = recover(image, semantic)
+        assert out.shape == image.shape
+        assert not torch.allclose(out, recover(image, semantic + 1.0))
 
 
 # --- VAST ------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def test_list_models_filters_by_pattern_and_family() -> None:
         "shiftvit_base",
     }
     assert {"stvit_deit_tiny", "stvit_deit_small", "stvit_deit_base"} <= set(ALL)
+    assert models.list_models("stvit_swin*") == ["stvit_swin_base", "stvit_swin_small", "stvit_swin_tiny"]
     assert {
         "mobilenetv2_100",
         "mobilenetv3_large_100",
@@ -117,6 +118,20 @@ def test_parameter_names_follow_the_official_code(name: str, keys: list[str]) ->
     assert not missing
 
 
+# Recorded from the official code (changsn/STViT-R models/swin_transformer.py at b4a27a0, with
+# the published config.py options); how it was made is written in the file.
+OFFICIAL_STVIT_SWIN = Path(__file__).parent / "fixtures" / "stvit_swin_official_state_dict.json"
+
+
+@pytest.mark.parametrize("name", ["stvit_swin_tiny", "stvit_swin_small", "stvit_swin_base"])
+def test_stvit_swin_state_dict_is_the_official_one_key_for_key(name: str) -> None:
+    import json
+
+    official = json.loads(OFFICIAL_STVIT_SWIN.read_text())["models"][name]
+    ours = [[key, list(t.shape)] for key, t in models.create_model(name).state_dict().items()]
+    assert ours == official  # names, shapes, order; buffers (attn_mask, relative_position_index) included
+
+
 def test_shiftvit_has_no_bias_in_patch_merging_like_the_official_code() -> None:
     state = models.create_model("shiftvit_tiny_light").state_dict()
     assert "layers.0.downsample.reduction.bias" not in state
@@ -124,7 +139,15 @@ def test_shiftvit_has_no_bias_in_patch_merging_like_the_official_code() -> None:
 
 # --- traceability ------------------------------------------------------------------------
 
-ONE_PER_FAMILY = ["edgevit_xxs", "shiftvit_tiny_light", "stvit_deit_tiny", "ast_xxs", "vast_tiny", "mobilenetv2_100"]
+ONE_PER_FAMILY = [
+    "edgevit_xxs",
+    "shiftvit_tiny_light",
+    "stvit_deit_tiny",
+    "stvit_swin_tiny",
+    "ast_xxs",
+    "vast_tiny",
+    "mobilenetv2_100",
+]
 
 
 def _export(name: str) -> None:
