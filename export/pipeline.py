@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from bench.errors import BenchError, one_line
 from bench.paths import results_dir
@@ -237,18 +238,25 @@ def export_model(
     static = calibration if precision == STATIC else None
     key, settings, versions = cache_key(spec, fmt, precision, inputs, static, io)
     folder = artifacts_dir() / spec.name / f"{fmt}-{precision}-{key[:16]}"
-    artifact = _lookup(folder) if use_cache else None
-    if artifact is not None and artifact.error is not None and retry_failed:
-        artifact = None
-    stale = None
-    if artifact is not None and artifact.error is None:
-        stale = _reverify(spec, exporter, artifact, inputs, calibration)
-        if stale:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # One process at a time per artifact: another `bench` sharing the results folder (a second run, a
+    # farm worker on this host) waits here and then finds the artifact cached, instead of deleting
+    # and rewriting the folder under a process that is writing or reading it.
+    with FileLock(folder.parent / f"{folder.name}.lock"):
+        artifact = _lookup(folder) if use_cache else None
+        if artifact is not None and artifact.error is not None and retry_failed:
             artifact = None
-    if artifact is None:
-        artifact = _export_fresh(spec, exporter, precision, folder, key, settings, versions, inputs, calibration, io)
-        if stale:
-            artifact.notes.append(stale)
+        stale = None
+        if artifact is not None and artifact.error is None:
+            stale = _reverify(spec, exporter, artifact, inputs, calibration)
+            if stale:
+                artifact = None
+        if artifact is None:
+            artifact = _export_fresh(
+                spec, exporter, precision, folder, key, settings, versions, inputs, calibration, io
+            )
+            if stale:
+                artifact.notes.append(stale)
     if out_dir is not None and artifact.error is None:
         artifact.path = str(_copy_out(Path(artifact.path), out_dir, spec.name, precision))
     return artifact

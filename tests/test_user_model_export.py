@@ -383,3 +383,39 @@ def test_bench_run_measures_a_model_with_two_inputs_given_by_repeated_input_shap
     assert rows[0]["model"] == f"{KINDS}:image_and_tokens --input-shape {TOKENS}"
     one = bench_cli("run", "-m", f"{KINDS}:image_and_tokens", "--input-shape", "1,3,16,16", "--format", "onnx")
     assert_one_line_error(one, "forward takes 2 input(s) (image, ids)", "'image:SHAPE;ids:SHAPE'")
+
+
+def test_two_processes_exporting_one_artifact_at_once_export_it_once(results_dir: Path) -> None:
+    """A second `bench export` sharing the results folder waits for the first and takes its artifact from
+    the cache, instead of deleting the folder the first is writing."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    start_at = time.time() + 3  # after both have imported what they need
+    code = (
+        "import sys, time\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "from bench.cli import main\n"
+        "sys.argv = ['bench', *sys.argv[2:]]\n"
+        "main()\n"
+    )
+    args = ["export", f"{KINDS}:tuple_and_dict", "--input-shape", "1,3,16,16", "--format", "onnx", "--json"]
+    env = {**os.environ, "BENCH_RESULTS": str(results_dir), "PYTHONWARNINGS": "ignore"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(start_at), *args],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
+    rows = [json.loads(out)[0] for out, _ in outputs]
+    assert sorted(r["cached"] for r in rows) == [False, True]
+    assert rows[0]["sha256"] == rows[1]["sha256"] and all(r["verified"] for r in rows)
