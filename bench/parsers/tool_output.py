@@ -217,19 +217,21 @@ def _benchmark_runs(lines: list[tuple[int, str, str]]) -> list[list[tuple[int, s
     """The runs in one file: a run begins at ``STARTING!``, or at a statistics line that follows a
     finished run's summary line (pasted sessions without the start banner)."""
 
-    def content(run):
-        return any(STAT_LINE.match(line) or TIMINGS.search(line) for _, line, _ in run) or _failure_lines(run)
+    def content(line: str) -> bool:  # a line that makes a run worth reporting: statistics, a summary, a failure
+        failure = FAILURE.search(line) and not line.startswith(BENIGN)
+        return bool(STAT_LINE.match(line) or TIMINGS.search(line) or failure)
 
-    runs, current, summarized = [], [], False
+    runs, current, summarized, filled = [], [], False, False  # one pass: each line is looked at once
     for entry in lines:
         line = entry[1]
-        if current and content(current) and (line.startswith("STARTING!") or (summarized and STAT_LINE.match(line))):
+        if filled and (line.startswith("STARTING!") or (summarized and STAT_LINE.match(line))):
             runs.append(current)
-            current, summarized = [], False
+            current, summarized, filled = [], False, False
         current.append(entry)
+        filled = filled or content(line)
         summarized = summarized or bool(TIMINGS.search(line))
     runs.append(current)
-    return [r for r in runs if content(r)] or [lines]
+    return [r for r in runs if any(content(line) for _, line, _ in r)] or [lines]
 
 
 def _describe(runs: list[list[tuple[int, str, str]]], parse) -> str:
