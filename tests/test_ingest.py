@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import assert_one_line_error
 from test_tool_output import INFO, MONSOON, PERF_TEST, PLAIN
 
@@ -86,3 +87,111 @@ def test_an_older_store_is_upgraded_in_place(bench_cli, tmp_path: Path) -> None:
         assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION)  # 5 since #15's p95_ms
         db.execute("update schema_info set value = '99'")
     assert_one_line_error(bench_cli("results", "--store", str(store)), "schema 99", "upgrade bench")
+
+
+# --- power logs: cut lines, whole-second stamps, one sample, ignored options, encodings ---------
+
+REAL = Path(__file__).parent / "fixtures" / "real-logs"
+THOR = (REAL / "tegrastats_jp7.2_agx_thor_wendyos_pr1316.txt").read_text().strip()
+AGX_ORIN = (REAL / "tegrastats_jp6_agx_orin64_jetson_exporter_issue14.txt").read_text().strip()
+MAC = (REAL / "powermetrics_macos11_m1_macmini_2samples.txt").read_text()
+
+
+def stamped(line: str, copies: int) -> str:
+    """``copies`` of a time-stamped tegrastats line, one second apart."""
+    stamp = line[:19]
+    return "\n".join(line.replace(stamp, f"{stamp[:-2]}{k:02d}", 1) for k in range(copies))
+
+
+def test_power_logs_cut_mid_line_drop_the_cut_sample_and_say_so(bench_cli, tmp_path: Path) -> None:
+    from bench.devices.energy.jetson import parse_tegrastats_log
+    from bench.devices.energy.macos import parse_powermetrics_log
+    from bench.devices.energy.monsoon import parse_monsoon_csv
+
+    four = stamped(THOR, 4)
+    cut = four[: four.rindex(" VIN ")]  # the 4th sample cut before its total rail
+    result = ingest(bench_cli, tmp_path, cut, "--tool", "tegrastats", "--device", "thor", "-m", "m", "-f", "onnx",
+                    "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    energy = json.loads(result.stdout)["energy"]
+    # before: 174.852 J over 3.00 s (the cut sample's interval counted in the time, not in the energy)
+    assert (energy["window_j"], energy["window_s"]) == (pytest.approx(174.852), 2.0)
+    assert "line 4 (lacks VIN)" in json.loads(result.stdout)["energy_note"]
+    orin = stamped(AGX_ORIN, 4)
+    trace = parse_tegrastats_log(orin[: orin.rindex(" VIN_SYS_5V0 ")])  # before: 16.24 J over 3 s
+    assert (trace.joules, trace.seconds, trace.samples) == (pytest.approx(13.51), 2.0, 3)
+    rows = orin.splitlines()
+    rows[1] = rows[1][: rows[1].index(" VIN_SYS_5V0 ")]
+    middle = parse_tegrastats_log("\n".join(rows))  # line 2 cut: lines 1 and 3 bridge it
+    assert (middle.joules, middle.seconds) == (pytest.approx(6.755 * 3), 3.0) and "line 2" in middle.note
+    mac = parse_powermetrics_log(MAC[: MAC.index("E-Cluster Power: 7 mW") + len("E-Cluster Power: 7 mW")])
+    # before: 0.045 J over 2.02 s (the cut sample's elapsed time counted with no Package line)
+    assert (mac.joules, mac.seconds, mac.samples) == (pytest.approx(0.045216), pytest.approx(1.0048), 1)
+    assert "1 of 2 samples dropped" in mac.note and "lacks" in mac.note and "package" in mac.note
+    monsoon = parse_monsoon_csv(MONSOON[:-3])  # the last row cut in its voltage: 4 of 4.0
+    assert (monsoon.joules, monsoon.seconds) == (pytest.approx(0.8), 1.0) and "line 4" in monsoon.note
+
+
+def test_tegrastats_whole_second_stamps_never_set_a_wrong_interval(bench_cli, tmp_path: Path) -> None:
+    five = "\n".join("08-15-2023 10:22:00 VDD_IN 10000mW/10000mW" for _ in range(5))  # 100 ms apart
+    refused = ingest(bench_cli, tmp_path, five, "--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx")
+    assert_one_line_error(refused, "share one time stamp", "give --interval-ms")  # before: 40 J over 4 s
+    args = ("--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx", "--json")
+    given = json.loads(ingest(bench_cli, tmp_path, five, *args, "--interval-ms", "100").stdout)
+    assert given["energy"]["window_j"] == pytest.approx(4.0) and given["energy"]["window_s"] == pytest.approx(0.4)
+    lines = "\n".join(f"08-15-2023 10:22:{k // 10:02d} VDD_IN 10000mW/10000mW" for k in range(25))
+    assert ingest(bench_cli, tmp_path, lines, *args).code == 2  # before: 20 J, "0.0833 s apart"
+    given = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "100").stdout)
+    assert given["energy"]["window_j"] == pytest.approx(24.0) and "check --interval-ms" not in given["energy_note"]
+    wrong = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "500").stdout)
+    assert "time stamps span 2 s" in wrong["energy_note"] and "check --interval-ms" in wrong["energy_note"]
+
+
+def test_a_one_line_tegrastats_log_says_it_is_one_sample(bench_cli, tmp_path: Path) -> None:
+    result = ingest(bench_cli, tmp_path, THOR, "--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx")
+    assert_one_line_error(result, "1 sample read (rails VDD_GPU, VDD_CPU_SOC_MSS, VIN_SYS_5V0, VIN)",
+                          "energy needs at least two samples, one interval apart")  # fmt: skip
+    assert "cannot parse" not in result.stderr
+
+
+def test_options_a_tool_does_not_use_are_refused_and_idle_zero_is_said(bench_cli, tmp_path: Path) -> None:
+    for option, value in (("--inferences", "10"), ("--idle-w", "0.5")):
+        result = ingest(bench_cli, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "d", "-m", "m",
+                        option, value)  # fmt: skip
+        assert_one_line_error(result, f"{option} applies to power logs", "monsoon, tegrastats, powermetrics")
+    result = ingest(bench_cli, tmp_path, PERF_TEST, "--tool", "onnxruntime_perf_test", "--device", "d", "-m", "m",
+                    "--idle-w", "0")  # fmt: skip
+    assert_one_line_error(result, "--idle-w applies to power logs")
+    result = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
+                    "--run", "2")  # fmt: skip
+    assert_one_line_error(result, "--run applies to", "benchmark_model, onnxruntime_perf_test")
+    assert not (tmp_path / "s.sqlite").exists()
+    zero = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
+                  "--idle-w", "0", "--json")  # fmt: skip
+    assert "idle power 0 W subtracted (as given)" in json.loads(zero.stdout)["energy_note"]
+    over = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
+                  "--idle-w", "3")  # fmt: skip
+    assert_one_line_error(over, "net of idle power would be -4.000 J over the whole window, below zero")
+    assert "per inference" not in over.stderr
+
+
+def test_logs_with_a_byte_order_mark_are_read_and_other_encodings_named(bench_cli, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    args = ("--store", store, "--device", "d", "-m", "m", "--json")
+    for name, data in (("ps.log", PLAIN.encode("utf-16")), ("bom.log", PLAIN.encode("utf-8-sig"))):
+        (tmp_path / name).write_bytes(data)  # PowerShell's `>` writes UTF-16 LE with a BOM
+        result = bench_cli("ingest", str(tmp_path / name), "--tool", "benchmark_model", *args)
+        assert result.code == 0, result.stderr
+        assert json.loads(result.stdout)["mean_ms"] == 249.684
+    (tmp_path / "csv").write_bytes(MONSOON.encode("utf-32"))
+    result = bench_cli("ingest", str(tmp_path / "csv"), "--tool", "monsoon", "-f", "tflite", *args)
+    assert json.loads(result.stdout)["energy"]["window_j"] == pytest.approx(2.0)
+    text = "# Gerät Pixel 6\n" + PLAIN
+    (tmp_path / "cp.log").write_bytes(text.encode("cp1252"))
+    result = bench_cli("ingest", str(tmp_path / "cp.log"), "--tool", "benchmark_model", *args)
+    assert_one_line_error(
+        result, f"cp.log is not UTF-8 text (byte 0xe4 at offset {text.index('ä')}); save the log as UTF-8"
+    )
+    (tmp_path / "nobom.log").write_bytes(PLAIN.encode("utf-16-le"))
+    result = bench_cli("ingest", str(tmp_path / "nobom.log"), "--tool", "benchmark_model", *args)
+    assert_one_line_error(result, "NUL bytes", "save the log as UTF-8")

@@ -193,7 +193,7 @@ def test_tegrastats_jetpack72_thor_three_values_and_vin_is_the_total() -> None:
     energy = meter.energy_per_inference(window(THOR, THOR, 10.0, 11.0), idle, 10)
     assert energy.window_j == pytest.approx(87.426) and energy.total_rails == ["VIN"]
     assert energy.rails_j["VDD_GPU"] == pytest.approx(37.528) and energy.mj_per_inference == pytest.approx(8742.6)
-    log2 = parse_tegrastats_log(THOR + THOR)
+    log2 = parse_tegrastats_log(THOR + THOR, interval_s=1.0)  # the copied line's stamp repeats: no interval from it
     assert (log2.samples, log2.seconds, log2.total_rails, log2.joules) == (2, 1.0, ["VIN"], pytest.approx(87.426))
 
 
@@ -257,7 +257,7 @@ def test_tegrastats_log_time_stamps_or_interval_set_the_span() -> None:
     assert parse_tegrastats_log(text).seconds == pytest.approx(4.0)
     trace = parse_tegrastats_log(text, interval_s=0.5)
     assert (trace.seconds, trace.joules, trace.total_rails) == (1.0, pytest.approx(5.0), ["VDD_IN"])
-    with pytest.raises(ToolOutputError, match="two are needed"):
+    with pytest.raises(ToolOutputError, match="no tegrastats line with rails"):
         parse_tegrastats_log("RAM 1/2MB SWAP 0/1MB")
 
 
@@ -317,6 +317,82 @@ def test_older_statistics_lines_and_summary_only_logs() -> None:
     )
     assert apk.count == 0 and (apk.mean_ms, apk.init_ms, apk.warmup_mean_ms) == pytest.approx((80.6601, 4.108, 91.471))
     assert "count" not in apk.found
+
+
+def _cut_after(text: str, fragment: str) -> str:
+    """``text`` cut just after the first ``fragment``, as a log saved while the tool was still writing."""
+    return text[: text.index(fragment) + len(fragment)]
+
+
+def test_a_log_cut_inside_a_number_or_after_the_warm_up_is_refused_never_read_short() -> None:
+    with pytest.raises(ToolOutputError):  # the timed line cut at avg=6029 (of 602943): never 6.029 ms
+        parse_benchmark_model(_cut_after(TI_AM62, "avg=6029"))
+    with pytest.raises(ToolOutputError):  # TF 1.14 cut at avg=74 (of 747...): never 0.074 ms
+        parse_benchmark_model(_cut_after(TF114, "avg=74"))
+    warm_up_only = "".join(GPU_43541.splitlines(keepends=True)[:20])
+    assert warm_up_only.rstrip().splitlines()[-1].startswith("count=4 ")  # the warm-up stage's line, whole
+    with pytest.raises(ToolOutputError, match="ends after the warm-up stage"):
+        parse_benchmark_model(warm_up_only)
+    with pytest.raises(ToolOutputError):  # a warm-up line cut to count=1 curr=63
+        parse_benchmark_model(_cut_after(TI_AM62, "count=1 curr=63"))
+
+
+def test_a_last_line_without_a_line_end_is_not_read_and_said() -> None:
+    r = parse_benchmark_model(_cut_after(TI_AM62, "overall=14"))  # of overall=149.531: never 14 MB
+    assert r.peak_memory_mb is None and r.mean_ms == pytest.approx(602.943)
+    assert any("no line end" in w and "overall=14" in w for w in r.warnings)
+
+
+def test_perf_test_values_without_their_unit_are_refused() -> None:
+    with pytest.raises(ToolOutputError, match="no unit"):
+        parse_perf_test(ORT_OLD.replace("P90 Latency is 0.0599845 sec", "P90 Latency is 0.05"))
+    with pytest.raises(ToolOutputError, match="no unit"):
+        parse_perf_test(ORT_ACL.replace("158171136 bytes", "1581"))
+
+
+LOGCAT_FORMATS = {  # adb logcat -v FORMAT of the same line (AOSP liblog logprint.cpp)
+    "tag": "I/tflite  : {}",
+    "year": "2022-05-30 15:16:44.857  3380  3380 I tflite  : {}",
+    "epoch": "1653923804.857  3380  3380 I tflite  : {}",
+    "uid": "05-30 15:16:44.857 u0_a123  3380  3380 I tflite  : {}",
+    "zone": "05-30 15:16:44.857 +0200  3380  3380 I tflite  : {}",
+    "process": "I( 3380) {}  (tflite)",
+    "thread": "I( 3380: 3380) {}",
+    "time": "05-30 15:16:44.857 I/tflite  ( 3380): {}",
+    "color": "\x1b[38;5;40m05-30 15:16:44.857  3380  3380 I tflite  : {}\x1b[0m",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(LOGCAT_FORMATS))
+def test_every_logcat_format_reads_the_same_values(fmt: str) -> None:
+    bare = [line.split(" : ", 1)[1] for line in APK_LOGCAT.splitlines() if " : " in line]
+    r = parse_benchmark_model("".join(LOGCAT_FORMATS[fmt].format(line) + "\n" for line in bare))
+    threadtime = parse_benchmark_model(APK_LOGCAT)
+    assert (r.count, r.mean_ms, r.std_ms, r.warmup_count) == (
+        threadtime.count,
+        threadtime.mean_ms,
+        threadtime.std_ms,
+        threadtime.warmup_count,
+    )
+    assert r.line_prefix == "logcat" and r.delegates == threadtime.delegates
+
+
+def test_a_statistics_line_behind_an_unknown_prefix_is_refused_not_dropped() -> None:
+    hidden = "".join(f"[12:00:01] tflite> {line}\n" for line in TI_AM62.splitlines())
+    with pytest.raises(ToolOutputError, match="prefix this parser does not know"):
+        parse_benchmark_model(hidden)
+
+
+def test_each_run_of_a_pasted_tf113_session_is_read_whole() -> None:
+    first, second = (parse_benchmark_model(TF113 + TF113, run=k) for k in (1, 2))
+    alone = parse_benchmark_model(TF113)
+    for r in (first, second):
+        assert (r.count, r.mean_ms, r.warmup_count, r.init_ms) == (
+            alone.count,
+            alone.mean_ms,
+            alone.warmup_count,
+            alone.init_ms,
+        )
 
 
 def test_unknown_formats_list_the_known_ones() -> None:

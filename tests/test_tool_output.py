@@ -255,5 +255,16 @@ def test_fuzzed_operator_profiles_raise_only_parse_errors(text: str) -> None:
 )
 def test_generated_benchmark_model_numbers_round_trip(count: int, avg: float, info: bool) -> None:
     prefix = "INFO: " if info else ""
-    r = parse_benchmark_model(f"{prefix}count={count} first=1 curr=1 min=1 max=1 avg={avg:.6e} std=0\n")
+    r = parse_benchmark_model(f"{prefix}count={count} first=1 curr=1 min=0 max={avg:.6e} avg={avg:.6e} std=0\n")
     assert r.count == count and r.mean_ms == pytest.approx(float(f"{avg:.6e}") / 1e3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(low=st.floats(1, 1e6), high=st.floats(1, 1e6), outside=st.floats(1.01, 100))
+def test_statistics_out_of_order_are_refused_not_stored(low: float, high: float, outside: float) -> None:
+    low, high = sorted((low, high))
+    line = f"count=50 first={high:.0f} curr={low:.0f} min={low:.0f} max={high:.0f} avg={{}} std=1\n"
+    with pytest.raises(ToolOutputError, match="is above max|is below min"):
+        parse_benchmark_model(line.format(f"{high * outside + 10:.0f}"))  # e.g. a line cut as avg=6029 of 602943
+    with pytest.raises(ToolOutputError, match="out of order"):
+        parse_perf_test("Average inference time cost: 5 ms\nP50 Latency: 0.006 s\nP90 Latency: 0.005 s\n")

@@ -125,20 +125,41 @@ def _count(text: str, line: int) -> int:
 
 # --- line prefixes: adb logcat, glog, log levels -------------------------------------------------
 
-LOGCAT_THREADTIME = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[^:]*?\s*: ?")
-LOGCAT_BRIEF = re.compile(r"^(?:\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?[VDIWEF]/[^(:]*?\s*\(\s*\d+\): ?")
+# adb logcat's -v formats (AOSP liblog logprint.cpp): a time stamp (MM-DD, with -v year YYYY-MM-DD,
+# -v epoch / monotonic seconds; -v zone adds +HHMM), then the format's own fields
+_STAMP = r"(?:(?:\d{4}-)?\d\d-\d\d \d\d:\d\d:\d\d\.\d+|\d+\.\d+)(?: [+-]\d{4})?"
+_LEVEL = r"[VDIWEFAS]"
+# threadtime (the default; -v uid adds the uid before the pid): "STAMP  pid  tid I tag     : "
+LOGCAT_THREADTIME = re.compile(rf"^{_STAMP}\s+(?:\S+\s+)?\d+\s+\d+\s+{_LEVEL}\s+[^:]*?\s*: ?")
+# brief "I/tag(  pid): ", time "STAMP I/tag(  pid): ", tag "I/tag     : "
+LOGCAT_BRIEF = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}/[^(:]*?\s*(?:\(\s*(?:\S+:\s*)?\d+\))?: ?")
+# thread "I(  pid:  tid) ", process "I(  pid) message  (tag)"
+LOGCAT_THREAD = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}\(\s*\d+:\s*\d+\) ?")
+LOGCAT_PROCESS = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}\(\s*\d+\) ?")
+PROCESS_TAG = re.compile(r"\s+\([^()]*\)$")  # -v process puts the tag after the message
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # -v color
 GLOG = re.compile(r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ )\S+:\d+\] ")
 INFO_PREFIX = re.compile(r"^(?:INFO|WARNING|WARN|ERROR|VERBOSE|DEBUG): ")
-PREFIXES = (("logcat", LOGCAT_THREADTIME), ("logcat", LOGCAT_BRIEF), ("glog", GLOG))
+PREFIXES = (
+    ("logcat", LOGCAT_THREADTIME),
+    ("logcat", LOGCAT_BRIEF),
+    ("logcat", LOGCAT_THREAD),
+    ("logcat", LOGCAT_PROCESS),
+    ("glog", GLOG),
+)
 
 
 def strip_prefix(raw: str) -> tuple[str, str | None]:
-    """(the line without a logcat / glog prefix and an ``INFO: ``-style level, which prefix it had).
-    White space after the prefix is kept (operator tables align with it)."""
+    """(the line without a logcat (any ``-v`` format, colours included) / glog prefix and an
+    ``INFO: ``-style level, which prefix it had). White space after the prefix is kept (operator
+    tables align with it)."""
     kind = None
+    raw = ANSI_COLOUR.sub("", raw) if "\x1b" in raw else raw
     for name, pattern in PREFIXES:
         if found := pattern.match(raw):
             raw, kind = raw[found.end() :], name
+            if pattern is LOGCAT_PROCESS:
+                raw = PROCESS_TAG.sub("", raw)
             break
     return INFO_PREFIX.sub("", raw), kind
 
@@ -175,6 +196,10 @@ EXPLICIT = re.compile(
 NOT_EXECUTED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
 INITIALIZED = re.compile(rf"^Initialized session in ({NUMBER}) ?ms")
 STAGE = re.compile(r"^Running benchmark for at least \d+ iterations")  # each stage's statistics follow it
+RUN_START = re.compile(
+    r"^(?:Loaded model |Graph: \[|Num runs: |Min num runs: |Initialized session in |Running benchmark for)"
+)
+STAT_ANYWHERE = re.compile(r"\bcount=\d+ .*\bavg=")  # a statistics line behind a prefix this parser does not know
 GRAPH = re.compile(r"^(?:Graph: \[(.+)\]|Loaded model (.+))$")
 FAILURE = re.compile(r"(?i)\bfail(?:ed|ure|s)?\b|could not|can't|cannot|doesn't exist|not found|abort|segmentation")
 BENIGN = ("Failed to get the input model file size",)
@@ -214,8 +239,9 @@ def _failure_lines(run: list[tuple[int, str, str]]) -> list[tuple[int, str]]:
 
 
 def _benchmark_runs(lines: list[tuple[int, str, str]]) -> list[list[tuple[int, str, str]]]:
-    """The runs in one file: a run begins at ``STARTING!``, or at a statistics line that follows a
-    finished run's summary line (pasted sessions without the start banner)."""
+    """The runs in one file: a run begins at ``STARTING!``, or, after a finished run's summary line
+    (pasted sessions without the start banner), at the first line that begins a run (``Loaded
+    model``, ``Graph:``, ``Initialized session``, a stage) or a statistics line."""
 
     def content(line: str) -> bool:  # a line that makes a run worth reporting: statistics, a summary, a failure
         failure = FAILURE.search(line) and not line.startswith(BENIGN)
@@ -224,7 +250,9 @@ def _benchmark_runs(lines: list[tuple[int, str, str]]) -> list[list[tuple[int, s
     runs, current, summarized, filled = [], [], False, False  # one pass: each line is looked at once
     for entry in lines:
         line = entry[1]
-        if filled and (line.startswith("STARTING!") or (summarized and STAT_LINE.match(line))):
+        if filled and (
+            line.startswith("STARTING!") or (summarized and (STAT_LINE.match(line) or RUN_START.match(line)))
+        ):
             runs.append(current)
             current, summarized, filled = [], False, False
         current.append(entry)
@@ -264,11 +292,57 @@ def _parse_runs(text: str, run: int | None, tool: str, split, parse_run) -> Tool
     """One tool log: its lines (known prefixes stripped), split into runs by ``split``, the run
     ``run`` (1-based; the only one when None) parsed by ``parse_run``; see :func:`_pick`."""
     lines, prefix = _lines(text)
+    cut = None
+    if len(lines) > 1 and not text.endswith(("\n", "\r")):  # saved while the tool was still writing?
+        number, _, raw = lines.pop()
+        if raw:
+            end = raw if len(raw) <= 60 else "..." + raw[-60:]  # where a cut would be
+            cut = f"the last line ({number}) has no line end, so it may be cut and is not read: {end!r}"
     runs = split(lines)
-    chosen = _pick(runs, run, tool, lambda r: parse_run(r, len(lines)))
-    result = parse_run(chosen, len(lines))
+    try:
+        chosen = _pick(runs, run, tool, lambda r: parse_run(r, len(lines)))
+        result = parse_run(chosen, len(lines))
+        check_order(result)
+    except ToolOutputError as exc:
+        if cut:
+            raise type(exc)(exc.line, f"{exc.reason}; {cut}") from None
+        raise
     result.line_prefix, result.run, result.runs = prefix, (run or 1), len(runs)
+    if cut:
+        result.warnings.append(cut)
     return result
+
+
+def _rank(percentile: str) -> float:
+    """Where a percentile key lies: ``p5`` 5, ``p50`` 50, ``p999`` 99.9."""
+    digits = percentile[1:]
+    return float(digits if len(digits) <= 2 else f"{digits[:2]}.{digits[2:]}")
+
+
+def check_order(result: ToolResult) -> None:
+    """Raise ToolOutputError when the statistics a tool printed are out of order (min <= every
+    percentile, ascending, <= max; min <= mean <= max; 1 us of rounding allowed): a log cut inside a
+    number, or damaged, breaks that, and its numbers must not be stored."""
+    points = [(-1.0, "min", result.min_ms), (101.0, "max", result.max_ms), (50.0, "median", result.median_ms)]
+    points += [(_rank(k), k, v) for k, v in result.percentiles_ms.items() if k != "p50"]
+    known = sorted((rank, name, value) for rank, name, value in points if value is not None)
+    slack = 1e-3  # ms
+    for (_, low_name, low), (_, high_name, high) in zip(known, known[1:], strict=False):
+        if low > high + slack:
+            raise ToolOutputError(
+                0,
+                f"the statistics are out of order: {low_name} {low:g} ms is above {high_name} {high:g} ms; the log "
+                "is cut or damaged, so nothing is read",
+            )
+    if result.count and result.min_ms is not None and result.mean_ms < result.min_ms - slack:
+        bound = f"below min {result.min_ms:g} ms"
+    elif result.count and result.max_ms is not None and result.mean_ms > result.max_ms + slack:
+        bound = f"above max {result.max_ms:g} ms"
+    else:
+        return
+    raise ToolOutputError(
+        0, f"the average {result.mean_ms:g} ms is {bound}; the log is cut or damaged, so nothing is read"
+    )
 
 
 def parse_benchmark_model(text: str, run: int | None = None) -> ToolResult:
@@ -336,6 +410,13 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             "not the timed runs and nothing is read"
         )
         raise (ToolFailed if failures else ToolOutputError)(stages[-1], cut + _reasons(failures))
+    if timed and len(stats) == 1 and len(stages) == 1 and not timings:
+        raise ToolOutputError(
+            timed[0],
+            "one benchmark stage with its count= line and no summary line ('Inference timings in us'): the "
+            "output ends after the warm-up stage (cut, or an excerpt), so the timed runs are not here and "
+            "nothing is read",
+        )
     if timed and timed[1].get("count") == "0":
         raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures))
     if timed and ("count" not in timed[1] or "avg" not in timed[1]):
@@ -349,6 +430,12 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             count=_count(fields["count"], number),
             mean_ms=_number(fields["avg"], number, "avg") * us,
             found=["count", "avg"],
+        )
+    elif hidden := next(((n, raw) for n, line, raw in run if STAT_ANYWHERE.search(line)), None):
+        raise ToolOutputError(
+            hidden[0],
+            f"the statistics line has a prefix this parser does not know: {one_line(hidden[1], 100)!r}; prefixes "
+            "read: adb logcat (every -v format), glog, 'INFO: '-style levels",
         )
     elif "mean" in timings:  # only the summary line (e.g. `adb logcat | grep "Average inference"`)
         number, value = timings["mean"]
@@ -495,7 +582,7 @@ def _perf_values(line: str) -> tuple[str, str, str] | None:
     if found := PERF_LINE.match(line):
         name, value, unit = found.group(1), found.group(2), found.group(3) or ""
     elif found := OLD_LATENCY.match(line):
-        name, value, unit = found.group(1), found.group(2), found.group(3) or "s"
+        name, value, unit = found.group(1), found.group(2), found.group(3) or ""
     else:
         return None
     if name in PERF_FIELDS or name in PERF_EXTRA or PERCENTILE.match(name):
@@ -539,6 +626,8 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         expected = PERF_FIELDS.get(name, ("", "s" if PERCENTILE.match(name) else ""))[1]
         if expected and unit and unit != expected:
             raise ToolOutputError(number, f"'{name}' in {unit}, expected {expected}")
+        if expected and not unit:  # every version prints the unit: without it the line was cut
+            raise ToolOutputError(number, f"'{name}' has no unit (expected {expected}): the line is cut or damaged")
         values[name] = (number, text_value, unit or expected)
     mean_name = next((n for n in ("Average inference time cost", "Average time cost") if n in values), None)
     if mean_name is None:

@@ -6,12 +6,13 @@ did not contain; a file that cannot be parsed is an error naming the failing lin
 
 from __future__ import annotations
 
+import codecs
 import re
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.devices.energy.base import negative_energy
+from bench.devices.energy.base import PowerLogUnusable, negative_energy
 from bench.devices.energy.jetson import parse_tegrastats_log
 from bench.devices.energy.macos import parse_powermetrics_log
 from bench.devices.energy.monsoon import parse_monsoon_csv
@@ -82,8 +83,12 @@ def ingest(
 
     Raises BenchError (one line), with nothing stored, for an unknown tool, format, precision or
     runtime, a format other than the tool's (a benchmark_model log is of a TFLite model), a bad device
-    name, an unreadable file, a file that does not parse as the tool's output (naming the failing
-    line), or a power log whose energy after idle subtraction is not above zero.
+    name, an option the tool's file has no use for (``inferences`` / ``idle_w`` with a latency log,
+    ``run`` with a power log, ``interval_ms`` with anything but tegrastats), an unreadable file or one
+    that is not UTF-8 (UTF-16 / UTF-32 with a byte-order mark are read), a file that does not parse
+    as the tool's output (naming the failing line), a power log that gives no energy (one sample,
+    tegrastats stamps that cannot give the interval), or one whose energy after idle subtraction is
+    not above zero.
     """
     if tool not in TOOLS:
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
@@ -91,11 +96,20 @@ def ingest(
         raise BenchError(f"--device '{device}': use letters, digits, '.', '_' or '-'")
     if not model.strip() or not model.isprintable() or len(model) > 200:
         raise BenchError("--model: a name of 1 to 200 printable characters (no newline or control character)")
+    if tool in POWER_LOGS and run is not None:
+        raise BenchError(
+            f"--run applies to tool logs holding several runs (--tool {', '.join(PARSERS)}), not to a {tool} power log"
+        )
+    for option, value in (("--inferences", inferences), ("--idle-w", idle_w)):
+        if tool not in POWER_LOGS and value is not None:
+            raise BenchError(
+                f"{option} applies to power logs (--tool {', '.join(POWER_LOGS)}), "
+                f"not to a {tool} log (it has no energy)"
+            )
+    if interval_ms is not None and tool != "tegrastats":
+        raise BenchError(f"--interval-ms applies to tegrastats logs (their sampling interval), not to a {tool} log")
     path = Path(file)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_log(path, file)
     if fmt and tool in TOOL_FORMAT and fmt != TOOL_FORMAT[tool]:
         raise BenchError(f"--format {fmt[:40]}: a {tool} log is of a {TOOL_FORMAT[tool]} model")
     fmt = fmt or TOOL_FORMAT.get(tool)
@@ -110,8 +124,6 @@ def ingest(
         from export.base import check_combination
 
         check_combination(fmt, precision)
-    if interval_ms is not None and tool != "tegrastats":
-        raise BenchError(f"--interval-ms applies to tegrastats logs (their sampling interval), not to a {tool} log")
     source = {"method": "ingested", "tool": tool, "file": str(path.resolve()), "file_sha256": file_sha256(path)}
     try:
         if tool == "tegrastats":
@@ -122,6 +134,8 @@ def ingest(
             measured = _power_log(POWER_LOGS[tool](text), tool, inferences, idle_w, source)
         else:
             measured = _tool(PARSERS[tool](text, run=run), source)
+    except PowerLogUnusable as exc:  # the file reads, but gives no energy: not a parse failure
+        raise BenchError(f"{file}: {exc.reason}") from None
     except ToolFailed as exc:
         where = f"{file}:{exc.line}" if exc.line else file
         raise BenchError(f"{where}: the {tool} run in this file failed: {exc.reason}") from None
@@ -154,6 +168,40 @@ def ingest(
     return measurement.to_row()
 
 
+# byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one)
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_log(path: Path, name: str) -> str:
+    """The text of a tool or power log: UTF-8, or UTF-8 / UTF-16 / UTF-32 with a byte-order mark
+    (PowerShell's ``>`` writes UTF-16 LE with one). Anything else is a one-line BenchError naming
+    the first byte that is not UTF-8; no other encoding is guessed."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BenchError(f"cannot read {name}: {exc.strerror or exc}") from None
+    encoding = next((enc for bom, enc in BOMS if data.startswith(bom)), "utf-8")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise BenchError(
+            f"{name} is not {encoding.upper().removesuffix('-SIG')} text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save the log as UTF-8"
+        ) from None
+    if text.count("\x00") * 4 >= len(text) > 0:  # every other byte zero: UTF-16 or UTF-32 text
+        raise BenchError(
+            f"{name} holds NUL bytes (first at character {text.index(chr(0))}: UTF-16 without a byte-order mark?); "
+            "save the log as UTF-8"
+        )
+    return text
+
+
 def _tool(result: ToolResult, source: dict) -> dict:
     """Measurement fields from a tool's parsed log (its summary: no samples); notes what it lacked in ``source``."""
     source.update(tool_source(result))
@@ -181,7 +229,11 @@ def _power_log(trace, meter: str, inferences: int | None, idle_w: float | None, 
         raise BenchError(f"{source['file']}: {problem}")
     net = trace.joules - idle * trace.seconds
     note = f"{meter}: {trace.joules:.3f} J over {trace.seconds:.2f} s" + (
-        f", idle {idle:.2f} W subtracted" if idle_w else ", no idle power subtracted (pass --idle-w)"
+        ", no idle power subtracted (pass --idle-w)"
+        if idle_w is None
+        else f", idle power {idle:g} W subtracted (as given)"
+        if idle == 0
+        else f", idle {idle:.2f} W subtracted"
     )
     per = net / inferences * 1e3 if inferences else None
     if getattr(trace, "note", ""):

@@ -21,9 +21,16 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from bench.parsers.tool_output import ToolOutputError
+
 
 class MeterUnavailable(Exception):
     """The meter cannot measure on this device; the message says why."""
+
+
+class PowerLogUnusable(ToolOutputError):
+    """A saved power log reads, but gives no energy (one sample, time stamps that cannot give the
+    interval, a total below zero): the message says why; it is not a line that failed to parse."""
 
 
 # A counter meter's idle and window readings of the same power differ by its resolution: a window
@@ -45,8 +52,8 @@ def negative_energy(window_j: float, window_s: float, idle_w: float, tolerance: 
     if idle_w > mean_w * (1 + tolerance) or window_j < 0:
         return (
             f"idle power {idle_w:.3f} W is above the window's mean power {mean_w:.3f} W "
-            f"({window_j:.3f} J over {window_s:.2f} s): the energy per inference would be "
-            f"{window_j - idle_w * window_s:.3f} J in all, below zero"
+            f"({window_j:.3f} J over {window_s:.2f} s): the energy net of idle power would be "
+            f"{window_j - idle_w * window_s:.3f} J over the whole window, below zero"
         )
     return None
 

@@ -28,9 +28,10 @@ sum of their separate supplies, leaving out the rails that are parts of another 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 
-from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter
+from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, PowerLogUnusable, register_meter
 
 # NAME now/avg (JetPack 4-7.1), NAME now/avg/max (JetPack 7.2), each number with or without "mW"
 TEGRA_RAIL = re.compile(r"(?<![\w@/])([A-Z][A-Z0-9_]*) (-?\d+)(?:mW)?/-?\d+(?:mW)?(?:/-?\d+(?:mW)?)?(?![\w/%@.])")
@@ -57,46 +58,111 @@ def board_total(rails) -> list[str]:
 def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog:
     """Energy of a saved tegrastats log: the trapezoid integral of each rail over samples
     ``interval_s`` apart (default: from the lines' time stamps where JetPack prints them, else
-    tegrastats' default 1 s). ``ToolOutputError`` when no line carries a rail."""
+    tegrastats' default 1 s).
+
+    A sample is a line with rails; one that lacks a rail the other lines print (a line cut mid-way,
+    a garbled one) is dropped and named in the note, so that no interval is integrated over a rail
+    missing at one of its ends (a dropped line inside the log is bridged by its neighbours, still
+    ``interval_s`` per line apart). Time stamps have whole seconds: lines that share one (an
+    interval under 1 s) cannot give the interval, and without ``interval_s`` that is refused; stamps
+    that disagree with a given ``interval_s`` by more than 1 s over the log are noted.
+    ``ToolOutputError`` when no line carries a rail, ``PowerLogUnusable`` when the log gives no
+    energy (fewer than two whole samples, stamps that cannot give the interval, a total below zero).
+    """
     from bench.parsers.tool_output import ToolOutputError
 
-    samples, stamps = [], []
-    for line in text.splitlines():
+    lines, samples, stamps = [], [], {}  # line number, {rail: W} and time stamp of each sample
+    for number, line in enumerate(text.splitlines(), start=1):
         if watts := parse_tegrastats(line):
-            samples.append(watts)
             if found := STAMP.match(line.strip()):
                 try:
-                    stamps.append(datetime.strptime(found.group(1), "%m-%d-%Y %H:%M:%S").timestamp())
+                    stamps[len(samples)] = datetime.strptime(found.group(1), "%m-%d-%Y %H:%M:%S").timestamp()
                 except ValueError:
                     pass
-    if len(samples) < 2:
+            lines.append(number)
+            samples.append(watts)
+    if not samples:
         raise ToolOutputError(
             0,
-            f"{len(samples)} tegrastats line(s) with rails; two are needed. Rails read: 'NAME now/avg' in mW "
-            "(JetPack 4, no unit), 'NAME nowmW/avgmW' (JetPack 5 to 7.1), 'NAME nowmW/avgmW/maxmW' (JetPack 7.2)",
+            "no tegrastats line with rails. Rails read: 'NAME now/avg' in mW (JetPack 4, no unit), "
+            "'NAME nowmW/avgmW' (JetPack 5 to 7.1), 'NAME nowmW/avgmW/maxmW' (JetPack 7.2)",
         )
-    how = f"--interval-ms {interval_s * 1e3:g}" if interval_s else "tegrastats' default interval, 1 s"
-    if not interval_s and len(stamps) == len(samples) and stamps[-1] > stamps[0]:
-        interval_s, how = (stamps[-1] - stamps[0]) / (len(stamps) - 1), "the lines' time stamps"
-    interval_s = interval_s or 1.0
-    rails_j: dict[str, float] = {}
-    for before, after in zip(samples, samples[1:], strict=False):
-        for rail in before.keys() & after.keys():
-            rails_j[rail] = rails_j.get(rail, 0.0) + (before[rail] + after[rail]) / 2 * interval_s
+    # the rails of a whole sample: the set most lines print (the larger one on a tie)
+    sets = Counter(frozenset(watts) for watts in samples)
+    rails = max(sets, key=lambda found: (sets[found], len(found)))
+    kept = [k for k, watts in enumerate(samples) if watts.keys() >= rails]
+    dropped = [
+        f"line {lines[k]} (lacks {', '.join(sorted(rails - watts.keys()))})"
+        for k, watts in enumerate(samples)
+        if not watts.keys() >= rails
+    ]
+    dropped_note = ""
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        dropped_note = (
+            f"{len(dropped)} of {len(samples)} samples dropped, a rail missing (cut or garbled line): {shown}"
+        )
+    if len(kept) < 2:
+        raise PowerLogUnusable(
+            0,
+            f"{len(kept)} sample read (rails {', '.join(r for r in samples[kept[0]] if r in rails)})"
+            + (f"; {dropped_note}" if dropped else "")
+            + ": energy needs at least two samples, one interval apart",
+        )
+    how, notes = "", []
+    stamped = sorted(stamps.items())
+    if len(stamped) >= 2:
+        (k0, t0), (k1, t1) = stamped[0], stamped[-1]
+        same = next(((a, b) for a, b in zip(stamped, stamped[1:], strict=False) if b[1] <= a[1]), None)
+        if interval_s:
+            expected = interval_s * (k1 - k0)
+            if abs((t1 - t0) - expected) > 1:
+                notes.append(
+                    f"the lines' time stamps span {t1 - t0:g} s from line {lines[k0]} to line {lines[k1]}, "
+                    f"not the {expected:g} s that --interval-ms {interval_s * 1e3:g} gives: check --interval-ms"
+                )
+        elif same:
+            (ka, ta), (kb, tb) = same
+            why = "share one time stamp" if ta == tb else "have time stamps that go backwards"
+            raise PowerLogUnusable(
+                0,
+                f"lines {lines[ka]} and {lines[kb]} {why} (whole seconds: more lines than seconds, or logs joined), "
+                "so the stamps cannot give the sampling interval: give --interval-ms "
+                "(the tegrastats --interval the log was recorded with)",
+            )
+        else:
+            interval_s = (t1 - t0) / (k1 - k0)
+            how = f"the lines' time stamps: {t1 - t0:g} s over {k1 - k0} intervals, whole seconds, so within 1 s"
+    if interval_s:
+        how = how or f"--interval-ms {interval_s * 1e3:g}"
+    else:
+        interval_s, how = 1.0, "tegrastats' default interval, 1 s"
+    rails_j = dict.fromkeys(sorted(rails, key=list(samples[kept[0]]).index), 0.0)
+    for a, b in zip(kept, kept[1:], strict=False):
+        for rail in rails_j:
+            rails_j[rail] += (samples[a][rail] + samples[b][rail]) / 2 * (b - a) * interval_s
     total = board_total(rails_j)
-    below = {rail: min(s[rail] for s in samples if rail in s) for rail in rails_j}
+    below = {rail: min(samples[k][rail] for k in kept) for rail in rails_j}
     below = {rail: w for rail, w in below.items() if w < 0}
     if bad := [rail for rail in total if rail in below]:
-        raise ToolOutputError(
+        raise PowerLogUnusable(
             0, f"tegrastats printed the board total rail {bad[0]} below zero ({below[bad[0]]:g} W): no energy is stored"
         )
-    note = f"tegrastats: {len(samples)} samples {interval_s:g} s apart ({how}); total = {' + '.join(total)}"
+    note = f"tegrastats: {len(kept)} samples {interval_s:g} s apart ({how}); total = {' + '.join(total)}"
+    if dropped:
+        note += f"; {dropped_note}" + (
+            "; the lines around each dropped one bridged" if kept[-1] - kept[0] >= len(kept) else ""
+        )
+    if extra := sorted({rail for watts in samples for rail in watts} - rails):
+        note += f"; rails only some lines print, not read: {', '.join(extra)}"
+    for extra_note in notes:
+        note += f"; {extra_note}"
     if below:
         shown = ", ".join(f"{rail} down to {w:g} W" for rail, w in below.items())
         note += f"; read below zero, kept as printed (a sensor offset; not in the total): {shown}"
     return PowerLog(
-        seconds=interval_s * (len(samples) - 1),
-        samples=len(samples),
+        seconds=interval_s * (kept[-1] - kept[0]),
+        samples=len(kept),
         rails_j=rails_j,
         total_rails=total,
         note=note,

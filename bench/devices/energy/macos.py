@@ -18,6 +18,7 @@ Every power line is read (rail = the name before ``Power``, lower case: ``cpu``,
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter
 from bench.errors import one_line
@@ -50,32 +51,56 @@ def powermetrics_total(rails) -> list[str]:
 
 
 def parse_powermetrics_log(text: str) -> PowerLog:
-    """Energy of a saved powermetrics output: each sample's power x its own elapsed time."""
+    """Energy of a saved powermetrics output: each sample's power x its own elapsed time.
+
+    A sample that lacks a power line the other samples print (the output cut mid-sample, or mid-line:
+    a line without its unit is not read) is dropped, with its elapsed time, and named in the note:
+    its time is never counted without its power."""
     from bench.parsers.tool_output import ToolOutputError
 
-    samples: list[tuple[float, dict[str, float]]] = []
-    for line in text.splitlines():
+    samples: list[tuple[int, float, dict[str, float]]] = []  # header line, elapsed s, {rail: W}
+    for number, line in enumerate(text.splitlines(), start=1):
         if found := SAMPLE.match(line.strip()):
-            samples.append((float(found.group(1)) / 1e3, {}))
+            samples.append((number, float(found.group(1)) / 1e3, {}))
         elif samples and (watts := parse_powermetrics(line)):
-            samples[-1][1].update(watts)
+            samples[-1][2].update(watts)
     if not samples:
         raise ToolOutputError(0, "no '*** Sampled system activity (...) (N ms elapsed) ***' header: not powermetrics")
-    if not any(watts for _, watts in samples):
+    if not any(watts for _, _, watts in samples):
         raise ToolOutputError(
             0, "powermetrics output with no power line this version of bench reads ('... Power: N mW')"
         )
-    rails_j: dict[str, float] = {}
-    for seconds, watts in samples:
-        for rail, w in watts.items():
-            rails_j[rail] = rails_j.get(rail, 0.0) + w * seconds
+    # the power lines of a whole sample: the set most samples print (the larger one on a tie)
+    sets = Counter(frozenset(watts) for _, _, watts in samples if watts)
+    rails = max(sets, key=lambda found: (sets[found], len(found)))
+    kept = [(seconds, watts) for _, seconds, watts in samples if watts.keys() >= rails]
+    dropped = [
+        f"the sample at line {number} (lacks {', '.join(sorted(rails - watts.keys()))})"
+        for number, _, watts in samples
+        if not watts.keys() >= rails
+    ]
+    rails_j = dict.fromkeys(sorted(rails, key=list(kept[0][1]).index), 0.0)
+    for seconds, watts in kept:
+        for rail in rails_j:
+            rails_j[rail] += watts[rail] * seconds
     total = powermetrics_total(rails_j)
+    note = (
+        f"powermetrics: {len(kept)} sample{'s' * (len(kept) != 1)}, each power x its elapsed time; "
+        f"total = {' + '.join(total)}"
+    )
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        note += (
+            f"; {len(dropped)} of {len(samples)} samples dropped with their time, a power line missing (cut): {shown}"
+        )
+    if extra := sorted({rail for _, _, watts in samples for rail in watts} - rails):
+        note += f"; power lines only some samples print, not read: {', '.join(extra)}"
     return PowerLog(
-        seconds=sum(s for s, _ in samples),
-        samples=len(samples),
+        seconds=sum(seconds for seconds, _ in kept),
+        samples=len(kept),
         rails_j=rails_j,
         total_rails=total,
-        note=f"powermetrics: {len(samples)} samples, each power x its elapsed time; total = {' + '.join(total)}",
+        note=note,
     )
 
 
