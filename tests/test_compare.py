@@ -265,3 +265,19 @@ def test_a_growing_tail_under_a_steady_median_shows_in_the_p95_change() -> None:
     ]
     (result,) = compare(*rows, 0.05, 0.01)
     assert result.test == "mann-whitney" and abs(result.change) < 0.05 and result.tail_change > 0.5
+
+
+def test_an_untested_cell_that_moved_past_the_threshold_fails_the_gate(bench_cli, tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    base, cand = tool_rows(latency_samples(rng, 10.0)), tool_rows(latency_samples(rng, 100.0))
+    cand[0]["std_ms"] = None  # no spread on one side: nothing to test with
+    files = []
+    for name, rows in (("base", base), ("cand", cand)):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(rows))
+    result = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
+    assert result.code == 1, result.stderr
+    said = " ".join(result.stdout.split())  # Rich wraps long lines
+    assert "REGRESSION (untested):" in said and "+899.4%" in said
+    same = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[0]))
+    assert same.code == 0, same.stdout

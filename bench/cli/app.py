@@ -1,6 +1,6 @@
 """The root of the ``bench`` command line: the Typer app, ``--version`` and the entry point.
 
-Commands live in one module per group (``models``, ``export``, ``run``, ``results``, ``profile``,
+Commands live in one module per group (``models``, ``export``, ``run``, ``ab``, ``results``, ``profile``,
 ``ingest``, ``devices``); ``bench.cli`` imports them so that they register on :data:`app`.
 Errors a user can fix are one line on stderr with exit code 2; ``--json`` prints only JSON
 on stdout (progress and notes go to stderr).

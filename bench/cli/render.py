@@ -21,6 +21,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from bench.devices.config import Device
     from bench.flops import MacsReport
+    from bench.measure.ab import ABResult
     from bench.profiling.profile import Profile
     from bench.results.compare import CellComparison
     from bench.zoo import ZooRow
@@ -265,12 +266,51 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
     out.print(table)
 
 
-def regressions(results: Iterable[CellComparison]) -> None:
+def ab(result: ABResult) -> None:
+    """``bench ab``: the two versions, the round orders, one row per cell with its paired verdict,
+    then one line per dropped round and per regressed cell (REGRESSION, for CI logs)."""
+    orders = "".join("A" if o == "AB" else "B" for o in result.orders)
+    out.print(Text(f"A = {result.a.label}\nB = {result.b.label}"))
+    out.print(
+        Text(f"{len(result.orders)} rounds on {result.device}, first in each round: {orders} (seed {result.seed})")
+    )
+    table = Table(title=f"A/B run {result.run_id} (threshold {result.threshold:.0%}, alpha {result.alpha:g})")
+    for col in ("verdict", "cell", "A ms", "B ms", "change", "95% CI", "p", "rounds"):
+        table.add_column(col, justify="left" if col in ("verdict", "cell") else "right")
+    style = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow"}
+    for c in result.cells:
+        v = c.verdict
+        table.add_row(
+            Text(v.verdict, style=style.get(v.verdict, "")),
+            Text(c.pair.label),
+            fmt(v.a_ms, 3),
+            fmt(v.b_ms, 3),
+            "-" if v.change is None else f"{v.change:+.1%}",
+            f"{v.change_ci[0]:+.1%} .. {v.change_ci[1]:+.1%}" if v.change_ci else "-",
+            "-" if v.p_value is None else f"{v.p_value:.2g}",
+            f"{len(c.complete)}/{len(result.orders)}",
+        )
+    out.print(table)
+    for c in result.cells:
+        if c.verdict.reason:
+            out.print(Text(f"{c.verdict.verdict}: {c.pair.label}: {c.verdict.reason}"))
+        for r in c.dropped:
+            out.print(Text(f"dropped round {r.index + 1}/{len(result.orders)} of {c.pair.label}: {r.dropped}"))
+        if c.verdict.verdict == "regression":
+            out.print(Text(f"REGRESSION: {c.pair.label}: {c.verdict.change:+.1%} (p={c.verdict.p_value:.2g})"))
+    if result.lost:
+        out.print(Text(f"device lost: {result.lost}; the rounds measured before are judged"))
+
+
+def regressions(results: Iterable[CellComparison], threshold: float) -> None:
     """One line per regressed cell, for CI logs that grep for REGRESSION (an accuracy collapse of the
-    candidate is one too)."""
+    candidate is one too, and so is a cell that could not be tested but moved past ``threshold``)."""
     for r in results:
         if r.verdict == "regression":
             out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
+        if r.untested_regression(threshold):
+            why = "a side has no spread or count to test it, so the gate fails on the change alone"
+            out.print(Text(f"REGRESSION (untested): {r.name}: {r.change:+.1%}, more than {threshold:.0%}; {why}"))
         if r.accuracy:
             out.print(Text(f"REGRESSION: {r.name}: {r.accuracy}"))
 

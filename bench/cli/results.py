@@ -66,11 +66,14 @@ def compare_cmd(
             markdown_path.write_text(markdown(results, limit, level))
         except OSError as exc:
             raise BenchError(f"cannot write --markdown {markdown_file}: {exc.strerror or exc}") from None
-    regressions = [r for r in results if r.verdict == "regression" or r.accuracy]
+    regressions = [r for r in results if r.verdict == "regression" or r.accuracy or r.untested_regression(limit)]
     missing = [r for r in results if r.verdict.startswith("missing")]
     if not any(r.verdict in ("regression", "improvement", "unchanged", "not-tested") for r in results):
-        raise BenchError("no cell is present in both runs: nothing to compare")
-    render.regressions(regressions)
+        raise BenchError(
+            "no cell has a latency in both runs: nothing to compare (rows with energy only, such as ingested "
+            "power logs, carry no latency)"
+        )
+    render.regressions(regressions, limit)
     if regressions or (strict and missing):
         raise typer.Exit(1)
 

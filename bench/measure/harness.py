@@ -289,15 +289,16 @@ class Harness:
             energy={k: v for k, v in asdict(energy).items() if k not in ("mj_per_inference", "note")},
         )
 
-    def _measure_with_retry(self, cell: Cell) -> Measurement:
-        """One retry after the link to the device broke; then the cell fails and the device is lost."""
+    def measure_with_retry(self, cell: Cell, workload: Workload | None = None) -> Measurement:
+        """:meth:`measure`, with one retry after the link to the device broke; then the cell fails and
+        :attr:`lost` says why the device was lost. ``workload``: as :meth:`measure` takes it."""
         try:
-            return self.measure(cell)
+            return self.measure(cell, workload)
         except DeviceLost as first:
             time.sleep(RETRY_DELAY_S)
             try:
                 self.transport.reconnect()
-                return self.measure(cell)
+                return self.measure(cell, workload)
             except (DeviceLost, TransportError) as again:
                 self.lost = f"{again} (after a retry; first failure: {first})"
                 return failed_measurement(cell, self.device.name, self.protocol, f"device lost: {again}")
@@ -348,7 +349,7 @@ class Harness:
                         continue
                     if i and self.protocol.cooldown:
                         time.sleep(self.protocol.cooldown)
-                    measurement = replace(self._measure_with_retry(cell), run_id=run_id)
+                    measurement = replace(self.measure_with_retry(cell), run_id=run_id)
                     if lease.lost:
                         raise BenchError(
                             f"run {run_id} was taken over by {lease.lost} while this process did not renew its "

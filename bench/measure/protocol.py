@@ -30,6 +30,9 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "--chunk": (0.1, 3_600, True),  # seconds: a shorter chunk is only tool start-up
     "--idle-max": (0, 3_600, True),  # seconds
     "--threads": (1, 1_024, True),
+    # bench ab
+    "--rounds": (1, 10_000, True),  # paired rounds
+    "--seed": (0, 2**63 - 1, True),
     # bench farm scheduler
     "--port": (1, 65_535, True),
     # bench ingest

@@ -228,3 +228,54 @@ def pool_summaries(summaries: Sequence[LatencyStats]) -> LatencyStats:
 def gflops_per_s(macs: int | None, median_ms: float | None) -> float | None:
     """Achieved GFLOP/s: 2 flops per multiply-add over the median latency; None when either is unknown or 0."""
     return 2 * macs / (median_ms / 1e3) / 1e9 if macs and median_ms else None
+
+
+# --- paired rounds (``bench ab``) -------------------------------------------------------------------
+
+
+def paired_ratios(a_ms, b_ms) -> np.ndarray:
+    """Per-round ratios B/A of two equally long sequences of per-round latencies (ms, > 0), in order;
+    raises ValueError for sequences of different lengths or a value that is not above 0."""
+    a, b = as_samples(a_ms), as_samples(b_ms)
+    if a.size != b.size:
+        raise ValueError(f"{a.size} rounds of A against {b.size} of B: paired rounds come in pairs")
+    if a.size and (a.min() <= 0 or b.min() <= 0):
+        raise ValueError("a paired latency must be above 0 ms")
+    return b / a
+
+
+def paired_change(a_ms, b_ms) -> float:
+    """Relative change from A to B of paired rounds: the median of the per-round ratios B/A minus 1
+    (+0.05 = B 5% slower). A drift shared by both sides of a round cancels in its ratio."""
+    return float(np.median(paired_ratios(a_ms, b_ms))) - 1
+
+
+def paired_change_ci(a_ms, b_ms, confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of :func:`paired_change`: whole rounds resampled with
+    replacement (``BOOTSTRAP_RESAMPLES`` times, seeded), so each round's pairing is kept."""
+    ratios = paired_ratios(a_ms, b_ms)
+    if ratios.size < 2 or np.all(ratios == ratios[0]):
+        value = float(np.median(ratios)) - 1 if ratios.size else float("nan")
+        return value, value
+    low, high = bootstrap_median_ci(lambda medians: medians, (ratios,), confidence, seed)
+    return low - 1, high - 1
+
+
+def wilcoxon_log_ratio_p(a_ms, b_ms) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of the per-round log ratios log(B/A): is the typical
+    round's ratio different from 1? Exact for small round counts without ties (scipy); rounds whose
+    ratio is exactly 1 carry no sign and are left out. 1.0 when no round is left."""
+    from scipy import stats as sps
+
+    logs = np.log(paired_ratios(a_ms, b_ms))
+    logs = logs[logs != 0]
+    if logs.size == 0:
+        return 1.0
+    return float(sps.wilcoxon(logs, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def wilcoxon_smallest_p(rounds: int) -> float:
+    """The smallest two-sided p-value the exact Wilcoxon signed-rank test can give with ``rounds``
+    pairs (every round moving the same way): ``2 / 2**rounds``. Below ``alpha`` only from
+    ``rounds >= 8`` for alpha 0.01."""
+    return min(1.0, 2.0 / 2.0**rounds)

@@ -6,7 +6,8 @@ the threshold. The relative change of the median comes with a bootstrap confiden
 Cells measured by a native tool that kept no samples are judged from the tools' own summaries:
 a Welch t-test on their mean, standard deviation and count, with the same two conditions (the
 median's change, or the mean's where a tool printed no median); without those numbers on both
-sides the cell is ``not-tested``. Every cell also shows how its p95 moved (from the samples, or
+sides the cell is ``not-tested``, and fails the gate when its median moved up by more than the
+threshold (nothing can call that noise). Every cell also shows how its p95 moved (from the samples, or
 the tools' printed p95), so a tail that grows under a steady median is seen.
 
 A reference (REF) is a stored run id, a baseline name (``results/baselines/NAME.json``), or a
@@ -48,6 +49,11 @@ class CellComparison:
     accuracy: str | None = None  # "accuracy collapse ..." when the candidate's artifact was scored so
     test: str | None = None  # "mann-whitney" (samples) | "welch" (the tools' mean/std/count)
     tail_change: float | None = None  # relative change of the p95 (samples' or the tools' own)
+
+    def untested_regression(self, threshold: float) -> bool:
+        """A ``not-tested`` cell whose median moved up by more than ``threshold``: no test can say it
+        is noise, so the gate treats it as a regression (a 10x slowdown never passes untested)."""
+        return self.verdict == "not-tested" and self.change is not None and self.change > threshold
 
     @property
     def name(self) -> str:
@@ -139,10 +145,10 @@ def compare_samples(base: np.ndarray, cand: np.ndarray, threshold: float, alpha:
     (a fraction), else ``unchanged``; with ``{"change": relative median change, "p_value": p}``."""
     change = stats.median_change(base, cand)
     p = stats.mann_whitney_p(base, cand)
-    return _verdict(change, p, threshold, alpha), {"change": change, "p_value": p}
+    return two_condition_verdict(change, p, threshold, alpha), {"change": change, "p_value": p}
 
 
-def _verdict(change: float, p: float, threshold: float, alpha: float) -> str:
+def two_condition_verdict(change: float, p: float, threshold: float, alpha: float) -> str:
     """asv's two conditions: significant (``p < alpha``) and moved by more than ``threshold``."""
     if p < alpha and change > threshold:
         return "regression"
@@ -172,7 +178,9 @@ def compare_summaries(
     p = stats.welch_p(base, cand)
     if p is None:
         return CellComparison(cell, "not-tested", b, c, change, tail_change=tail)
-    return CellComparison(cell, _verdict(change, p, threshold, alpha), b, c, change, None, p, None, "welch", tail)
+    return CellComparison(
+        cell, two_condition_verdict(change, p, threshold, alpha), b, c, change, None, p, None, "welch", tail
+    )
 
 
 def compare(

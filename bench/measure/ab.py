@@ -1,0 +1,371 @@
+"""Interleaved A/B measurement of two versions of the same models, judged on paired rounds.
+
+Two versions (two git revisions of the user's repository, or two models given directly) are
+exported first (the export cache is shared), then measured in ``rounds`` rounds on one device.
+In each round every cell is measured once per version, in fresh runner invocations (a fresh
+agent process, or a phone's native tool) with the usual protocol, A then B or B then A: the
+order is drawn per round from a seeded RNG and recorded. Slow drift (a noisy neighbour, the CPU
+clock, the machine a CI job landed on) hits both versions of a round alike, so the per-round
+ratio B/A cancels it; two runs on two days compare the machines, not the code.
+
+The verdict per cell (:func:`paired_verdict`) follows asv's two conditions on the per-round
+medians: a regression only when the Wilcoxon signed-rank test of the log ratios is significant
+at ``alpha`` **and** the median ratio moved by more than the threshold; ``inconclusive`` when the
+bootstrap 95% CI of the change straddles the threshold; ``not-tested`` (with the reason) when
+fewer than :data:`MIN_ROUNDS` rounds are complete or the rounds are too few for the test ever to
+reach ``alpha``. A round in which either version failed (its agent died, the tool failed) is
+dropped from that cell, and said; every measurement, failed ones included, is stored in one run,
+tagged in its settings with its side, version, round and position in the round.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.measure import stats
+from bench.measure.measurement import Cell, Measurement
+from bench.measure.revisions import Version
+from bench.results.compare import two_condition_verdict
+
+MIN_ROUNDS = 3  # complete rounds below which a cell is not tested
+ORDERS = ("AB", "BA")
+VERDICTS = ("regression", "improvement", "unchanged", "inconclusive", "not-tested")
+
+
+def round_orders(rounds: int, seed: int) -> list[str]:
+    """The order of each round, ``"AB"`` (A measured first) or ``"BA"``, drawn independently with
+    probability 1/2 from a ``numpy`` RNG seeded with ``seed``: the same seed gives the same orders."""
+    rng = np.random.default_rng(seed)
+    return [ORDERS[int(x)] for x in rng.integers(0, 2, size=rounds)]
+
+
+def rounds_needed(alpha: float) -> int:
+    """The fewest complete rounds with which the exact Wilcoxon test can give ``p < alpha``."""
+    n = 1
+    while stats.wilcoxon_smallest_p(n) >= alpha:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class PairedVerdict:
+    """The verdict on one cell from its complete rounds; latencies in ms.
+
+    ``a_ms`` / ``b_ms``: the median over rounds of each version's per-round median; ``change``: the
+    median per-round ratio B/A minus 1 (+0.05 = B 5% slower), ``change_ci`` its bootstrap 95% CI;
+    ``p_value``: two-sided Wilcoxon signed-rank of the log ratios; ``reason``: why a cell is
+    ``not-tested`` or ``inconclusive``."""
+
+    verdict: str
+    rounds: int
+    a_ms: float | None = None
+    b_ms: float | None = None
+    change: float | None = None
+    change_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["change_ci"] = list(self.change_ci) if self.change_ci else None
+        return out
+
+
+def paired_verdict(
+    a_ms, b_ms, threshold: float = 0.05, alpha: float = 0.01, min_rounds: int = MIN_ROUNDS, seed: int = 0
+) -> PairedVerdict:
+    """The verdict on paired per-round latencies (ms) of versions A and B (module docstring).
+
+    ``threshold``: the smallest relative change that counts (0.05 = 5%); ``alpha``: the test's
+    significance level; ``seed``: the bootstrap's. Raises ValueError for unequal lengths or a
+    latency that is not above 0."""
+    ratios = stats.paired_ratios(a_ms, b_ms)
+    n = int(ratios.size)
+    if n < min_rounds:
+        return PairedVerdict("not-tested", n, reason=f"{n} complete rounds; at least {min_rounds} are needed")
+    change = stats.paired_change(a_ms, b_ms)
+    ci = stats.paired_change_ci(a_ms, b_ms, seed=seed)
+    p = stats.wilcoxon_log_ratio_p(a_ms, b_ms)
+    numbers = {
+        "a_ms": stats.median(a_ms),
+        "b_ms": stats.median(b_ms),
+        "change": change,
+        "change_ci": ci,
+        "p_value": p,
+    }
+    signed = int(np.count_nonzero(ratios != 1))
+    if stats.wilcoxon_smallest_p(signed) >= alpha:
+        reason = (
+            f"{signed} rounds cannot reach p < {alpha:g} (their smallest possible p is "
+            f"{stats.wilcoxon_smallest_p(signed):.2g}): use --rounds {rounds_needed(alpha)} or more"
+        )
+        return PairedVerdict("not-tested", n, reason=reason, **numbers)
+    verdict = two_condition_verdict(change, p, threshold, alpha)
+    reason = None
+    if verdict == "unchanged":
+        for limit in (threshold, -threshold):
+            if ci[0] < limit < ci[1]:
+                verdict = "inconclusive"
+                reason = f"the 95% CI of the change ({ci[0]:+.1%} .. {ci[1]:+.1%}) straddles {limit:+.1%}"
+                break
+    return PairedVerdict(verdict, n, reason=reason, **numbers)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One cell measured on both versions: ``label`` names it for people (the model as the user named
+    it, with format, precision, runtime and threads); ``a`` and ``b`` are each version's cell (their
+    models are each version's reference)."""
+
+    label: str
+    a: Cell
+    b: Cell
+
+
+def pair_cells(labels: list[str], a_cells: list[list[Cell]], b_cells: list[list[Cell]]) -> list[Pair]:
+    """Per model (``labels[i]``), its cells on version A and on version B paired by position (the two
+    plans differ only in the model reference); BenchError when a model's plans differ in length (two
+    model files of different formats are still one pair each)."""
+    pairs = []
+    for label, a_list, b_list in zip(labels, a_cells, b_cells, strict=True):
+        if len(a_list) != len(b_list):
+            raise BenchError(f"{label}: {len(a_list)} cells on A but {len(b_list)} on B; name one format")
+        for a, b in zip(a_list, b_list, strict=True):
+            pairs.append(Pair(f"{label} {a.format}/{a.precision} {a.runtime} x{a.threads}", a, b))
+    return pairs
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of one cell: its ``order``, each version's median (ms) and, for a dropped round, why."""
+
+    index: int
+    order: str
+    a_ms: float | None = None
+    b_ms: float | None = None
+    dropped: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.dropped is None and self.a_ms is not None and self.b_ms is not None
+
+    def to_dict(self) -> dict:
+        ratio = self.b_ms / self.a_ms if self.complete else None
+        return {**asdict(self), "ratio": ratio}
+
+
+@dataclass
+class CellAB:
+    """One cell's rounds and verdict."""
+
+    pair: Pair
+    rounds: list[Round] = field(default_factory=list)
+    verdict: PairedVerdict | None = None
+
+    @property
+    def complete(self) -> list[Round]:
+        return [r for r in self.rounds if r.complete]
+
+    @property
+    def dropped(self) -> list[Round]:
+        return [r for r in self.rounds if not r.complete]
+
+    def to_dict(self) -> dict:
+        return {
+            "cell": self.pair.label,
+            "model_a": self.pair.a.model,
+            "model_b": self.pair.b.model,
+            "format": self.pair.a.format,
+            "precision": self.pair.a.precision,
+            "runtime": self.pair.a.runtime,
+            "threads": self.pair.a.threads,
+            **(self.verdict.to_dict() if self.verdict else {}),
+            "rounds_complete": len(self.complete),
+            "rounds_dropped": [{"round": r.index, "reason": r.dropped} for r in self.dropped],
+            "round_values": [r.to_dict() for r in self.rounds],
+        }
+
+
+@dataclass
+class ABResult:
+    """What ``bench ab`` measured and concluded: the stored run, the two versions, the seed and
+    order of every round, each cell's rounds and verdict, and why the device was lost, if it was."""
+
+    run_id: str
+    device: str
+    a: Version
+    b: Version
+    seed: int
+    orders: list[str]
+    threshold: float
+    alpha: float
+    cells: list[CellAB] = field(default_factory=list)
+    lost: str | None = None
+    wall_s: float | None = None
+
+    @property
+    def regressions(self) -> list[CellAB]:
+        return [c for c in self.cells if c.verdict and c.verdict.verdict == "regression"]
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "device": self.device,
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "seed": self.seed,
+            "rounds": len(self.orders),
+            "orders": self.orders,
+            "threshold": self.threshold,
+            "alpha": self.alpha,
+            "test": "wilcoxon signed-rank on per-round log(B/A)",
+            "min_rounds": MIN_ROUNDS,
+            "device_lost": self.lost,
+            "wall_s": self.wall_s,
+            "regressions": len(self.regressions),
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+
+def _tagged(measurement: Measurement, run_id: str, version: Version, side: str, index: int, order: str) -> Measurement:
+    """``measurement`` as a measurement of the A/B run: its repeat is the round, its settings say
+    which version it measured, in which round and in which position of the round."""
+    tag = {
+        "side": side,
+        "version": version.name,
+        "label": version.label,
+        "revision": version.revision,
+        "commit": version.commit,
+        "round": index,
+        "order": order,
+        "position": order.index(side.upper()),
+    }
+    return replace(
+        measurement,
+        run_id=run_id,
+        cell=replace(measurement.cell, repeat=index),
+        settings={**measurement.settings, "ab": tag},
+    )
+
+
+def _round_value(measurement: Measurement) -> tuple[float | None, str | None]:
+    """A version's latency in a round (its median, ms) or why there is none."""
+    if measurement.status != "ok":
+        return None, measurement.error or "failed"
+    value = measurement.median_ms
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None, "no median latency"
+    return float(value), None
+
+
+def measure_ab(
+    harness,
+    pairs: list[Pair],
+    a: Version,
+    b: Version,
+    rounds: int,
+    seed: int,
+    threshold: float = 0.05,
+    alpha: float = 0.01,
+    argv: str = "",
+    on_measurement: Callable[[Pair, str, int, Measurement], None] | None = None,
+) -> ABResult:
+    """Export both versions of every pair, measure them in ``rounds`` interleaved rounds on
+    ``harness``'s device (its store must be set), store every measurement in one new run and judge
+    each cell (module docstring).
+
+    Each version's model is exported once, before the first round; a version that cannot be
+    exported leaves its cell ``not-tested`` with the reason (the failure is stored). A lost device
+    ends the rounds; what was measured is judged. ``on_measurement(pair, side, round, measurement)``
+    is called after each stored measurement. A run that ends early (Ctrl-C, an error) is marked
+    ``interrupted``, one whose device was lost ``device-lost``."""
+    from bench.measure.environment import fingerprint
+    from bench.measure.harness import failed_measurement, prepare_workload
+
+    store = harness.store
+    started = time.time()
+    orders = round_orders(rounds, seed)
+    plan = [
+        replace(cell, repeat=index).plan_entry()
+        for index in range(rounds)
+        for pair in pairs
+        for cell in (pair.a, pair.b)
+    ]
+    settings = {
+        "protocol": asdict(harness.protocol),
+        "options": harness.option_overrides,
+        "plan": {},
+        "ab": {
+            "a": a.to_dict(),
+            "b": b.to_dict(),
+            "seed": seed,
+            "rounds": rounds,
+            "orders": orders,
+            "threshold": threshold,
+            "alpha": alpha,
+            "cells": [{"cell": p.label, "a": p.a.model, "b": p.b.model} for p in pairs],
+        },
+    }
+    run_id = store.start_run(harness.device.name, fingerprint(), plan, argv, settings)
+    result = ABResult(run_id, harness.device.name, a, b, seed, orders, threshold, alpha)
+    versions = {"a": a, "b": b}
+    status = "interrupted"  # what the run is marked when it ends before its verdicts
+    try:
+        harness.transport.prepare()
+        workloads: dict[tuple[int, str], object] = {}
+        cells = [CellAB(pair) for pair in pairs]
+        for i, cab in enumerate(cells):
+            for side, cell in (("a", cab.pair.a), ("b", cab.pair.b)):
+                workload, error = prepare_workload(cell)
+                if error:
+                    failed = failed_measurement(cell, harness.device.name, harness.protocol, error)
+                    failed = _tagged(failed, run_id, versions[side], side, 0, orders[0])
+                    store.add_measurement(failed)
+                    cab.verdict = PairedVerdict("not-tested", 0, reason=f"{versions[side].label}: {error}")
+                workloads[i, side] = workload
+        for index, order in enumerate(orders):
+            for i, cab in enumerate(cells):
+                if cab.verdict is not None:  # a version that could not be exported
+                    continue
+                values: dict[str, float | None] = {}
+                reasons = []
+                for side in order.lower():
+                    cell = cab.pair.a if side == "a" else cab.pair.b
+                    measured = harness.measure_with_retry(cell, workloads[i, side])
+                    measured = _tagged(measured, run_id, versions[side], side, index, order)
+                    measured = replace(measured, id=store.add_measurement(measured))
+                    if on_measurement:
+                        on_measurement(cab.pair, side, index, measured)
+                    values[side], reason = _round_value(measured)
+                    if reason:
+                        reasons.append(f"{versions[side].name}: {reason}")
+                    if harness.lost:
+                        break
+                dropped = f"device lost: {harness.lost}" if harness.lost else "; ".join(reasons) or None
+                cab.rounds.append(Round(index, order, values.get("a"), values.get("b"), dropped))
+                if harness.lost:
+                    break
+            if harness.lost:
+                result.lost = harness.lost
+                break
+        for cab in cells:
+            if cab.verdict is None:
+                complete = cab.complete
+                cab.verdict = paired_verdict(
+                    [r.a_ms for r in complete], [r.b_ms for r in complete], threshold, alpha, seed=seed
+                )
+        result.cells = cells
+        status = "device-lost" if result.lost else "finished"
+    finally:
+        if not harness.lost:
+            harness.transport.restore()
+        harness.transport.close()
+        store.finish_run(run_id, status)
+    result.wall_s = time.time() - started
+    return result

@@ -1,0 +1,219 @@
+"""``bench ab``: interleaved rounds of two versions, the paired verdict, and git worktrees of the user's repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, CliResult, assert_one_line_error
+
+from bench.measure.ab import paired_verdict, round_orders, rounds_needed
+
+# --- the paired verdict on synthetic rounds -------------------------------------------------------------
+
+
+def synthetic_rounds(seed: int, shift: float, rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Per-round medians (ms) of A and B on a noisy machine: a drift shared by both sides of a round
+    (a neighbour's load, the clock: up to about +-20%) and 1% noise of each side's own; B = A x (1 + shift)."""
+    rng = np.random.default_rng(seed)
+    drift = np.exp(rng.normal(0, 0.1, rounds))
+    a = 5.0 * drift * np.exp(rng.normal(0, 0.01, rounds))
+    b = 5.0 * (1 + shift) * drift * np.exp(rng.normal(0, 0.01, rounds))
+    return a, b
+
+
+def test_a_known_5_percent_slowdown_is_a_regression_and_a_speedup_an_improvement() -> None:
+    a, b = synthetic_rounds(1, 0.05)
+    slower = paired_verdict(a, b, threshold=0.02, alpha=0.01)
+    assert slower.verdict == "regression", slower
+    assert slower.change == pytest.approx(0.05, abs=0.01)
+    assert slower.change_ci[0] < 0.05 < slower.change_ci[1]
+    assert slower.p_value < 0.01 and slower.rounds == 10
+    faster = paired_verdict(b, a, threshold=0.02, alpha=0.01)
+    assert faster.verdict == "improvement", faster
+    assert faster.change == pytest.approx(1 / 1.05 - 1, abs=0.01)
+
+
+def test_without_a_shift_false_regressions_over_200_seeds_stay_within_alpha() -> None:
+    alpha = 0.01
+    # threshold 0: only the test stands between noise and a regression
+    verdicts = [paired_verdict(*synthetic_rounds(seed, 0.0), threshold=0.0, alpha=alpha).verdict for seed in range(200)]
+    assert verdicts.count("regression") <= alpha * 200, verdicts.count("regression")
+    # with the default 5% threshold, a shared drift of +-20% never makes one
+    assert all(paired_verdict(*synthetic_rounds(seed, 0.0)).verdict != "regression" for seed in range(200))
+
+
+def test_a_change_whose_ci_straddles_the_threshold_is_inconclusive() -> None:
+    a = np.full(10, 4.0)
+    b = a * np.array([1.01, 1.02, 1.03, 1.04, 1.044, 1.046, 1.05, 1.06, 1.07, 1.08])  # every round slower
+    result = paired_verdict(a, b, threshold=0.05, alpha=0.01)
+    assert result.p_value < 0.01 and result.change == pytest.approx(0.045)
+    assert result.verdict == "inconclusive" and "straddles +5.0%" in result.reason
+
+
+def test_too_few_complete_rounds_are_not_tested_with_the_reason() -> None:
+    a, b = synthetic_rounds(2, 0.5, rounds=2)
+    few = paired_verdict(a, b)
+    assert few.verdict == "not-tested" and "2 complete rounds" in few.reason
+    a, b = synthetic_rounds(2, 0.5, rounds=5)
+    weak = paired_verdict(a, b, alpha=0.01)  # 5 rounds: the smallest two-sided p is 2/32
+    assert weak.verdict == "not-tested" and f"--rounds {rounds_needed(0.01)}" in weak.reason
+    assert weak.change == pytest.approx(0.5, abs=0.05)  # the numbers are still shown
+    assert rounds_needed(0.01) == 8
+
+
+def test_round_orders_are_seeded_reproducible_and_mixed() -> None:
+    first = round_orders(40, seed=7)
+    assert first == round_orders(40, seed=7)
+    assert set(first) == {"AB", "BA"}
+    assert round_orders(40, seed=8) != first
+    assert all(len(set(round_orders(10, seed))) == 2 for seed in range(5))  # both orders, seed after seed
+
+
+# --- real runs ------------------------------------------------------------------------------------------
+
+FAST = ["--min-runs", "10", "--min-time", "0", "--warmup", "1", "--max-time", "10"]
+
+NET = textwrap.dedent(
+    """
+    import torch.nn as nn
+
+
+    def make(width=8):
+        return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
+    """
+)
+
+
+def bench(cwd: Path, results: Path, *args: str, tmp: Path | None = None, timeout: float = 300) -> subprocess.Popen:
+    """``bench ARGS`` started in ``cwd`` with its own results folder (and temporary folder)."""
+    env = {**os.environ, "BENCH_RESULTS": str(results), "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> CliResult:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return CliResult(proc.returncode, stdout, stderr)
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A user's git repository with one commit of ``net.py:make`` (a conv net of width 8)."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q")
+    (path / "net.py").write_text(NET)
+    git(path, "add", "net.py")
+    git(path, "commit", "-qm", "base")
+    return path
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every living descendant of ``pid``, from /proc."""
+    parents, commands = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += [(c, commands[c]) for c in children]
+        frontier += children
+    return found
+
+
+def test_head_working_tree_with_a_wider_conv_is_a_regression(repo: Path, tmp_path: Path) -> None:
+    (repo / "net.py").write_text(NET.replace("width=8", "width=32"))  # uncommitted: head = working tree
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    summary = tmp_path / "summary.md"
+    args = ["ab", "-m", "net.py:make", "--input-shape", "1,3,64,64", "--base", "HEAD", "--rounds", "8", "--seed", "1"]
+    result = finish(bench(repo, tmp_path / "results", *args, *FAST, "--markdown", str(summary), "--json", tmp=temp))
+    assert result.code == 1, result.stderr  # a regression
+    data = json.loads(result.stdout)
+    assert data["b"]["label"].startswith("working tree") and "local changes" in data["b"]["label"]
+    assert data["a"]["revision"] == "HEAD" and data["orders"] == round_orders(8, 1)
+    (cell,) = data["cells"]
+    assert cell["verdict"] == "regression", cell
+    assert cell["change"] > 0.5 and cell["rounds_complete"] == 8 and cell["p_value"] < 0.01
+    assert cell["model_a"] != cell["model_b"] and cell["model_b"].startswith(str(repo.resolve()))
+    assert "| regression | net.py:make" in summary.read_text()
+    # the base worktree is gone: from git and from the disk
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert not [p for p in temp.iterdir() if p.name.startswith("bench-ab-")]
+    # every round of both sides is stored, tagged with its side and round
+    from bench.results.store import Store
+
+    rows = Store(str(tmp_path / "results" / "bench.sqlite"), create=False).measurement_rows(data["run_id"])
+    tags = sorted((r["settings"]["ab"]["side"], r["settings"]["ab"]["round"]) for r in rows)
+    assert tags == sorted((side, i) for side in "ab" for i in range(8))
+
+
+def test_a_killed_agent_drops_its_round_and_says_so(tiny_files, tmp_path: Path) -> None:
+    model = str(tiny_files["onnx"])
+    args = ["ab", "--a", model, "--b", model, "--rounds", "4", "--seed", "0", "--json"]
+    proc = bench(ROOT, tmp_path / "results", *args, "--min-runs", "10", "--min-time", "0.2", "--warmup", "1")
+    killed: list[int] = []
+
+    def kill_second_agent() -> None:
+        seen: list[int] = []
+        while proc.poll() is None and not killed:
+            for pid, command in descendants(proc.pid):
+                if "agent.py" in command and pid not in seen:
+                    seen.append(pid)
+                    if len(seen) == 2:  # the second measurement of the first round dies
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=kill_second_agent, daemon=True)
+    watcher.start()
+    result = finish(proc)
+    watcher.join(5)
+    assert killed, "no agent process was seen"
+    assert result.code == 0, result.stderr
+    (cell,) = json.loads(result.stdout)["cells"]
+    assert cell["rounds_complete"] == 3
+    (dropped,) = cell["rounds_dropped"]
+    assert dropped["round"] == 0 and "agent exited with code -9" in dropped["reason"]
+    assert "dropped round 1/4" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_revision_that_does_not_exist_exits_2_naming_it(repo: Path, tmp_path: Path) -> None:
+    result = finish(bench(repo, tmp_path / "results", "ab", "-m", "net.py:make", "--base", "no-such-branch"))
+    assert_one_line_error(result, "--base 'no-such-branch'", "no such revision")
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    result = finish(bench(outside, tmp_path / "results", "ab", "-m", "net.py:make", "--base", "HEAD"))
+    assert_one_line_error(result, "not in a git repository")
