@@ -50,6 +50,10 @@ def zoo_artifacts(tmp_path_factory) -> Path:
     if kept:
         Path(kept).mkdir(parents=True, exist_ok=True)
         return Path(kept)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: every worker's base folder sits in one run folder
+        shared = tmp_path_factory.getbasetemp().parent / "zoo-artifacts"
+        shared.mkdir(exist_ok=True)  # the workers export into it at once: one process per artifact (filelock)
+        return shared
     return tmp_path_factory.mktemp("zoo-artifacts")
 
 
