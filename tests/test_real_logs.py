@@ -395,6 +395,19 @@ def test_each_run_of_a_pasted_tf113_session_is_read_whole() -> None:
         )
 
 
+def test_the_threads_a_log_states_are_read_and_must_agree_with_the_command_line(bench_cli, tmp_path: Path) -> None:
+    assert (parse_benchmark_model(TI_AM62).threads, parse_benchmark_model(GPU_43541).threads) == (4, 4)
+    assert parse_perf_test(ORT_2020).threads is None  # "intra_op_num_threads to 0": onnxruntime's default
+    path = tmp_path / "am62.log"
+    path.write_text(TI_AM62)
+    args = ["ingest", str(path), "--tool", "benchmark_model", "--device", "am62", "-m", "m", "--store",
+            str(tmp_path / "s.sqlite")]  # fmt: skip
+    stored = bench_cli(*args, "--json")
+    assert stored.code == 0, stored.stderr
+    assert json.loads(stored.stdout)["threads"] == 4  # not the default 1
+    assert_one_line_error(bench_cli(*args, "--threads", "1"), "--threads 1", "used 4 threads")
+
+
 def test_unknown_formats_list_the_known_ones() -> None:
     with pytest.raises(ToolOutputError, match="formats read: .*TF 1.x"):
         parse_benchmark_model("hello\nworld\n")

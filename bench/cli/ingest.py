@@ -25,7 +25,10 @@ def ingest_cmd(
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="Model format (default: the tool's).")] = None,
     runtime: Annotated[str | None, typer.Option(help="Runtime (default: the format's).")] = None,
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8.")] = "fp32",
-    threads: Annotated[int, typer.Option(callback=bounded, help="Threads the run used.")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(callback=bounded, help="Threads the run used (default: what the log states, else 1)."),
+    ] = None,
     inferences: Annotated[
         int | None,
         typer.Option(callback=bounded, help="Power logs: inferences during the log (for energy per inference)."),

@@ -90,6 +90,7 @@ class ToolResult:
     memory: dict[str, float] = field(default_factory=dict)  # every memory figure printed, MB
     delegation: list[dict] = field(default_factory=list)  # "Replacing N out of M": {"delegate", "replaced", ...}
     delegates: list[dict] = field(default_factory=list)  # per delegate: {"delegate", "execution", "kernels", ...}
+    threads: int | None = None  # the CPU threads the tool says it used (None: not printed, or "default")
     extra: dict[str, float] = field(default_factory=dict)  # other values the tool printed (name with unit)
     line_prefix: str | None = None  # "logcat" or "glog" when the lines carried one
     summary_format: str | None = None  # which summary line the output used
@@ -195,6 +196,11 @@ EXPLICIT = re.compile(
 )
 NOT_EXECUTED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
 INITIALIZED = re.compile(rf"^Initialized session in ({NUMBER}) ?ms")
+# benchmark_model "Num threads: [4]" (its setting) and "#threads used for CPU inference: [4]" (what ran);
+# onnxruntime_perf_test "Setting intra_op_num_threads to 4" (0 = onnxruntime's default: not a count)
+THREADS = re.compile(
+    r"^(?:#threads used for CPU inference|Num threads): \[(\d+)\]|^Setting intra_op_num_threads to (\d+)"
+)
 STAGE = re.compile(r"^Running benchmark for at least \d+ iterations")  # each stage's statistics follow it
 RUN_START = re.compile(
     r"^(?:Loaded model |Graph: \[|Num runs: |Min num runs: |Initialized session in |Running benchmark for)"
@@ -356,7 +362,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     timings: dict[str, tuple[int, str]] = {}
     memory: dict[str, tuple[int, str]] = {}
     delegation, warnings, explicit, stages = [], [], {}, []
-    summary_format = init_line = None
+    summary_format = init_line = threads = None
     for number, line, raw in run:
         if STAGE.match(line):
             stages.append(number)
@@ -396,6 +402,8 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             explicit.setdefault(found.group(1), {})["execution"] = "none"
         elif found := INITIALIZED.match(line):
             init_line = (number, found.group(1))
+        elif found := THREADS.match(line):
+            threads = int(found.group(1))  # the last one printed: what was used
         elif raw.startswith(("WARNING: ", "ERROR: ")) or (FAILURE.search(line) and not GRAPH.match(line)):
             warnings.append(one_line(raw, 300))
     failures = _failure_lines(run)
@@ -493,6 +501,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         if getattr(result, attr) is not None:
             result.found.append(name)
     _memory(result, memory)
+    result.threads = threads or None
     result.delegation, result.warnings = delegation, [*result.warnings, *warnings]
     result.delegates = [_delegate(name, entry) for name, entry in explicit.items()]
     if delegation or explicit:
@@ -614,8 +623,12 @@ def parse_perf_test(text: str, run: int | None = None) -> ToolResult:
 def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     values: dict[str, tuple[int, str, str]] = {}
     warnings, failures = [], []
+    threads = None
     for number, line, raw in run:
         found = _perf_values(line)
+        if (setting := THREADS.match(line)) and setting.group(2):
+            threads = int(setting.group(2)) or None  # 0: onnxruntime picks
+            continue
         if not found:
             if line.lower().startswith(("warning", "error")) or "[W:" in line or "[E:" in line:
                 warnings.append(one_line(raw, 300))
@@ -680,6 +693,7 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         result.found.append(attr.removesuffix("_ms").removesuffix("_mb"))
     if result.median_ms is not None:
         result.percentiles_ms.setdefault("p50", result.median_ms)
+    result.threads = threads
     return result
 
 

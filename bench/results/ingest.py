@@ -71,7 +71,7 @@ def ingest(
     fmt: str | None = None,
     runtime: str | None = None,
     precision: str = "fp32",
-    threads: int = 1,
+    threads: int | None = None,
     inferences: int | None = None,
     idle_w: float | None = None,
     run: int | None = None,
@@ -88,7 +88,9 @@ def ingest(
     that is not UTF-8 (UTF-16 / UTF-32 with a byte-order mark are read), a file that does not parse
     as the tool's output (naming the failing line), a power log that gives no energy (one sample,
     tegrastats stamps that cannot give the interval), or one whose energy after idle subtraction is
-    not above zero.
+    not above zero. ``threads``: the CPU threads of the run; a tool log that states them (benchmark_model's
+    ``Num threads: [N]``, perf_test's ``intra_op_num_threads``) gives them when ``threads`` is None and
+    must agree with it otherwise (BenchError naming both); else 1, and the row's source says so.
     """
     if tool not in TOOLS:
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
@@ -142,6 +144,12 @@ def ingest(
     except ToolOutputError as exc:
         where = f"{file}:{exc.line}" if exc.line else file
         raise BenchError(f"{where}: cannot parse as {tool} output: {exc.reason}") from None
+    stated = measured.pop("threads", None)
+    if stated is not None and threads is not None and stated != threads:
+        raise BenchError(f"--threads {threads}, but the {tool} log says the run used {stated} threads: nothing stored")
+    if threads is None and stated is None:
+        source.setdefault("notes", []).append("threads: not in the log and --threads not given; stored as 1")
+    threads = threads or stated or 1
     from bench.zoo import macs_of
 
     now = time.time()
@@ -212,6 +220,7 @@ def _tool(result: ToolResult, source: dict) -> dict:
         "first_ms": result.first_ms,
         "peak_memory_mb": result.peak_memory_mb,
         "energy_note": "unavailable: not in an ingested latency log",
+        "threads": result.threads,  # the cell's, checked against --threads by the caller
     }
 
 
