@@ -23,7 +23,12 @@ from bench.cli.app import app
 from bench.cli.options import (
     FactoryArgsOption,
     InputShapeOption,
+    MaxRunsOption,
+    MaxTimeOption,
+    MinRunsOption,
+    MinTimeOption,
     StoreOption,
+    WarmupOption,
     WeightsOption,
     bounded,
     fraction,
@@ -68,15 +73,11 @@ def ab_cmd(
     ] = None,
     threshold: Annotated[str, typer.Option(help="Smallest median change that counts, e.g. 5%.")] = "5%",
     alpha: Annotated[str, typer.Option(help="Significance level of the Wilcoxon signed-rank test.")] = "0.01",
-    warmup: Annotated[int, typer.Option(callback=bounded, help="Untimed runs before timing.")] = Protocol.warmup,
-    min_runs: Annotated[int, typer.Option(callback=bounded, help="Minimum timed runs.")] = Protocol.min_runs,
-    min_time: Annotated[
-        float, typer.Option(callback=bounded, help="Minimum seconds of timed runs.")
-    ] = Protocol.min_time,
-    max_runs: Annotated[int, typer.Option(callback=bounded, help="Maximum timed runs.")] = Protocol.max_runs,
-    max_time: Annotated[
-        float, typer.Option(callback=bounded, help="Maximum seconds of timed runs.")
-    ] = Protocol.max_time,
+    warmup: WarmupOption = Protocol.warmup,
+    min_runs: MinRunsOption = Protocol.min_runs,
+    min_time: MinTimeOption = Protocol.min_time,
+    max_runs: MaxRunsOption = Protocol.max_runs,
+    max_time: MaxTimeOption = Protocol.max_time,
     markdown_file: Annotated[str | None, typer.Option("--markdown", help="Also write a markdown summary here.")] = None,
     store: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts and rounds as JSON on stdout.")] = False,

@@ -122,6 +122,14 @@ def bounded(ctx: typer.Context, param: typer.CallbackParam, value):
     return check_number(param.opts[0], value, ctx.info_name)
 
 
+# the measurement protocol's options, shared by `bench run` and `bench ab` (defaults: Protocol's)
+WarmupOption = Annotated[int, typer.Option(callback=bounded, help="Untimed runs before timing.")]
+MinRunsOption = Annotated[int, typer.Option(callback=bounded, help="Minimum timed runs.")]
+MinTimeOption = Annotated[float, typer.Option(callback=bounded, help="Minimum seconds of timed runs.")]
+MaxRunsOption = Annotated[int, typer.Option(callback=bounded, help="Maximum timed runs.")]
+MaxTimeOption = Annotated[float, typer.Option(callback=bounded, help="Maximum seconds of timed runs.")]
+
+
 def ints(value: str, option: str) -> list[int]:
     """Comma-separated positive integers ('1,4' -> [1, 4]), each within ``option``'s range; raises
     BenchError naming ``option``."""

@@ -22,7 +22,12 @@ from bench.cli.app import app
 from bench.cli.options import (
     FactoryArgsOption,
     InputShapeOption,
+    MaxRunsOption,
+    MaxTimeOption,
+    MinRunsOption,
+    MinTimeOption,
     StoreOption,
+    WarmupOption,
     WeightsOption,
     bounded,
     input_shape_text,
@@ -81,15 +86,11 @@ def run_cmd(
     threads: Annotated[
         str | None, typer.Option(help="Comma-separated thread counts (default: the device profile's).")
     ] = None,
-    warmup: Annotated[int, typer.Option(callback=bounded, help="Untimed runs before timing.")] = Protocol.warmup,
-    min_runs: Annotated[int, typer.Option(callback=bounded, help="Minimum timed runs.")] = Protocol.min_runs,
-    min_time: Annotated[
-        float, typer.Option(callback=bounded, help="Minimum seconds of timed runs.")
-    ] = Protocol.min_time,
-    max_runs: Annotated[int, typer.Option(callback=bounded, help="Maximum timed runs.")] = Protocol.max_runs,
-    max_time: Annotated[
-        float, typer.Option(callback=bounded, help="Maximum seconds of timed runs.")
-    ] = Protocol.max_time,
+    warmup: WarmupOption = Protocol.warmup,
+    min_runs: MinRunsOption = Protocol.min_runs,
+    min_time: MinTimeOption = Protocol.min_time,
+    max_runs: MaxRunsOption = Protocol.max_runs,
+    max_time: MaxTimeOption = Protocol.max_time,
     ci_target: Annotated[
         float | None,
         typer.Option(callback=bounded, help="Stop early once the median's 95% CI half-width is below this fraction."),
