@@ -13,13 +13,18 @@ def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
 
     Control characters (newlines, NUL, terminal colour codes) and undecodable bytes are shown
     escaped (``\\n``, ``\\x1b``, ``\\udcff``); a value echoed back that is longer than 60 characters
-    keeps its first 40 and says how long it was, so that the sentence around it stays whole.
+    keeps its first 40 and says how long it was (a path keeps its start and its last 36 characters,
+    the file name), so that the sentence around it stays whole.
     """
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message.strip())
 
     def shorten(match: re.Match) -> str:
         value = match.group(0)
-        return f"{value[:40]}…({len(value)} characters)" if len(value) > _LONG_TOKEN else value
+        if len(value) <= _LONG_TOKEN:
+            return value
+        if "/" in value[1:] or "\\" in value:  # a path: its file name is what tells the user which file
+            return f"{value[:12]}…{value[-36:]}"
+        return f"{value[:40]}…({len(value)} characters)"
 
     if len(text) > limit:
         text = re.sub(r"[^'\s]+", shorten, text)

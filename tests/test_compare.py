@@ -207,7 +207,7 @@ def test_bad_threshold_exits_2(bench_cli, two_runs: dict) -> None:
 # --- native tools' summaries (no samples) ------------------------------------------------------------------
 
 
-def tool_rows(times_ms: np.ndarray) -> list[dict]:
+def tool_rows(times_ms: np.ndarray, median: bool = True) -> list[dict]:
     """One stored row of a benchmark_model run over ``times_ms``: the simulator prints the tool's statistics
     line for those times, the real parser reads it, and the native runner's conversion stores it."""
     from simulators.native_tools import stats_line
@@ -218,7 +218,10 @@ def tool_rows(times_ms: np.ndarray) -> list[dict]:
     from bench.parsers.tool_output import parse_benchmark_model
 
     us = [t * 1000 for t in times_ms]
-    text = f"INFO: {stats_line(us, True, us[0])}\nINFO: Inference timings in us: Init: 3510, Inference (avg): 1\n"
+    line = stats_line(us, True, us[0])
+    if not median:  # the older builds print no percentiles: the stored median is the mean
+        line = line.split(" p5=")[0]
+    text = f"INFO: {line}\nINFO: Inference timings in us: Init: 3510, Inference (avg): 1\n"
     result = parse_benchmark_model(text)
     cell = Cell("m", "tflite", "fp32", "litert", 4).on("pixel6")
     row = Measurement(cell, "ok", summary=LatencyStats.from_mapping(tool_stats(result)), source=tool_source(result))
@@ -281,3 +284,11 @@ def test_an_untested_cell_that_moved_past_the_threshold_fails_the_gate(bench_cli
     assert "REGRESSION (untested):" in said and "+899.4%" in said
     same = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[0]))
     assert same.code == 0, same.stdout
+
+
+def test_a_comparison_of_a_tools_means_says_so() -> None:
+    rng = np.random.default_rng(8)
+    times = latency_samples(rng, 10.0, n=100)
+    (both,) = compare(tool_rows(times, median=False), tool_rows(times, median=False))
+    (mixed,) = compare(tool_rows(times), tool_rows(times, median=False))
+    assert both.test == "welch, of means" and mixed.test == "welch, mean vs median"

@@ -97,7 +97,16 @@ def test_rapl_energy_per_inference_matches_the_simulated_truth(tiny_files, tmp_p
     idle_w = sim.energy_j(i0, i1) / (i1 - i0)
     truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / len(samples) * 1e3
     assert truth_mj > 0, energy
-    assert row["energy_mj_per_inference"] == pytest.approx(truth_mj, rel=0.01), (energy, sim.energy_j(w0, w1))
+
+    # A read at t sees the counter as last rewritten, up to one update interval earlier: on a loaded
+    # machine the simulator's thread is late, so the bound is taken from the intervals it really had.
+    def stale_j(t: float) -> float:
+        k = min(max(int(np.searchsorted(sim.log_t, t)), 1), len(sim.log_t) - 1)
+        return (sim.idle_w + sim.busy_w) * (sim.log_t[k] - sim.log_t[k - 1])
+
+    bound_mj = (stale_j(w0) + stale_j(w1) + (w1 - w0) / (i1 - i0) * (stale_j(i0) + stale_j(i1))) / len(samples) * 1e3
+    error = abs(row["energy_mj_per_inference"] - truth_mj)
+    assert error <= max(0.01 * truth_mj, bound_mj), (error, truth_mj, bound_mj, energy)
     assert sim.total_uj > sim.max_range_uj  # the counter wrapped during the run
 
 

@@ -143,7 +143,7 @@ def test_tegrastats_whole_second_stamps_never_set_a_wrong_interval(bench_cli, tm
     assert ingest(bench_cli, tmp_path, lines, *args).code == 2  # before: 20 J, "0.0833 s apart"
     given = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "100").stdout)
     assert given["energy"]["window_j"] == pytest.approx(24.0) and "check --interval-ms" not in given["energy_note"]
-    wrong = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "500").stdout)
+    wrong = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "500", "--again").stdout)
     assert "time stamps span 2 s" in wrong["energy_note"] and "check --interval-ms" in wrong["energy_note"]
 
 
@@ -195,3 +195,13 @@ def test_logs_with_a_byte_order_mark_are_read_and_other_encodings_named(bench_cl
     (tmp_path / "nobom.log").write_bytes(PLAIN.encode("utf-16-le"))
     result = bench_cli("ingest", str(tmp_path / "nobom.log"), "--tool", "benchmark_model", *args)
     assert_one_line_error(result, "NUL bytes", "save the log as UTF-8")
+
+
+def test_a_file_ingested_before_is_refused_unless_asked_again(bench_cli, tmp_path: Path) -> None:
+    args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    assert ingest(bench_cli, tmp_path, PLAIN, *args).code == 0
+    assert_one_line_error(ingest(bench_cli, tmp_path, PLAIN, *args), "already ingested", "--again")
+    assert _count(tmp_path / "s.sqlite") == 1  # never pooled twice in reports and compare
+    assert ingest(bench_cli, tmp_path, PLAIN, *args, "--again").code == 0
+    assert _count(tmp_path / "s.sqlite") == 2
+    assert ingest(bench_cli, tmp_path, PLAIN.replace("count=50", "count=51"), *args).code == 0  # other content

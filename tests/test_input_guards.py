@@ -179,8 +179,8 @@ def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, ol
             log.write_text(PLAIN)
             log.chmod(0o644)
             write = [a for a in argv if a not in ("results", "--format", "json", "--store", str(store))]
-            write += ["ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m", "m", "--store",
-                      str(store)]  # fmt: skip
+            write += ["ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m", "m", "--again",
+                      "--store", str(store)]  # fmt: skip
             done = subprocess.run(write, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
             log.unlink()
             assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr

@@ -211,3 +211,24 @@ def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, repo
         r'title="delta of the footprint from the tool&#39;s start[^"]*not a peak[^"]*">13 \(delta\)</td>', page
     )
     assert 'title="peak resident set (VmHWM) of the agent process' in page  # the host's rows say theirs
+    assert "249.60 (mean)" not in md  # this build printed a median
+
+
+def test_a_median_that_is_the_tools_mean_says_so(bench_cli, report_store: str, tmp_path: Path) -> None:
+    from test_tool_output import PLAIN
+
+    store = tmp_path / "mean.sqlite"
+    shutil.copy(report_store, store)
+    log = tmp_path / "old.log"
+    log.write_text(PLAIN)  # the older format: count= avg= std=, no median
+    args = ["--tool", "benchmark_model", "--device", "pixel6", "-m", "mobilenetv2_100", "--store", str(store)]
+    assert bench_cli("ingest", str(log), *args).code == 0
+    out = tmp_path / "r"
+    assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
+    assert "| 249.68 (mean) |" in (out / "summary.md").read_text()
+    assert re.search(
+        r'title="the native tool printed no median: this is its mean"[^>]*>249.68 \(mean\)<',
+        (out / "report.html").read_text(),
+    )
+    table = bench_cli("results", "--store", str(store))
+    assert "(mean)" in table.stdout and "pixel6" in table.stdout and "nan" not in table.stdout

@@ -44,6 +44,9 @@ def ingest_cmd(
         float | None,
         typer.Option(callback=bounded, help="tegrastats: its --interval in ms (default: from time stamps, else 1000)."),
     ] = None,
+    again: Annotated[
+        bool, typer.Option("--again", help="Store a file whose content was ingested before once more.")
+    ] = False,
     store: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored row as JSON on stdout.")] = False,
 ) -> None:
@@ -51,7 +54,7 @@ def ingest_cmd(
     from bench.results.ingest import ingest
 
     row = ingest(store, file, tool, device, model, fmt, runtime, precision, threads, inferences, idle_w,
-                 run=run, interval_ms=interval_ms)  # fmt: skip
+                 run=run, interval_ms=interval_ms, again=again)  # fmt: skip
     if as_json:
         print(json.dumps(row, indent=2, default=str))
         return

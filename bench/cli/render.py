@@ -45,8 +45,8 @@ def progress() -> Progress:
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
-    """``value`` with ``digits`` decimals, or '-' when it is missing."""
-    return "-" if value is None else f"{value:.{digits}f}"
+    """``value`` with ``digits`` decimals, or '-' when it is missing (None, or NaN as pandas fills it)."""
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def note(text: str) -> None:
@@ -159,10 +159,13 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
     ``rows`` are the store's measurement dicts; ``energy_reason`` (when no meter worked) is
     printed under the table. Sustained runs add one line each with their drift and verdict.
     """
+    from bench.measure.runners.tool_results import median_is_mean
+
     rows = list(rows)
     table = Table(title=f"run {run_id}")
     for col in (
         "model",
+        "device",
         "format",
         "runtime",
         "thr",
@@ -176,21 +179,24 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
         "GFLOP/s",
         "mJ/inf",
     ):
-        table.add_column(col, justify="left" if col in ("model", "format", "runtime") else "right")
+        table.add_column(col, justify="left" if col in ("model", "device", "format", "runtime") else "right")
     table.add_column("status", overflow="fold")
     for r in rows:
         ok = r["status"] == "ok"
+        n, cv = r.get("n_samples"), r.get("cv")
+        mean = " (mean)" if median_is_mean(r.get("source")) else ""  # the tool printed no median
         table.add_row(
             r["model"],
+            r["device"],
             f"{r['format']}/{r['precision']}",
             r["runtime"],
-            str(r["threads"]),
-            str(r.get("n_samples") or "-"),
-            fmt(r.get("median_ms")),
+            str(int(r["threads"])),
+            "-" if not n or n != n else str(int(n)),
+            fmt(r.get("median_ms")) + mean,
             fmt(r.get("p90_ms")),
-            f"{r['cv']:.1%}" if ok and r.get("cv") is not None else "-",
+            f"{cv:.1%}" if ok and cv is not None and cv == cv else "-",
             f"{r['median_ci_low_ms']:.2f}-{r['median_ci_high_ms']:.2f}"
-            if ok and r.get("median_ci_low_ms") is not None
+            if ok and fmt(r.get("median_ci_low_ms")) != "-" and fmt(r.get("median_ci_high_ms")) != "-"
             else "-",
             fmt(r.get("init_ms"), 1),
             fmt(r.get("peak_memory_mb"), 0),

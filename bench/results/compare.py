@@ -26,6 +26,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.measure import stats
 from bench.measure.measurement import POOLED_FIELDS, Cell, Measurement
+from bench.measure.runners.tool_results import median_is_mean
 from bench.measure.stats import LatencyStats
 from bench.paths import results_dir
 from bench.results.markdown import cell as md_cell
@@ -139,6 +140,11 @@ def summaries_by_cell(records: list[dict]) -> dict[tuple, LatencyStats]:
     return {key: s for key, s in pooled.items() if s.median_ms is not None or s.mean_ms is not None}
 
 
+def means_by_cell(records: list[dict]) -> set[tuple]:
+    """Pooled cell keys whose stored median is a native tool's mean (it printed no median)."""
+    return {Cell.from_row(r).pooled_key for r in records if r["status"] == "ok" and median_is_mean(r.get("source"))}
+
+
 def compare_samples(base: np.ndarray, cand: np.ndarray, threshold: float, alpha: float) -> tuple[str, dict]:
     """The two-condition verdict for one cell: ``regression`` / ``improvement`` when the samples differ
     significantly (Mann-Whitney U, ``p < alpha``) and the median moved by more than ``threshold``
@@ -223,8 +229,13 @@ def compare(
             )
         )
     collapsed = collapses(candidate)
+    means = (means_by_cell(baseline), means_by_cell(candidate))
     for result in out:
         result.accuracy = collapsed.get(result.cell)
+        sides = [result.cell in side for side in means]
+        if any(sides):  # say what was compared: a tool's mean is not a median
+            what = "of means" if all(sides) else "mean vs median"
+            result.test = f"{result.test or 'none'}, {what}"
     return out
 
 

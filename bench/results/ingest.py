@@ -76,6 +76,7 @@ def ingest(
     idle_w: float | None = None,
     run: int | None = None,
     interval_ms: float | None = None,
+    again: bool = False,
 ) -> dict:
     """Store the result in ``file`` (a ``tool``'s output) as one measurement of ``model`` on ``device``,
     in a run of its own; returns the stored row (``Measurement.to_row``, with ``id`` and ``run_id``).
@@ -88,7 +89,10 @@ def ingest(
     that is not UTF-8 (UTF-16 / UTF-32 with a byte-order mark are read), a file that does not parse
     as the tool's output (naming the failing line), a power log that gives no energy (one sample,
     tegrastats stamps that cannot give the interval), or one whose energy after idle subtraction is
-    not above zero. ``threads``: the CPU threads of the run; a tool log that states them (benchmark_model's
+    not above zero, or a file whose content the store already holds as an ingested run (unless
+    ``again``: its numbers would be pooled twice in reports and compare).
+
+    ``threads``: the CPU threads of the run; a tool log that states them (benchmark_model's
     ``Num threads: [N]``, perf_test's ``intra_op_num_threads``) gives them when ``threads`` is None and
     must agree with it otherwise (BenchError naming both); else 1, and the row's source says so.
     """
@@ -169,6 +173,11 @@ def ingest(
     environment = {**fingerprint(), "ingested_from": str(path.resolve())}
     if not isinstance(store, Store):
         store = Store(store)
+    if not again and (before := store.ingested_as(source["file_sha256"])):
+        raise BenchError(
+            f"{file} was already ingested (run {before[-1]}, same content): nothing stored, so its numbers are not "
+            "counted twice; pass --again to store it once more"
+        )
     run_id = store.start_run(device, environment, [cell.plan_entry()], f"ingest {tool} {file}")
     measurement = replace(measurement, run_id=run_id)
     measurement = replace(measurement, id=store.add_measurement(measurement))

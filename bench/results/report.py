@@ -23,6 +23,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.measure.measurement import POOLED_FIELDS, Measurement
+from bench.measure.runners.tool_results import median_is_mean
 from bench.paths import output_folder
 from bench.results.markdown import cell as md_cell
 from bench.results.records import COLUMNS, load_results
@@ -83,6 +84,7 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "energy_note": group["energy_note"].iloc[-1],
                 "peak_memory_mb": float(group["peak_memory_mb"].max()),
                 "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
+                "median_is_mean": "source" in group and median_is_mean(group["source"].iloc[-1]),
                 "init_ms": float(group["init_ms"].median()),
                 "top1": group["top1"].iloc[-1] if "top1" in group else None,
                 "top1_source": group["top1_source"].iloc[-1] if "top1_source" in group else None,
@@ -356,7 +358,8 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
             kind += ", accuracy collapse"
         lines.append(
             f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
-            f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])} | "
+            f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])}"
+            f"{' (mean)' if c.get('median_is_mean') is True else ''} | "
             f"{_md_num(c['p90_ms'])} | {_md_num(c['p95_ms'])} | {energy} | {top1} | {kind} |"
         )
     if len(failed):
@@ -405,10 +408,11 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = None) -> dict:
+def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = None, mean: bool = False) -> dict:
     """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip.
     ``meaning``: what the peak-memory number is (:func:`memory_meaning`), its tooltip; a delta (what
-    benchmark_model reports) is marked "(delta)" in the text too."""
+    benchmark_model reports) is marked "(delta)" in the text too. ``mean``: the cell's median is a
+    native tool's mean (it printed no median), marked "(mean)"."""
     if _missing(value):
         return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
     if not spec:
@@ -418,6 +422,8 @@ def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = 
     tip = f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if mark else None
     if name == "peak_memory_mb" and meaning:
         text, tip = (f"{text} (delta)" if "delta" in meaning else text), meaning
+    if name == "median_ms" and mean:
+        text, tip = f"{text} (mean)", "the native tool printed no median: this is its mean"
     return {"text": text, "sort": repr(float(value)), "cls": "noisy" if mark else "", "tip": tip}
 
 
@@ -458,7 +464,8 @@ def render_html(
         noisy = not _missing(cv) and cv > NOISY_CV
         meaning = c.get("memory_meaning")
         meaning = meaning if isinstance(meaning, str) else None
-        rows.append([_table_cell(name, c.get(name), spec, noisy, meaning) for name, _, _, spec in _COLUMNS])
+        mean = c.get("median_is_mean") is True
+        rows.append([_table_cell(name, c.get(name), spec, noisy, meaning, mean) for name, _, _, spec in _COLUMNS])
     return env.get_template("report.html.j2").render(
         ylabel=ylabel,
         plots=[_plot_entry(p) for p in plots if p.suffix == ".png"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -453,6 +454,25 @@ class Store:
                 )
             ).mappings()
             return {Cell.from_row(row) for row in rows}
+
+    def ingested_as(self, sha256: str) -> list[str]:
+        """The run ids whose measurements were ingested from a file with this content (``source.file_sha256``,
+        a 64-digit hex digest), oldest first; empty when none was."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256[:70]!r}")
+        query = (
+            sa.select(measurements.c.run_id, measurements.c.source)
+            .where(sa.cast(measurements.c.source, sa.Text).contains(sha256))
+            .order_by(measurements.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        found = []
+        for run_id, source in rows:
+            source = json.loads(source) if isinstance(source, str) else source
+            if isinstance(source, dict) and source.get("file_sha256") == sha256 and run_id not in found:
+                found.append(run_id)
+        return found
 
     def list_runs(self) -> list[dict]:
         with self.engine.connect() as conn:

@@ -33,9 +33,21 @@ def tool_stats(result: ToolResult) -> dict:
     }
 
 
+MEDIAN_IS_MEAN = "the tool reports no median: median_ms holds the mean"
+
+
+def median_is_mean(source) -> bool:
+    """Whether a stored row's ``median_ms`` is a native tool's mean (it printed no median), from the
+    row's ``source`` (``median_is_mean``, or the note of rows stored before that key)."""
+    if not isinstance(source, dict):
+        return False
+    return bool(source.get("median_is_mean") or MEDIAN_IS_MEAN in (source.get("notes") or []))
+
+
 def tool_source(result: ToolResult) -> dict:
     """Where the numbers came from: the tool's output variant, what it reported, delegation and notes."""
-    notes = [] if result.median_ms is not None else ["the tool reports no median: median_ms holds the mean"]
+    no_median = result.median_ms is None and result.percentiles_ms.get("p50") is None
+    notes = [MEDIAN_IS_MEAN] if no_median else []
     notes.append("summary statistics from the tool; no per-inference samples")
     if result.memory_meaning:
         notes.append(f"peak_memory_mb is the {result.memory_meaning}")
@@ -49,6 +61,7 @@ def tool_source(result: ToolResult) -> dict:
         "delegates": result.delegates,
         "partially_delegated": result.partially_delegated,
         "memory_meaning": result.memory_meaning,
+        "median_is_mean": no_median,
         "tool_values": printed,
         "warnings": result.warnings,
         "notes": notes,
