@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.parsers.tool_output import ToolOutputError
@@ -31,6 +32,32 @@ class MeterUnavailable(Exception):
 class PowerLogUnusable(ToolOutputError):
     """A saved power log reads, but gives no energy (one sample, time stamps that cannot give the
     interval, a total below zero): the message says why; it is not a line that failed to parse."""
+
+
+def whole_samples(samples: list[dict[str, float]], names: list[str], kind: str) -> tuple[frozenset, list[int], str]:
+    """The samples of a saved power log that are whole: ``(rails, kept, note)``.
+
+    ``samples``: each sample's ``{rail: W}``; ``names``: how the note names each sample (``line 4``);
+    ``kind``: what a missing entry is called (``a rail``). A whole sample prints the rails most
+    samples print (the larger set on a tie); one that lacks any of them (the log cut mid-sample or
+    mid-line) is not kept, and ``note`` (empty when all are whole) says how many and which, so no
+    time is counted without its power."""
+    sets = Counter(frozenset(watts) for watts in samples if watts)
+    rails = max(sets, key=lambda found: (sets[found], len(found)))
+    kept = [k for k, watts in enumerate(samples) if watts.keys() >= rails]
+    dropped = [
+        f"{names[k]} (lacks {', '.join(sorted(rails - watts.keys()))})"
+        for k, watts in enumerate(samples)
+        if not watts.keys() >= rails
+    ]
+    if not dropped:
+        return rails, kept, ""
+    shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+    return (
+        rails,
+        kept,
+        f"{len(dropped)} of {len(samples)} samples dropped, {kind} missing (cut or garbled): {shown}",
+    )
 
 
 # A counter meter's idle and window readings of the same power differ by its resolution: a window

@@ -28,10 +28,16 @@ sum of their separate supplies, leaving out the rails that are parts of another 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import datetime
 
-from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, PowerLogUnusable, register_meter
+from bench.devices.energy.base import (
+    EnergyMeter,
+    MeterUnavailable,
+    PowerLog,
+    PowerLogUnusable,
+    register_meter,
+    whole_samples,
+)
 
 # NAME now/avg (JetPack 4-7.1), NAME now/avg/max (JetPack 7.2), each number with or without "mW"
 TEGRA_RAIL = re.compile(r"(?<![\w@/])([A-Z][A-Z0-9_]*) (-?\d+)(?:mW)?/-?\d+(?:mW)?(?:/-?\d+(?:mW)?)?(?![\w/%@.])")
@@ -87,26 +93,12 @@ def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog
             "no tegrastats line with rails. Rails read: 'NAME now/avg' in mW (JetPack 4, no unit), "
             "'NAME nowmW/avgmW' (JetPack 5 to 7.1), 'NAME nowmW/avgmW/maxmW' (JetPack 7.2)",
         )
-    # the rails of a whole sample: the set most lines print (the larger one on a tie)
-    sets = Counter(frozenset(watts) for watts in samples)
-    rails = max(sets, key=lambda found: (sets[found], len(found)))
-    kept = [k for k, watts in enumerate(samples) if watts.keys() >= rails]
-    dropped = [
-        f"line {lines[k]} (lacks {', '.join(sorted(rails - watts.keys()))})"
-        for k, watts in enumerate(samples)
-        if not watts.keys() >= rails
-    ]
-    dropped_note = ""
-    if dropped:
-        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
-        dropped_note = (
-            f"{len(dropped)} of {len(samples)} samples dropped, a rail missing (cut or garbled line): {shown}"
-        )
+    rails, kept, dropped_note = whole_samples(samples, [f"line {n}" for n in lines], "a rail")
     if len(kept) < 2:
         raise PowerLogUnusable(
             0,
             f"{len(kept)} sample read (rails {', '.join(r for r in samples[kept[0]] if r in rails)})"
-            + (f"; {dropped_note}" if dropped else "")
+            + (f"; {dropped_note}" if dropped_note else "")
             + ": energy needs at least two samples, one interval apart",
         )
     how, notes = "", []
@@ -149,7 +141,7 @@ def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog
             0, f"tegrastats printed the board total rail {bad[0]} below zero ({below[bad[0]]:g} W): no energy is stored"
         )
     note = f"tegrastats: {len(kept)} samples {interval_s:g} s apart ({how}); total = {' + '.join(total)}"
-    if dropped:
+    if dropped_note:
         note += f"; {dropped_note}" + (
             "; the lines around each dropped one bridged" if kept[-1] - kept[0] >= len(kept) else ""
         )

@@ -18,9 +18,8 @@ Every power line is read (rail = the name before ``Power``, lower case: ``cpu``,
 from __future__ import annotations
 
 import re
-from collections import Counter
 
-from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter
+from bench.devices.energy.base import EnergyMeter, MeterUnavailable, PowerLog, register_meter, whole_samples
 from bench.errors import one_line
 
 NUMBER = r"\d+(?:\.\d+)?"
@@ -70,15 +69,10 @@ def parse_powermetrics_log(text: str) -> PowerLog:
         raise ToolOutputError(
             0, "powermetrics output with no power line this version of bench reads ('... Power: N mW')"
         )
-    # the power lines of a whole sample: the set most samples print (the larger one on a tie)
-    sets = Counter(frozenset(watts) for _, _, watts in samples if watts)
-    rails = max(sets, key=lambda found: (sets[found], len(found)))
-    kept = [(seconds, watts) for _, seconds, watts in samples if watts.keys() >= rails]
-    dropped = [
-        f"the sample at line {number} (lacks {', '.join(sorted(rails - watts.keys()))})"
-        for number, _, watts in samples
-        if not watts.keys() >= rails
-    ]
+    rails, whole, dropped_note = whole_samples(
+        [watts for _, _, watts in samples], [f"the sample at line {n}" for n, _, _ in samples], "a power line"
+    )
+    kept = [samples[k][1:] for k in whole]
     rails_j = dict.fromkeys(sorted(rails, key=list(kept[0][1]).index), 0.0)
     for seconds, watts in kept:
         for rail in rails_j:
@@ -88,11 +82,8 @@ def parse_powermetrics_log(text: str) -> PowerLog:
         f"powermetrics: {len(kept)} sample{'s' * (len(kept) != 1)}, each power x its elapsed time; "
         f"total = {' + '.join(total)}"
     )
-    if dropped:
-        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
-        note += (
-            f"; {len(dropped)} of {len(samples)} samples dropped with their time, a power line missing (cut): {shown}"
-        )
+    if dropped_note:
+        note += f"; {dropped_note}; their elapsed time is not counted"
     if extra := sorted({rail for _, _, watts in samples for rail in watts} - rails):
         note += f"; power lines only some samples print, not read: {', '.join(extra)}"
     return PowerLog(
