@@ -398,6 +398,7 @@ def test_each_run_of_a_pasted_tf113_session_is_read_whole() -> None:
 def test_the_threads_a_log_states_are_read_and_must_agree_with_the_command_line(bench_cli, tmp_path: Path) -> None:
     assert (parse_benchmark_model(TI_AM62).threads, parse_benchmark_model(GPU_43541).threads) == (4, 4)
     assert parse_perf_test(ORT_2020).threads is None  # "intra_op_num_threads to 0": onnxruntime's default
+    assert parse_benchmark_model("Setting intra_op_num_threads to 2\n" + TI_AM62).threads == 4  # perf_test's line
     path = tmp_path / "am62.log"
     path.write_text(TI_AM62)
     args = ["ingest", str(path), "--tool", "benchmark_model", "--device", "am62", "-m", "m", "--store",

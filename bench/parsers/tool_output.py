@@ -196,11 +196,10 @@ EXPLICIT = re.compile(
 )
 NOT_EXECUTED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
 INITIALIZED = re.compile(rf"^Initialized session in ({NUMBER}) ?ms")
-# benchmark_model "Num threads: [4]" (its setting) and "#threads used for CPU inference: [4]" (what ran);
+# benchmark_model "Num threads: [4]" (its setting) and "#threads used for CPU inference: [4]" (what ran)
+THREADS = re.compile(r"^(?:#threads used for CPU inference|Num threads): \[(\d+)\]")
 # onnxruntime_perf_test "Setting intra_op_num_threads to 4" (0 = onnxruntime's default: not a count)
-THREADS = re.compile(
-    r"^(?:#threads used for CPU inference|Num threads): \[(\d+)\]|^Setting intra_op_num_threads to (\d+)"
-)
+PERF_THREADS = re.compile(r"^Setting intra_op_num_threads to (\d+)")
 STAGE = re.compile(r"^Running benchmark for at least \d+ iterations")  # each stage's statistics follow it
 RUN_START = re.compile(
     r"^(?:Loaded model |Graph: \[|Num runs: |Min num runs: |Initialized session in |Running benchmark for)"
@@ -626,8 +625,8 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     threads = None
     for number, line, raw in run:
         found = _perf_values(line)
-        if (setting := THREADS.match(line)) and setting.group(2):
-            threads = int(setting.group(2)) or None  # 0: onnxruntime picks
+        if setting := PERF_THREADS.match(line):
+            threads = int(setting.group(1)) or None  # 0: onnxruntime picks
             continue
         if not found:
             if line.lower().startswith(("warning", "error")) or "[W:" in line or "[E:" in line:
