@@ -115,8 +115,14 @@ def perfetto(args: list[str]) -> int:
         stderr=subprocess.DEVNULL,
     )
     (SIM / f"perfetto-{options['--detach']}.pid").write_text(str(proc.pid))
-    time.sleep(0.3)  # the session has taken its first samples
-    return 0
+    started = Path(out + ".started")
+    for _ in range(600):  # like the real service, return once the data source has started (first poll)
+        if started.exists():
+            started.unlink()
+            return 0
+        time.sleep(0.05)
+    print("the tracing session did not start in 30 s", file=sys.stderr)
+    return 1
 
 
 def perfetto_session(args: list[str]) -> int:
@@ -137,6 +143,8 @@ def perfetto_session(args: list[str]) -> int:
                 rails[name] = int(line.rsplit(",", 1)[1])
         uptime_ms = int(float(Path("/proc/uptime").read_text().split()[0]) * 1000)
         samples.append((uptime_ms, rails))
+        if len(samples) == 1:
+            Path(args[0] + ".started").touch()
         time.sleep(0.1)
     trace = Trace()
     names = sorted(samples[0][1]) if samples else []

@@ -11,6 +11,7 @@ the ODPM sysfs files often do not.
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,8 @@ data_sources {
 }
 duration_ms: 3600000
 """
+POLL_S = 0.1  # battery_poll_ms above: rails are sampled this often
+MARGIN_S = 3 * POLL_S  # waited after the start and before the stop, so samples bracket every window
 
 
 def parse_power_rails(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -90,9 +93,17 @@ class PerfettoMeter(EnergyMeter):
         )
         if done.returncode != 0:
             raise MeterUnavailable(f"perfetto did not start: {done.stderr.strip()[-200:]}")
+        time.sleep(MARGIN_S)  # a sample lies before the first window even when the first poll is late
+
 
     def end(self) -> None:
-        """Stop the session and load its rails."""
+        """Stop the session and load its rails.
+
+        Waits ``MARGIN_S`` first: the rails are polled, not read at the stop, so without it the last
+        window's end could lie after the last sample. A window the samples still do not bracket is
+        refused in :meth:`joules`, never extrapolated.
+        """
+        time.sleep(MARGIN_S)
         self.transport.run(["perfetto", f"--attach={self.key}", "--stop"], timeout=60)
         local = Path(tempfile.mkdtemp()) / "power.pftrace"
         self.transport.pull(self.trace_path, local)
