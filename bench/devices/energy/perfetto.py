@@ -95,7 +95,6 @@ class PerfettoMeter(EnergyMeter):
             raise MeterUnavailable(f"perfetto did not start: {done.stderr.strip()[-200:]}")
         time.sleep(MARGIN_S)  # a sample lies before the first window even when the first poll is late
 
-
     def end(self) -> None:
         """Stop the session and load its rails.
 
