@@ -250,6 +250,9 @@ def emulated_pixel(tmp_path: Path, adb_server):
             benchmark_model = "{tool_wrapper(tools, "benchmark_model", "--sim-format=info")}"
             onnxruntime_perf_test = "{tool_wrapper(tools, "onnxruntime_perf_test")}"
 
+            [accelerators]
+            available = ["cpu", "xnnpack", "gpu", "nnapi", "hexagon"]
+
             [energy]
             meter = "odpm"
             rails = ["S2M_VDD_CPUCL2", "S3M_VDD_CPUCL1", "S4M_VDD_CPUCL0", "S1M_VDD_MIF"]

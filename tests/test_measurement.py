@@ -23,8 +23,8 @@ def measured(samples, cell: Cell = CELL, **fields) -> Measurement:
 
 
 def test_cell_key_is_the_store_order_and_pooling_drops_only_the_repeat() -> None:
-    assert CELL.key == ("mobilenetv2_100", "onnx", "fp32", "onnxruntime", "host", 4, 1)
-    assert CELL_FIELDS == ("model", "format", "precision", "runtime", "device", "threads", "repeat")
+    assert CELL.key == ("mobilenetv2_100", "onnx", "fp32", "onnxruntime", "cpu", "host", 4, 1)
+    assert CELL_FIELDS == ("model", "format", "precision", "runtime", "accelerator", "device", "threads", "repeat")
     assert CELL.pooled_key == CELL.key[:-1] and POOLED_FIELDS == CELL_FIELDS[:-1]
     planned = Cell("mobilenetv2_100", "onnx", "fp32", "onnxruntime", 4, 1)
     assert planned.device == "" and planned.on("host") == CELL
@@ -37,6 +37,7 @@ def test_cell_reads_back_from_a_row_and_a_plan_entry() -> None:
         "format": "onnx",
         "precision": "fp32",
         "runtime": "onnxruntime",
+        "accelerator": "cpu",
         "threads": 4,
         "repeat": 1,
     }

@@ -24,6 +24,7 @@ from bench.parsers.tool_output import (
     parse_benchmark_model,
     parse_op_profile,
     parse_perf_test,
+    read_delegation,
 )
 
 LOGS = Path(__file__).parent / "fixtures" / "real-logs"
@@ -46,6 +47,17 @@ ORT_ACL = log("ort_1.3_acl_android_issue850.txt")
 ORT_2020 = log("ort_2020_windows_nospace_warning_pr2798.txt")
 THOR = log("tegrastats_jp7.2_agx_thor_wendyos_pr1316.txt")
 AGX_ORIN = log("tegrastats_jp6_agx_orin64_jetson_exporter_issue14.txt")
+HEXAGON_49247 = log("bm_tf2.x_hexagon_apply_failed_issue49247.txt")
+NNAPI_NONE_56301 = log("bm_tf2.9_apk_logcat_nnapi_none_issue56301_excerpt.txt")
+GPU_58379 = log("bm_tf2.7_windows_gpu_full_issue58379_excerpt.txt")
+ORT_MIGRAPHX = log("ort_2023_migraphx_verbose_placement_amdmigraphx_issue1641_excerpt.txt")
+# onnxruntime's NNAPI execution provider as posted from Android Studio's logcat
+# (https://github.com/microsoft/onnxruntime/issues/9054)
+ORT_NNAPI_9054 = (
+    "W/onnxruntime:  [W:onnxruntime:ort-java, nnapi_execution_provider.cc:178 GetCapability] "
+    "NnapiExecutionProvider::GetCapability, number of partitions supported by NNAPI: 17 number of nodes in the graph: "
+    "87 number of nodes supported by NNAPI: 53\n"
+)
 
 
 # --- the six posted outputs, field by field ----------------------------------------------------
@@ -306,6 +318,67 @@ def test_full_none_and_counted_delegation() -> None:
     assert counted.delegates[0]["execution"] == "partial" and counted.partially_delegated
 
 
+# --- accelerators (issue 19): every delegation outcome as posted ---------------------------------
+
+
+def test_hexagon_that_fails_to_prepare_fails_the_run_with_each_of_its_lines() -> None:
+    said = [
+        "hexagon_nn_config failed. Error: -1",
+        "Delegate kernel was not initialized",
+        "Node number 125 (TfLiteHexagonDelegate) failed to prepare.",
+        "Restored original execution plan after delegate application failure.",
+        "Failed to apply Hexagon delegate.",
+    ]
+    with pytest.raises(ToolFailed, match="hexagon_nn_config failed. Error: -1") as info:
+        parse_benchmark_model(HEXAGON_49247)
+    assert info.value.delegate_errors == said and "Benchmarking failed" in str(info.value)
+    read = read_delegation(HEXAGON_49247)
+    assert read["delegate_errors"] == said
+    # it claimed 125 of 125 nodes, then the original plan came back: nothing ran on the DSP
+    assert read["delegates"] == [
+        {"delegate": "Hexagon", "execution": "none", "replaced": 0, "total": 125, "partitions": None, "kernels": None}
+    ]
+
+
+def test_nnapi_that_takes_no_node_is_none_in_a_logcat_excerpt() -> None:
+    read = read_delegation(NNAPI_NONE_56301)
+    assert [(d["delegate"], d["execution"]) for d in read["delegates"]] == [("NNAPI", "none")]
+    assert read["delegate_errors"] == [] and read["delegation"] == []
+    with pytest.raises(ToolOutputError) as info:  # an excerpt without the timed runs: refused, not a failed run
+        parse_benchmark_model(NNAPI_NONE_56301)
+    assert not isinstance(info.value, ToolFailed)
+
+
+def test_windows_gpu_full_is_read_though_the_excerpt_ends_in_the_timed_stage() -> None:
+    read = read_delegation(GPU_58379)
+    assert read["delegates"] == [
+        {"delegate": "GPU", "execution": "full", "replaced": None, "total": None, "partitions": None, "kernels": None}
+    ]
+    with pytest.raises(ToolOutputError, match="began on line 24"):  # never the 20 warm-up runs as the timed ones
+        parse_benchmark_model(GPU_58379)
+
+
+def test_onnxruntime_node_placement_counts_each_provider() -> None:
+    read = read_delegation(ORT_MIGRAPHX)
+    assert read["placement"] == {"MIGraphXExecutionProvider": 2, "CPUExecutionProvider": 39}
+    assert read["delegates"] == [
+        {"delegate": "MIGraphXExecutionProvider", "execution": "partial", "replaced": 2, "total": 41,
+         "partitions": None, "kernels": None, "cpu_nodes": 39}
+    ]  # fmt: skip
+    assert read["delegation"] == [
+        {"delegate": "MIGraphXExecutionProvider", "replaced": 2, "total": 41, "partial": True}
+    ]
+
+
+def test_onnxruntime_nnapi_capability_gives_the_graphs_coverage_and_partitions() -> None:
+    read = read_delegation(ORT_NNAPI_9054)
+    assert read["delegates"] == [
+        {"delegate": "NnapiExecutionProvider", "execution": "partial", "replaced": 53, "total": 87, "partitions": 17,
+         "kernels": None}
+    ]  # fmt: skip
+    assert read["placement"] == {} and read["delegate_errors"] == []
+
+
 # --- fault 4: every summary format; unknown ones say what is known ------------------------------
 
 
@@ -552,16 +625,29 @@ def test_ingest_real_logs_and_power_logs(bench_cli, tmp_path: Path) -> None:
         garbled(FLEX_802),
         garbled(TF113),
         garbled(TF113[: TF113.index("count=15")]),
+        garbled(HEXAGON_49247),
+        garbled(NNAPI_NONE_56301 + APK_LOGCAT),
+        garbled(GPU_58379 + GPU_FULL),
     )
 )
 def test_fuzzed_real_benchmark_model_logs_raise_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_benchmark_model, text)
+    only_parse_errors(read_delegation, text)
 
 
 @FUZZ
-@given(st.one_of(garbled(ORT_OLD), garbled(ORT_OLD + ORT_OLD), garbled(ORT_ACL), garbled(ORT_2020)))
+@given(
+    st.one_of(
+        garbled(ORT_OLD),
+        garbled(ORT_OLD + ORT_OLD),
+        garbled(ORT_ACL),
+        garbled(ORT_2020),
+        garbled(ORT_MIGRAPHX + ORT_NNAPI_9054 + ORT_ACL),
+    )
+)
 def test_fuzzed_old_perf_test_logs_raise_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_perf_test, text)
+    only_parse_errors(read_delegation, text)
 
 
 @FUZZ
@@ -573,3 +659,15 @@ def test_fuzzed_old_perf_test_logs_raise_only_parse_errors(text: str) -> None:
 def test_fuzzed_power_logs_raise_only_parse_errors(text: str) -> None:
     only_parse_errors(parse_tegrastats_log, text)
     only_parse_errors(parse_powermetrics_log, text)
+
+
+def test_inference_diff_results_are_read_per_model_as_posted() -> None:
+    from bench.parsers.inference_diff import parse_inference_diff
+
+    text = (LOGS / "inference_diff_tf2.3_gpu_issue42294_excerpt.txt").read_text()
+    first, second = (parse_inference_diff(part) for part in text.split("\n\n"))
+    assert (first.runs, first.reference_ms, first.test_ms, first.errors) == (5, 0.3506, 7.78833, [0.0])
+    assert second.reference_ms == pytest.approx(51.5052) and second.test_ms == pytest.approx(76.1893)
+    assert second.errors == [5.65735e-08] and second.error_std == [1.23668e-10]
+    with pytest.raises(ToolOutputError, match="printed no result"):
+        parse_inference_diff("ERROR: GPU delegate could not be created.\nERROR: Could not create test stage.\n")

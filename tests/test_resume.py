@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_one_line_error
 
+from bench.measure.measurement import Cell, Measurement
 from bench.results.lease import RunLease, this_holder
 from bench.results.store import SCHEMA_VERSION, Store
 
@@ -150,19 +151,28 @@ def test_heartbeats_keep_the_lease_and_a_takeover_is_noticed(tmp_path: Path) -> 
     assert store.lease_of(run_id)["lease_holder"] == "other:2"  # the loser does not release it
 
 
-def test_a_version_2_store_gains_the_run_settings_lease_and_p95_columns_and_the_accuracy_table(tmp_path: Path) -> None:
+def test_a_version_2_store_gains_every_later_column_and_table_and_its_cells_ran_on_the_cpu(tmp_path: Path) -> None:
     path = tmp_path / "v2.sqlite"
-    run_id = Store(str(path)).start_run("host", {"git_commit": "abc"}, [{"model": "m"}], "run -m m")
+    store = Store(str(path))
+    run_id = store.start_run("host", {"git_commit": "abc"}, [{"model": "m"}], "run -m m")
+    cell = Cell("m", "onnx", "fp32", "onnxruntime", 1, device="host")
+    store.add_measurement(Measurement(cell, "ok", samples_ms=(1.0, 2.0, 3.0), run_id=run_id))
     with sqlite3.connect(path) as db:  # make it a version-2 store
         for column in ("settings", "lease_holder", "lease_heartbeat"):
             db.execute(f"alter table runs drop column {column}")
         db.execute("drop table accuracy")
-        db.execute("alter table measurements drop column p95_ms")
+        for column in ("p95_ms", "accelerator", "coverage"):
+            db.execute(f"alter table measurements drop column {column}")
         db.execute("update schema_info set value = '2'")
-    (run,) = Store(str(path)).list_runs()
+    upgraded = Store(str(path))
+    (run,) = upgraded.list_runs()
     assert run["run_id"] == run_id and run["plan"] == [{"model": "m"}] and run["argv"] == "run -m m"
     assert run["settings"] is None and run["lease_holder"] is None
+    (row,) = upgraded.measurement_rows(run_id)
+    assert row["accelerator"] == "cpu" and row["coverage"] is None and row["median_ms"] == 2.0
+    assert upgraded.done_cells(run_id) == {cell}
     with sqlite3.connect(path) as db:
-        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION) == "5"
+        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION) == "6"
         assert db.execute("select count(*) from accuracy").fetchone()[0] == 0
-        assert "p95_ms" in {column[1] for column in db.execute("pragma table_info(measurements)")}
+        columns = {column[1] for column in db.execute("pragma table_info(measurements)")}
+        assert {"p95_ms", "accelerator", "coverage"} <= columns

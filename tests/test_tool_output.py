@@ -3,6 +3,12 @@ the energy meters' text formats; garbled outputs are fuzzed with hypothesis."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +18,14 @@ from bench.devices.energy.macos import parse_powermetrics
 from bench.devices.energy.monsoon import parse_monsoon_csv
 from bench.devices.energy.odpm import parse_energy_value
 from bench.devices.energy.rpi import parse_pmic
-from bench.parsers.tool_output import ToolOutputError, parse_benchmark_model, parse_op_profile, parse_perf_test
+from bench.parsers.tool_output import (
+    ToolFailed,
+    ToolOutputError,
+    parse_benchmark_model,
+    parse_op_profile,
+    parse_perf_test,
+    read_delegation,
+)
 
 PLAIN = """\
 STARTING!
@@ -268,3 +281,244 @@ def test_statistics_out_of_order_are_refused_not_stored(low: float, high: float,
         parse_benchmark_model(line.format(f"{high * outside + 10:.0f}"))  # e.g. a line cut as avg=6029 of 602943
     with pytest.raises(ToolOutputError, match="out of order"):
         parse_perf_test("Average inference time cost: 5 ms\nP50 Latency: 0.006 s\nP90 Latency: 0.005 s\n")
+
+
+# --- accelerators: every delegation outcome as the tools' stand-ins print it (SIMULATION) ------------
+
+SIMULATOR = Path(__file__).parent / "simulators" / "native_tools.py"
+QUICK = ("--num_runs=3", "--min_secs=0", "--warmup_runs=1", "--warmup_min_secs=0", "--max_secs=20")
+
+
+@pytest.fixture
+def phone(tmp_path: Path):
+    """Run a stand-in on a simulated phone with the accelerators given (sim/accelerators.json):
+    (exit code, stdout + stderr, the process's line of sim/delegates.log)."""
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    (sim / "busy_ns").write_text("0")
+
+    def run(tool: str, accelerators: dict, *args: str) -> tuple[int, str, dict | None]:
+        (sim / "accelerators.json").write_text(json.dumps(accelerators))
+        log = sim / "delegates.log"
+        before = len(log.read_text().splitlines()) if log.exists() else 0
+        proc = subprocess.run(
+            [sys.executable, str(SIMULATOR), tool, *args], capture_output=True, text=True, timeout=120,
+            env={**os.environ, "SIM_ROOT": str(tmp_path)},
+        )  # fmt: skip
+        lines = log.read_text().splitlines()[before:] if log.exists() else []
+        return proc.returncode, proc.stdout + proc.stderr, json.loads(lines[-1]) if lines else None
+
+    return run
+
+
+def bm(phone, tiny_files, accelerators: dict, *flags: str):
+    return phone("benchmark_model", accelerators, f"--graph={tiny_files['tflite']}", *QUICK, *flags)
+
+
+def only(delegates: list[dict], name: str) -> dict:
+    [entry] = [d for d in delegates if d["delegate"] == name]
+    return entry
+
+
+def test_gpu_full_and_partial_delegation_read_as_the_stand_in_ran_it(phone, tiny_files) -> None:
+    code, out, ran = bm(phone, tiny_files, {"gpu": {}}, "--use_gpu=true")
+    r = parse_benchmark_model(out)
+    assert code == 0 and ran["flags"] == {"use_gpu": "true"} and ran["pid"]
+    assert "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate." in out
+    assert only(r.delegates, "GPU") == {"delegate": "GPU", "execution": "full", "replaced": ran["delegates"]["GPU"][
+        "total"], "total": ran["delegates"]["GPU"]["total"], "partitions": 1, "kernels": None}  # fmt: skip
+    assert r.delegate_errors == [] and "Created TensorFlow Lite XNNPACK delegate" not in out  # no default XNNPACK
+
+    code, out, ran = bm(phone, tiny_files, {"gpu": {"unsupported_ops": ["MEAN"]}}, "--use_gpu=true")
+    r = parse_benchmark_model(out)
+    gpu = ran["delegates"]["GPU"]
+    assert "ERROR: Following operations are not supported by GPU delegate:\nMEAN: Operation is not supported.\n" in out
+    assert f"{gpu['replaced']} operations will run on the GPU, and the remaining" in out
+    assert only(r.delegates, "GPU") == {"delegate": "GPU", "execution": "partial", "replaced": gpu["replaced"],
+                                        "total": gpu["total"], "partitions": 1, "kernels": 1}  # fmt: skip
+    assert r.delegation == [{"delegate": "TfLiteGpuDelegateV2", "replaced": gpu["replaced"], "total": gpu["total"],
+                             "partial": True}]  # fmt: skip
+    assert r.partially_delegated and r.delegate_errors == []
+
+
+def test_a_gpu_that_supports_nothing_leaves_the_run_on_the_cpu(phone, tiny_files) -> None:
+    ops = ["CONV_2D", "MEAN", "FULLY_CONNECTED", "RESHAPE", "TRANSPOSE", "PAD", "ADD", "MUL", "RELU"]
+    code, out, ran = bm(phone, tiny_files, {"gpu": {"unsupported_ops": ops}}, "--use_gpu=true")
+    r = parse_benchmark_model(out)
+    total = ran["delegates"]["GPU"]["total"]
+    assert code == 0 and r.count == 3 and ran["delegates"]["GPU"]["execution"] == "none"
+    assert f"No operations will run on the GPU, and all {total} operations will run on the CPU." in out
+    assert "Though GPU delegate is explicitly applied, the model graph will not be executed by the delegate." in out
+    assert only(r.delegates, "GPU")["execution"] == "none" and only(r.delegates, "GPU")["total"] == total
+
+
+def test_nnapi_reference_looks_like_full_coverage_but_is_the_cpu(phone, tiny_files) -> None:
+    nnapi = {"nnapi": {"devices": ["google-edgetpu", "nnapi-reference"], "unsupported_ops": ["FULLY_CONNECTED"]}}
+    code, out, ran = bm(phone, tiny_files, nnapi, "--use_nnapi=true")
+    assert code == 0 and "INFO: NNAPI accelerators available: [google-edgetpu,nnapi-reference]" in out
+    assert only(parse_benchmark_model(out).delegates, "NNAPI")["execution"] == "full"  # what the tool says ...
+    assert ran["delegates"]["NNAPI"]["devices"]["nnapi-reference"] == 1  # ... while one node ran on NNAPI's CPU
+    code, out, ran = bm(phone, tiny_files, nnapi, "--use_nnapi=true", "--disable_nnapi_cpu=true")
+    nodes, truth = only(parse_benchmark_model(out).delegates, "NNAPI"), ran["delegates"]["NNAPI"]
+    assert (nodes["execution"], nodes["replaced"], nodes["total"]) == ("partial", truth["replaced"], truth["total"])
+    assert "nnapi-reference" not in truth["devices"]
+    code, out, ran = bm(phone, tiny_files, {"nnapi": {"devices": ["nnapi-reference"]}}, "--use_nnapi=true",
+                        "--disable_nnapi_cpu=true")  # fmt: skip
+    assert code == 0 and only(parse_benchmark_model(out).delegates, "NNAPI")["execution"] == "none"
+    assert "Though NNAPI delegate is explicitly applied, the model graph will not be executed by the delegate." in out
+
+
+def test_an_nnapi_accelerator_the_phone_lacks_fails_the_run_in_the_tools_words(phone, tiny_files) -> None:
+    nnapi = {"nnapi": {"devices": ["google-edgetpu", "nnapi-reference"]}}
+    code, out, ran = bm(phone, tiny_files, nnapi, "--use_nnapi=true", "--nnapi_accelerator_name=qti-dsp")
+    missing = (
+        "Could not find the specified NNAPI accelerator: qti-dsp. Must be one of: {google-edgetpu,nnapi-reference}."
+    )
+    assert code == 1 and ran["failed"].startswith("NNAPI")
+    with pytest.raises(ToolFailed, match="Could not find the specified NNAPI accelerator: qti-dsp") as info:
+        parse_benchmark_model(out)
+    restored = "Restored original execution plan after delegate application failure."
+    assert info.value.delegate_errors == [missing, restored, "Failed to apply NNAPI delegate."]
+    assert only(read_delegation(out)["delegates"], "NNAPI")["execution"] == "none"
+
+
+def test_a_delegate_that_fails_to_prepare_fails_the_run(phone, tiny_files) -> None:
+    error = "FULLY_CONNECTED: Amount of input data should match weights width"
+    code, out, ran = bm(phone, tiny_files, {"gpu": {"apply_error": error}}, "--use_gpu=true")
+    assert code == 1 and ran["delegates"]["GPU"]["applied"] is False
+    with pytest.raises(ToolFailed, match=f"TfLiteGpuDelegate Init: {error}") as info:
+        parse_benchmark_model(out)
+    assert "Failed to apply GPU delegate." in info.value.delegate_errors
+    assert any(e.endswith("(TfLiteGpuDelegateV2) failed to prepare.") for e in info.value.delegate_errors)
+
+
+def test_a_delegate_the_phone_lacks_is_warned_about_and_the_run_goes_on_on_the_cpu(phone, tiny_files) -> None:
+    code, out, ran = bm(phone, tiny_files, {}, "--use_hexagon=true")
+    r = parse_benchmark_model(out)
+    assert code == 0 and r.count == 3 and ran["delegates"] == {"Hexagon": {"created": False}}
+    assert r.delegate_errors == [
+        "Could not create Hexagon delegate: platform may not support delegate or required libraries are missing"
+    ]
+    assert [d["delegate"] for d in r.delegates] == ["XNNPACK"]  # the default XNNPACK delegate runs it
+    code, out, ran = bm(phone, tiny_files, {"gpu": {"create": False}}, "--use_gpu=true")
+    said = parse_benchmark_model(out).delegate_errors
+    assert code == 0 and said == ["GPU acceleration is unsupported on this platform."]
+
+
+def test_a_delegated_run_pays_its_hand_over_per_partition(phone, tiny_files) -> None:
+    cpu = parse_benchmark_model(bm(phone, tiny_files, {})[1])
+    slow_gpu = {"gpu": {"unsupported_ops": ["MEAN"], "overhead_ms": 30.0}}
+    code, out, ran = bm(phone, tiny_files, slow_gpu, "--use_gpu=true")
+    gpu = parse_benchmark_model(out)
+    assert ran["overhead_ms"] == 30.0 * ran["delegates"]["GPU"]["partitions"]
+    assert gpu.mean_ms - cpu.mean_ms > 0.8 * ran["overhead_ms"]
+
+
+def perf(phone, tiny_files, accelerators: dict, *flags: str):
+    return phone("onnxruntime_perf_test", accelerators, "-m", "times", "-r", "3", "-I", *flags, str(tiny_files["onnx"]))
+
+
+def test_perf_test_placement_and_nnapi_capability_are_read(phone, tiny_files) -> None:
+    code, out, ran = perf(phone, tiny_files, {"nnapi": {"unsupported_op_types": ["ReduceMean"]}}, "-e", "nnapi", "-v")
+    r = parse_perf_test(out)
+    assert code == 0 and "Node placements" in out and "] Some nodes were not assigned to the preferred" in out
+    assert r.placement == ran["placement"] and r.placement["CPUExecutionProvider"] == 1
+    assert r.placement["NnapiExecutionProvider"] == ran["partitions"]  # a fused partition is one node there
+    assert r.delegates == [{"delegate": "NnapiExecutionProvider", "execution": "partial", "replaced": ran["replaced"],
+                            "total": ran["total"], "partitions": ran["partitions"], "kernels": None}]  # fmt: skip
+    assert r.delegation == [{"delegate": "NnapiExecutionProvider", "replaced": ran["replaced"], "total": ran["total"],
+                             "partial": True}]  # fmt: skip
+
+
+def test_perf_test_xnnpack_full_and_qnn_none(phone, tiny_files) -> None:
+    code, out, ran = perf(phone, tiny_files, {"xnnpack": {}}, "-e", "xnnpack", "-v")
+    r = parse_perf_test(out)
+    assert f"]  All nodes placed on [XnnpackExecutionProvider]. Number of nodes: {ran['total']}" in out
+    assert r.placement == {"XnnpackExecutionProvider": ran["total"]}
+    assert [(d["delegate"], d["execution"]) for d in r.delegates] == [("XnnpackExecutionProvider", "full")]
+    ops = ["Conv", "Relu", "ReduceMean", "Gemm", "MatMul", "Add", "Flatten", "Reshape", "Transpose"]
+    code, out, ran = perf(phone, tiny_files, {"qnn": {"unsupported_op_types": ops}}, "-e", "qnn", "-v")
+    r = parse_perf_test(out)
+    assert code == 0 and "Number of partitions supported by QNN EP: 0\n" in out
+    assert r.placement == {"CPUExecutionProvider": ran["total"]}
+    assert [(d["delegate"], d["execution"], d["replaced"]) for d in r.delegates] == [
+        ("QNNExecutionProvider", "none", 0)
+    ]
+
+
+def test_perf_test_provider_missing_from_the_build_fails_in_the_tools_words(phone, tiny_files) -> None:
+    code, out, ran = perf(phone, tiny_files, {}, "-e", "nnapi", "-i", "NNAPI_FLAG_CPU_DISABLED")
+    assert code == 255 and ran["failed"] == "NnapiExecutionProvider not in the build"
+    assert "ort_test_session.cc:" in out and "NNAPI is not supported in this build" in out
+    with pytest.raises(ToolFailed, match="NNAPI is not supported in this build") as info:
+        parse_perf_test(out)
+    assert info.value.delegate_errors == ["NNAPI is not supported in this build"]
+
+
+# stand-in outputs of each new format (the tests above make them), fuzzed: only ToolOutputError escapes
+GPU_PARTIAL = """\
+INFO: Use gpu: [1]
+INFO: Loaded model m.tflite
+INFO: Created TensorFlow Lite delegate for GPU.
+INFO: GPU delegate created.
+INFO: Going to apply 1 delegates one after another.
+ERROR: Following operations are not supported by GPU delegate:
+MEAN: Operation is not supported.
+4 operations will run on the GPU, and the remaining 2 operations will run on the CPU.
+INFO: Replacing 4 out of 6 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 1 partitions.
+INFO: Initialized OpenCL-based API.
+INFO: Created 1 GPU delegate kernels.
+INFO: Explicitly applied GPU delegate, and the model graph will be partially executed by the delegate w/ 1 delegate \
+kernels.
+WARNING: Could not create Hexagon delegate: platform may not support delegate or required libraries are missing
+ERROR: Could not find the specified NNAPI accelerator: x. Must be one of: {nnapi-reference}.
+INFO: TfLiteHexagonDelegate delegate: 5 nodes delegated out of 6 nodes with 1 partitions.
+INFO: count=3 first=2600 curr=2500 min=2500 max=2600 avg=2533 std=47
+INFO: count=50 first=2510 min=2478 max=2523 avg=2496.84 std=14
+INFO: Inference timings in us: Init: 351, First inference: 2600, Warmup (avg): 2533, Inference (avg): 2496.84
+"""
+ORT_PLACEMENT = """\
+2026-11-30 05:50:40.920304348 [W:onnxruntime:Default, nnapi_execution_provider.cc:245 GetCapability] \
+NnapiExecutionProvider::GetCapability, number of partitions supported by NNAPI: 2 number of nodes in the graph: 5 \
+number of nodes supported by NNAPI: 4
+2026-11-30 05:50:40.920405775 [V:onnxruntime:, session_state.cc:1598 VerifyEachNodeIsAssignedToAnEp] Node placements
+2026-11-30 05:50:40.920585982 [V:onnxruntime:, session_state.cc:1604 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed \
+on [NnapiExecutionProvider]. Number of nodes: 2
+2026-11-30 05:50:40.920596617 [V:onnxruntime:, session_state.cc:1604 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed \
+on [CPUExecutionProvider]. Number of nodes: 1
+2026-11-30 05:50:40.920598811 [V:onnxruntime:, session_state.cc:1606 VerifyEachNodeIsAssignedToAnEp]   ReduceMean (m)
+[I:onnxruntime:, qnn_execution_provider.cc:1152 GetCapability] Number of partitions supported by QNN EP: 1, number of \
+nodes in the graph: 5, number of nodes supported by QNN: 5
+All nodes have been placed on [CPUExecutionProvider].
+ Provider: [XnnpackExecutionProvider]: [Conv (c), Relu (r), ]
+ Node [Gemm (g)] has been placed on [CPUExecutionProvider].
+NNAPI is not supported in this build
+"""
+ORT_PLACEMENT += PERF_TEST
+
+
+@FUZZ
+@given(st.one_of(garbled(GPU_PARTIAL), garbled(ORT_PLACEMENT), st.text(max_size=400)))
+def test_fuzzed_delegation_lines_raise_only_parse_errors(text: str) -> None:
+    only_parse_errors(parse_benchmark_model, text)
+    only_parse_errors(parse_perf_test, text)
+    only_parse_errors(read_delegation, text)
+
+
+def test_every_delegation_line_of_both_tools_is_read() -> None:
+    r = parse_benchmark_model(GPU_PARTIAL)
+    assert [(d["delegate"], d["execution"], d["replaced"], d["total"], d["partitions"]) for d in r.delegates] == [
+        ("GPU", "partial", 4, 6, 1), ("Hexagon", "partial", 5, 6, 1)
+    ]  # fmt: skip
+    assert r.delegate_errors == [
+        "Could not create Hexagon delegate: platform may not support delegate or required libraries are missing",
+        "Could not find the specified NNAPI accelerator: x. Must be one of: {nnapi-reference}.",
+    ]
+    assert r.count == 50 and r.mean_ms == pytest.approx(2.49684)
+    read = read_delegation(ORT_PLACEMENT)
+    assert read["placement"] == {"XnnpackExecutionProvider": 2, "CPUExecutionProvider": 1}  # the last listing counts
+    assert [(d["delegate"], d["replaced"], d["total"], d["partitions"]) for d in read["delegates"]] == [
+        ("XnnpackExecutionProvider", 2, 3, None), ("NnapiExecutionProvider", 4, 5, 2), ("QNNExecutionProvider", 5, 5, 1)
+    ]  # fmt: skip
+    with pytest.raises(ToolFailed, match="NNAPI is not supported in this build"):
+        parse_perf_test(ORT_PLACEMENT.replace(PERF_TEST, ""))

@@ -21,16 +21,21 @@ import typer
 from bench.cli import render
 from bench.cli.app import app
 from bench.cli.options import (
+    AcceleratorOption,
+    DelegateOption,
     FactoryArgsOption,
     InputShapeOption,
     MaxRunsOption,
     MaxTimeOption,
     MinRunsOption,
     MinTimeOption,
+    RequireFullOption,
     StoreOption,
     WarmupOption,
     WeightsOption,
+    accelerator_specs,
     bounded,
+    delegation_settings,
     fraction,
     ints,
     model_references,
@@ -64,6 +69,9 @@ def ab_cmd(
     threads: Annotated[
         str | None, typer.Option(help="Comma-separated thread counts (default: the device profile's).")
     ] = None,
+    accelerator: AcceleratorOption = None,
+    delegate_option: DelegateOption = None,
+    require_full_delegation: RequireFullOption = False,
     input_shape: InputShapeOption = None,
     weights: WeightsOption = None,
     factory_args: FactoryArgsOption = None,
@@ -99,7 +107,7 @@ def ab_cmd(
         commit_of(checked, base, "--base")
         if head is not None:
             commit_of(checked, head, "--head")
-    from bench.cli.run import _terminate_as_interrupt
+    from bench.cli.run import _terminate_as_interrupt, check_accelerators
     from bench.devices.config import get_device
     from bench.measure.ab import measure_ab, pair_cells
     from bench.measure.harness import Harness, plan_cells
@@ -139,8 +147,10 @@ def ab_cmd(
     thread_counts = ints(threads, "--threads") if threads else list(dev.threads)
     chosen_seed = seed if seed is not None else secrets.randbelow(2**31)
 
+    specs = accelerator_specs(accelerator)
+
     def plan(ref: str):
-        return plan_cells([ref], formats, precisions, runtimes, thread_counts, 1, device=dev)
+        return plan_cells([ref], formats, precisions, runtimes, thread_counts, 1, device=dev, accelerators=specs)
 
     with contextlib.ExitStack() as stack:
         if direct:
@@ -155,11 +165,16 @@ def ab_cmd(
         for name in sorted({p.a.runtime for p in pairs} | {p.b.runtime for p in pairs}):
             if dev.is_local:  # remote runtimes live on the device: checked there, per cell
                 get_runtime(name).check_available()
+        cells = [c for p in pairs for c in (p.a, p.b)]
+        delegation = delegation_settings(
+            specs, delegate_option, require_full_delegation, sorted({c.runtime for c in cells})
+        )
+        check_accelerators(cells, {}, delegation, dev.is_local)
         for ra, rb in sides:
             for ref in (ra, rb):
                 if direct and is_model_file(ref) and not Path(ref).exists():
                     raise BenchError(f"model file not found: {ref}")
-        harness = Harness(dev, None, protocol)
+        harness = Harness(dev, None, protocol, delegation=delegation)
         harness.store = Store(store)
         log = sys.stderr if as_json or not sys.stdout.isatty() else None
         with render.progress() as progress:

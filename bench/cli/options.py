@@ -129,6 +129,64 @@ MinTimeOption = Annotated[float, typer.Option(callback=bounded, help="Minimum se
 MaxRunsOption = Annotated[int, typer.Option(callback=bounded, help="Maximum timed runs.")]
 MaxTimeOption = Annotated[float, typer.Option(callback=bounded, help="Maximum seconds of timed runs.")]
 
+# Where the graph runs (bench.accelerators): declared once for bench run and bench ab.
+AcceleratorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--accelerator",
+        "-a",
+        help="Comma-separated accelerators (default cpu): cpu, xnnpack, gpu, nnapi[:DEVICE], hexagon, qnn, cuda, "
+        "tensorrt, openvino, ane; each runs on the runtimes it serves and must be in the device's profile.",
+    ),
+]
+DelegateOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--delegate-option",
+        help="Accelerator setting KEY=VALUE, repeatable: gpu_backend=cl|gl, gpu_precision_loss_allowed=true|false "
+        "(litert gpu); nnapi_cpu=true|false (allow NNAPI's CPU reference; default false).",
+    ),
+]
+RequireFullOption = Annotated[
+    bool,
+    typer.Option(
+        "--require-full-delegation", help="A cell whose accelerator took only part of the graph fails instead."
+    ),
+]
+
+
+def accelerator_specs(accelerator: str | None) -> list[str]:
+    """The ``--accelerator`` specs (default ``["cpu"]``), each checked; BenchError naming the known
+    accelerators for an unknown one."""
+    from bench.accelerators.base import accelerators, get_accelerator
+
+    specs = list(dict.fromkeys(split(accelerator))) if accelerator is not None else ["cpu"]
+    if not specs:
+        raise BenchError(f"--accelerator is empty; known: {', '.join(accelerators())}")
+    for spec in specs:
+        get_accelerator(spec)
+    return specs
+
+
+def delegation_settings(specs: list[str], values: list[str] | None, require_full: bool, runtimes: list[str]):
+    """The run's :class:`~bench.accelerators.base.Delegation`: the ``--delegate-option`` values parsed
+    and checked against the accelerator ``specs`` and the ``runtimes`` of the planned cells.
+    BenchError (exit 2, one line) for an unknown option, an option of an accelerator the run does
+    not use or of another runtime, a value the option does not take, or full delegation required
+    of the CPU alone."""
+    from bench.accelerators.base import Delegation, check_options
+
+    options = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"--delegate-option '{value[:80]}': use KEY=VALUE")
+        options[key.strip()] = text.strip()
+    check_options(options, specs, runtimes)
+    if require_full and specs == ["cpu"]:
+        raise BenchError("--require-full-delegation needs an --accelerator other than cpu")
+    return Delegation(options, require_full)
+
 
 def ints(value: str, option: str) -> list[int]:
     """Comma-separated positive integers ('1,4' -> [1, 4]), each within ``option``'s range; raises

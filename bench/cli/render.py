@@ -147,10 +147,25 @@ def exports(artifacts: Sequence[Artifact]) -> None:
 
 def cell_line(row: dict[str, Any]) -> str:
     """One finished cell as a log line: 'model format/precision runtime xN on device: median 1.234 ms'."""
-    head = f"{row['model']} {row['format']}/{row['precision']} {row['runtime']} x{row['threads']} on {row['device']}"
+    where = (
+        row["runtime"] if (row.get("accelerator") or "cpu") == "cpu" else f"{row['runtime']}[{accelerator_text(row)}]"
+    )
+    head = f"{row['model']} {row['format']}/{row['precision']} {where} x{row['threads']} on {row['device']}"
     if row["status"] != "ok":
         return f"{head}: failed: {row['error']}"
     return f"{head}: median {fmt(row.get('median_ms'), 3)} ms"
+
+
+def accelerator_text(row: dict) -> str:
+    """A row's accelerator with its delegation coverage: ``cpu``, ``gpu 100%``, ``gpu 91% partial``, and
+    ``outputs OFF`` when its outputs were checked against the CPU's and differ too much."""
+    name = row.get("accelerator") or "cpu"
+    coverage = row.get("coverage")
+    check = (row.get("source") or {}).get("output_check") if isinstance(row.get("source"), dict) else None
+    off = " outputs OFF" if check and check.get("flagged") else ""  # its outputs differ from the CPU's
+    if name == "cpu" or coverage is None or coverage != coverage:
+        return name + off
+    return f"{name} {coverage:.0%}" + (" partial" if coverage < 1.0 else "") + off
 
 
 def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None) -> None:
@@ -168,6 +183,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
         "device",
         "format",
         "runtime",
+        "accel",
         "thr",
         "n",
         "median ms",
@@ -179,7 +195,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
         "GFLOP/s",
         "mJ/inf",
     ):
-        table.add_column(col, justify="left" if col in ("model", "device", "format", "runtime") else "right")
+        table.add_column(col, justify="left" if col in ("model", "device", "format", "runtime", "accel") else "right")
     table.add_column("status", overflow="fold")
     for r in rows:
         ok = r["status"] == "ok"
@@ -190,6 +206,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
             r["device"],
             f"{r['format']}/{r['precision']}",
             r["runtime"],
+            accelerator_text(r),
             str(int(r["threads"])),
             "-" if not n or n != n else str(int(n)),
             fmt(r.get("median_ms")) + mean,
@@ -366,9 +383,9 @@ def ingested(row: dict[str, Any], model: str, precision: str, device: str) -> No
 
 
 def devices(profiles: Iterable[Device], user_dir: str) -> None:
-    """The device profiles: transport, address, runtimes, threads, energy meter, file."""
+    """The device profiles: transport, address, runtimes, accelerators, threads, energy meter, file."""
     table = Table(title=f"device profiles (yours: {user_dir})")
-    for col in ("name", "transport", "address", "runtimes", "threads", "energy", "profile"):
+    for col in ("name", "transport", "address", "runtimes", "accelerators", "threads", "energy", "profile"):
         table.add_column(col, overflow="fold")
     for d in profiles:
         table.add_row(
@@ -376,6 +393,7 @@ def devices(profiles: Iterable[Device], user_dir: str) -> None:
             d.transport,
             d.address or "-",
             ", ".join(d.runtimes),
+            ", ".join(d.accelerators),
             ",".join(map(str, d.threads)),
             d.energy_meter,
             d.path,

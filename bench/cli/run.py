@@ -20,16 +20,21 @@ import typer
 from bench.cli import render
 from bench.cli.app import app
 from bench.cli.options import (
+    AcceleratorOption,
+    DelegateOption,
     FactoryArgsOption,
     InputShapeOption,
     MaxRunsOption,
     MaxTimeOption,
     MinRunsOption,
     MinTimeOption,
+    RequireFullOption,
     StoreOption,
     WarmupOption,
     WeightsOption,
+    accelerator_specs,
     bounded,
+    delegation_settings,
     input_shape_text,
     ints,
     model_references,
@@ -86,6 +91,9 @@ def run_cmd(
     threads: Annotated[
         str | None, typer.Option(help="Comma-separated thread counts (default: the device profile's).")
     ] = None,
+    accelerator: AcceleratorOption = None,
+    delegate_option: DelegateOption = None,
+    require_full_delegation: RequireFullOption = False,
     warmup: WarmupOption = Protocol.warmup,
     min_runs: MinRunsOption = Protocol.min_runs,
     min_time: MinTimeOption = Protocol.min_time,
@@ -162,12 +170,13 @@ def run_cmd(
     if "pytorch" in formats and any(is_user_reference(r) for r in refs):
         raise BenchError("format pytorch (eager) measures zoo models; measure file.py:factory models as onnx or tflite")
     overrides = parse_options(option or [])
+    specs = accelerator_specs(accelerator)
     if farm:
         if device_file:
             raise BenchError("--farm runs devices that live on the farm's workers: no --device-file")
         farm_threads = ints(threads or "1", "--threads")
         settings = _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, farm_threads,
-                                 repeats, input_shape, weights, factory_args)  # fmt: skip
+                                 repeats, input_shape, weights, factory_args, specs)  # fmt: skip
         previous = None
         if resume:  # every device's last unfinished run, measured to its end with its own settings
             results_store = Store(store)
@@ -178,19 +187,21 @@ def run_cmd(
             protocol, overrides = _resumed_settings(ctx, previous[devices[0]], settings)
             cells = [Cell.from_row(c) for c in previous[devices[0]]["plan"]]
         else:
-            cells = plan_cells(refs, formats, precisions, runtimes, farm_threads, repeats)
+            cells = plan_cells(refs, formats, precisions, runtimes, farm_threads, repeats, accelerators=specs)
+        delegation = _delegation(delegate_option, require_full_delegation, cells, previous and previous[devices[0]])
+        settings["delegation"] = asdict(delegation)
         check_options_used(overrides, {c.runtime for c in cells})
         for name in sorted({c.runtime for c in cells}):
             get_runtime(name).with_options(overrides)
         _check_user_models(cells)
-        _run_farm(farm, devices, cells, protocol, overrides, store, as_json, settings, previous)
+        _run_farm(farm, devices, cells, protocol, overrides, store, as_json, settings, previous, delegation)
         return
     if len(devices) > 1:
         raise BenchError("several --device values need --farm ADDRESS (or run one device at a time)")
     dev = get_device(devices[0], device_file)
     thread_counts = ints(threads, "--threads") if threads else list(dev.threads)
     settings = _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts,
-                             repeats, input_shape, weights, factory_args)  # fmt: skip
+                             repeats, input_shape, weights, factory_args, specs)  # fmt: skip
     previous = None
     if resume:
         results_store = Store(store)
@@ -200,16 +211,19 @@ def run_cmd(
         protocol, overrides = _resumed_settings(ctx, previous, settings)
         cells = [Cell.from_row(c) for c in previous["plan"]]
     else:
-        cells = plan_cells(refs, formats, precisions, runtimes, thread_counts, repeats, device=dev)
+        cells = plan_cells(refs, formats, precisions, runtimes, thread_counts, repeats, device=dev, accelerators=specs)
+    delegation = _delegation(delegate_option, require_full_delegation, cells, previous)
+    settings["delegation"] = asdict(delegation)
     check_options_used(overrides, {c.runtime for c in cells})
     for name in sorted({c.runtime for c in cells}):  # missing runtimes and bad values: exit 2 before any work
         if dev.is_local:  # remote runtimes live on the device: checked there, per cell
             get_runtime(name).check_available()
         get_runtime(name).with_options(overrides)
+    check_accelerators(cells, overrides, delegation, dev.is_local)
     # The device is reached first (an unreachable device is the first error), then the model files and
     # the users' factories are checked, and only then is the store opened: a command that exits 2 leaves
     # no store behind.
-    harness = Harness(dev, None, protocol, rapl_root, thermal_root, overrides)
+    harness = Harness(dev, None, protocol, rapl_root, thermal_root, overrides, delegation=delegation)
     try:
         for file in {c.model for c in cells if is_model_file(c.model)}:
             if not Path(file).exists():  # a mistyped path is bad input (exit 2), not a failed cell in the store
@@ -374,8 +388,9 @@ def _terminate_as_interrupt():
 
 
 def _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts, repeats,
-                  input_shape, weights, factory_args) -> dict:  # fmt: skip
-    """What a run records for a later ``--resume``: its protocol, runtime options and plan options."""
+                  input_shape, weights, factory_args, accelerators) -> dict:  # fmt: skip
+    """What a run records for a later ``--resume``: its protocol, runtime options and plan options
+    (its delegation settings are added once the cells are planned: ``settings["delegation"]``)."""
     return {
         "protocol": asdict(protocol),
         "options": overrides,
@@ -390,11 +405,54 @@ def _run_settings(protocol, overrides, model, suite, formats, precisions, runtim
             "input_shape": input_shape_text(input_shape),
             "weights": weights,
             "factory_args": factory_args,
+            "accelerator": accelerators,
         },
     }
 
 
-def _run_farm(address, devices, cells, protocol, overrides, store, as_json, settings=None, resume=None) -> None:
+def _delegation(values: list[str] | None, require_full: bool, cells, resumed: dict | None):
+    """The run's delegation settings: a resumed run's recorded ones (the resume line may not change
+    them), else the command line's, checked against the planned cells."""
+    from bench.accelerators.base import Delegation
+
+    specs = list(dict.fromkeys(c.accelerator for c in cells))
+    given = delegation_settings(specs, values, require_full, sorted({c.runtime for c in cells}))
+    recorded = ((resumed or {}).get("settings") or {}).get("delegation")
+    if resumed is None or recorded is None:
+        return given
+    if (values or require_full) and asdict(given) != recorded:
+        raise BenchError(
+            f"--delegate-option/--require-full-delegation conflict with the recorded {recorded} of run "
+            f"{resumed['run_id']}: a resume measures with the run's own settings; drop the option"
+        )
+    return Delegation(recorded.get("options") or {}, bool(recorded.get("require_full")))
+
+
+def check_accelerators(cells, overrides: dict, delegation, local: bool) -> None:
+    """Exit 2 before any work for an accelerator that cannot run here: its runtime cannot run it on this
+    kind of device, ``--option providers`` contradicts it, or (on this machine) the execution provider
+    it needs is not installed, naming what to install."""
+    from bench.accelerators.base import serving_for
+    from bench.runtimes.base import get_runtime
+
+    for accelerator, runtime in sorted({(c.accelerator, c.runtime) for c in cells}):
+        if accelerator == "cpu":
+            continue
+        serving = serving_for(accelerator, runtime, delegation.options)
+        if set(serving.options) & set(overrides):
+            clash = ", ".join(sorted(set(serving.options) & set(overrides)))
+            raise BenchError(f"--option {clash} contradicts --accelerator {accelerator}, which sets it; use one")
+        if not local:
+            continue
+        if not serving.agent:
+            raise BenchError(f"accelerator {accelerator} on {runtime} cannot run on this machine: {serving.why_not}")
+        missing = get_runtime(runtime).missing_for(serving.options)
+        if missing:
+            raise BenchError(f"accelerator {accelerator}: {missing}; {serving.needs or 'install it'}")
+
+
+def _run_farm(address, devices, cells, protocol, overrides, store, as_json, settings=None, resume=None,
+              delegation=None) -> None:  # fmt: skip
     from bench.devices.farm import check_reachable, run_on_farm
     from bench.results.store import Store
 
@@ -411,7 +469,7 @@ def _run_farm(address, devices, cells, protocol, overrides, store, as_json, sett
 
         argv = " ".join(sys.argv[1:])
         result = run_on_farm(
-            address, devices, cells, protocol, overrides, results_store, argv, on_row, settings, resume
+            address, devices, cells, protocol, overrides, results_store, argv, on_row, settings, resume, delegation
         )
     if as_json:
         import pandas as pd

@@ -31,7 +31,10 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "adb_server_port": (int,),
     },
     "cpu": {"affinity": (str,), "threads": (list,)},
-    "runtimes": {"available": (list,)},  # + the path of each registered runtime's native tool (_allowed)
+    # + the path of each registered runtime's native tool (_allowed); inference_diff: TFLite's run_eval
+    # of tensorflow/lite/tools/evaluation/tasks/inference_diff, which checks a delegate's outputs
+    "runtimes": {"available": (list,), "inference_diff": (str,)},
+    "accelerators": {"available": (list,)},  # accelerator specs of bench.accelerators, e.g. "nnapi:google-edgetpu"
     "energy": {"meter": (str,), "rails": (list,), "root": (str,)},
     "thermal": {
         "limit_c": (int, float),
@@ -55,6 +58,7 @@ class Device:
     affinity: str | None = None
     threads: tuple[int, ...] = (1,)
     runtimes: tuple[str, ...] = field(default_factory=lambda: _registered_runtimes())
+    accelerators: tuple[str, ...] = ("cpu",)  # what the device has (profile [accelerators] available)
     tools: dict = field(default_factory=dict)
     energy_meter: str = "auto"
     rails: tuple[str, ...] = ()
@@ -164,6 +168,16 @@ def load_device(path: str | Path) -> Device:
         known = ", ".join(transport_names())
         raise fail("transport", "", f"transport '{data['transport']}' is not one of {known}")
     cpu, runtimes = data.get("cpu", {}), data.get("runtimes", {})
+    accelerators = data.get("accelerators", {}).get("available", ["cpu"])
+    for spec in accelerators:
+        try:
+            from bench.accelerators.base import get_accelerator
+
+            get_accelerator(str(spec))
+        except BenchError as exc:
+            raise fail("available", "accelerators", str(exc)) from None
+    if "cpu" not in accelerators:
+        raise fail("available", "accelerators", "'[accelerators] available' must list cpu (every device has one)")
     energy, thermal = data.get("energy", {}), data.get("thermal", {})
     threads = cpu.get("threads", [1])
     if not threads or not all(isinstance(t, int) and not isinstance(t, bool) and t > 0 for t in threads):
@@ -193,6 +207,7 @@ def load_device(path: str | Path) -> Device:
         affinity=affinity,
         threads=tuple(threads),
         runtimes=tuple(available),
+        accelerators=tuple(str(a) for a in accelerators),
         tools={k: v for k, v in runtimes.items() if k != "available" and v},
         energy_meter=energy.get("meter", "auto"),
         rails=tuple(energy.get("rails", [])),

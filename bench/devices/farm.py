@@ -123,20 +123,24 @@ def cache_artifact(artifact: dict, cache: Path) -> Path:
 
 
 def measure_on_worker(
-    device_name: str, cell: Cell, artifact: dict | None, protocol: dict, options: dict
+    device_name: str, cell: Cell, artifact: dict | None, protocol: dict, options: dict, delegation: dict | None = None
 ) -> Measurement:
     """Runs on a worker: measure one cell on one of its devices, the worker's host name recorded in
     its settings. ``artifact`` carries the bytes exported on the client, cached on the worker by
-    content hash."""
+    content hash; ``delegation``: the run's accelerator settings (``Delegation`` as a dict)."""
+    from bench.accelerators.base import Delegation
     from bench.devices.config import get_device
     from bench.measure.harness import Harness
     from bench.measure.protocol import Protocol
     from bench.measure.runners import Workload
     from bench.paths import results_dir
 
-    key = f"{device_name}|{sorted(protocol.items())}|{sorted(options.items())}"
+    delegation = Delegation(**(delegation or {}))
+    key = f"{device_name}|{sorted(protocol.items())}|{sorted(options.items())}|{delegation}"
     if key not in _HARNESSES:
-        _HARNESSES[key] = Harness(get_device(device_name), None, Protocol(**protocol), options=options)
+        _HARNESSES[key] = Harness(
+            get_device(device_name), None, Protocol(**protocol), options=options, delegation=delegation
+        )
     harness = _HARNESSES[key]
     local = None
     if artifact is not None:
@@ -328,6 +332,7 @@ def run_on_farm(
     on_row: Callable[[dict], None] | None = None,
     settings: dict | None = None,
     resume: dict[str, dict] | None = None,
+    delegation=None,
 ) -> FarmResult:
     """Measure ``cells`` on every device of the farm; one stored run per device, each under its
     lease (:class:`~bench.results.lease.RunLease`) for as long as the suite runs.
@@ -335,7 +340,8 @@ def run_on_farm(
     ``settings`` are recorded with new runs (what a resume measures with). ``resume``: device ->
     run row (:meth:`Store.resumable_run`): measure what each of those runs still lacks by its
     recorded plan, into that run (its lease taken first: BenchError naming the holder when another
-    live process measures it). Raises BenchError when a device is not offered."""
+    live process measures it). ``delegation``: the run's accelerator settings
+    (:class:`~bench.accelerators.base.Delegation`). Raises BenchError when a device is not offered."""
     from bench.measure.environment import fingerprint
     from bench.measure.harness import failed_measurement, prepare_workload
     from bench.results.lease import RunLease, this_holder
@@ -378,7 +384,14 @@ def run_on_farm(
                 if key in errors:
                     _store(store, result, failed_measurement(cell, device, protocol, errors[key]), on_row)
                     continue
-                args = (device, cell, payloads[key], asdict(protocol), options)
+                args = (
+                    device,
+                    cell,
+                    payloads[key],
+                    asdict(protocol),
+                    options,
+                    asdict(delegation) if delegation else None,
+                )
                 jobs.append(Job(device, args, tag=cell))
             for job, outcome, reason in farm.run(measure_on_worker, jobs):
                 measurement = outcome if reason is None else failed_measurement(job.tag, job.device, protocol, reason)

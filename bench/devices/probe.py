@@ -30,6 +30,9 @@ def probe_device(device: Device) -> list[tuple[str, str]]:
         rows += runtimes
         if usable:
             rows.append(("thermal", transport.describe_thermal()))
+            from bench.accelerators.trial import try_accelerators
+
+            rows += try_accelerators(device)
         try:
             meter, _, note = probe_meter(device.energy_meter, transport, device.energy_root or None, device.rails)
             rows.append(("energy", f"ok: {note}" if meter else f"unavailable: {note}"))

@@ -137,7 +137,8 @@ def pair_cells(labels: list[str], a_cells: list[list[Cell]], b_cells: list[list[
         if len(a_list) != len(b_list):
             raise BenchError(f"{label}: {len(a_list)} cells on A but {len(b_list)} on B; name one format")
         for a, b in zip(a_list, b_list, strict=True):
-            pairs.append(Pair(f"{label} {a.format}/{a.precision} {a.runtime} x{a.threads}", a, b))
+            where = a.runtime if a.accelerator == "cpu" else f"{a.runtime}[{a.accelerator}]"
+            pairs.append(Pair(f"{label} {a.format}/{a.precision} {where} x{a.threads}", a, b))
     return pairs
 
 

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from bench.accelerators.base import DEFAULT as DEFAULT_ACCELERATOR
+from bench.accelerators.base import Delegation, Serving, get_accelerator, serves, serving_for, split_spec
+from bench.accelerators.coverage import judge
 from bench.devices.config import Device
 from bench.devices.energy.base import EnergyMeter, EnergyResult, MeterUnavailable, probe_meter
 from bench.devices.transports.base import DeviceLost, TransportError, open_transport
@@ -54,11 +57,20 @@ def plan_cells(
     threads: list[int],
     repeats: int = 1,
     device: Device | None = None,
+    accelerators: list[str] | None = None,
 ) -> list[Cell]:
     """Every combination that makes sense on ``device``; interleaved by repeat. ``models``: model
     references (:mod:`export.reference`), each a cell's model as it is. A model file (``.onnx``,
     ``.tflite``, ``.mlpackage``) runs as what it is: its format and its precision read from the file,
-    whatever ``formats`` and ``precisions`` say (the CLI refuses a contradiction first)."""
+    whatever ``formats`` and ``precisions`` say (the CLI refuses a contradiction first).
+
+    ``accelerators``: accelerator specs (default: the CPU); each runs on the planned runtimes it
+    serves. BenchError for an accelerator the device's profile does not list (with the list), or
+    one that serves none of the planned runtimes."""
+    accelerators = accelerators or [DEFAULT_ACCELERATOR]
+    if device is not None:
+        for spec in accelerators:
+            check_device_has(device, spec)
     offered = device.runtimes if device else tuple(DEFAULT_RUNTIME.values())
     for name in runtimes or []:
         get_runtime(name)
@@ -84,7 +96,35 @@ def plan_cells(
     if not base:
         where = f" on device '{device.name}' (it offers {', '.join(offered)})" if device else ""
         raise BenchError(f"nothing to run: no runtime matches the chosen formats{where} (see `bench run --help`)")
-    return [Cell(c.model, c.format, c.precision, c.runtime, c.threads, r) for r in range(repeats) for c in base]
+    planned = sorted({c.runtime for c in base})
+    for spec in accelerators:
+        if not any(serves(spec, runtime) for runtime in planned):
+            accelerator, _ = get_accelerator(spec)
+            raise BenchError(
+                f"accelerator {spec} runs on {', '.join(accelerator.serves)}; this run's runtimes are "
+                f"{', '.join(planned)} (choose them with --runtime / --format)"
+            )
+    crossed = [replace(c, accelerator=spec) for c in base for spec in accelerators if serves(spec, c.runtime)]
+    return [replace(c, repeat=r) for r in range(repeats) for c in crossed]
+
+
+def check_device_has(device: Device, spec: str) -> None:
+    """BenchError unless ``device``'s profile lists accelerator ``spec``: listed exactly, or by its
+    name alone when it has no variant (``nnapi`` is on a device that lists ``nnapi:google-edgetpu``:
+    NNAPI picks the devices; ``nnapi:NAME`` needs that name or a bare ``nnapi`` listed)."""
+    name, variant = split_spec(spec)
+    get_accelerator(spec)
+    listed = device.accelerators
+    if (
+        spec in listed
+        or (not variant and any(split_spec(a)[0] == name for a in listed))
+        or (variant and name in listed)
+    ):
+        return
+    raise BenchError(
+        f"device '{device.name}' has no accelerator {spec}; its profile lists {', '.join(listed)} "
+        "([accelerators] available)"
+    )
 
 
 def _file_precision(path: str) -> str:
@@ -204,6 +244,7 @@ class Harness:
         thermal_root: str | None = None,
         options: dict[str, str] | None = None,
         meter_root: str | None = None,
+        delegation: Delegation | None = None,
     ):
         self.device = device
         self.store = store
@@ -212,6 +253,7 @@ class Harness:
         self.transport.connect()
         self.thermal_root = thermal_root or device.thermal_root
         self.option_overrides = options or {}
+        self.delegation = delegation or Delegation()
         self.meter: EnergyMeter | None
         try:
             root = meter_root or device.energy_root or None
@@ -221,10 +263,38 @@ class Harness:
         except MeterUnavailable as exc:
             raise BenchError(f"{device.path or device.name}: {exc}") from None
         self.runner = runner_for(device, self.transport, protocol, self.meter, spec)
+        self._meter_runners: dict[str, tuple] = {}  # an accelerator's own meter -> (runner, its note)
         self.lost: str | None = None
 
-    def options(self, runtime: str) -> dict:
-        return get_runtime(runtime).with_options(self.option_overrides)
+    def _runner(self, serving: Serving | None) -> tuple:
+        """The runner of a cell and the note on its energy: the device's, or, where the profile lets
+        the meter be chosen (``auto``) and the cell's accelerator has its own meter (NVML for an NVIDIA
+        GPU), one measuring with that meter, so a GPU cell's energy is the GPU's."""
+        wanted = serving.energy_meter if serving is not None else ""
+        if not wanted or self.device.energy_meter != "auto" or (self.meter and self.meter.name == wanted):
+            return self.runner, self.energy_note
+        if wanted not in self._meter_runners:
+            try:
+                meter, spec, note = probe_meter(wanted, self.transport, None, ())
+            except MeterUnavailable as exc:
+                meter, spec, note = None, None, str(exc)
+            if meter is None:
+                self._meter_runners[wanted] = (self.runner, f"{note}; {self.energy_note}")
+            else:
+                runner = runner_for(self.device, self.transport, self.protocol, meter, spec)
+                self._meter_runners[wanted] = (runner, note)
+        return self._meter_runners[wanted]
+
+    def serving(self, cell: Cell) -> Serving:
+        """How the cell's accelerator runs on its runtime with this run's delegate options (BenchError
+        when it does not run there)."""
+        return serving_for(cell.accelerator, cell.runtime, self.delegation.options)
+
+    def options(self, cell: Cell) -> dict:
+        """The runtime options a cell runs with: the runtime's defaults, the run's ``--option`` values,
+        then what its accelerator sets (execution providers, compute units)."""
+        options = get_runtime(cell.runtime).with_options(self.option_overrides)
+        return {**options, **self.serving(cell).options}
 
     def thermal(self) -> ThermalRecord:
         """Wait (bounded) for the device's thermal state to settle, the way its transport reads it."""
@@ -235,12 +305,24 @@ class Harness:
         reason in ``error``. Never raises for a failure of the cell itself; a lost device raises
         DeviceLost. ``workload``: already exported (the farm ships it); else exported here when missing."""
         started = time.time()
-        settings = {**asdict(self.protocol), "options": self.options(cell.runtime)}
+        try:
+            check_device_has(self.device, cell.accelerator)
+            serving = self.serving(cell)
+            settings = {**asdict(self.protocol), "options": self.options(cell)}
+        except BenchError as exc:
+            settings, serving, reason = asdict(self.protocol), None, str(exc)
+        else:
+            reason = None
+        if cell.accelerator != DEFAULT_ACCELERATOR:
+            settings["delegation"] = {"options": self.delegation.options, "require_full": self.delegation.require_full}
         so_far = Measurement(cell.on(self.device.name), settings=settings, started_at=started)
         local = self.transport.is_local
-        reason = get_runtime(cell.runtime).unavailable_reason() if local else None
+        if reason is None and local:
+            reason = get_runtime(cell.runtime).unavailable_reason()
         if cell.runtime not in self.device.runtimes:
             reason = f"device '{self.device.name}' offers {', '.join(self.device.runtimes)}, not {cell.runtime}"
+        if reason is None:
+            reason = self._runner(serving)[0].refuses(cell, serving)
         if reason:
             workload, error = None, reason
         elif workload is None:
@@ -253,7 +335,8 @@ class Harness:
         so_far = replace(so_far, thermal=self.thermal().to_dict())
         cpus = pinned_cpus(self.device.affinity, cell.threads) if local else cpus_of_mask(self.device.affinity)
         try:
-            result = self.runner.execute(cell, workload, self.options(cell.runtime), cpus)
+            runner, energy_note = self._runner(serving)
+            result = runner.execute(cell, workload, settings["options"], cpus, serving)
         except subprocess.TimeoutExpired:
             return replace(so_far, error="timed out on the device", ended_at=time.time())
         except DeviceLost:
@@ -270,9 +353,16 @@ class Harness:
         )
         if result.error:
             return replace(so_far, error=result.error)
+        verdict = judge(cell.accelerator, serving, result.source, self.delegation.require_full)
+        if verdict.record:
+            so_far = replace(
+                so_far, coverage=verdict.coverage, source={**(so_far.source or {}), "accelerator": verdict.record}
+            )
+        if verdict.error:  # a CPU latency is never stored under an accelerator's name
+            return replace(so_far, error=verdict.error)
         from bench.zoo import macs_of  # imports the zoo (torch): only once a cell succeeded
 
-        energy = result.energy or EnergyResult.unavailable("none", self.energy_note)
+        energy = result.energy or EnergyResult.unavailable("none", energy_note)
         return replace(
             so_far,
             status="ok",

@@ -6,7 +6,7 @@ statistics are derived properties, computed by :mod:`bench.measure.stats` (nowhe
 ingest build measurements; the store writes :meth:`Measurement.to_row`, whose keys are exactly
 the store's columns and the field names of ``bench results --format json``.
 
-The cell key (model, format, precision, runtime, device, threads, repeat) is defined here once;
+The cell key (model, format, precision, runtime, accelerator, device, threads, repeat) is defined here once;
 the store, compare and report use :data:`CELL_FIELDS` / :data:`POOLED_FIELDS` and :class:`Cell`.
 """
 
@@ -21,7 +21,7 @@ from bench.measure import stats
 from bench.measure.stats import STAT_FIELDS, LatencyStats
 
 # The key of one measurement, in the order the store and every table use.
-CELL_FIELDS = ("model", "format", "precision", "runtime", "device", "threads", "repeat")
+CELL_FIELDS = ("model", "format", "precision", "runtime", "accelerator", "device", "threads", "repeat")
 # The key of a cell with its repeats pooled (what compare and the report group by).
 POOLED_FIELDS = CELL_FIELDS[:-1]
 STATUSES = ("ok", "failed")
@@ -30,7 +30,8 @@ STATUSES = ("ok", "failed")
 @dataclass(frozen=True)
 class Cell:
     """What one measurement measures: a model file in a format and precision, on a runtime with a
-    thread count, the ``repeat``-th time, on ``device``.
+    thread count, the ``repeat``-th time, on ``device``, its graph on ``accelerator`` (an accelerator
+    spec of :mod:`bench.accelerators`: ``cpu``, ``gpu``, ``nnapi:google-edgetpu``, ``cuda`` ...).
 
     ``model`` is a model reference (:mod:`export.reference`): a zoo name, a model file as the user
     typed it, or a user's factory in canonical form (``/abs/net.py:make(width=0.5) --input-shape
@@ -48,10 +49,11 @@ class Cell:
     threads: int
     repeat: int = 0
     device: str = field(default="", kw_only=True)
+    accelerator: str = field(default="cpu", kw_only=True)
 
     @property
     def key(self) -> tuple:
-        """(model, format, precision, runtime, device, threads, repeat): :data:`CELL_FIELDS` in order."""
+        """(model, format, precision, runtime, accelerator, device, threads, repeat): :data:`CELL_FIELDS` in order."""
         return tuple(getattr(self, name) for name in CELL_FIELDS)
 
     @property
@@ -64,17 +66,20 @@ class Cell:
         return replace(self, device=device)
 
     def label(self) -> str:
-        """A short human label, e.g. ``mobilenetv2_100 onnx/fp32 onnxruntime x4``."""
-        return f"{self.model} {self.format}/{self.precision} {self.runtime} x{self.threads}"
+        """A short human label, e.g. ``mobilenetv2_100 onnx/fp32 onnxruntime x4`` (``litert[gpu]`` on an
+        accelerator other than the CPU)."""
+        where = self.runtime if self.accelerator == "cpu" else f"{self.runtime}[{self.accelerator}]"
+        return f"{self.model} {self.format}/{self.precision} {where} x{self.threads}"
 
     def plan_entry(self) -> dict:
         """The cell as a run's stored plan lists it (no device: the run names it)."""
-        return {name: getattr(self, name) for name in ("model", "format", "precision", "runtime", "threads", "repeat")}
+        return {name: getattr(self, name) for name in CELL_FIELDS if name != "device"}
 
     @classmethod
     def from_row(cls, row: Mapping) -> Cell:
-        """The cell of a stored row, a JSON record or a plan entry (``device`` and ``repeat`` optional).
-        Raises KeyError naming a missing key field."""
+        """The cell of a stored row, a JSON record or a plan entry (``device`` and ``repeat`` optional;
+        ``accelerator`` too: rows and plans from before accelerators ran on the CPU). Raises KeyError
+        naming a missing key field."""
         return cls(
             str(row["model"]),
             str(row["format"]),
@@ -83,6 +88,7 @@ class Cell:
             int(row["threads"]),
             int(row.get("repeat") or 0),
             device=str(row.get("device") or ""),
+            accelerator=str(row.get("accelerator") or "cpu"),
         )
 
 
@@ -124,6 +130,7 @@ class Measurement:
     init_ms: float | None = None
     first_ms: float | None = None
     peak_memory_mb: float | None = None
+    coverage: float | None = None  # share of the graph's nodes the accelerator ran (None: the CPU, or unknown)
     macs: int | None = None
     energy_mj_per_inference: float | None = None
     energy_note: str | None = None
@@ -246,6 +253,7 @@ class Measurement:
             "init_ms": self.init_ms,
             "first_ms": self.first_ms,
             "peak_memory_mb": self.peak_memory_mb,
+            "coverage": self.coverage,
             "macs": self.macs,
             "gflops_per_s": self.gflops_per_s,
             "energy_mj_per_inference": self.energy_mj_per_inference,

@@ -9,17 +9,40 @@
   builds; numbers may be in scientific notation), once for the warm-up and once for the timed runs;
   a stage whose runs all took the same time prints only ``count=N curr=T`` (``(all same)`` when N > 1);
 - lines bare, ``INFO: ``-prefixed, or as saved from ``adb logcat`` / glog (prefixes are stripped);
-- delegation: ``Replacing N out of M node(s) with delegate (D) node, yielding K partitions``,
-  ``Explicitly applied D delegate, and the model graph will be completely executed by the delegate``
-  / ``... partially executed by the delegate w/ K delegate kernels``, and ``Though D delegate is
-  explicitly applied, the model graph will not be executed by the delegate``;
+- delegation: ``Replacing N out of M node(s) with delegate (D) node, yielding K partitions`` (TFLite's
+  subgraph.cc; later builds add `` for the whole graph`` / `` for subgraph S``, LiteRT drops `` node``,
+  TF 2.3 and before print ``Replacing N node(s) ...`` without the total), ``Explicitly applied D
+  delegate, and the model graph will be completely executed by the delegate`` / ``... partially
+  executed by the delegate w/ K delegate kernels``, and ``Though D delegate is explicitly applied, the
+  model graph will not be executed by the delegate`` (benchmark_tflite_model.cc); the GPU delegate's
+  own count ``N operations will run on the GPU, and the remaining M operations will run on the CPU.``
+  / ``No operations will run on the GPU, and all M operations will run on the CPU.`` (model_builder.cc;
+  before 2020 ``First N operations will run on the GPU, and the remaining M on the CPU.``) and the
+  Hexagon / QNN delegates' ``D delegate: N nodes delegated out of M nodes with K partitions.``, read as
+  coverage where no ``Replacing`` line gave it;
+- delegate failures, kept one line each in the tool's words (``delegate_errors``) whether or not the
+  run then failed: ``Failed to apply D delegate.``, ``GPU acceleration is unsupported on this
+  platform.`` / ``NNAPI acceleration ...`` / ``Could not create Hexagon delegate: ...`` (the delegate
+  providers: the run goes on without it), ``Could not find the specified NNAPI accelerator: X. Must be
+  one of: {...}.`` (nnapi_delegate.cc), ``Node number N (D) failed to prepare.``, ``Restored original
+  execution plan after delegate application failure.`` and any error line naming a delegate;
 - memory: ``Memory footprint delta from the start of the tool (MB): init= overall=`` (a *delta*, not
   a peak; TF 2.1-2.3 called the same numbers ``Peak memory footprint (MB): init= overall=``) and
   ``Overall peak memory footprint (MB) via periodic monitoring: P`` (an absolute peak).
 
 ``onnxruntime_perf_test`` (average in ms, percentiles in s, memory in bytes): the current
 ``Average inference time cost: X ms`` / ``P90 Latency: X s`` format (2020 on) and the earlier one
-(``Total iterations:N``, ``Average time cost:X ms``, ``P90 Latency is X sec``).
+(``Total iterations:N``, ``Average time cost:X ms``, ``P90 Latency is X sec``). Node placement (``-v``:
+onnxruntime's verbose log, session_state.cc ``VerifyEachNodeIsAssignedToAnEp``): `` All nodes placed on
+[P]. Number of nodes: N`` / `` Node(s) placed on [P]. Number of nodes: N`` (2022 on), before that ``All
+nodes have been placed on [P].`` and `` Provider: [P]: [Op (name), ...]`` / `` Node [Op (name)] has been
+placed on [P].``; a compiling execution provider's fused partition is one node there. The providers'
+own capability lines, read as coverage of the graph's nodes: ``NnapiExecutionProvider::GetCapability,
+number of partitions supported by NNAPI: K number of nodes in the graph: M number of nodes supported
+by NNAPI: N`` (CoreML alike; a warning when K > 1) and ``Number of partitions supported by QNN EP: K,
+number of nodes in the graph: M, number of nodes supported by QNN: N``; the last of several (one per
+partitioning pass) counts. A provider missing from the build (``X is not supported in this build``,
+ort_test_session.cc) is a failed run.
 
 A result says which fields the output held (``found``), keeps everything the tool printed, and says
 what its memory figure means. A file with several runs is refused with the list of runs unless one
@@ -48,10 +71,17 @@ KNOWN_FORMATS = {
         "older bare lines of the same (TF 2.0-2.4)",
         "TF 1.x 'Average inference timings in us: Warmup:, Init:, no stats:' (or 'Inference:' in the APK)",
         "any of these as saved from 'adb logcat' (threadtime or brief) or glog",
+        "delegation: 'Replacing N out of M node(s) with delegate (D)' (subgraph.cc), 'Explicitly applied' / "
+        "'Though ... will not be executed' (benchmark_tflite_model.cc), the GPU delegate's 'N operations will run "
+        "on the GPU' (model_builder.cc), Hexagon/QNN 'N nodes delegated out of M nodes', and the delegates' "
+        "creation/application failures (delegate providers, nnapi_delegate.cc, subgraph.cc)",
     ),
     "onnxruntime_perf_test": (
         "'Average inference time cost: X ms' with 'P90 Latency: X s' (onnxruntime 1.1 and later, 2020 on)",
         "'Average time cost:X ms' with 'P90 Latency is X sec' (before early 2020)",
+        "node placement from -v (session_state.cc 'Node(s) placed on [P]. Number of nodes: N', 2022 on; 'All "
+        "nodes have been placed on [P].' before) and the NNAPI/CoreML/QNN GetCapability partition lines",
+        "'X is not supported in this build' (ort_test_session.cc) as a failed run",
     ),
 }
 
@@ -66,7 +96,10 @@ class ToolOutputError(BenchError):
 
 
 class ToolFailed(ToolOutputError):
-    """The output is readable but the tool says the run failed; the message is the tool's reason."""
+    """The output is readable but the tool says the run failed; the message is the tool's reason
+    (``delegate_errors``: the delegates' failure lines, when a delegate's failure ended the run)."""
+
+    delegate_errors: list[str] = []  # noqa: RUF012 - set per instance where a delegate failed
 
 
 @dataclass
@@ -90,6 +123,10 @@ class ToolResult:
     memory: dict[str, float] = field(default_factory=dict)  # every memory figure printed, MB
     delegation: list[dict] = field(default_factory=list)  # "Replacing N out of M": {"delegate", "replaced", ...}
     delegates: list[dict] = field(default_factory=list)  # per delegate: {"delegate", "execution", "kernels", ...}
+    # the delegates' creation / application failures, one line each in the tool's words, whether or not
+    # the run then failed (a delegate that could not be created leaves the run on the CPU)
+    delegate_errors: list[str] = field(default_factory=list)
+    placement: dict[str, int] = field(default_factory=dict)  # onnxruntime (-v): execution provider -> nodes
     threads: int | None = None  # the CPU threads the tool says it used (None: not printed, or "default")
     extra: dict[str, float] = field(default_factory=dict)  # other values the tool printed (name with unit)
     line_prefix: str | None = None  # "logcat" or "glog" when the lines carried one
@@ -188,13 +225,44 @@ DELTA_MEMORY = re.compile(
 PERIODIC_PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({NUMBER})")
 VMRSS = re.compile(rf"^- VmRSS\s*: ({NUMBER}) MB")
 DELEGATION = re.compile(
-    r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\)(?: node, yielding (\d+) partitions)?"
+    r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\)(?: node)?(?:, yielding (\d+) partitions)?"
+)
+OLD_DELEGATION = re.compile(
+    r"Replacing (\d+) node\(s\) with delegate \(([^)]*)\)(?: node)?(?:, yielding (\d+) partitions)?"
 )
 EXPLICIT = re.compile(
     r"Explicitly applied (.+?) delegate, and the model graph will be (completely|partially) executed by the "
     r"delegate(?: w/ (\d+) delegate kernels)?"
 )
 NOT_EXECUTED = re.compile(r"Though (.+?) delegate is explicitly applied, the model graph will not be executed")
+# the GPU delegate's own count (model_builder.cc; "First N ... the remaining M on the CPU." before 2020)
+GPU_OPS = re.compile(
+    r"^(?:First )?(\d+) operations will run on the GPU, and the remaining (\d+)(?: operations will run)? on the CPU"
+)
+GPU_NO_OPS = re.compile(r"^No operations will run on the GPU, and all (\d+) operations will run on the CPU")
+# the Hexagon / QNN delegates: "TfLiteHexagonDelegate delegate: 125 nodes delegated out of 125 nodes with 1 partitions."
+NODES_DELEGATED = re.compile(r"^(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes(?: with (\d+) partitions)?")
+FAILED_TO_APPLY = re.compile(r"^Failed to apply (?!the )(\w+(?: \w+)?) delegate\.")  # benchmark_tflite_model.cc
+UNSUPPORTED_BY = re.compile(r"^(?:Following|Next) operations are not supported by (\w+) delegate")
+# a delegate's creation or application failed (delegate providers, benchmark_tflite_model.cc, subgraph.cc,
+# nnapi_delegate.cc, the GPU delegate)
+DELEGATE_FAILURE = re.compile(
+    r"Failed to apply (?:the default TensorFlow Lite delegate|.{1,40}? delegate)"
+    r"|acceleration is unsupported on this platform"
+    r"|Could not create \w+ delegate"
+    r"|Could not find the specified NNAPI accelerator"
+    r"|Restored original execution plan after delegate application failure"
+    r"|\(\w*Delegate\w*\) failed to (?:prepare|invoke)"
+    r"|Delegate kernel was not initialized"
+    r"|\bTfLite\w*Delegate\w* (?:Init|Prepare|Invoke):"
+    r"|Disallowed CPU fallback detected"
+    r"|Hint fully delegated to single delegate is set"
+    r"|must be set for the provided NNAPI"
+)
+DELEGATE_WORD = re.compile(
+    r"(?i)delegate|nnapi|hexagon|opencl|opengl|\bgpu\b|\bdsp\b|\bnpu\b|xnnpack|\bqnn\b|coreml|edgetpu"
+)
+ERROR_LEVEL = re.compile(rf"^(?:ERROR|FATAL|E/|F/|E\(|{_STAMP}\s+(?:\S+\s+)?\d+\s+\d+\s+[EF]\s|{_STAMP}\s+[EF][/(])")
 INITIALIZED = re.compile(rf"^Initialized session in ({NUMBER}) ?ms")
 # benchmark_model "Num threads: [4]" (its setting) and "#threads used for CPU inference: [4]" (what ran)
 THREADS = re.compile(r"^(?:#threads used for CPU inference|Num threads): \[(\d+)\]")
@@ -216,6 +284,7 @@ DELEGATE_NAMES = {
     "TfLiteNnapiDelegate": "NNAPI",
     "TfLiteHexagonDelegate": "Hexagon",
     "TfLiteCoreMlDelegate": "Core ML",
+    "TfLiteQnnDelegate": "QNN",
 }
 SUMMARY_NAMES = {  # summary-line field -> ToolResult attribute ("mean" = the timed runs' average)
     "Init": "init_ms",
@@ -237,6 +306,194 @@ def _stat(line: str) -> dict[str, str]:
     if "avg" not in fields and "curr" in fields and (same or fields.get("count") == "1"):
         fields.update(avg=fields["curr"], min=fields["curr"], max=fields["curr"], first=fields["curr"], std="0")
     return fields
+
+
+ORT_LOG = re.compile(r"\[[VIWEF]:onnxruntime:[^\]]*\] ?")  # "[V:onnxruntime:, session_state.cc:1598 Verify...] "
+PLACEMENTS = "Node placements"
+PLACED_ALL = re.compile(r"^All nodes placed on \[([^\]]+)\]\. Number of nodes: (\d+)")
+PLACED = re.compile(r"^Node\(s\) placed on \[([^\]]+)\]\. Number of nodes: (\d+)")
+OLD_PLACED_ALL = re.compile(r"^All nodes have been placed on \[([^\]]+)\]")  # 2019-2022: no count
+OLD_PROVIDER = re.compile(r"^Provider: \[([^\]]+)\]: \[(.*)\]$")  # 2019-2022: the nodes listed, ", " after each
+OLD_NODE = re.compile(r"^Node \[(.+)\] has been placed on \[([^\]]+)\]")  # mid-2022
+# NNAPI / CoreML execution providers (a warning when K > 1), and QNN's (0 alone when none)
+EP_CAPABILITY = re.compile(
+    r"(\w+ExecutionProvider)::GetCapability, number of partitions supported by \w+: (\d+) number of nodes in the "
+    r"graph: (\d+) number of nodes supported by \w+: (\d+)"
+)
+QNN_CAPABILITY = re.compile(
+    r"Number of partitions supported by QNN EP: (\d+)(?:, number of nodes in the graph: (\d+), number of nodes "
+    r"supported by QNN: (\d+))?"
+)
+NOT_BUILT = re.compile(r"\b\w+ is not supported in this build|This backend is not included in perf test runner")
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+class _DelegationReader:
+    """The delegation a run reported, line by line, for both tools: per delegate its coverage
+    (``Replacing`` lines, the tool's verdict, a delegate's own count), the delegates' failures, and
+    onnxruntime's node placement and capability lines."""
+
+    def __init__(self) -> None:
+        self.delegation: list[dict] = []
+        self.entries: dict[str, dict] = {}
+        self.errors: list[str] = []
+        self.placement: dict[str, int] = {}
+        self.all_on: str | None = None  # the old "All nodes have been placed on [P]." (no count)
+        self.capability: dict[str, tuple[int, int | None, int | None]] = {}  # provider: partitions, nodes, supported
+
+    def _entry(self, name: str) -> dict:
+        return self.entries.setdefault(DELEGATE_NAMES.get(name, name), {})
+
+    def note_error(self, line: str, raw: str) -> None:
+        """Keep ``line`` (in the tool's words, one line) when a delegate's creation or application failed."""
+        text = line[found.end() :].strip() if (found := ORT_LOG.search(line)) else line
+        if not text or self._coverage_line(text):
+            return
+        if missing := NOT_BUILT.search(text):  # perf_test: the provider is not in this build (not its source path)
+            text = missing.group(0)
+            if text not in self.errors:
+                self.errors.append(text)
+        elif DELEGATE_FAILURE.search(text) or (
+            (ERROR_LEVEL.match(raw) or FAILURE.search(text) or (found and found.group(0)[1] in "EF"))
+            and DELEGATE_WORD.search(text)
+        ):
+            text = one_line(text, 300)
+            if text not in self.errors:
+                self.errors.append(text)
+
+    @staticmethod
+    def _coverage_line(text: str) -> bool:
+        return any(
+            pattern.search(text)
+            for pattern in (DELEGATION, OLD_DELEGATION, EXPLICIT, NOT_EXECUTED, GPU_OPS, GPU_NO_OPS, NODES_DELEGATED,
+                            UNSUPPORTED_BY)
+        )  # fmt: skip
+
+    def feed(self, number: int, line: str) -> bool:  # noqa: C901 - one branch per message
+        """Read ``line`` if it reports delegation; True when it did."""
+        if found := DELEGATION.search(line):
+            replaced, total = int(found.group(1)), int(found.group(2))
+            if replaced > total:
+                raise ToolOutputError(number, f"delegate replaced {replaced} of only {total} nodes")
+            self.delegation.append(
+                {"delegate": found.group(3), "replaced": replaced, "total": total, "partial": replaced < total}
+            )
+            entry = self._entry(found.group(3))
+            entry["replaced"] = entry.get("replaced", 0) + replaced
+            entry["total"] = entry.get("total", 0) + total
+            if found.group(4):
+                entry["partitions"] = entry.get("partitions", 0) + int(found.group(4))
+        elif found := OLD_DELEGATION.search(line):  # TF 2.3 and before: no total, so only a fallback count
+            self._entry(found.group(2))["nodes"] = (int(found.group(1)), None, found.group(3) and int(found.group(3)))
+        elif found := EXPLICIT.search(line):
+            entry = self.entries.setdefault(found.group(1), {})
+            entry["execution"] = "full" if found.group(2) == "completely" else "partial"
+            if found.group(3):
+                entry["kernels"] = int(found.group(3))
+        elif found := NOT_EXECUTED.search(line):
+            self.entries.setdefault(found.group(1), {})["execution"] = "none"
+        elif found := FAILED_TO_APPLY.search(line):  # the original execution plan was restored: nothing delegated
+            self.entries.setdefault(found.group(1), {})["failed"] = True
+        elif found := GPU_OPS.search(line):
+            gpu, cpu = int(found.group(1)), int(found.group(2))
+            self._entry("GPU")["nodes"] = (gpu, gpu + cpu, None)
+        elif found := GPU_NO_OPS.search(line):
+            self._entry("GPU")["nodes"] = (0, int(found.group(1)), None)
+        elif found := NODES_DELEGATED.search(line):
+            replaced, total = int(found.group(2)), int(found.group(3))
+            if replaced > total:
+                raise ToolOutputError(number, f"delegate replaced {replaced} of only {total} nodes")
+            self._entry(found.group(1))["nodes"] = (replaced, total, found.group(4) and int(found.group(4)))
+        else:
+            return self._feed_onnxruntime(line[found.end() :] if (found := ORT_LOG.search(line)) else line)
+        return True
+
+    def _feed_onnxruntime(self, message: str) -> bool:
+        text = message.strip()
+        if text == PLACEMENTS:  # a new listing (the last one counts)
+            self.placement, self.all_on = {}, None
+        elif found := PLACED_ALL.match(text):
+            self.placement = {found.group(1): int(found.group(2))}
+        elif found := PLACED.match(text):
+            self.placement[found.group(1)] = int(found.group(2))
+        elif found := OLD_PLACED_ALL.match(text):
+            self.placement, self.all_on = {}, found.group(1)
+        elif found := OLD_PROVIDER.match(text):
+            self.placement[found.group(1)] = len([n for n in found.group(2).split(", ") if n.strip()])
+        elif found := OLD_NODE.match(text):
+            self.placement[found.group(2)] = self.placement.get(found.group(2), 0) + 1
+        elif found := EP_CAPABILITY.search(text):
+            self.capability[found.group(1)] = (int(found.group(2)), int(found.group(3)), int(found.group(4)))
+        elif found := QNN_CAPABILITY.search(text):
+            nodes, supported = found.group(2), found.group(3)
+            self.capability["QNNExecutionProvider"] = (
+                int(found.group(1)), nodes and int(nodes), supported and int(supported)
+            )  # fmt: skip
+        else:
+            return False
+        return True
+
+    def delegates(self) -> list[dict]:
+        """Per delegate, :func:`_delegate`'s entry; a delegate's own count where no ``Replacing`` line gave one."""
+        out = []
+        for name, entry in self.entries.items():
+            if "replaced" not in entry and "nodes" in entry:
+                replaced, total, partitions = entry["nodes"]
+                entry = {**entry, "replaced": replaced, "total": total}
+                if partitions is not None:
+                    entry["partitions"] = partitions
+            if entry.get("failed"):
+                entry = {**entry, "replaced": 0, "execution": "none", "partitions": None, "kernels": None}
+            out.append(_delegate(name, entry))
+        return out + self._provider_delegates()
+
+    def _provider_delegates(self) -> list[dict]:
+        """onnxruntime: per execution provider other than the CPU, its nodes out of all nodes, from the
+        provider's own capability line where it printed one (it counts the graph's nodes; the placement
+        counts a compiled partition as one node), else from the node placement."""
+        entries: dict[str, dict] = {}
+        total = sum(self.placement.values())
+        if self.all_on and self.all_on != CPU_PROVIDER:
+            entries[self.all_on] = _delegate(self.all_on, {"execution": "full"})
+        entries.update((d["delegate"], d) for d in placement_delegates(self.placement))
+        for provider, (partitions, nodes, supported) in self.capability.items():
+            if nodes is not None and supported is not None and supported <= nodes:
+                entries[provider] = _delegate(
+                    provider, {"replaced": supported, "total": nodes, "partitions": partitions}
+                )
+            elif partitions == 0:
+                entry = {"replaced": 0, "total": total or None, "partitions": 0, "execution": "none"}
+                entries[provider] = _delegate(provider, entry)
+        return list(entries.values())
+
+    def provider_delegation(self) -> list[dict]:
+        return [
+            {"delegate": d["delegate"], "replaced": d["replaced"], "total": d["total"],
+             "partial": 0 < d["replaced"] < d["total"]}
+            for d in self._provider_delegates()
+            if d["replaced"] is not None and d["total"]
+        ]  # fmt: skip
+
+
+CPU_PLACES = (CPU_PROVIDER, "MLCPUComputeDevice")  # the CPU as onnxruntime / CoreML name it
+
+
+def placement_delegates(placement: dict[str, int]) -> list[dict]:
+    """Delegate entries (:func:`_delegate`'s shape, plus ``cpu_nodes``) of a node placement
+    ``{execution provider or compute device: nodes}`` (onnxruntime's, from perf_test's verbose log
+    or the agent's session profile; CoreML's compute plan): one per place other than the CPU, its
+    nodes out of all nodes."""
+    total = sum(placement.values())
+    cpu = sum(placement.get(name, 0) for name in CPU_PLACES)
+    return [
+        {**_delegate(place, {"replaced": nodes, "total": total}), "cpu_nodes": cpu}
+        for place, nodes in placement.items()
+        if place not in CPU_PLACES
+    ]
+
+
+def _dedupe(texts) -> list[str]:
+    return list(dict.fromkeys(texts))
 
 
 def _failure_lines(run: list[tuple[int, str, str]]) -> list[tuple[int, str]]:
@@ -360,9 +617,11 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     stats: list[tuple[int, dict[str, str]]] = []
     timings: dict[str, tuple[int, str]] = {}
     memory: dict[str, tuple[int, str]] = {}
-    delegation, warnings, explicit, stages = [], [], {}, []
+    warnings, stages = [], []
+    reader = _DelegationReader()
     summary_format = init_line = threads = None
     for number, line, raw in run:
+        reader.note_error(line, raw)
         if STAGE.match(line):
             stages.append(number)
         if STAT_LINE.match(line):
@@ -380,25 +639,8 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             memory["init"], memory["overall"] = (number, found.group(1)), (number, found.group(2))
         elif found := VMRSS.match(line):
             memory["vmrss"] = (number, found.group(1))
-        elif found := DELEGATION.search(line):
-            replaced, total = int(found.group(1)), int(found.group(2))
-            if replaced > total:
-                raise ToolOutputError(number, f"delegate replaced {replaced} of only {total} nodes")
-            delegation.append(
-                {"delegate": found.group(3), "replaced": replaced, "total": total, "partial": replaced < total}
-            )
-            entry = explicit.setdefault(DELEGATE_NAMES.get(found.group(3), found.group(3)), {})
-            entry["replaced"] = entry.get("replaced", 0) + replaced
-            entry["total"] = entry.get("total", 0) + total
-            if found.group(4):
-                entry["partitions"] = entry.get("partitions", 0) + int(found.group(4))
-        elif found := EXPLICIT.search(line):
-            entry = explicit.setdefault(found.group(1), {})
-            entry["execution"] = "full" if found.group(2) == "completely" else "partial"
-            if found.group(3):
-                entry["kernels"] = int(found.group(3))
-        elif found := NOT_EXECUTED.search(line):
-            explicit.setdefault(found.group(1), {})["execution"] = "none"
+        elif reader.feed(number, line):
+            continue
         elif found := INITIALIZED.match(line):
             init_line = (number, found.group(1))
         elif found := THREADS.match(line):
@@ -406,9 +648,13 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         elif raw.startswith(("WARNING: ", "ERROR: ")) or (FAILURE.search(line) and not GRAPH.match(line)):
             warnings.append(one_line(raw, 300))
     failures = _failure_lines(run)
+    errors = reader.errors
     if any("Benchmarking failed" in line for _, line in failures):
         number, _ = failures[0]
-        raise ToolFailed(number, "benchmark_model failed: " + one_line(" | ".join(f for _, f in failures), 300))
+        said = _dedupe([*errors, *(f for _, f in failures)])  # the delegate's reason first
+        failed = ToolFailed(number, "benchmark_model failed: " + one_line(" | ".join(said), 400))
+        failed.delegate_errors = errors
+        raise failed
     timed = stats[-1] if stats else None
     if timed and stages and stages[-1] > timed[0]:  # the last stage printed nothing: its runs are not here
         cut = (
@@ -416,7 +662,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             f"without its count= line: the run was cut off or died, so the last count= line (line {timed[0]}) is "
             "not the timed runs and nothing is read"
         )
-        raise (ToolFailed if failures else ToolOutputError)(stages[-1], cut + _reasons(failures))
+        raise (ToolFailed if failures else ToolOutputError)(stages[-1], cut + _reasons(failures, errors))
     if timed and len(stats) == 1 and len(stages) == 1 and not timings:
         raise ToolOutputError(
             timed[0],
@@ -425,7 +671,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             "nothing is read",
         )
     if timed and timed[1].get("count") == "0":
-        raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures))
+        raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures, errors))
     if timed and ("count" not in timed[1] or "avg" not in timed[1]):
         raise ToolOutputError(timed[0], f"the timed-runs line has no count= or avg=: {_line_text(run, timed[0])!r}")
     us = 1e-3
@@ -453,7 +699,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         raise ToolFailed(
             failures[0][0],
             "no 'count=... avg=...' line with the timed runs; benchmark_model said: "
-            + one_line(" | ".join(f for _, f in failures), 300),
+            + one_line(" | ".join(_dedupe([*errors, *(f for _, f in failures)])), 400),
         )
     else:
         raise ToolOutputError(
@@ -501,15 +747,16 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             result.found.append(name)
     _memory(result, memory)
     result.threads = threads or None
-    result.delegation, result.warnings = delegation, [*result.warnings, *warnings]
-    result.delegates = [_delegate(name, entry) for name, entry in explicit.items()]
-    if delegation or explicit:
+    result.warnings = [*result.warnings, *warnings]
+    result.delegation, result.delegates, result.delegate_errors = reader.delegation, reader.delegates(), errors
+    if result.delegation or result.delegates:
         result.found.append("delegation")
     return result
 
 
-def _reasons(failures: list[tuple[int, str]]) -> str:
-    return ("; benchmark_model said: " + one_line(" | ".join(f for _, f in failures), 300)) if failures else ""
+def _reasons(failures: list[tuple[int, str]], errors: list[str] = ()) -> str:
+    said = _dedupe([*errors, *(f for _, f in failures)])
+    return ("; benchmark_model said: " + one_line(" | ".join(said), 400)) if failures else ""
 
 
 def _line_text(run: list[tuple[int, str, str]], number: int) -> str:
@@ -583,7 +830,10 @@ PERF_EXTRA = {  # printed, kept under source, not a store column
 }
 PERCENTILE = re.compile(r"^P(\d+) Latency$")
 UNIT_TO_MS = {"ms": 1.0, "s": 1e3, "sec": 1e3}
-PERF_FAILURE = re.compile(r"(?i)\[E:onnxruntime|^error|\bfailed\b|exception|invalid|not found|cannot|could not")
+PERF_FAILURE = re.compile(
+    r"(?i)\[E:onnxruntime|^error|\bfailed\b|exception|invalid|not found|cannot|could not|not supported in this build"
+    r"|not included in perf test runner"
+)
 
 
 def _perf_values(line: str) -> tuple[str, str, str] | None:
@@ -623,15 +873,21 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     values: dict[str, tuple[int, str, str]] = {}
     warnings, failures = [], []
     threads = None
+    reader = _DelegationReader()
     for number, line, raw in run:
+        reader.note_error(line, raw)
         found = _perf_values(line)
         if setting := PERF_THREADS.match(line):
             threads = int(setting.group(1)) or None  # 0: onnxruntime picks
             continue
         if not found:
+            if reader.feed(number, line):
+                continue
             if line.lower().startswith(("warning", "error")) or "[W:" in line or "[E:" in line:
                 warnings.append(one_line(raw, 300))
-            if PERF_FAILURE.search(line):
+            if missing := NOT_BUILT.search(line):  # the tool's words, not the source path and function before them
+                failures.append((number, missing.group(0)))
+            elif PERF_FAILURE.search(line):
                 failures.append((number, one_line(raw, 200)))
             continue
         name, text_value, unit = found
@@ -644,11 +900,13 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     mean_name = next((n for n in ("Average inference time cost", "Average time cost") if n in values), None)
     if mean_name is None:
         if failures:
-            raise ToolFailed(
+            failed = ToolFailed(
                 failures[0][0],
                 "no 'Average inference time cost' line; onnxruntime_perf_test said: "
                 + one_line(" | ".join(f for _, f in failures), 300),
             )
+            failed.delegate_errors = reader.errors
+            raise failed
         raise ToolOutputError(
             n_lines,
             "no 'Average inference time cost: ... ms' line (is this onnxruntime_perf_test output?); formats read: "
@@ -693,7 +951,28 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     if result.median_ms is not None:
         result.percentiles_ms.setdefault("p50", result.median_ms)
     result.threads = threads
+    result.placement, result.delegates = dict(reader.placement), reader.delegates()
+    result.delegation, result.delegate_errors = reader.provider_delegation(), reader.errors
+    if result.placement or result.delegates:
+        result.found.append("delegation")
     return result
+
+
+def read_delegation(text: str) -> dict:
+    """What any output of either tool says about delegation, however little of the run it holds (an
+    excerpt, a failed run): ``delegation``, ``delegates``, ``delegate_errors`` and ``placement`` in the
+    shapes :class:`ToolResult` gives them. Raises only ToolOutputError."""
+    lines, _ = _lines(text)
+    reader = _DelegationReader()
+    for number, line, raw in lines:
+        reader.note_error(line, raw)
+        reader.feed(number, line)
+    return {
+        "delegation": [*reader.delegation, *reader.provider_delegation()],
+        "delegates": reader.delegates(),
+        "delegate_errors": reader.errors,
+        "placement": dict(reader.placement),
+    }
 
 
 PARSERS = {"benchmark_model": parse_benchmark_model, "onnxruntime_perf_test": parse_perf_test}

@@ -31,7 +31,8 @@ from bench.measure.stats import LatencyStats
 from bench.paths import results_dir
 from bench.results.markdown import cell as md_cell
 
-REQUIRED = {*POOLED_FIELDS, "samples_ms", "status"}
+# "accelerator" may be missing: results files saved before accelerators existed ran on the CPU
+REQUIRED = {*POOLED_FIELDS, "samples_ms", "status"} - {"accelerator"}
 
 
 @dataclass
@@ -58,8 +59,9 @@ class CellComparison:
 
     @property
     def name(self) -> str:
-        model, fmt, precision, runtime, device, threads = self.cell
-        return f"{model} {fmt}/{precision} {runtime} x{threads} on {device}"
+        model, fmt, precision, runtime, accelerator, device, threads = self.cell
+        where = runtime if accelerator == "cpu" else f"{runtime}[{accelerator}]"
+        return f"{model} {fmt}/{precision} {where} x{threads} on {device}"
 
 
 def baselines_dir() -> Path:

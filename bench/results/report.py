@@ -83,6 +83,9 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "energy_mj_per_inference": float(energy.mean()) if len(energy) else None,
                 "energy_note": group["energy_note"].iloc[-1],
                 "peak_memory_mb": float(group["peak_memory_mb"].max()),
+                "coverage": float(group["coverage"].min())
+                if "coverage" in group and group["coverage"].notna().any()
+                else None,
                 "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
                 "median_is_mean": "source" in group and median_is_mean(group["source"].iloc[-1]),
                 "init_ms": float(group["init_ms"].median()),
@@ -240,7 +243,10 @@ def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
 
     plt = pyplot()
     colours = _colours(list(cells["family"]))
-    panels = [(f"{d} / {r}", sub) for (d, r), sub in cells.groupby(["device", "runtime"])]
+    panels = [
+        (f"{d} / {r}" if a == "cpu" else f"{d} / {r} / {a}", sub)
+        for (d, r, a), sub in cells.groupby(["device", "runtime", "accelerator"])
+    ]
     paths = []
     specs = [("median_ms", LATENCY_LABEL, "pareto_latency", "Accuracy vs latency")]
     if cells["energy_mj_per_inference"].notna().any():
@@ -380,6 +386,8 @@ _COLUMNS = (
     ("family", "family", "", ""),
     ("device", "device", "", ""),
     ("runtime", "runtime", "", ""),
+    ("accelerator", "accelerator", "", ""),
+    ("coverage", "delegated", "% of nodes", ".0f"),
     ("format", "format", "", ""),
     ("precision", "precision", "", ""),
     ("threads", "threads", "", ".0f"),
@@ -396,7 +404,7 @@ _COLUMNS = (
     ("top1", "top-1", "%", ".1f"),
     ("top1_source", "top-1 source", "", ""),
 )
-_SCALE = {"cv": 100.0, "macs": 1e-9}  # stored unit -> the unit in the header
+_SCALE = {"cv": 100.0, "macs": 1e-9, "coverage": 100.0}  # stored unit -> the unit in the header
 
 
 def data_uri(path: Path) -> str:
@@ -420,6 +428,9 @@ def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = 
     mark = noisy and name in ("median_ms", "cv")
     text = format(float(value) * _SCALE.get(name, 1.0), spec)
     tip = f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if mark else None
+    if name == "coverage" and float(value) < 1.0:  # partial delegation: part of the graph ran on the CPU
+        text, tip = f"{text} (partial)", "the accelerator took only part of the graph; the rest ran on the CPU"
+        return {"text": text, "sort": repr(float(value)), "cls": "noisy", "tip": tip}
     if name == "peak_memory_mb" and meaning:
         text, tip = (f"{text} (delta)" if "delta" in meaning else text), meaning
     if name == "median_ms" and mean:

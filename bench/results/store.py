@@ -26,7 +26,7 @@ from bench.measure.measurement import CELL_FIELDS, Cell, Measurement
 from bench.measure.stats import STAT_FIELDS
 from bench.paths import results_dir
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # version -> statements that bring a store of the previous version to it ("CREATE TABLE name": the
 # table as declared below)
 MIGRATIONS = {
@@ -41,6 +41,10 @@ MIGRATIONS = {
         "ALTER TABLE measurements ALTER COLUMN precision TYPE VARCHAR(20)",  # PostgreSQL; SQLite has no lengths
     ],
     5: ["ALTER TABLE measurements ADD COLUMN p95_ms FLOAT"],  # the tail both native tools print (#15)
+    6: [  # where the graph ran (#19): every cell measured before ran on the CPU; delegation coverage
+        "ALTER TABLE measurements ADD COLUMN accelerator VARCHAR(80) NOT NULL DEFAULT 'cpu'",
+        "ALTER TABLE measurements ADD COLUMN coverage FLOAT",
+    ],
 }
 
 metadata = sa.MetaData()
@@ -71,6 +75,7 @@ measurements = sa.Table(
     sa.Column("format", sa.String(20), nullable=False),
     sa.Column("precision", sa.String(20), nullable=False),
     sa.Column("runtime", sa.String(40), nullable=False),
+    sa.Column("accelerator", sa.String(80), nullable=False, default="cpu", server_default="cpu"),
     sa.Column("device", sa.String(200), nullable=False),
     sa.Column("threads", sa.Integer, nullable=False),
     sa.Column("repeat", sa.Integer, nullable=False, default=0),
@@ -82,6 +87,7 @@ measurements = sa.Table(
     sa.Column("init_ms", sa.Float),
     sa.Column("first_ms", sa.Float),
     sa.Column("peak_memory_mb", sa.Float),
+    sa.Column("coverage", sa.Float),  # share of nodes the accelerator ran; NULL on the CPU or unknown
     sa.Column("macs", sa.BigInteger),
     sa.Column("gflops_per_s", sa.Float),
     sa.Column("energy_mj_per_inference", sa.Float),
@@ -517,7 +523,7 @@ class Store:
     def measurement_rows(self, run_id: str | None = None) -> list[dict]:
         """Every measurement row of ``run_id`` (or of every run), oldest first, with its ``samples_ms``
         (a list, or None). A read-only store of an older schema is read as it is: a column it lacks
-        (``p95_ms`` before schema 5) is None in every row."""
+        (``p95_ms`` before schema 5) is None in every row, and ``accelerator`` (schema 6) is ``cpu``."""
         columns = list(measurements.c)
         if self.version < SCHEMA_VERSION:
             with self.engine.connect() as conn:
@@ -535,6 +541,7 @@ class Store:
         for row in rows:
             for column in measurements.c.keys() - row.keys():
                 row[column] = None
+            row["accelerator"] = row["accelerator"] or "cpu"  # a store from before accelerators ran on the CPU
             if isinstance(row.get("samples_ms"), str):
                 row["samples_ms"] = json.loads(row["samples_ms"])
         return rows

@@ -45,7 +45,8 @@ class ToolRun:
     unknown) for tools that take a count or a duration but not both; ``extra``: further flags
     (e.g. op profiling); ``inputs``: the model's inputs as the file names them (``name``,
     ``shape``, ``dtype`` each) where the tool must be told them (several inputs, integer inputs),
-    else empty."""
+    else empty; ``accelerator``: the flags that put the graph on an accelerator (a delegate, an
+    execution provider: ``bench.accelerators``), empty for the CPU."""
 
     tool: str
     graph: str
@@ -58,6 +59,7 @@ class ToolRun:
     estimate_ms: float = 0.0
     extra: tuple[str, ...] = ()
     inputs: tuple[dict, ...] = ()
+    accelerator: tuple[str, ...] = ()
 
 
 class RuntimePlugin(Protocol):
@@ -161,6 +163,12 @@ class Runtime:
         """The plug-in's ``open_session`` in this process (default options when None): ``(run, versions)``
         or ``(run, versions, applied)`` (see :class:`RuntimePlugin`)."""
         return self.plugin.open_session(artifact, threads, self.options if options is None else options)
+
+    def missing_for(self, options: dict) -> str | None:
+        """Why this machine cannot open a session with ``options`` (e.g. an execution provider that
+        is not installed: the plug-in's ``missing``), or None."""
+        check = getattr(self.plugin, "missing", None)
+        return check(options) if check is not None else None
 
     def tool_argv(self, run: ToolRun) -> list[str]:
         """The native tool's command line for ``run`` (the plug-in's ``tool_argv``); BenchError

@@ -121,8 +121,15 @@ def tool_argv(run) -> list[str]:
     warm-up time), XNNPACK per ``options``. ``estimate_ms`` is not needed: the tool takes a count
     and a duration together. A model with several or integer inputs gets them named with their
     shapes (``--input_layer``, ``--input_layer_shape``) and integer inputs the values 0..1
-    (``--input_layer_value_range``: the tool's own random integers could index past an embedding)."""
+    (``--input_layer_value_range``: the tool's own random integers could index past an embedding).
+    ``accelerator`` flags (``--use_gpu=true`` ...) put the graph on a delegate; XNNPACK stays on
+    for what a delegate leaves to the CPU unless the options turn it off."""
     xnnpack = run.options.get("xnnpack", True)
+    accelerator = getattr(run, "accelerator", ())
+    # an accelerator that sets XNNPACK itself (the explicit xnnpack one) decides; else the runtime option
+    xnnpack_flag = (
+        [] if any(f.startswith("--use_xnnpack=") for f in accelerator) else [f"--use_xnnpack={str(xnnpack).lower()}"]
+    )
     layers: list[str] = []
     if run.inputs:
         layers.append("--input_layer=" + ",".join(i["name"] for i in run.inputs))
@@ -132,7 +139,7 @@ def tool_argv(run) -> list[str]:
             layers.append("--input_layer_value_range=" + ":".join(ranges))
     return [run.tool, f"--graph={run.graph}", f"--num_threads={run.threads}", f"--num_runs={run.runs or 1}",
             f"--min_secs={run.seconds:g}", f"--max_secs={run.max_secs:g}", f"--warmup_runs={run.warmup}",
-            "--warmup_min_secs=0", f"--use_xnnpack={str(xnnpack).lower()}", *layers, *run.extra]  # fmt: skip
+            "--warmup_min_secs=0", *xnnpack_flag, *accelerator, *layers, *run.extra]  # fmt: skip
 
 
 def profile(spec, model, tree, threads: int, runs: int, precision: str, device=None):

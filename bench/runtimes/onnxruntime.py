@@ -79,23 +79,94 @@ def create(artifact: str | bytes | Path, threads: int, options: dict | None = No
     return session
 
 
+def missing(options: dict) -> str | None:
+    """Why this machine's onnxruntime cannot run ``options``' execution providers, or None."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    absent = [p for p in options.get("providers") or [] if p not in available]
+    if not absent:
+        return None
+    has = ", ".join(available)
+    return f"execution provider {', '.join(absent)} is not in onnxruntime {ort.__version__} here (it has {has})"
+
+
 def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, dict[str, str], dict]:
     """``(run, versions, applied)``: ``run(*arrays)`` feeds one array per input in the file's order
     (each cast to the input's element type: integer inputs take int64 or int32 as the file says)
     and returns every output in the file's order (a list of numpy arrays); ``versions`` names the runtime that
     ran it; ``applied`` is ``options`` with ``providers`` as the session reports them (with
-    onnxruntime's own CPU fallback appended), i.e. what runs. RuntimeError when a requested
-    provider is absent (see :func:`create`)."""
+    onnxruntime's own CPU fallback appended), i.e. what runs, and with an execution provider other
+    than the CPU's, ``placement`` (:func:`placement`). RuntimeError when a requested provider is
+    absent (see :func:`create`)."""
     import onnxruntime as ort
 
     session = create(artifact, threads, options)
     inputs = [(i.name, NUMPY_TYPES.get(i.type, "float32")) for i in session.get_inputs()]
     applied = {**options, "providers": session.get_providers()}
+    if session.get_providers()[0] != "CPUExecutionProvider":  # an accelerator: which nodes, and right?
+        applied["placement"] = placement(artifact, threads, options)
+        applied["output_check"] = output_check(session, create(artifact, threads, {**options, "providers": None}))
 
     def run(*xs):
         return session.run(None, {n: x.astype(t, copy=False) for (n, t), x in zip(inputs, xs, strict=True)})
 
     return run, {"onnxruntime": ort.__version__}, applied
+
+
+def placement(artifact: str | bytes | Path, threads: int, options: dict) -> dict[str, int]:
+    """How many of the graph's nodes each execution provider ran: ``{provider: nodes}``, read from
+    the session profiler's node events (``args.provider``) of one inference on zeros, in a second
+    session opened like the measured one (onnxruntime has no API that lists the placement; its
+    verbose log does, on stderr). Symbolic dimensions are taken as 1."""
+    import json
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as folder:
+        session = create(artifact, threads, options, profile_prefix=str(Path(folder) / "placement"))
+        feed = {
+            i.name: np.zeros(
+                [d if isinstance(d, int) and d > 0 else 1 for d in i.shape], NUMPY_TYPES.get(i.type, "float32")
+            )
+            for i in session.get_inputs()
+        }
+        session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    nodes: dict[str, set[str]] = {}
+    for event in events:
+        args = event.get("args") or {}
+        name = str(event.get("name", ""))
+        if event.get("cat") == "Node" and "provider" in args and name.endswith("_kernel_time"):
+            nodes.setdefault(args["provider"], set()).add(name[: -len("_kernel_time")])
+    return {provider: len(names) for provider, names in nodes.items()}
+
+
+def output_check(session, reference, runs: int = 3) -> dict:
+    """How far ``session``'s outputs (an accelerator's) are from ``reference``'s (the CPU execution
+    provider's) on the same seeded random inputs (standard normal floats, zeros for integer inputs):
+    per output the mean absolute difference, averaged over ``runs`` runs, as TFLite's inference_diff
+    tool reports it (``output_errors``; ``max_error`` the largest)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    errors: list[list[float]] = []
+    for _ in range(runs):
+        feed = {}
+        for i in session.get_inputs():
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
+            kind = NUMPY_TYPES.get(i.type, "float32")
+            feed[i.name] = rng.standard_normal(shape).astype(kind) if "float" in kind else np.zeros(shape, kind)
+        got, want = session.run(None, feed), reference.run(None, feed)
+        errors.append(
+            [
+                float(np.mean(np.abs(np.asarray(g, np.float64) - np.asarray(w, np.float64))))
+                for g, w in zip(got, want, strict=True)
+            ]
+        )
+    per_output = [float(np.mean(column)) for column in zip(*errors, strict=True)]
+    return {"tool": "agent", "runs": runs, "output_errors": per_output, "max_error": max(per_output)}
 
 
 # onnxruntime's input type names -> numpy's (the types an exported model's inputs have)
@@ -113,7 +184,8 @@ NUMPY_TYPES = {
 
 def tool_argv(run) -> list[str]:
     """``onnxruntime_perf_test``'s command line on the device for ``run`` (a
-    :class:`bench.runtimes.base.ToolRun`; CPU provider, ``threads`` threads).
+    :class:`bench.runtimes.base.ToolRun`; ``threads`` threads; the CPU execution provider, or the
+    accelerator's ``-e PROVIDER`` and its ``-i`` provider options).
 
     The tool takes a run count or a duration, not both: ``runs`` timed inferences, sized up to last
     at least ``seconds`` when a latency ``estimate_ms`` is known; ``runs=None``: as many as fit in
@@ -123,7 +195,10 @@ def tool_argv(run) -> list[str]:
     if runs and run.estimate_ms > 0:
         runs = max(runs, math.ceil(run.seconds * 1e3 / run.estimate_ms))
     mode = ["-m", "times", "-r", str(runs)] if runs else ["-m", "duration", "-t", f"{run.seconds:g}"]
-    return [run.tool, *mode, "-x", str(run.threads), "-e", "cpu", "-I", "-s", *run.extra, run.graph]
+    # an accelerator's -e PROVIDER [-i OPTIONS], with -v: the node placement is logged only verbosely
+    accelerator = list(getattr(run, "accelerator", ()))
+    provider = [*accelerator, "-v"] if accelerator else ["-e", "cpu"]
+    return [run.tool, *mode, "-x", str(run.threads), *provider, "-I", "-s", *run.extra, run.graph]
 
 
 def profile(spec, model, tree, threads: int, runs: int, precision: str, device=None):

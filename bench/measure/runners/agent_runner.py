@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import bench
+from bench.accelerators.coverage import assess_outputs
 from bench.devices.energy.base import EnergyResult
 from bench.devices.transports.base import Transport
 from bench.digest import file_sha256
@@ -20,6 +21,7 @@ from bench.measure import agent as agent_module
 from bench.measure.runners.base import CellRunner, Execution, Workload, register_runner
 from bench.measure.stats import check_statistics, finite_samples
 from bench.measure.sustained import assess
+from bench.parsers.tool_output import placement_delegates
 from bench.runtimes.base import get_runtime
 
 PROJECT_ROOT = Path(bench.__file__).resolve().parents[1]  # where `bench` and `models` import from
@@ -62,7 +64,7 @@ class AgentRunner(CellRunner):
             self._copies[source] = str(source) if self.local else self.transport.push_once(source, file_sha256(source))
         return self._copies[source]
 
-    def execute(self, cell, workload: Workload, options: dict, cpus: list[int] | None) -> Execution:
+    def execute(self, cell, workload: Workload, options: dict, cpus: list[int] | None, serving=None) -> Execution:
         p = self.protocol
         path = workload.path
         if not self.local and cell.format != "pytorch":
@@ -105,6 +107,13 @@ class AgentRunner(CellRunner):
         except ValueError as exc:
             return Execution(error=f"the agent reported a bad number: {exc}")
         series = [{k: c[k] for k in ("t", "n", "median_ms", "temp_c")} for c in events.get("chunks", [])]
+        applied = dict(events["init"].get("options") or {}) or None
+        source = {"method": "agent", "transport": self.transport.name, "memory_meaning": AGENT_MEMORY_MEANING}
+        if applied and "placement" in applied:  # nodes per execution provider, as the session placed them
+            source["placement"] = applied.pop("placement")
+            source["delegates"] = placement_delegates(source["placement"])
+        if applied and "output_check" in applied:  # the accelerator's outputs against the CPU's
+            source["output_check"] = assess_outputs(applied.pop("output_check"))
         return Execution(
             sustained=assess(series) if p.sustained_s else None,
             samples=samples,
@@ -112,10 +121,10 @@ class AgentRunner(CellRunner):
             first_ms=events["first"]["first_ms"],
             peak_memory_mb=events["done"]["peak_rss_mb"],
             versions=events["init"].get("versions"),
-            options=events["init"].get("options"),
+            options=applied,
             cpus=events.get("hello", {}).get("cpus"),
             energy=self._energy(events),
-            source={"method": "agent", "transport": self.transport.name, "memory_meaning": AGENT_MEMORY_MEANING},
+            source=source,
         )
 
     def _energy(self, events: dict) -> EnergyResult | None:

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.accelerators.base import Serving
 from bench.devices.energy.base import EnergyMeter, EnergyResult
 from bench.devices.transports.base import Transport
 from bench.errors import BenchError
@@ -90,9 +91,26 @@ class CellRunner(ABC):
         self.device, self.transport, self.protocol = device, transport, protocol
         self.meter, self.energy_spec = meter, energy_spec
 
+    uses_native_tool = False
+    """Whether cells run through the runtime's native benchmark tool (else through the agent)."""
+
     @abstractmethod
-    def execute(self, cell, workload: Workload, options: dict, cpus: list[int] | None) -> Execution:
-        """Measure one cell; a failure of the cell is an Execution with ``error``; a lost device raises."""
+    def execute(
+        self, cell, workload: Workload, options: dict, cpus: list[int] | None, serving: Serving | None = None
+    ) -> Execution:
+        """Measure one cell with ``options`` (the runtime's, accelerator included); ``serving``: how the
+        cell's accelerator runs (its native tool flags); a failure of the cell is an Execution with
+        ``error``; a lost device raises."""
+
+    def refuses(self, cell, serving: Serving | None) -> str | None:
+        """Why this runner cannot run the cell's accelerator (``serving``), or None."""
+        if serving is None:
+            return None
+        runs = serving.tool if self.uses_native_tool else serving.agent
+        if runs:
+            return None
+        how = f"{cell.runtime}'s native tool" if self.uses_native_tool else "the measurement agent"
+        return f"accelerator {cell.accelerator} on {cell.runtime} cannot run through {how}: {serving.why_not}"
 
     @classmethod
     @abstractmethod

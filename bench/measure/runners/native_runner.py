@@ -17,16 +17,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bench.accelerators.coverage import assess_outputs, not_checked
 from bench.devices.energy.base import EnergyResult, MeterUnavailable
 from bench.devices.transports.base import Completed, Transport
 from bench.digest import file_sha256
 from bench.errors import BenchError, one_line
 from bench.measure.runners.base import CellRunner, Execution, Workload, cpus_of_mask, register_runner
 from bench.measure.runners.device_sampler import metered_run
-from bench.measure.runners.native_tools import push_tool, tool_command, tool_inputs
+from bench.measure.runners.native_tools import pinned, push_tool, tool_command, tool_inputs
 from bench.measure.runners.tool_results import invocations, tool_source, tool_stats
 from bench.measure.stats import median_of
 from bench.measure.sustained import assess
+from bench.parsers.inference_diff import parse_inference_diff
 from bench.parsers.tool_output import PARSERS, ToolFailed, ToolOutputError, ToolResult
 from bench.runtimes.base import get_runtime
 
@@ -36,10 +38,12 @@ class NativeToolRunner(CellRunner):
     """benchmark_model / onnxruntime_perf_test on the device, energy by the two-run differential."""
 
     kind = "native"
+    uses_native_tool = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._tools: dict[str, str] = {}
+        self._accelerator: tuple[str, ...] = ()  # the cell's accelerator flags (Serving.tool_flags)
 
     def _tool(self, runtime: str) -> str:
         if runtime not in self._tools:
@@ -55,14 +59,16 @@ class NativeToolRunner(CellRunner):
         p = self.protocol
         return tool_command(cell.runtime, tool, graph, cell.threads, runs=1 if short else p.min_runs,
                             seconds=0 if short else p.min_time, max_secs=p.max_time, warmup=p.warmup,
-                            options=options, estimate_ms=estimate_ms, device=self.device, inputs=inputs)  # fmt: skip
+                            options=options, estimate_ms=estimate_ms, device=self.device, inputs=inputs,
+                            accelerator=self._accelerator)  # fmt: skip
 
     def _chunk_command(self, cell, tool: str, graph: str, options: dict, first: bool, inputs: tuple = ()) -> list[str]:
         """One chunk of a sustained run: about ``chunk_s`` seconds of inference."""
         p = self.protocol
         return tool_command(cell.runtime, tool, graph, cell.threads, runs=None, seconds=p.chunk_s,
                             max_secs=p.chunk_s * 4 + 10, warmup=p.warmup if first else 1,
-                            options=options, device=self.device, inputs=inputs)  # fmt: skip
+                            options=options, device=self.device, inputs=inputs,
+                            accelerator=self._accelerator)  # fmt: skip
 
     def _sustained(self, cell, tool: str, graph: str, options: dict, cpus, inputs: tuple = ()) -> Execution:
         """Chunks of the native tool back to back, the device's thermal reading taken after each."""
@@ -135,7 +141,8 @@ class NativeToolRunner(CellRunner):
         except ToolOutputError as exc:
             return None, f"cannot parse {tool} output: {exc}"
 
-    def execute(self, cell, workload: Workload, options: dict, cpus: list[int] | None) -> Execution:
+    def execute(self, cell, workload: Workload, options: dict, cpus: list[int] | None, serving=None) -> Execution:
+        self._accelerator = serving.tool_flags if serving is not None else ()
         try:
             tool = self._tool(cell.runtime)
         except BenchError as exc:
@@ -194,6 +201,9 @@ class NativeToolRunner(CellRunner):
                     self.meter.end()
                 except Exception:  # noqa: BLE001, S110 - best effort clean-up of a failed cell
                     pass
+        source = {"method": tool_name, "transport": self.transport.name, **tool_source(result)}
+        if serving is not None and serving.reports_as is not None:
+            source["output_check"] = self._output_check(cell, graph, serving)
         return Execution(
             stats=tool_stats(result),
             init_ms=result.init_ms,
@@ -202,8 +212,32 @@ class NativeToolRunner(CellRunner):
             versions={tool_name: "device binary"},
             cpus=cpus_of_mask(self.device.affinity),
             energy=energy,
-            source={"method": tool_name, "transport": self.transport.name, **tool_source(result)},
+            source=source,
         )
+
+    def _output_check(self, cell, graph: str, serving) -> dict:
+        """The accelerator's outputs against the CPU reference's, by TFLite's ``inference_diff`` tool
+        when the profile names it (``[runtimes] inference_diff``), on 50 random inputs; or why not."""
+        if not serving.inference_diff:
+            return not_checked(
+                f"{cell.runtime}'s native tool cannot compare {cell.accelerator}'s outputs with the CPU's"
+            )
+        local = self.device.tools.get("inference_diff")
+        if not local:
+            return not_checked(
+                "no inference_diff in the device profile ([runtimes] inference_diff = TFLite's run_eval)"
+            )
+        source = Path(local).expanduser()
+        if not source.is_file():
+            return not_checked(f"inference_diff not found at {source}")
+        remote = self.transport.push_once(source, file_sha256(source))
+        self.transport.run(["chmod", "755", remote], timeout=60).check("chmod inference_diff")
+        argv = [remote, f"--model_file={graph}", f"--delegate={serving.inference_diff}", "--num_runs=50"]
+        done = self.transport.run(["sh", "-c", 'exec "$@" 2>&1', "sh", *pinned(self.device, argv)], timeout=900)
+        try:
+            return assess_outputs(parse_inference_diff(done.stdout).to_dict())
+        except ToolOutputError as exc:
+            return {"status": "failed", "why": f"inference_diff: {exc}"}
 
     @classmethod
     def probe(cls, device, transport: Transport) -> tuple[list[tuple[str, str]], bool]:

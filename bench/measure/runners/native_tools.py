@@ -71,6 +71,7 @@ def tool_command(
     device=None,
     extra: tuple[str, ...] = (),
     inputs: tuple[dict, ...] = (),
+    accelerator: tuple[str, ...] = (),
 ) -> list[str]:
     """The native tool's command line, built by the runtime's plug-in (``tool_argv``): ``runs``
     timed inferences (at least ``seconds``), or with ``runs=None`` as many as fit in ``seconds``; a
@@ -78,14 +79,15 @@ def tool_command(
     the runtime's options (its defaults when None); ``estimate_ms``: a latency estimate, for tools
     that take a count or a duration but not both; pinned with ``taskset`` per ``device``;
     ``inputs``: the model's inputs as the file names them, for tools that must be told them
-    (:func:`tool_inputs`).
+    (:func:`tool_inputs`); ``accelerator``: the flags that put the graph on the cell's accelerator
+    (``Serving.tool_flags``; empty: the CPU).
 
     The tool's two output streams are merged on the device, in order: benchmark_model builds
     differ in where they log (the oldest print everything to stderr, later ones INFO lines to
     stdout, and the runtime's own messages such as delegate creation go to stderr)."""
     chosen = get_runtime(runtime)
     run = ToolRun(tool, graph, threads, runs, seconds, max_secs, warmup,
-                  chosen.options if options is None else options, estimate_ms, extra, inputs)  # fmt: skip
+                  chosen.options if options is None else options, estimate_ms, extra, inputs, accelerator)  # fmt: skip
     argv = chosen.tool_argv(run)
     argv = pinned(device, argv) if device is not None else argv
     return ["sh", "-c", 'exec "$@" 2>&1', "sh", *argv]

@@ -52,14 +52,16 @@ def tool_source(result: ToolResult) -> dict:
     if result.memory_meaning:
         notes.append(f"peak_memory_mb is the {result.memory_meaning}")
     printed = result.to_dict()  # everything the tool printed: percentiles, warm-up, memory figures ...
-    for key in ("tool", "variant", "found", "delegation", "warnings"):
-        printed.pop(key)
+    for key in ("tool", "variant", "found", "delegation", "delegates", "delegate_errors", "placement", "warnings"):
+        printed.pop(key, None)
     return {
         "tool_format": result.variant,
         "found": result.found,
         "delegation": result.delegation,
         "delegates": result.delegates,
         "partially_delegated": result.partially_delegated,
+        "delegate_errors": list(result.delegate_errors),
+        "placement": dict(result.placement),  # onnxruntime_perf_test -v: nodes per execution provider
         "memory_meaning": result.memory_meaning,
         "median_is_mean": no_median,
         "tool_values": printed,

@@ -1,0 +1,1 @@
+"""Accelerators (CPU, delegates, execution providers, compute units): see :mod:`bench.accelerators.base`."""
