@@ -436,3 +436,33 @@ def accuracy(rows: Sequence[Any], title: str) -> None:
             style="bold red" if row.collapsed else None,
         )
     out.print(table)
+
+
+def histories(items) -> None:
+    """Latency histories (:class:`bench.results.history.History`): per cell its runs in commit order
+    with the median, steps marked with their change, then one line per step naming its first commit."""
+    for history in items:
+        table = Table(title=history.label)
+        for col in ("#", "commit", "run", "ran at", "median ms", "step"):
+            table.add_column(col, justify="right" if col in ("#", "median ms") else "left")
+        starts = {s.index: s for s in history.steps}
+        for i, point in enumerate(history.points):
+            step = starts.get(i)
+            table.add_row(
+                str(i + 1),
+                (point.commit or "-")[:12],
+                point.run_id,
+                point.created_at[:19],
+                fmt(point.median_ms, 3),
+                f"{step.change:+.1%} from here" if step else "",
+            )
+        out.print(table)
+        for step in history.steps:
+            out.print(
+                Text(
+                    f"step at {(step.commit or 'run ' + step.run_id)[:12]}: {step.before_ms:.3f} -> "
+                    f"{step.after_ms:.3f} ms ({step.change:+.1%})"
+                )
+            )
+        if len(history.points) < 3:
+            out.print(Text(f"{len(history.points)} run(s): steps need at least 3"))

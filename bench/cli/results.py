@@ -36,6 +36,55 @@ def results_cmd(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+@app.command("history")
+def history_cmd(
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Only cells of this model; repeatable.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Only cells on this device.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Only this format.")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Only this runtime.")] = None,
+    accelerator: Annotated[str | None, typer.Option(help="Only this accelerator.")] = None,
+    threshold: Annotated[str, typer.Option(help="Smallest level change reported as a step, e.g. 5%.")] = "5%",
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the histories and steps as JSON on stdout.")] = False,
+) -> None:
+    """Each cell's median over the stored runs in commit order, with the steps (lasting changes) and their commits."""
+    import json
+    from dataclasses import asdict
+
+    from bench.results.history import build_histories
+    from bench.results.store import Store
+
+    limit = fraction(threshold, "--threshold")
+    results = Store(store, create=False)
+    wanted = {
+        "model": set(model or []),
+        "device": device,
+        "format": fmt,
+        "runtime": runtime,
+        "accelerator": accelerator,
+    }
+    rows = [
+        r
+        for r in results.measurement_rows()
+        if (not wanted["model"] or r["model"] in wanted["model"])
+        and all(wanted[k] is None or r[k] == wanted[k] for k in ("device", "format", "runtime", "accelerator"))
+    ]
+    if not rows:
+        raise BenchError(f"no stored measurement matches in {results.url}; `bench results` lists what is stored")
+    histories = build_histories(rows, results.list_runs(), limit)
+    if as_json:
+        out = [
+            {"cell": h.label, "key": list(h.cell), "points": [asdict(p) for p in h.points],
+             "steps": [{**asdict(s), "change": s.change} for s in h.steps]}
+            for h in histories
+        ]  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return
+    render.histories(histories)
+
+
 @app.command("compare")
 def compare_cmd(
     baseline: Annotated[str, typer.Option(help="Run id, baseline name, or results JSON file.")],
