@@ -161,7 +161,7 @@ def test_a_version_2_store_gains_every_later_column_and_table_and_its_cells_ran_
         for column in ("settings", "lease_holder", "lease_heartbeat"):
             db.execute(f"alter table runs drop column {column}")
         db.execute("drop table accuracy")
-        for column in ("p95_ms", "accelerator", "coverage"):
+        for column in ("p95_ms", "accelerator", "coverage", "contention"):
             db.execute(f"alter table measurements drop column {column}")
         db.execute("update schema_info set value = '2'")
     upgraded = Store(str(path))
@@ -175,4 +175,4 @@ def test_a_version_2_store_gains_every_later_column_and_table_and_its_cells_ran_
         assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION) == "6"
         assert db.execute("select count(*) from accuracy").fetchone()[0] == 0
         columns = {column[1] for column in db.execute("pragma table_info(measurements)")}
-        assert {"p95_ms", "accelerator", "coverage"} <= columns
+        assert {"p95_ms", "accelerator", "coverage", "contention"} <= columns

@@ -129,6 +129,15 @@ MinTimeOption = Annotated[float, typer.Option(callback=bounded, help="Minimum se
 MaxRunsOption = Annotated[int, typer.Option(callback=bounded, help="Maximum timed runs.")]
 MaxTimeOption = Annotated[float, typer.Option(callback=bounded, help="Maximum seconds of timed runs.")]
 
+OnContentionOption = Annotated[
+    str,
+    typer.Option(
+        "--on-contention",
+        help="When other processes took over 20% of the measured CPUs during a cell: retry (once, then keep it "
+        "flagged), warn (keep it flagged) or fail (store the cell as failed).",
+    ),
+]
+
 # Where the graph runs (bench.accelerators): declared once for bench run and bench ab.
 AcceleratorOption = Annotated[
     str | None,

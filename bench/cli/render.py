@@ -168,6 +168,14 @@ def accelerator_text(row: dict) -> str:
     return f"{name} {coverage:.0%}" + (" partial" if coverage < 1.0 else "") + off
 
 
+def contended_text(row: dict) -> str:
+    """`` (contended 35%)`` when other processes used the measured CPUs during the row's timed window."""
+    seen = row.get("contention")
+    if not isinstance(seen, dict) or not seen.get("contended"):
+        return ""
+    return f" (contended {seen['others_share']:.0%})"
+
+
 def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None) -> None:
     """Measurement rows of one run (or of the store): latency statistics, memory, energy, status.
 
@@ -219,7 +227,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
             fmt(r.get("peak_memory_mb"), 0),
             fmt(r.get("gflops_per_s"), 1),
             fmt(r.get("energy_mj_per_inference")),
-            "ok" if ok else f"failed: {r['error']}",
+            ("ok" + contended_text(r)) if ok else f"failed: {r['error']}",
         )
     out.print(table)
     if energy_reason:

@@ -28,6 +28,7 @@ from bench.cli.options import (
     MaxTimeOption,
     MinRunsOption,
     MinTimeOption,
+    OnContentionOption,
     RequireFullOption,
     StoreOption,
     WarmupOption,
@@ -94,6 +95,7 @@ def run_cmd(
     accelerator: AcceleratorOption = None,
     delegate_option: DelegateOption = None,
     require_full_delegation: RequireFullOption = False,
+    on_contention: OnContentionOption = "retry",
     warmup: WarmupOption = Protocol.warmup,
     min_runs: MinRunsOption = Protocol.min_runs,
     min_time: MinTimeOption = Protocol.min_time,
@@ -202,6 +204,7 @@ def run_cmd(
     thread_counts = ints(threads, "--threads") if threads else list(dev.threads)
     settings = _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts,
                              repeats, input_shape, weights, factory_args, specs)  # fmt: skip
+    settings["plan"]["on_contention"] = on_contention
     previous = None
     if resume:
         results_store = Store(store)
@@ -209,6 +212,7 @@ def run_cmd(
         if previous is None:
             raise BenchError(f"nothing to resume: no unfinished run on device '{dev.name}'")
         protocol, overrides = _resumed_settings(ctx, previous, settings)
+        on_contention = ((previous.get("settings") or {}).get("plan") or {}).get("on_contention", on_contention)
         cells = [Cell.from_row(c) for c in previous["plan"]]
     else:
         cells = plan_cells(refs, formats, precisions, runtimes, thread_counts, repeats, device=dev, accelerators=specs)
@@ -223,7 +227,9 @@ def run_cmd(
     # The device is reached first (an unreachable device is the first error), then the model files and
     # the users' factories are checked, and only then is the store opened: a command that exits 2 leaves
     # no store behind.
-    harness = Harness(dev, None, protocol, rapl_root, thermal_root, overrides, delegation=delegation)
+    harness = Harness(
+        dev, None, protocol, rapl_root, thermal_root, overrides, delegation=delegation, on_contention=on_contention
+    )
     try:
         for file in {c.model for c in cells if is_model_file(c.model)}:
             if not Path(file).exists():  # a mistyped path is bad input (exit 2), not a failed cell in the store
@@ -257,6 +263,14 @@ def run_cmd(
         render.runs(result.rows, result.run_id, harness.energy_note if harness.meter is None else None)
         if result.skipped:
             render.out.print(f"{result.skipped} cells were already measured in run {result.run_id} and were skipped")
+    contended = [r for r in result.rows if (r.get("contention") or {}).get("contended")]
+    if contended:
+        worst = max(r["contention"]["others_share"] for r in contended)
+        render.note(
+            f"{len(contended)} of {len(result.rows)} cells ran while other processes used the measured CPUs (up to "
+            f"{worst:.0%} of their time; flagged 'contended' in the results): their latency is inflated; measure "
+            "them again on a quiet machine, or use --on-contention fail"
+        )
     if result.lost:
         measured = sum(1 for r in result.rows if r["status"] == "ok")
         render.note(

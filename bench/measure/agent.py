@@ -12,7 +12,7 @@ Usage: ``python agent.py < job.json``. Output events, one JSON object per line:
     {"event": "hello", "versions": {...}, "pid": ...}
     {"event": "init", "init_ms": ..., "rss_before_mb": ..., "versions": {...}, "options": {...}}
     {"event": "first", "first_ms": ...}
-    {"event": "window", "start": ..., "end": ..., "n": ..., "energy": {...}}
+    {"event": "window", "start": ..., "end": ..., "n": ..., "energy": {...}, "contention": {...}}
     {"event": "samples", "ms": [...]}                 # every timed inference, in order
     {"event": "idle", "seconds": ..., "energy": {...}}
     {"event": "done", "peak_rss_mb": ...}
@@ -23,7 +23,9 @@ Protocol: ``warmup`` untimed runs, then timed runs until at least ``min_runs`` r
 set, once the 95% confidence interval of the median (at least 20 runs) is narrower than
 ``ci_target`` (relative half-width). Energy
 counters named in the job are read right before and after the timed window and around an idle
-window of the same length (capped by ``idle_max``) after it.
+window of the same length (capped by ``idle_max``) after it. What else used the measured CPUs
+during the timed window (``/proc/stat`` and this process's own CPU time: :func:`contention`) is
+reported with it.
 """
 
 from __future__ import annotations
@@ -330,6 +332,55 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def cpu_times(cpus: list[int] | None) -> dict | None:
+    """What the CPUs the agent runs on did so far (``/proc/stat``, seconds since boot: ``busy`` =
+    user + nice + system + irq + softirq, ``steal``, ``total``) and this process's own CPU seconds;
+    None where there is no ``/proc/stat`` (macOS)."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy = steal = total = count = 0
+    for line in lines:
+        name, *values = line.split()
+        if not name.startswith("cpu") or name == "cpu" or (cpus and int(name[3:]) not in cpus):
+            continue
+        v = ([int(x) for x in values[:8]] + [0] * 8)[:8]  # user nice system idle iowait irq softirq steal
+        busy += v[0] + v[1] + v[2] + v[5] + v[6]
+        steal += v[7]
+        total += sum(v)
+        count += 1
+    own = os.times()
+    return {
+        "busy": busy / tick,
+        "steal": steal / tick,
+        "total": total / tick,
+        "own": own.user + own.system,
+        "cpus": count,
+    }
+
+
+def contention(before: dict | None, after: dict | None) -> dict | None:
+    """What else used the measured CPUs during a window: ``others_share`` = (their busy time minus this
+    process's CPU time) / their total time, ``steal_share`` = steal / total (a VM's host took it),
+    ``load1`` (the 1-minute load average), ``cpus`` counted. None without readings."""
+    if not before or not after:
+        return None
+    total = after["total"] - before["total"]
+    if total <= 0:
+        return None
+    others = max(0.0, (after["busy"] - before["busy"]) - (after["own"] - before["own"]))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {
+        "others_share": round(min(others / total, 1.0), 4),
+        "steal_share": round((after["steal"] - before["steal"]) / total, 4),
+        "load1": load,
+        "cpus": after["cpus"],
+    }
+
+
 def measure(job: dict, stop: Callable[[list[float], float], bool] | None = None) -> None:
     """Run the job and print its events; a failure is an ``error`` event, never an exception.
     ``stop``: the stop rule of the timed runs (default: ``stop_policy(job)``)."""
@@ -366,9 +417,12 @@ def measure(job: dict, stop: Callable[[list[float], float], bool] | None = None)
         chunks = None
         if job.get("sustained_s"):  # one chunk event (latency + temperature) per chunk_s
             chunks = Chunks(job.get("chunk_s", 2.0), job["sustained_s"], job.get("thermal_root", "/sys/class/thermal"))
+        measured_cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         with MeteredWindow(energy_spec) as window:
+            before = cpu_times(measured_cpus)
             samples, window_start, window_end = timed_runs(run, xs, stop or stop_policy(job), chunks)
-        emit("window", start=window_start, end=window_end, n=len(samples), energy=window.readings())
+            seen = contention(before, cpu_times(measured_cpus))
+        emit("window", start=window_start, end=window_end, n=len(samples), energy=window.readings(), contention=seen)
         emit("samples", ms=samples)
 
         if energy_spec:

@@ -136,6 +136,7 @@ class Measurement:
     energy_note: str | None = None
     energy: dict | None = None
     thermal: dict | None = None
+    contention: dict | None = None  # what else used the measured CPUs (shares of their time) and the verdict
     runtime_versions: dict | None = None
     artifact_sha256: str | None = None
     source: dict | None = None
@@ -260,6 +261,7 @@ class Measurement:
             "energy_note": self.energy_note,
             "energy": self.energy,
             "thermal": self.thermal,
+            "contention": self.contention,
             "runtime_versions": self.runtime_versions,
             "artifact_sha256": self.artifact_sha256,
             "source": self.source,

@@ -88,6 +88,7 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 else None,
                 "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
                 "median_is_mean": "source" in group and median_is_mean(group["source"].iloc[-1]),
+                "contended": any(isinstance(c, dict) and c.get("contended") for c in group.get("contention", [])),
                 "init_ms": float(group["init_ms"].median()),
                 "top1": group["top1"].iloc[-1] if "top1" in group else None,
                 "top1_source": group["top1_source"].iloc[-1] if "top1_source" in group else None,
@@ -416,7 +417,9 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = None, mean: bool = False) -> dict:
+def _table_cell(
+    name: str, value, spec: str, noisy: bool, meaning: str | None = None, mean: bool = False, contended: bool = False
+) -> dict:
     """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip.
     ``meaning``: what the peak-memory number is (:func:`memory_meaning`), its tooltip; a delta (what
     benchmark_model reports) is marked "(delta)" in the text too. ``mean``: the cell's median is a
@@ -435,6 +438,9 @@ def _table_cell(name: str, value, spec: str, noisy: bool, meaning: str | None = 
         text, tip = (f"{text} (delta)" if "delta" in meaning else text), meaning
     if name == "median_ms" and mean:
         text, tip = f"{text} (mean)", "the native tool printed no median: this is its mean"
+    if name == "median_ms" and contended:  # other processes used the measured CPUs: inflated
+        text, tip = f"{text} (contended)", "other processes used the measured CPUs during the timed runs"
+        return {"text": text, "sort": repr(float(value)), "cls": "noisy", "tip": tip}
     return {"text": text, "sort": repr(float(value)), "cls": "noisy" if mark else "", "tip": tip}
 
 
@@ -476,7 +482,10 @@ def render_html(
         meaning = c.get("memory_meaning")
         meaning = meaning if isinstance(meaning, str) else None
         mean = c.get("median_is_mean") is True
-        rows.append([_table_cell(name, c.get(name), spec, noisy, meaning, mean) for name, _, _, spec in _COLUMNS])
+        contended = c.get("contended") is True
+        rows.append(
+            [_table_cell(name, c.get(name), spec, noisy, meaning, mean, contended) for name, _, _, spec in _COLUMNS]
+        )
     return env.get_template("report.html.j2").render(
         ylabel=ylabel,
         plots=[_plot_entry(p) for p in plots if p.suffix == ".png"],

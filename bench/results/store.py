@@ -44,6 +44,7 @@ MIGRATIONS = {
     6: [  # where the graph ran (#19): every cell measured before ran on the CPU; delegation coverage
         "ALTER TABLE measurements ADD COLUMN accelerator VARCHAR(80) NOT NULL DEFAULT 'cpu'",
         "ALTER TABLE measurements ADD COLUMN coverage FLOAT",
+        "ALTER TABLE measurements ADD COLUMN contention JSON",  # what else used the measured CPUs (#20)
     ],
 }
 
@@ -94,6 +95,7 @@ measurements = sa.Table(
     sa.Column("energy_note", sa.Text),
     sa.Column("energy", sa.JSON),
     sa.Column("thermal", sa.JSON),
+    sa.Column("contention", sa.JSON),  # others' and steal shares of the measured CPUs, contended or not
     sa.Column("runtime_versions", sa.JSON),
     sa.Column("artifact_sha256", sa.String(64)),
     sa.Column("source", sa.JSON),  # agent | native tool | ingested file, and what it did (not) report

@@ -122,6 +122,7 @@ class AgentRunner(CellRunner):
             peak_memory_mb=events["done"]["peak_rss_mb"],
             versions=events["init"].get("versions"),
             options=applied,
+            contention=events["window"].get("contention"),
             cpus=events.get("hello", {}).get("cpus"),
             energy=self._energy(events),
             source=source,

@@ -63,6 +63,7 @@ class Execution:
     source: dict = field(default_factory=dict)
     sustained: dict | None = None
     options: dict | None = None
+    contention: dict | None = None  # what else used the measured CPUs in the timed window (agent.contention)
 
 
 def cpus_of_mask(mask: str | None) -> list[int] | None:

@@ -1,0 +1,90 @@
+"""Contention is never silent: what else used the measured CPUs during a timed window is recorded,
+flagged, and handled by --on-contention (a real CPU-bound co-runner on the measured CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.measure.agent import contention, cpu_times
+from bench.measure.harness import assess_contention
+
+pytestmark = pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
+
+HOG = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"
+
+
+def hog_on(cpu: int, seconds: float) -> subprocess.Popen:
+    """A CPU-bound process pinned to ``cpu`` for ``seconds``."""
+    proc = subprocess.Popen([sys.executable, "-c", HOG.format(s=seconds)])
+    os.sched_setaffinity(proc.pid, [cpu])
+    return proc
+
+
+def last_cpu() -> int:
+    return max(os.sched_getaffinity(0))
+
+
+def test_a_co_runner_on_the_measured_cpu_is_seen_and_our_own_time_is_not() -> None:
+    cpu = last_cpu()
+    hog = hog_on(cpu, 3.0)
+    try:
+        time.sleep(0.3)
+        before = cpu_times([cpu])
+        time.sleep(1.0)  # we do nothing: what the CPU did was the co-runner's
+        busy = contention(before, cpu_times([cpu]))
+    finally:
+        hog.kill()
+    assert busy["others_share"] > 0.8 and busy["cpus"] == 1
+    assert assess_contention(busy)["contended"] is True
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, [cpu])
+    try:
+        before = cpu_times([cpu])
+        end = time.time() + 0.6
+        while time.time() < end:  # our own work on the measured CPU is not contention
+            pass
+        after = cpu_times([cpu])
+    finally:
+        os.sched_setaffinity(0, allowed)
+    total = after["total"] - before["total"]
+    raw = (after["busy"] - before["busy"]) / total  # everything the CPU did, ours included
+    assert raw - contention(before, after)["others_share"] > 0.3  # our own share is not counted as others'
+    assert assess_contention(None) is None
+
+
+def run(bench_cli, tiny_files, tmp_path: Path, *args: str) -> tuple[int, list[dict], str]:
+    store = tmp_path / f"s{len(list(tmp_path.glob('*.sqlite')))}.sqlite"
+    result = bench_cli("run", "-m", str(tiny_files["onnx"]), "--min-runs", "50", "--min-time", "1.5", "--json",
+                       "--store", str(store), *args)  # fmt: skip
+    rows = json.loads(result.stdout) if result.stdout.strip().startswith("[") else []
+    return result.code, rows, result.stderr
+
+
+@pytest.mark.slow
+def test_a_contended_cell_is_flagged_retried_and_failed_on_request(bench_cli, tiny_files, tmp_path: Path) -> None:
+    hog = hog_on(last_cpu(), 60.0)  # the agent runs on the last CPU (one thread)
+    try:
+        code, rows, stderr = run(bench_cli, tiny_files, tmp_path, "--on-contention", "warn")
+        (row,) = rows
+        assert code == 0 and row["status"] == "ok", stderr
+        assert row["contention"]["contended"] and row["contention"]["others_share"] > 0.2
+        assert "ran while other processes used the measured CPUs" in " ".join(stderr.split())
+        code, rows, _ = run(bench_cli, tiny_files, tmp_path)  # the default: one retry, then kept flagged
+        (row,) = rows
+        assert row["contention"]["contended"] and row["contention"]["retried_after"]["contended"]
+        code, rows, _ = run(bench_cli, tiny_files, tmp_path, "--on-contention", "fail")
+        (row,) = rows
+        assert code == 1 and row["status"] == "failed" and row["error"].startswith("contended: other processes took")
+        assert row["median_ms"] is None and row["n_samples"] is None
+    finally:
+        hog.kill()
+    result = bench_cli("run", "-m", str(tiny_files["onnx"]), "--on-contention", "maybe", "--store",
+                       str(tmp_path / "x.sqlite"))  # fmt: skip
+    assert result.code == 2 and "--on-contention maybe: choose from retry, warn, fail" in result.stderr
