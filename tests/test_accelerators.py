@@ -131,25 +131,20 @@ def test_the_accelerator_is_part_of_the_cell_key_in_the_store(tmp_path: Path) ->
         (["--accelerator", "cuda", "--delegate-option", "speed=max"], ["unknown delegate option 'speed'"]),
         (["--accelerator", "cuda", "--option", "providers=CPUExecutionProvider"], ["contradicts --accelerator cuda"]),
         (["--require-full-delegation"], ["needs an --accelerator other than cpu"]),
+        (["--option", "providers=CUDAExecutionProvider+CPUExecutionProvider"], ["is an accelerator: use"]),
+        (["-a", "cuda", "--delegate-option", "nnapi_cpu=true", "--delegate-option", "nnapi_cpu=false"],
+         ["nnapi_cpu is given twice"]),
+        (["-a", "cuda", "--format", "onnx,tflite"], ["no chosen accelerator (cuda) runs litert, so the tflite cells"]),
     ],
-    ids=[
-        "unknown",
-        "provider-missing",
-        "wrong-runtime",
-        "needs-macos",
-        "no-gpu-delegate",
-        "option-of-another",
-        "unknown-option",
-        "providers-clash",
-        "full-of-cpu",
-    ],  # fmt: skip
-)
+    ids=["unknown", "provider-missing", "wrong-runtime", "needs-macos", "no-gpu-delegate", "option-of-another",
+         "unknown-option", "providers-clash", "full-of-cpu", "provider-as-option", "option-twice", "format-dropped"],
+)  # fmt: skip
 def test_accelerators_that_cannot_run_here_are_refused_before_any_work(
     bench_cli, tiny_files, tmp_path: Path, args: list[str], words: list[str]
 ) -> None:
     store = tmp_path / "s.sqlite"
     result = bench_cli("run", "-m", f"{tiny_files['source']}:tiny", "--input-shape", "1,3,64,64", "--store",
-                       str(store), *args)  # fmt: skip
+                       str(store), *args, *([] if "--format" in args else ["--format", "onnx"]))  # fmt: skip
     assert_one_line_error(result, *words)
     assert not store.exists()
 
@@ -372,3 +367,30 @@ def test_probe_on_the_phone_says_which_accelerators_work(bench_cli, emulated_pix
     assert "accelerator gpu (litert) │ works:" in said and "100% of nodes" in said
     assert "accelerator hexagon (litert) │ no: accelerator hexagon (Hexagon) was not applied" in said
     assert "accelerator nnapi (onnxruntime) │ no:" in said  # the phone has no NNAPI
+
+
+def test_a_format_no_chosen_accelerator_runs_is_refused_not_dropped(tmp_path: Path) -> None:
+    pixel = get_device("pixel6")
+    with pytest.raises(BenchError, match=r"no chosen accelerator \(gpu\) runs onnxruntime, so the onnx cells"):
+        plan_cells(["m"], ["onnx", "tflite"], ["fp32"], None, [1], device=pixel, accelerators=["gpu"])
+
+
+def test_the_delegate_flags_come_before_xnnpack_so_the_accelerator_takes_the_graph_first() -> None:
+    from bench.measure.runners.native_tools import tool_command
+
+    flags = serving_for("gpu", "litert").tool_flags
+    argv = tool_command("litert", "/t/bm", "/t/m.tflite", 1, runs=5, seconds=1, max_secs=9, warmup=1, accelerator=flags)
+    assert argv.index("--use_gpu=true") < argv.index("--use_xnnpack=true")  # benchmark_model ranks by flag position
+
+
+def test_profile_accelerators_are_normalised_and_listed_once(tmp_path: Path) -> None:
+    from bench.devices.config import load_device
+
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        'name = "p"\ntransport = "local"\n[accelerators]\navailable = ["cpu", " gpu", "gpu", "nnapi: tpu"]\n'
+    )
+    assert load_device(profile).accelerators == ("cpu", "gpu", "nnapi:tpu")
+    profile.write_text('name = "p"\ntransport = "local"\n[accelerators]\navailable = ["gpu", 3]\n')
+    with pytest.raises(BenchError, match=r"p.toml:4: '\[accelerators\] available' lists 3"):
+        load_device(profile)

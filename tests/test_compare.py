@@ -292,3 +292,19 @@ def test_a_comparison_of_a_tools_means_says_so() -> None:
     (both,) = compare(tool_rows(times, median=False), tool_rows(times, median=False))
     (mixed,) = compare(tool_rows(times), tool_rows(times, median=False))
     assert both.test == "welch, of means" and mixed.test == "welch, mean vs median"
+
+
+def test_a_tool_summary_cell_missing_on_one_side_is_listed_and_fails_strict(bench_cli, tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    gpu = tool_rows(latency_samples(rng, 4.0))
+    gpu[0]["accelerator"] = "gpu"
+    base, cand = tool_rows(latency_samples(rng, 10.0)) + gpu, tool_rows(latency_samples(rng, 10.0))
+    files = []
+    for name, rows in (("base", base), ("cand", cand)):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(rows))
+    result = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
+    assert result.code == 0 and "missing-in-candidate" in result.stdout, result.stdout
+    assert bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]), "--strict").code == 1
+    reverse = bench_cli("compare", "--baseline", str(files[1]), "--candidate", str(files[0]), "--strict")
+    assert reverse.code == 1 and "missing-in-baseline" in reverse.stdout

@@ -87,7 +87,7 @@ def test_report_writes_plots_markdown_and_html(bench_cli, report_store: str, tmp
         assert (out / f"{stem}.png").stat().st_size > 5000 and (out / f"{stem}.svg").is_file()
     assert not (out / "pareto_energy.png").exists()  # no meter worked: no energy plot, never zeros
     md = (out / "summary.md").read_text()
-    assert "| mobilenetv2_100 | host | onnxruntime | onnx/fp32 |" in md and "72.9" in md
+    assert "| mobilenetv2_100 | host | onnxruntime | cpu | onnx/fp32 |" in md and "72.9" in md
     assert "Failed cells (1)" in md and "broken.onnx" in md and HOSTILE not in md
     page = (out / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # self-contained: nothing to fetch
@@ -205,7 +205,7 @@ def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, repo
     out = tmp_path / "r"
     assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
     md = (out / "summary.md").read_text()
-    assert "| mobilenetv2_100 | pixel6 | litert | tflite/fp32 | 1 | 249.60 | - | 251.80 |" in md
+    assert "| mobilenetv2_100 | pixel6 | litert | cpu | tflite/fp32 | 1 | 249.60 | - | 251.80 |" in md
     page = (out / "report.html").read_text()
     assert re.search(
         r'title="delta of the footprint from the tool&#39;s start[^"]*not a peak[^"]*">13 \(delta\)</td>', page

@@ -137,7 +137,8 @@ def get_accelerator(spec: str) -> tuple[Accelerator, str]:
     if name not in known:
         raise BenchError(f"unknown accelerator '{one(spec)}'; known: {', '.join(known)}")
     if ":" in spec and not variant:
-        raise BenchError(f"accelerator '{one(spec)}' has an empty variant after ':' ({known[name].variant_help})")
+        what = known[name].variant_help or f"{name} takes no variant"
+        raise BenchError(f"accelerator '{one(spec)}' has an empty variant after ':' ({what})")
     if variant and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", variant):
         raise BenchError(f"accelerator variant '{one(variant)}' must be a device name of letters, digits, . _ -")
     if variant and not known[name].variant_help:

@@ -60,6 +60,9 @@ def try_accelerators(device) -> list[tuple[str, str]]:
                 rows.append((f"accelerator {spec} ({runtime})", f"no: {one_line(measured.error or '', 200)}"))
                 continue
             share = "" if measured.coverage is None else f", {measured.coverage:.0%} of nodes"
+            share += (
+                " (partial: the rest ran on the CPU)" if measured.coverage is not None and measured.coverage < 1 else ""
+            )
             check = (measured.source or {}).get("output_check") or {}
             outputs = (
                 f", outputs {'OFF' if check['flagged'] else 'match'} the CPU's (max error {check['max_error']:.2g})"

@@ -205,7 +205,11 @@ def ab_cmd(
                 render.note(f"dropped round {r.index + 1}/{rounds} of {c.pair.label}: {r.dropped}")
     else:
         render.ab(result)
-    if result.regressions:
+    never = [c for c in result.cells if not c.complete]  # every round failed (or an export): nothing was compared
+    for c in never:
+        why = (c.rounds[0].dropped if c.rounds else None) or (c.verdict.reason if c.verdict else "no round ran")
+        render.note(f"{c.pair.label}: no round completed ({why}); nothing was compared")
+    if result.regressions or never:
         raise typer.Exit(1)
 
 

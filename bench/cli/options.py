@@ -190,7 +190,10 @@ def delegation_settings(specs: list[str], values: list[str] | None, require_full
         key, sep, text = value.partition("=")
         if not sep or not key.strip():
             raise BenchError(f"--delegate-option '{value[:80]}': use KEY=VALUE")
-        options[key.strip()] = text.strip()
+        key, text = key.strip(), text.strip()
+        if key in options and options[key] != text:
+            raise BenchError(f"--delegate-option {key} is given twice ({options[key]} and {text[:40]}); give it once")
+        options[key] = text
     check_options(options, specs, runtimes)
     if require_full and specs == ["cpu"]:
         raise BenchError("--require-full-delegation needs an --accelerator other than cpu")

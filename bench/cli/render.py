@@ -227,7 +227,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
             fmt(r.get("peak_memory_mb"), 0),
             fmt(r.get("gflops_per_s"), 1),
             fmt(r.get("energy_mj_per_inference")),
-            ("ok" + contended_text(r)) if ok else f"failed: {r['error']}",
+            Text(("ok" + contended_text(r)) if ok else f"failed: {r['error']}"),  # brackets are text, not markup
         )
     out.print(table)
     if energy_reason:
@@ -415,7 +415,7 @@ def probe(name: str, checks: Iterable[tuple[str, str]]) -> None:
     table.add_column("check")
     table.add_column("result", overflow="fold")
     for check, result in checks:
-        table.add_row(check, result)
+        table.add_row(Text(check), Text(result))  # a reason may hold brackets: never Rich markup
     out.print(table)
 
 

@@ -134,7 +134,7 @@ def run_cmd(
     input shape and weights, so the farm and ``--resume`` export exactly that model again.
     """
     from bench.devices.config import get_device
-    from bench.measure.harness import Harness, plan_cells
+    from bench.measure.harness import Harness, check_device_has, plan_cells
     from bench.measure.measurement import Cell
     from bench.results.store import Store
     from bench.runtimes.base import DEFAULT_RUNTIME, check_options_used, get_runtime, parse_options
@@ -214,6 +214,8 @@ def run_cmd(
         protocol, overrides = _resumed_settings(ctx, previous, settings)
         on_contention = ((previous.get("settings") or {}).get("plan") or {}).get("on_contention", on_contention)
         cells = [Cell.from_row(c) for c in previous["plan"]]
+        for spec in sorted({c.accelerator for c in cells}):  # exit 2, the run left resumable
+            check_device_has(dev, spec)
     else:
         cells = plan_cells(refs, formats, precisions, runtimes, thread_counts, repeats, device=dev, accelerators=specs)
     delegation = _delegation(delegate_option, require_full_delegation, cells, previous)
@@ -419,7 +421,7 @@ def _run_settings(protocol, overrides, model, suite, formats, precisions, runtim
             "input_shape": input_shape_text(input_shape),
             "weights": weights,
             "factory_args": factory_args,
-            "accelerator": accelerators,
+            "accelerator": sorted(accelerators),
         },
     }
 
@@ -435,8 +437,10 @@ def _delegation(values: list[str] | None, require_full: bool, cells, resumed: di
     if resumed is None or recorded is None:
         return given
     if (values or require_full) and asdict(given) != recorded:
+        shown = " ".join(f"{k}={v}" for k, v in (recorded.get("options") or {}).items()) or "no delegate options"
+        full = ", --require-full-delegation" if recorded.get("require_full") else ""
         raise BenchError(
-            f"--delegate-option/--require-full-delegation conflict with the recorded {recorded} of run "
+            f"--delegate-option/--require-full-delegation conflict with the recorded {shown}{full} of run "
             f"{resumed['run_id']}: a resume measures with the run's own settings; drop the option"
         )
     return Delegation(recorded.get("options") or {}, bool(recorded.get("require_full")))
@@ -449,6 +453,13 @@ def check_accelerators(cells, overrides: dict, delegation, local: bool) -> None:
     from bench.accelerators.base import serving_for
     from bench.runtimes.base import get_runtime
 
+    providers = [p for p in overrides.get("providers", "").split("+") if p.strip()]
+    if any(p.strip() != "CPUExecutionProvider" for p in providers):
+        raise BenchError(
+            f"--option providers={overrides['providers']}: an execution provider other than the CPU's is an "
+            "accelerator: use --accelerator (cuda, tensorrt, openvino, qnn, nnapi, xnnpack), which checks where the "
+            "graph really ran"
+        )
     for accelerator, runtime in sorted({(c.accelerator, c.runtime) for c in cells}):
         if accelerator == "cpu":
             continue

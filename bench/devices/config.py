@@ -168,14 +168,20 @@ def load_device(path: str | Path) -> Device:
         known = ", ".join(transport_names())
         raise fail("transport", "", f"transport '{data['transport']}' is not one of {known}")
     cpu, runtimes = data.get("cpu", {}), data.get("runtimes", {})
-    accelerators = data.get("accelerators", {}).get("available", ["cpu"])
-    for spec in accelerators:
-        try:
-            from bench.accelerators.base import get_accelerator
+    listed = data.get("accelerators", {}).get("available", ["cpu"])
+    accelerators = []
+    for spec in listed:
+        from bench.accelerators.base import get_accelerator
 
-            get_accelerator(str(spec))
+        if not isinstance(spec, str):
+            raise fail("available", "accelerators", f"'[accelerators] available' lists {spec!r}: names are strings")
+        try:
+            accelerator, variant = get_accelerator(spec)
         except BenchError as exc:
             raise fail("available", "accelerators", str(exc)) from None
+        normal = f"{accelerator.name}:{variant}" if variant else accelerator.name  # " gpu" -> "gpu"
+        if normal not in accelerators:
+            accelerators.append(normal)
     if "cpu" not in accelerators:
         raise fail("available", "accelerators", "'[accelerators] available' must list cpu (every device has one)")
     energy, thermal = data.get("energy", {}), data.get("thermal", {})

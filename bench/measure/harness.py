@@ -104,6 +104,13 @@ def plan_cells(
                 f"accelerator {spec} runs on {', '.join(accelerator.serves)}; this run's runtimes are "
                 f"{', '.join(planned)} (choose them with --runtime / --format)"
             )
+    unserved = sorted({(c.runtime, c.format) for c in base if not any(serves(a, c.runtime) for a in accelerators)})
+    if unserved:  # never drop cells silently: say which runtime no chosen accelerator runs
+        runtime, fmt = unserved[0]
+        raise BenchError(
+            f"no chosen accelerator ({', '.join(accelerators)}) runs {runtime}, so the {fmt} cells would not be "
+            f"measured: add cpu to --accelerator, or leave {fmt} out (--format, -m)"
+        )
     crossed = [replace(c, accelerator=spec) for c in base for spec in accelerators if serves(spec, c.runtime)]
     return [replace(c, repeat=r) for r in range(repeats) for c in crossed]
 

@@ -208,6 +208,10 @@ def compare(
             out.append(compare_summaries(cell, b, c, threshold, alpha))
             base_cells.pop(cell, None)
             cand_cells.pop(cell, None)
+        elif c is None and cell not in base_cells:  # a tool's summary on the baseline side only
+            out.append(CellComparison(cell, "missing-in-candidate", _centre(b)))
+        elif b is None and cell not in cand_cells:
+            out.append(CellComparison(cell, "missing-in-baseline", candidate_ms=_centre(c)))
     for cell in sorted(set(base_cells) | set(cand_cells), key=lambda c: tuple(map(str, c))):
         if cell not in cand_cells:
             out.append(CellComparison(cell, "missing-in-candidate", stats.median(base_cells[cell])))

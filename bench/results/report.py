@@ -353,9 +353,9 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         f"Accuracy: {ylabel}. Latency: median of all samples per cell; p90 / p95 from the samples, "
         "or the native tool's own (- = the tool printed none).",
         "",
-        "| model | device | runtime | format | threads | median ms | p90 ms | p95 ms | mJ/inference | top-1 "
-        "| top-1 is |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | device | runtime | accelerator | format | threads | median ms | p90 ms | p95 ms | mJ/inference "
+        "| top-1 | top-1 is |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for _, c in cells.iterrows():
         energy = _md_num(c["energy_mj_per_inference"])
@@ -364,7 +364,7 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         if "accuracy collapse" in str(c.get("top1_source") or ""):
             kind += ", accuracy collapse"
         lines.append(
-            f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | "
+            f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | {_md_accelerator(c)} | "
             f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])}"
             f"{' (mean)' if c.get('median_is_mean') is True else ''} | "
             f"{_md_num(c['p90_ms'])} | {_md_num(c['p95_ms'])} | {energy} | {top1} | {kind} |"
@@ -373,10 +373,28 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         lines += ["", f"### Failed cells ({len(failed)})", ""]
         lines += [
             f"- {md_cell(f['model'])} {md_cell(f['format'])}/{md_cell(f['precision'])} "
-            f"{md_cell(f['runtime'])}: {md_cell(f['error'])}"
+            f"{md_cell(f['runtime'])}{_md_on(f.get('accelerator'))}: {md_cell(f['error'])}"
             for _, f in failed.iterrows()
         ]
     return "\n".join(lines) + "\n"
+
+
+def _on(accelerator) -> str:
+    """``[gpu]`` after a failed cell's runtime when it ran on an accelerator, else nothing (plain text)."""
+    return "" if accelerator in (None, "cpu") or _missing(accelerator) else f"[{accelerator}]"
+
+
+def _md_on(accelerator) -> str:
+    """``[gpu]`` after a failed cell's runtime when it ran on an accelerator, else nothing."""
+    return "" if accelerator in (None, "cpu") else f"[{md_cell(accelerator)}]"
+
+
+def _md_accelerator(c) -> str:
+    """A cell's accelerator with its coverage in the summary: ``gpu 91% (partial)``."""
+    coverage = c.get("coverage")
+    if _missing(coverage):
+        return md_cell(c["accelerator"])
+    return f"{md_cell(c['accelerator'])} {coverage:.0%}" + (" (partial)" if coverage < 1 else "")
 
 
 NOISY_CV = 0.10  # a cell whose latency CV is above this is marked noisy in the HTML table
@@ -496,6 +514,7 @@ def render_html(
         sustained=sustained or [],
         failed=[
             {k: str(f[k]) for k in ("model", "format", "precision", "runtime", "device", "error")}
+            | {"runtime": str(f["runtime"]) + _on(f.get("accelerator"))}
             for _, f in failed.iterrows()
         ],
         runs=[{**run, "environment": json.dumps(run["environment"], indent=1, sort_keys=True)} for run in runs],

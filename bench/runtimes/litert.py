@@ -122,8 +122,11 @@ def tool_argv(run) -> list[str]:
     and a duration together. A model with several or integer inputs gets them named with their
     shapes (``--input_layer``, ``--input_layer_shape``) and integer inputs the values 0..1
     (``--input_layer_value_range``: the tool's own random integers could index past an embedding).
-    ``accelerator`` flags (``--use_gpu=true`` ...) put the graph on a delegate; XNNPACK stays on
-    for what a delegate leaves to the CPU unless the options turn it off."""
+    ``accelerator`` flags (``--use_gpu=true`` ...) put the graph on a delegate; they come before
+    ``--use_xnnpack``, because benchmark_model applies delegates in the order their flags appear
+    (each provider's rank is its flag's position: tensorflow/lite/tools/delegates/delegate_provider.h),
+    so the accelerator takes the graph first and XNNPACK what it leaves to the CPU (unless the options
+    turn XNNPACK off)."""
     xnnpack = run.options.get("xnnpack", True)
     accelerator = getattr(run, "accelerator", ())
     # an accelerator that sets XNNPACK itself (the explicit xnnpack one) decides; else the runtime option
@@ -139,7 +142,7 @@ def tool_argv(run) -> list[str]:
             layers.append("--input_layer_value_range=" + ":".join(ranges))
     return [run.tool, f"--graph={run.graph}", f"--num_threads={run.threads}", f"--num_runs={run.runs or 1}",
             f"--min_secs={run.seconds:g}", f"--max_secs={run.max_secs:g}", f"--warmup_runs={run.warmup}",
-            "--warmup_min_secs=0", *xnnpack_flag, *accelerator, *layers, *run.extra]  # fmt: skip
+            "--warmup_min_secs=0", *accelerator, *xnnpack_flag, *layers, *run.extra]  # fmt: skip
 
 
 def profile(spec, model, tree, threads: int, runs: int, precision: str, device=None):
