@@ -194,7 +194,7 @@ def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, ol
 # --- 6: what is stored is what ran ------------------------------------------------------------
 
 
-def test_an_absent_execution_provider_fails_the_cell_and_used_ones_are_recorded(
+def test_an_absent_execution_provider_is_refused_before_any_work_and_used_ones_are_recorded(
     bench_cli, conv_onnx: Path, tmp_path: Path
 ) -> None:
     import onnxruntime
@@ -202,16 +202,17 @@ def test_an_absent_execution_provider_fails_the_cell_and_used_ones_are_recorded(
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has CUDA: the provider is not absent")
     store = tmp_path / "s.sqlite"
-    asked = bench_cli("run", "-m", str(conv_onnx), "--store", str(store), "--option",
-                      "providers=CUDAExecutionProvider", *FAST)  # fmt: skip
-    assert asked.code == 1, asked.stderr
+    asked = bench_cli("run", "-m", str(conv_onnx), "--store", str(store), "--accelerator", "cuda", *FAST)
+    assert_one_line_error(asked, "CUDAExecutionProvider is not in onnxruntime", "pip install onnxruntime-gpu")
+    as_option = bench_cli("run", "-m", str(conv_onnx), "--store", str(store), "--option",
+                          "providers=CUDAExecutionProvider", *FAST)  # fmt: skip
+    assert_one_line_error(as_option, "is an accelerator: use --accelerator")
+    assert not store.exists()  # refused before any work
     plain = bench_cli("run", "-m", str(conv_onnx), "--store", str(store), *FAST)
     assert plain.code == 0, plain.stderr
-    stored = Store(str(store)).measurement_rows()
-    assert [(r["status"], r["precision"]) for r in stored] == [("failed", "fp32"), ("ok", "fp32")]
-    assert "CUDAExecutionProvider requested but not available" in stored[0]["error"]
-    assert stored[0]["median_ms"] is None
-    assert stored[1]["settings"]["options"]["providers"] == ["CPUExecutionProvider"]  # as the session reports
+    (stored,) = Store(str(store)).measurement_rows()
+    assert stored["status"] == "ok" and stored["accelerator"] == "cpu"
+    assert stored["settings"]["options"]["providers"] == ["CPUExecutionProvider"]  # as the session reports
 
 
 # --- 7: energies below zero are an error with the numbers, never a row --------------------------
