@@ -8,10 +8,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_one_line_error
+from conftest import ROOT, assert_one_line_error, share_zoo_artifacts
 from digits import DIGITS_OPTIONS, MODELS_FILE, train_digits_models, write_digits_imagefolder
 
 from bench.results.store import Store
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory, zoo_artifacts: Path) -> Path:
+    """One results folder for this module's ``bench`` commands, so an export of the digits models is
+    made once and served from its cache to every test that scores it (as a user's folder would);
+    each test still keeps its own store (``--store``)."""
+    return share_zoo_artifacts(tmp_path_factory.mktemp("accuracy-results"), zoo_artifacts)
 
 
 @pytest.fixture(scope="module")

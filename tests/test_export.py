@@ -147,18 +147,34 @@ def test_changed_settings_miss_the_cache(artifacts_home: Path, user_file: Path) 
     assert export_model(small, "onnx", "int8").cache_key != a.cache_key
 
 
-def test_different_weights_miss_the_cache(artifacts_home: Path, tmp_path: Path) -> None:
+def test_different_weights_miss_the_cache_and_reach_the_artifact_from_the_command_line(
+    artifacts_home: Path, bench_cli, tmp_path: Path
+) -> None:
+    import numpy as np
+    import onnxruntime as ort
     import torch
 
     import models
 
     torch.manual_seed(3)
+    original = models.create_model("ast_xxs")
     path = tmp_path / "ast_xxs.pth"
-    torch.save(models.create_model("ast_xxs").state_dict(), path)
+    torch.save(original.state_dict(), path)
     random = export_model(resolve("ast_xxs"), "onnx", "fp32")
     loaded = export_model(resolve("ast_xxs", weights=path), "onnx", "fp32")
     assert not loaded.cached and loaded.cache_key != random.cache_key and loaded.sha256 != random.sha256
     assert loaded.verified
+    # `bench export --weights` keys its export by the same weights: it gets this artifact from the
+    # session's cache (no second conversion), and the file computes what the weights' model computes
+    result = bench_cli("export", "ast_xxs", "--weights", str(path), "--json")
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["sha256"] == loaded.sha256 != random.sha256
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    exported = ort.InferenceSession(row["path"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        expected = original(torch.from_numpy(x)).numpy()
+    assert np.abs(exported - expected).max() < 1e-4
 
 
 def test_corrupted_cached_file_is_exported_again(artifacts_home: Path, user_file: Path) -> None:
@@ -182,7 +198,11 @@ def test_out_dir_gets_a_copy(artifacts_home: Path, user_file: Path, tmp_path: Pa
 # --- the command line ----------------------------------------------------------------------------
 
 
-def test_export_json_is_the_only_stdout_and_has_the_documented_keys(bench_cli, user_file: Path) -> None:
+def test_export_json_is_the_only_stdout_and_a_converter_failure_is_recorded_while_the_rest_goes_on(
+    bench_cli, user_file: Path
+) -> None:
+    # one results folder throughout: the later commands find the earlier ones' exports (and the
+    # converter's failure) in its cache, as a user's second command would
     result = bench_cli(
         "export", f"{user_file}:small", "--format", "onnx,tflite", "--input-shape", "1,3,32,32", "--json"
     )
@@ -208,9 +228,7 @@ def test_export_json_is_the_only_stdout_and_has_the_documented_keys(bench_cli, u
         bench_cli("export", f"{user_file}:small", "--format", "onnx", "--input-shape", "1,3,32,32", "--json").stdout
     )
     assert again[0]["cached"] is True
-
-
-def test_converter_failure_is_recorded_and_the_rest_goes_on(bench_cli, user_file: Path) -> None:
+    # a converter failure is recorded and the rest goes on
     result = bench_cli(
         "export",
         f"{user_file}:host_side",
@@ -228,9 +246,7 @@ def test_converter_failure_is_recorded_and_the_rest_goes_on(bench_cli, user_file
     assert "numpy" in failed["error"]
     assert ok["error"] is None and ok["verified"] is True
     assert "1 of 2 exports failed" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_table_summary_names_the_failure(bench_cli, user_file: Path) -> None:
+    # and the table's summary names it
     result = bench_cli("export", f"{user_file}:host_side", "--format", "tflite", "--input-shape", "1,3,32,32")
     assert result.code == 1 and "failed" in result.stdout and "numpy" in result.stdout
 
@@ -287,24 +303,3 @@ def test_cache_key_differs_per_model_format_and_precision() -> None:
         for fmt, precision in (("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"))
     }
     assert len(keys) == 6
-
-
-def test_weights_given_on_the_command_line_reach_the_artifact(bench_cli, tmp_path: Path) -> None:
-    import numpy as np
-    import onnxruntime as ort
-    import torch
-
-    import models
-
-    torch.manual_seed(11)
-    original = models.create_model("ast_xxs")
-    path = tmp_path / "ast_xxs.pth"
-    torch.save(original.state_dict(), path)
-    result = bench_cli("export", "ast_xxs", "--weights", str(path), "--json")
-    assert result.code == 0, result.stderr
-    (row,) = json.loads(result.stdout)
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    exported = ort.InferenceSession(row["path"]).run(None, {"input": x})[0]
-    with torch.no_grad():
-        expected = original(torch.from_numpy(x)).numpy()
-    assert np.abs(exported - expected).max() < 1e-4

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import CliResult, assert_one_line_error
 from test_tool_output import INFO, MONSOON, PERF_TEST, PLAIN
 
 from bench.results.store import SCHEMA_VERSION
+
+
+@pytest.fixture
+def bench_here(results_dir: Path, monkeypatch):
+    """Run ``bench ARGS...`` in this process through the console script's own entry point
+    (``bench.cli.main``: the same parsing, exit codes and one-line errors on stderr), with its own
+    results folder. A ``bench ingest`` process spends nearly all its time importing (torch among
+    them); ``bench_cli`` runs it as a process where the process is what a test is about (its
+    output as a whole, a store it leaves closed)."""
+
+    def run(*args: str) -> CliResult:
+        from bench.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with monkeypatch.context() as mp:
+            mp.setenv("BENCH_RESULTS", str(results_dir))
+            mp.setattr(sys, "argv", ["bench", *args])
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main()
+                    code = 0
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
 
 
 def ingest(bench_cli, tmp_path: Path, text: str, *args: str):
@@ -33,17 +62,17 @@ def test_a_benchmark_model_log_becomes_a_measurement_that_says_what_it_lacked(be
     assert json.loads(listed.stdout)[0]["model"] == "mobilenetv2_100"
 
 
-def test_the_newer_format_keeps_partial_delegation(bench_cli, tmp_path: Path) -> None:
-    result = ingest(bench_cli, tmp_path, INFO, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m", "--json")
+def test_the_newer_format_keeps_partial_delegation(bench_here, tmp_path: Path) -> None:
+    result = ingest(bench_here, tmp_path, INFO, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m", "--json")
     row = json.loads(result.stdout)
     assert row["source"]["partially_delegated"] is True and row["median_ms"] == 249.6
 
 
-def test_perf_test_and_monsoon_logs(bench_cli, tmp_path: Path) -> None:
-    perf = ingest(bench_cli, tmp_path, PERF_TEST, "--tool", "onnxruntime_perf_test", "--device", "pixel6",
+def test_perf_test_and_monsoon_logs(bench_here, tmp_path: Path) -> None:
+    perf = ingest(bench_here, tmp_path, PERF_TEST, "--tool", "onnxruntime_perf_test", "--device", "pixel6",
                   "-m", "m", "--json")  # fmt: skip
     assert json.loads(perf.stdout)["format"] == "onnx"
-    power = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "pixel6", "-m", "m", "-f", "tflite",
+    power = ingest(bench_here, tmp_path, MONSOON, "--tool", "monsoon", "--device", "pixel6", "-m", "m", "-f", "tflite",
                    "--inferences", "100", "--idle-w", "0.5", "--json")  # fmt: skip
     row = json.loads(power.stdout)
     assert abs(row["energy_mj_per_inference"] - (2.0 - 0.5 * 2.0) / 100 * 1e3) < 1e-9
@@ -63,17 +92,19 @@ def _count(store: Path) -> int:
         return db.execute("select count(*) from measurements").fetchone()[0]
 
 
-def test_bad_ingest_arguments_are_one_line_errors(bench_cli, tmp_path: Path) -> None:
+def test_bad_ingest_arguments_are_one_line_errors(bench_here, tmp_path: Path) -> None:
     assert_one_line_error(
-        ingest(bench_cli, tmp_path, PLAIN, "--tool", "xprof", "--device", "p", "-m", "m"), "unknown tool 'xprof'"
+        ingest(bench_here, tmp_path, PLAIN, "--tool", "xprof", "--device", "p", "-m", "m"), "unknown tool 'xprof'"
     )
-    assert_one_line_error(ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "p", "-m", "m"),
+    assert_one_line_error(ingest(bench_here, tmp_path, MONSOON, "--tool", "monsoon", "--device", "p", "-m", "m"),
                           "--format is needed")  # fmt: skip
-    missing = bench_cli("ingest", str(tmp_path / "none.log"), "--tool", "benchmark_model", "--device", "p", "-m", "m")
+    missing = bench_here("ingest", str(tmp_path / "none.log"), "--tool", "benchmark_model", "--device", "p", "-m", "m")
     assert_one_line_error(missing, "cannot read")
 
 
 def test_an_older_store_is_upgraded_in_place(bench_cli, tmp_path: Path) -> None:
+    # processes, not bench_here: the store file is renamed and altered between commands, as only a
+    # finished process (whose connections are closed) leaves it
     store = tmp_path / "old.sqlite"
     ingest(bench_cli, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
     (tmp_path / "s.sqlite").rename(store)
@@ -84,7 +115,7 @@ def test_an_older_store_is_upgraded_in_place(bench_cli, tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)[0]["source"] is None
     with sqlite3.connect(store) as db:
-        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION)  # 5 since #15's p95_ms
+        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION)  # 7 since #22
         db.execute("update schema_info set value = '99'")
     assert_one_line_error(bench_cli("results", "--store", str(store)), "schema 99", "upgrade bench")
 
@@ -103,14 +134,14 @@ def stamped(line: str, copies: int) -> str:
     return "\n".join(line.replace(stamp, f"{stamp[:-2]}{k:02d}", 1) for k in range(copies))
 
 
-def test_power_logs_cut_mid_line_drop_the_cut_sample_and_say_so(bench_cli, tmp_path: Path) -> None:
+def test_power_logs_cut_mid_line_drop_the_cut_sample_and_say_so(bench_here, tmp_path: Path) -> None:
     from bench.devices.energy.jetson import parse_tegrastats_log
     from bench.devices.energy.macos import parse_powermetrics_log
     from bench.devices.energy.monsoon import parse_monsoon_csv
 
     four = stamped(THOR, 4)
     cut = four[: four.rindex(" VIN ")]  # the 4th sample cut before its total rail
-    result = ingest(bench_cli, tmp_path, cut, "--tool", "tegrastats", "--device", "thor", "-m", "m", "-f", "onnx",
+    result = ingest(bench_here, tmp_path, cut, "--tool", "tegrastats", "--device", "thor", "-m", "m", "-f", "onnx",
                     "--json")  # fmt: skip
     assert result.code == 0, result.stderr
     energy = json.loads(result.stdout)["energy"]
@@ -132,76 +163,76 @@ def test_power_logs_cut_mid_line_drop_the_cut_sample_and_say_so(bench_cli, tmp_p
     assert (monsoon.joules, monsoon.seconds) == (pytest.approx(0.8), 1.0) and "line 4" in monsoon.note
 
 
-def test_tegrastats_whole_second_stamps_never_set_a_wrong_interval(bench_cli, tmp_path: Path) -> None:
+def test_tegrastats_whole_second_stamps_never_set_a_wrong_interval(bench_here, tmp_path: Path) -> None:
     five = "\n".join("08-15-2023 10:22:00 VDD_IN 10000mW/10000mW" for _ in range(5))  # 100 ms apart
-    refused = ingest(bench_cli, tmp_path, five, "--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx")
+    refused = ingest(bench_here, tmp_path, five, "--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx")
     assert_one_line_error(refused, "share one time stamp", "give --interval-ms")  # before: 40 J over 4 s
     args = ("--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx", "--json")
-    given = json.loads(ingest(bench_cli, tmp_path, five, *args, "--interval-ms", "100").stdout)
+    given = json.loads(ingest(bench_here, tmp_path, five, *args, "--interval-ms", "100").stdout)
     assert given["energy"]["window_j"] == pytest.approx(4.0) and given["energy"]["window_s"] == pytest.approx(0.4)
     lines = "\n".join(f"08-15-2023 10:22:{k // 10:02d} VDD_IN 10000mW/10000mW" for k in range(25))
-    assert ingest(bench_cli, tmp_path, lines, *args).code == 2  # before: 20 J, "0.0833 s apart"
-    given = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "100").stdout)
+    assert ingest(bench_here, tmp_path, lines, *args).code == 2  # before: 20 J, "0.0833 s apart"
+    given = json.loads(ingest(bench_here, tmp_path, lines, *args, "--interval-ms", "100").stdout)
     assert given["energy"]["window_j"] == pytest.approx(24.0) and "check --interval-ms" not in given["energy_note"]
-    wrong = json.loads(ingest(bench_cli, tmp_path, lines, *args, "--interval-ms", "500", "--again").stdout)
+    wrong = json.loads(ingest(bench_here, tmp_path, lines, *args, "--interval-ms", "500", "--again").stdout)
     assert "time stamps span 2 s" in wrong["energy_note"] and "check --interval-ms" in wrong["energy_note"]
 
 
-def test_a_one_line_tegrastats_log_says_it_is_one_sample(bench_cli, tmp_path: Path) -> None:
-    result = ingest(bench_cli, tmp_path, THOR, "--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx")
+def test_a_one_line_tegrastats_log_says_it_is_one_sample(bench_here, tmp_path: Path) -> None:
+    result = ingest(bench_here, tmp_path, THOR, "--tool", "tegrastats", "--device", "d", "-m", "m", "-f", "onnx")
     assert_one_line_error(result, "1 sample read (rails VDD_GPU, VDD_CPU_SOC_MSS, VIN_SYS_5V0, VIN)",
                           "energy needs at least two samples, one interval apart")  # fmt: skip
     assert "cannot parse" not in result.stderr
 
 
-def test_options_a_tool_does_not_use_are_refused_and_idle_zero_is_said(bench_cli, tmp_path: Path) -> None:
+def test_options_a_tool_does_not_use_are_refused_and_idle_zero_is_said(bench_here, tmp_path: Path) -> None:
     for option, value in (("--inferences", "10"), ("--idle-w", "0.5")):
-        result = ingest(bench_cli, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "d", "-m", "m",
+        result = ingest(bench_here, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "d", "-m", "m",
                         option, value)  # fmt: skip
         assert_one_line_error(result, f"{option} applies to power logs", "monsoon, tegrastats, powermetrics")
-    result = ingest(bench_cli, tmp_path, PERF_TEST, "--tool", "onnxruntime_perf_test", "--device", "d", "-m", "m",
+    result = ingest(bench_here, tmp_path, PERF_TEST, "--tool", "onnxruntime_perf_test", "--device", "d", "-m", "m",
                     "--idle-w", "0")  # fmt: skip
     assert_one_line_error(result, "--idle-w applies to power logs")
-    result = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
+    result = ingest(bench_here, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
                     "--run", "2")  # fmt: skip
     assert_one_line_error(result, "--run applies to", "benchmark_model, onnxruntime_perf_test")
     assert not (tmp_path / "s.sqlite").exists()
-    zero = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
+    zero = ingest(bench_here, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
                   "--idle-w", "0", "--json")  # fmt: skip
     assert "idle power 0 W subtracted (as given)" in json.loads(zero.stdout)["energy_note"]
-    over = ingest(bench_cli, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
+    over = ingest(bench_here, tmp_path, MONSOON, "--tool", "monsoon", "--device", "d", "-m", "m", "-f", "tflite",
                   "--idle-w", "3")  # fmt: skip
     assert_one_line_error(over, "net of idle power would be -4.000 J over the whole window, below zero")
     assert "per inference" not in over.stderr
 
 
-def test_logs_with_a_byte_order_mark_are_read_and_other_encodings_named(bench_cli, tmp_path: Path) -> None:
+def test_logs_with_a_byte_order_mark_are_read_and_other_encodings_named(bench_here, tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
     args = ("--store", store, "--device", "d", "-m", "m", "--json")
     for name, data in (("ps.log", PLAIN.encode("utf-16")), ("bom.log", PLAIN.encode("utf-8-sig"))):
         (tmp_path / name).write_bytes(data)  # PowerShell's `>` writes UTF-16 LE with a BOM
-        result = bench_cli("ingest", str(tmp_path / name), "--tool", "benchmark_model", *args)
+        result = bench_here("ingest", str(tmp_path / name), "--tool", "benchmark_model", *args)
         assert result.code == 0, result.stderr
         assert json.loads(result.stdout)["mean_ms"] == 249.684
     (tmp_path / "csv").write_bytes(MONSOON.encode("utf-32"))
-    result = bench_cli("ingest", str(tmp_path / "csv"), "--tool", "monsoon", "-f", "tflite", *args)
+    result = bench_here("ingest", str(tmp_path / "csv"), "--tool", "monsoon", "-f", "tflite", *args)
     assert json.loads(result.stdout)["energy"]["window_j"] == pytest.approx(2.0)
     text = "# Gerät Pixel 6\n" + PLAIN
     (tmp_path / "cp.log").write_bytes(text.encode("cp1252"))
-    result = bench_cli("ingest", str(tmp_path / "cp.log"), "--tool", "benchmark_model", *args)
+    result = bench_here("ingest", str(tmp_path / "cp.log"), "--tool", "benchmark_model", *args)
     assert_one_line_error(
         result, f"cp.log is not UTF-8 text (byte 0xe4 at offset {text.index('ä')}); save the log as UTF-8"
     )
     (tmp_path / "nobom.log").write_bytes(PLAIN.encode("utf-16-le"))
-    result = bench_cli("ingest", str(tmp_path / "nobom.log"), "--tool", "benchmark_model", *args)
+    result = bench_here("ingest", str(tmp_path / "nobom.log"), "--tool", "benchmark_model", *args)
     assert_one_line_error(result, "NUL bytes", "save the log as UTF-8")
 
 
-def test_a_file_ingested_before_is_refused_unless_asked_again(bench_cli, tmp_path: Path) -> None:
+def test_a_file_ingested_before_is_refused_unless_asked_again(bench_here, tmp_path: Path) -> None:
     args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
-    assert ingest(bench_cli, tmp_path, PLAIN, *args).code == 0
-    assert_one_line_error(ingest(bench_cli, tmp_path, PLAIN, *args), "already ingested", "--again")
+    assert ingest(bench_here, tmp_path, PLAIN, *args).code == 0
+    assert_one_line_error(ingest(bench_here, tmp_path, PLAIN, *args), "already ingested", "--again")
     assert _count(tmp_path / "s.sqlite") == 1  # never pooled twice in reports and compare
-    assert ingest(bench_cli, tmp_path, PLAIN, *args, "--again").code == 0
+    assert ingest(bench_here, tmp_path, PLAIN, *args, "--again").code == 0
     assert _count(tmp_path / "s.sqlite") == 2
-    assert ingest(bench_cli, tmp_path, PLAIN.replace("count=50", "count=51"), *args).code == 0  # other content
+    assert ingest(bench_here, tmp_path, PLAIN.replace("count=50", "count=51"), *args).code == 0  # other content
