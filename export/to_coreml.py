@@ -12,6 +12,7 @@ of writing a model that is not the user's.
 from __future__ import annotations
 
 import platform
+import shutil
 import warnings
 from pathlib import Path
 
@@ -64,6 +65,8 @@ class CoreMLExporter(Exporter):
             minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
         )
         mlmodel.save(str(path))
+        if mlmodel.is_temp_package:  # coremltools' own copy in the temp folder: removed at exit, or never when killed
+            shutil.rmtree(mlmodel.package_path, ignore_errors=True)
         checked = f"traced graph matches PyTorch at {len(_check_inputs(examples))} inputs of other sign and scale"
         return ConvertReport([checked], doubts)
 

@@ -161,7 +161,7 @@ def test_a_version_2_store_gains_every_later_column_and_table_and_its_cells_ran_
         for column in ("settings", "lease_holder", "lease_heartbeat"):
             db.execute(f"alter table runs drop column {column}")
         db.execute("drop table accuracy")
-        for column in ("p95_ms", "accelerator", "coverage", "contention"):
+        for column in ("p95_ms", "accelerator", "coverage", "contention", "kind"):
             db.execute(f"alter table measurements drop column {column}")
         db.execute("update schema_info set value = '2'")
     upgraded = Store(str(path))
@@ -170,9 +170,10 @@ def test_a_version_2_store_gains_every_later_column_and_table_and_its_cells_ran_
     assert run["settings"] is None and run["lease_holder"] is None
     (row,) = upgraded.measurement_rows(run_id)
     assert row["accelerator"] == "cpu" and row["coverage"] is None and row["median_ms"] == 2.0
+    assert row["kind"] == "measured"  # every row before #22 measured a model
     assert upgraded.done_cells(run_id) == {cell}
     with sqlite3.connect(path) as db:
-        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+        assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION) == "7"
         assert db.execute("select count(*) from accuracy").fetchone()[0] == 0
         columns = {column[1] for column in db.execute("pragma table_info(measurements)")}
-        assert {"p95_ms", "accelerator", "coverage", "contention"} <= columns
+        assert {"p95_ms", "accelerator", "coverage", "contention", "kind"} <= columns

@@ -7,9 +7,10 @@ lists them; each command imports its heavy dependencies (torch, pandas) only whe
 from bench.cli.app import app, main
 
 # One module per command group; importing registers its commands on `app`, in the order of `bench --help`.
-from bench.cli import models, export, accuracy, run, ab, results, profile, ingest, devices  # noqa: E402, F401, I001  isort: skip
+from bench.cli import models, export, accuracy, run, ab, results, profile, predict, ingest, devices  # noqa: E402, F401, I001  isort: skip
 
 app.add_typer(results.baseline_app, name="baseline")
 app.add_typer(run.farm_app, name="farm")
+app.add_typer(predict.predictor_app, name="predictor")
 
 __all__ = ["app", "main"]

@@ -377,6 +377,58 @@ def profile(result: Profile, title: str, fallback_lines: Iterable[str]) -> None:
         out.print(Text(f"fell back: {line}"))
 
 
+def trained(result: Any) -> None:
+    """What ``bench predictor train`` measured and fitted (a :class:`bench.predictor.api.TrainResult`)."""
+    meta = result.meta
+    out.print(
+        Text(
+            f"predictor for {meta['device']} / {meta['runtime']} {meta['runtime_version']} / {meta['accelerator']} "
+            f"x{meta['threads']}: {result.graphs} graphs, {result.nodes} nodes; {result.kernels_measured} kernels "
+            f"measured now, {len(result.profiles_measured)} zoo models profiled now, "
+            f"{len(result.profiles_reused)} reused"
+        )
+    )
+    out.print(Text(f"{meta['regressor']}; saved to {result.path}"))
+    for line in result.kernels_failed:
+        out.print(Text(f"failed: {line}"))
+
+
+def predictions(items: Sequence[Any]) -> None:
+    """Predicted latency per block of each model (:class:`bench.predictor.api.Prediction`)."""
+    for p in items:
+        table = Table(title=f"{p.model} on {p.runtime} ({p.device}, {p.threads} thread(s)): predicted, not measured")
+        for col in ("block", "nodes", "predicted ms", "share"):
+            table.add_column(col, justify="left" if col == "block" else "right")
+        for b in p.blocks:
+            table.add_row(Text(b["block"]), str(b["nodes"]), f"{b['ms']:.3f}", f"{b['share']:.1%}")
+        out.print(table)
+        out.print(
+            Text(
+                f"{p.model}: predicted {p.predicted_ms:.2f} ms per inference ({p.nodes} nodes + "
+                f"{p.overhead_ms:.3f} ms runtime overhead; predictor {p.predictor})"
+            )
+        )
+
+
+def evaluation(result: Any) -> None:
+    """Leave-one-family-out: predicted vs measured per model and the shares within +/-10% and +/-5%."""
+    table = Table(title=f"leave-one-family-out on {result.runtime} ({result.device}, {result.threads} thread(s))")
+    for col in ("model", "family", "measured ms", "predicted ms", "error", "MACs-only ms", "MACs-only error"):
+        table.add_column(col, justify="left" if col in ("model", "family") else "right")
+    for r in result.rows:
+        table.add_row(Text(r.model), Text(r.family), f"{r.measured_ms:.2f}", f"{r.predicted_ms:.2f}",
+                      f"{r.error:+.1%}", f"{r.flops_ms:.2f}", f"{r.flops_error:+.1%}")  # fmt: skip
+    out.print(table)
+    s = result.summary()
+    out.print(
+        Text(
+            f"{s['models']} models: within +/-10% {s['within_10']:.0%}, within +/-5% {s['within_5']:.0%}, "
+            f"MAPE {s['mape']:.1%}; MACs-only baseline: within +/-10% {s['flops_within_10']:.0%}, "
+            f"within +/-5% {s['flops_within_5']:.0%}, MAPE {s['flops_mape']:.1%}"
+        )
+    )
+
+
 def ingested(row: dict[str, Any], model: str, precision: str, device: str) -> None:
     """The stored row of ``bench ingest``, and which values the file did not have."""
     missing = row["source"].get("missing") or []

@@ -247,6 +247,7 @@ class Measurement:
             "id": self.id,
             "run_id": self.run_id,
             **{name: getattr(cell, name) for name in CELL_FIELDS},
+            "kind": "measured",  # a measurement of the model itself (the store's KINDS)
             "settings": self.settings,
             "status": self.status,
             "error": self.error,

@@ -299,14 +299,15 @@ def build_report(
     if runtimes:
         frame = frame[frame["runtime"].isin(runtimes)]
     from bench.profiling.profile import load_block_profiles
-    from bench.results.report_sections import profile_section, sustained_section
+    from bench.results.report_sections import predicted_section, profile_section, sustained_section
 
     profiles = [
         p
         for p in load_block_profiles()
         if (not devices or p["device"] in devices) and (not runtimes or p["runtime"] in runtimes)
     ]
-    if frame.empty and not profiles:
+    predicted = predicted_section(store, frame, devices, runtimes) if not no_store else []
+    if frame.empty and not profiles and not predicted:
         raise BenchError(
             "no measurements to report (run `bench run` or `bench profile` first, or check --device / --runtime)"
             + no_store
@@ -329,7 +330,8 @@ def build_report(
     report = Report(out / "report.html", out / "summary.md", out / "results.csv", plots)
     cells.to_csv(report.csv, index=False)
     report.markdown.write_text(render_markdown(cells, failed, ylabel))
-    sections = {"profiles": profile_section(profiles, out), "sustained": sustained_section(frame, out)}
+    sections = {"profiles": profile_section(profiles, out), "sustained": sustained_section(frame, out),
+                "predicted": predicted}  # fmt: skip
     report.html.write_text(render_html(cells, failed, runs, plots, ylabel, **sections))
     return report
 
@@ -475,13 +477,14 @@ def render_html(
     ylabel: str,
     profiles: list[dict] | None = None,
     sustained: list[dict] | None = None,
+    predicted: list[dict] | None = None,
 ) -> str:
     """The self-contained report page from ``templates/report.html.j2`` (autoescape on).
 
     ``cells``: one row per pooled cell (:func:`summarize_cells` plus ``top1`` and ``family``);
     ``failed``: the failed measurement rows; ``runs``: the store's runs (environment shown);
-    ``plots``: PNG/SVG paths (PNGs are embedded); ``profiles`` and ``sustained``: the sections
-    built by :mod:`bench.results.report_sections`.
+    ``plots``: PNG/SVG paths (PNGs are embedded); ``profiles``, ``sustained`` and ``predicted``: the
+    sections built by :mod:`bench.results.report_sections`.
     """
     import jinja2
 
@@ -512,6 +515,7 @@ def render_html(
         noisy_cv=NOISY_CV,
         profiles=profiles or [],
         sustained=sustained or [],
+        predicted=predicted or [],
         failed=[
             {k: str(f[k]) for k in ("model", "format", "precision", "runtime", "device", "error")}
             | {"runtime": str(f["runtime"]) + _on(f.get("accelerator"))}

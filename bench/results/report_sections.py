@@ -116,3 +116,37 @@ def sustained_section(frame: pd.DataFrame, out_dir: Path) -> list[dict]:
             }
         )
     return entries
+
+
+def predicted_section(store: str | None, frame: pd.DataFrame, devices: list[str] | None,
+                      runtimes: list[str] | None) -> list[dict]:  # fmt: skip
+    """The latest ``bench predict`` row per model x runtime x accelerator x device x threads, each
+    beside that cell's measured median where one is stored (and the prediction's error), for the
+    report's own "predicted, not measured" table: predictions never enter the measured tables or
+    plots. Each entry: model, runtime, accelerator, device, threads, predicted_ms, measured_ms
+    (None when not measured), error (None likewise), predictor."""
+    from bench.results.store import Store
+
+    rows = Store(store, create=False).measurement_rows(kind="predicted")
+    latest: dict[tuple, dict] = {}
+    for row in rows:
+        if (devices and row["device"] not in devices) or (runtimes and row["runtime"] not in runtimes):
+            continue
+        latest[(row["model"], row["runtime"], row["accelerator"], row["device"], row["threads"])] = row
+    entries = []
+    for (model, runtime, accelerator, device, threads), row in sorted(latest.items()):
+        measured = None
+        if not frame.empty:
+            same = frame[(frame["model"] == model) & (frame["runtime"] == runtime) & (frame["device"] == device)
+                         & (frame["threads"] == threads) & (frame["accelerator"] == accelerator)
+                         & (frame["status"] == "ok")]  # fmt: skip
+            if len(same) and same["median_ms"].notna().any():
+                measured = float(same["median_ms"].dropna().median())
+        predicted = float(row["median_ms"])
+        entries.append({
+            "model": model, "runtime": runtime, "accelerator": accelerator, "device": device, "threads": threads,
+            "predicted_ms": f"{predicted:.2f}", "measured_ms": None if measured is None else f"{measured:.2f}",
+            "error": None if measured is None else f"{predicted / measured - 1:+.1%}",
+            "predictor": (row["settings"] or {}).get("predictor", "?"),
+        })  # fmt: skip
+    return entries

@@ -26,7 +26,7 @@ from bench.measure.measurement import CELL_FIELDS, Cell, Measurement
 from bench.measure.stats import STAT_FIELDS
 from bench.paths import results_dir
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # version -> statements that bring a store of the previous version to it ("CREATE TABLE name": the
 # table as declared below)
 MIGRATIONS = {
@@ -46,7 +46,14 @@ MIGRATIONS = {
         "ALTER TABLE measurements ADD COLUMN coverage FLOAT",
         "ALTER TABLE measurements ADD COLUMN contention JSON",  # what else used the measured CPUs (#20)
     ],
+    7: [  # latency prediction (#22): kernel-sweep measurements and predicted latencies beside measured ones
+        "ALTER TABLE measurements ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'measured'",
+    ],
 }
+# What a measurement row is: a model measured on a device (everything before #22), one kernel of a
+# predictor's sweep (``bench predictor train``), or a latency predicted without the device
+# (``bench predict``). Readers of measured results see only ``measured`` rows.
+KINDS = ("measured", "kernel", "predicted")
 
 metadata = sa.MetaData()
 
@@ -80,6 +87,7 @@ measurements = sa.Table(
     sa.Column("device", sa.String(200), nullable=False),
     sa.Column("threads", sa.Integer, nullable=False),
     sa.Column("repeat", sa.Integer, nullable=False, default=0),
+    sa.Column("kind", sa.String(16), nullable=False, default="measured", server_default="measured"),  # KINDS
     sa.Column("settings", sa.JSON, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),  # ok | failed
     sa.Column("error", sa.Text),
@@ -522,10 +530,11 @@ class Store:
                 time.sleep(0.1 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def measurement_rows(self, run_id: str | None = None) -> list[dict]:
-        """Every measurement row of ``run_id`` (or of every run), oldest first, with its ``samples_ms``
-        (a list, or None). A read-only store of an older schema is read as it is: a column it lacks
-        (``p95_ms`` before schema 5) is None in every row, and ``accelerator`` (schema 6) is ``cpu``."""
+    def measurement_rows(self, run_id: str | None = None, kind: str = "measured") -> list[dict]:
+        """Every measurement row of ``run_id`` (or of every run) of ``kind`` (:data:`KINDS`), oldest
+        first, with its ``samples_ms`` (a list, or None). A read-only store of an older schema is read
+        as it is: a column it lacks (``p95_ms`` before schema 5) is None in every row, ``accelerator``
+        (schema 6) is ``cpu`` and ``kind`` (schema 7) ``measured``."""
         columns = list(measurements.c)
         if self.version < SCHEMA_VERSION:
             with self.engine.connect() as conn:
@@ -538,12 +547,17 @@ class Store:
         )
         if run_id is not None:
             query = query.where(measurements.c.run_id == run_id)
+        if measurements.c.kind in columns:
+            query = query.where(measurements.c.kind == kind)
+        elif kind != "measured":  # an older read-only store holds measured rows only
+            return []
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for row in rows:
             for column in measurements.c.keys() - row.keys():
                 row[column] = None
             row["accelerator"] = row["accelerator"] or "cpu"  # a store from before accelerators ran on the CPU
+            row["kind"] = row["kind"] or "measured"
             if isinstance(row.get("samples_ms"), str):
                 row["samples_ms"] = json.loads(row["samples_ms"])
         return rows

@@ -36,12 +36,19 @@ OPTIONS: dict[str, Any] = {"graph_optimization": "all", "providers": ["CPUExecut
 CHOICES: dict[str, Any] = {"graph_optimization": _LEVELS, "providers": _providers}
 
 
-def create(artifact: str | bytes | Path, threads: int, options: dict | None = None, profile_prefix: str | None = None):
+def create(
+    artifact: str | bytes | Path,
+    threads: int,
+    options: dict | None = None,
+    profile_prefix: str | None = None,
+    optimized_path: str | None = None,
+):
     """An ``onnxruntime.InferenceSession`` for a model file (or its serialized bytes).
 
     ``threads`` intra-op threads, one inter-op thread, sequential execution; ``options`` as in
     :data:`OPTIONS` (graph optimization level, execution providers); ``profile_prefix``: write the
-    session profiler's JSON there (``end_profiling()`` returns its path). Raises RuntimeError when a
+    session profiler's JSON there (``end_profiling()`` returns its path); ``optimized_path``: write
+    the graph as the session runs it (after onnxruntime's fusions) there as ONNX. Raises RuntimeError when a
     requested execution provider is not available or the session did not take it (onnxruntime would
     fall back to the CPU silently), and whatever onnxruntime raises for an unreadable model."""
     import onnxruntime as ort
@@ -60,6 +67,9 @@ def create(artifact: str | bytes | Path, threads: int, options: dict | None = No
     if profile_prefix:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix
+    if optimized_path:
+        opts.optimized_model_filepath = optimized_path
+        opts.log_severity_level = 3  # its warning that an NCHWc graph is specific to this CPU: known, and so used
     providers = options.get("providers") or ["CPUExecutionProvider"]
     available = ort.get_available_providers()
     absent = [p for p in providers if p not in available]

@@ -1,0 +1,213 @@
+"""The latency predictor: one regressor per operator kind, fitted on profiled nodes, and a per-graph overhead.
+
+What is predicted for a node is its time per unit of work, ``log(ms / work)`` (work: the node's
+MACs, or for operators without them its activation bytes / 4), from the node's shape features
+(:func:`features`); the node's time is that efficiency times its work. Predicting efficiency,
+not time, lets a tree ensemble (which cannot extrapolate) still scale to a larger layer than any
+it saw: the efficiency of a 3x3 convolution changes slowly with size, its time does not.
+
+The regressor is scikit-learn's ``RandomForestRegressor``, one per operator kind with enough
+samples (:data:`MIN_SAMPLES`), and one over all nodes (operator kind as a feature) for the rest.
+A random forest, as nn-Meter found for kernel-level prediction (Zhang et al., MobiSys 2021,
+section 5), needs no tuning on a few hundred samples per kind and is robust to the profiler's
+noise; the spread of its trees is also what the sweep's adaptive sampling reads. A model's
+latency is the sum of its nodes' plus the runtime's per-inference overhead (session call, node
+dispatch), fitted by least squares on the training graphs as ``a + b * nodes`` (never negative).
+
+A fitted predictor is saved under ``results/predictors/`` with its device, runtime (and version),
+accelerator, threads, the library versions and the fingerprint of its training set; loading it
+for another device or runtime version is refused (:class:`PredictorMismatch`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.predictor.nodes import Node
+
+MIN_SAMPLES = 12  # nodes of one operator kind for it to get its own regressor
+FLOOR_MS = 0.0005  # below the profilers' resolution (LiteRT reports whole microseconds)
+FEATURES = ("log_macs", "log_in_bytes", "log_out_bytes", "log_weights", "kernel", "stride", "log_groups",
+            "depthwise", "log_cin", "log_cout", "activation", "rank", "log_spatial")  # fmt: skip
+
+
+class PredictorMismatch(BenchError):
+    """A saved predictor was fitted for another device, runtime, runtime version or library version."""
+
+
+def work(node: Node) -> float:
+    """What a node's time scales with: its MACs, else its activation bytes / 4 (elements of fp32), at least 1."""
+    return float(max(node.macs, (node.in_bytes + node.out_bytes) / 4, 1))
+
+
+def features(node: Node) -> list[float]:
+    """The node's feature vector, in :data:`FEATURES` order."""
+    spatial = math.prod(node.out_shape[2:]) if len(node.out_shape) == 4 else 1
+    return [
+        math.log1p(node.macs),
+        math.log1p(node.in_bytes),
+        math.log1p(node.out_bytes),
+        math.log1p(node.weights),
+        float(node.kernel),
+        float(node.stride),
+        math.log1p(node.groups),
+        float(node.groups > 1 and node.groups == node.cin),
+        math.log1p(node.cin),
+        math.log1p(node.cout),
+        float(node.activation),
+        float(len(node.out_shape)),
+        math.log1p(spatial),
+    ]
+
+
+@dataclass
+class Graph:
+    """One profiled model file: its nodes (each with ``ms``) and its whole-model median ``total_ms``.
+    ``family``: the zoo family (for leave-one-family-out), ``kernel:<space>`` for a sweep kernel."""
+
+    name: str
+    family: str
+    nodes: list[Node]
+    total_ms: float
+    macs: int = 0
+
+    @property
+    def nodes_ms(self) -> float:
+        return sum(n.ms or 0.0 for n in self.nodes)
+
+
+def fingerprint(graphs: list[Graph]) -> str:
+    """sha256 of the training set: each graph's name, node count and measured total, sorted."""
+    items = sorted((g.name, len(g.nodes), round(g.total_ms, 6)) for g in graphs)
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def _forest(n: int):
+    from sklearn.ensemble import RandomForestRegressor
+
+    return RandomForestRegressor(n_estimators=100, min_samples_leaf=1 if n > 40 else 2, random_state=0, n_jobs=1)
+
+
+@dataclass
+class Predictor:
+    """A fitted predictor (see the module's docstring); ``meta`` says what for and from what."""
+
+    meta: dict
+    per_op: dict = field(default_factory=dict)  # op -> fitted forest
+    general: object = None  # forest over every node, operator kind one-hot
+    ops: list[str] = field(default_factory=list)  # the one-hot order of ``general``
+    overhead: tuple[float, float] = (0.0, 0.0)  # ms per inference, ms per node
+
+    @classmethod
+    def fit(cls, graphs: list[Graph], meta: dict) -> Predictor:
+        """Fit on ``graphs`` (each node with a measured ``ms``). Raises BenchError without nodes."""
+        nodes = [n for g in graphs for n in g.nodes if n.ms is not None]
+        if not nodes:
+            raise BenchError("no profiled nodes to fit a predictor on")
+        ops = sorted({n.op for n in nodes})
+        predictor = cls(meta={**meta, "fingerprint": fingerprint(graphs), "graphs": len(graphs), "nodes": len(nodes),
+                              "families": sorted({g.family for g in graphs})}, ops=ops)  # fmt: skip
+        y = np.array([math.log(max(n.ms, FLOOR_MS) / work(n)) for n in nodes])
+        x = np.array([features(n) for n in nodes])
+        predictor.general = _forest(len(nodes)).fit(np.hstack([x, predictor._one_hot(nodes)]), y)
+        for op in ops:
+            mask = np.array([n.op == op for n in nodes])
+            if mask.sum() >= MIN_SAMPLES:
+                predictor.per_op[op] = _forest(int(mask.sum())).fit(x[mask], y[mask])
+        # the per-inference overhead: what the whole model took beyond its profiled nodes
+        counts = np.array([[1.0, len(g.nodes)] for g in graphs])
+        residual = np.array([g.total_ms - g.nodes_ms for g in graphs])
+        coef, *_ = np.linalg.lstsq(counts, residual, rcond=None)
+        predictor.overhead = (max(float(coef[0]), 0.0), max(float(coef[1]), 0.0))
+        predictor.meta["regressor"] = (
+            f"RandomForestRegressor(n_estimators=100) per operator kind with >= {MIN_SAMPLES} nodes "
+            f"({len(predictor.per_op)} kinds), one over all nodes for the rest; target log(ms / work)"
+        )
+        return predictor
+
+    def _one_hot(self, nodes: list[Node]) -> np.ndarray:
+        index = {op: k for k, op in enumerate(self.ops)}
+        out = np.zeros((len(nodes), len(self.ops)))
+        for row, n in enumerate(nodes):
+            if n.op in index:
+                out[row, index[n.op]] = 1.0
+        return out
+
+    def predict_nodes(self, nodes: list[Node]) -> np.ndarray:
+        """Predicted ms per inference of each node, in order."""
+        if not nodes:
+            return np.zeros(0)
+        x = np.array([features(n) for n in nodes])
+        y = self.general.predict(np.hstack([x, self._one_hot(nodes)]))
+        for op, forest in self.per_op.items():
+            mask = np.array([n.op == op for n in nodes])
+            if mask.any():
+                y[mask] = forest.predict(x[mask])
+        return np.exp(y) * np.array([work(n) for n in nodes])
+
+    def overhead_ms(self, n_nodes: int) -> float:
+        return self.overhead[0] + self.overhead[1] * n_nodes
+
+    def predict(self, nodes: list[Node]) -> float:
+        """Predicted median ms per inference of a model made of ``nodes``."""
+        return float(self.predict_nodes(nodes).sum()) + self.overhead_ms(len(nodes))
+
+    # --- files --------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> Path:
+        """Write the predictor (pickle) and its ``meta`` beside it as ``<path>.json``; returns ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_bytes(pickle.dumps(self))
+        partial.replace(path)
+        path.with_suffix(".json").write_text(json.dumps(self.meta, indent=2, sort_keys=True))
+        return path
+
+    @classmethod
+    def load(cls, path: Path, expect: dict) -> Predictor:
+        """The predictor saved at ``path``, checked against ``expect`` (device, runtime,
+        runtime_version, accelerator, threads) and this machine's scikit-learn. Raises
+        PredictorMismatch naming what differs, BenchError for an unreadable file. The file is a
+        pickle this program wrote under its results folder; never load one from elsewhere."""
+        meta_path = path.with_suffix(".json")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"cannot read predictor {meta_path}: {exc}") from None
+        import sklearn
+
+        wanted = {**expect, "sklearn": sklearn.__version__}
+        for key, value in wanted.items():
+            if str(meta.get(key)) != str(value):
+                raise PredictorMismatch(
+                    f"predictor {path.name} was trained for {key} {meta.get(key)}, not {value}; "
+                    f"train one with `bench predictor train --device {expect.get('device')} "
+                    f"--runtime {expect.get('runtime')}`"
+                )
+        try:
+            predictor = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, checked above
+        except Exception as exc:  # noqa: BLE001 - a damaged file
+            raise BenchError(f"cannot read predictor {path}: {type(exc).__name__}: {exc}") from None
+        return predictor
+
+
+def predictor_path(results: Path, device: str, runtime: str, accelerator: str, threads: int) -> Path:
+    """``results/predictors/<device>-<runtime>-<accelerator>-x<threads>.pkl``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in device)
+    return results / "predictors" / f"{safe}-{runtime}-{accelerator}-x{threads}.pkl"
+
+
+def flops_baseline(graphs: list[Graph]) -> tuple[float, float]:
+    """The MACs-only predictor: ``ms = a + b * MACs`` by least squares over ``graphs`` (a >= 0)."""
+    x = np.array([[1.0, g.macs] for g in graphs])
+    y = np.array([g.total_ms for g in graphs])
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return max(float(coef[0]), 0.0), float(coef[1])

@@ -1,0 +1,236 @@
+"""Training data for the predictor: the kernel sweep and the zoo's node profiles, measured and stored.
+
+- The kernel sweep (``kind = "kernel"`` rows) measures generated one-kernel models
+  (:mod:`bench.predictor.kernels`) within a time budget. It samples as nn-Meter's adaptive data
+  sampling does (Zhang et al., MobiSys 2021, section 4.2): a few random configurations of every
+  kernel first, then, repeatedly, a neighbour (one parameter one grid step away) of the
+  configuration whose latency a random forest over that kernel's configurations predicted worst
+  (out-of-bag), in the kernel where those errors are largest: samples gather where latency
+  changes fastest.
+- Zoo node profiles (``kind = "profile"`` rows) are the nodes of the zoo's own models as the
+  runtime runs them, each timed by its profiler; a model already profiled for this device,
+  runtime version and threads is not measured again.
+
+Both store one row per model file: ``median_ms`` (the whole model, measured without the profiler),
+``macs`` and ``settings["nodes"]`` (:class:`~bench.predictor.nodes.Node` dicts with each node's
+median ``ms``). :func:`training_graphs` reads them back for the runtime version installed here.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.predictor.kernels import SPACES, KernelSpace, largest_tensor
+from bench.predictor.model import Graph
+from bench.predictor.nodes import Node, NodeProfile, node_profile
+from bench.results.store import Store, now_iso
+
+FORMATS = {"onnxruntime": "onnx", "litert": "tflite"}
+INITIAL = 4  # random configurations of each kernel before adaptive sampling (taken round-robin)
+
+
+def runtime_version(runtime: str) -> str:
+    """The installed version of the runtime's package (onnxruntime, ai-edge-litert)."""
+    import importlib.metadata
+
+    package = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}[runtime]
+    return importlib.metadata.version(package)
+
+
+def export_kernel(module, input_shape: tuple[int, ...], runtime: str, folder: Path) -> Path:
+    """``module`` exported to the runtime's format (fp32) by the project's own exporter, as a user
+    model would be; the converters' output goes to ``folder/convert.log``."""
+    import torch
+
+    from export.base import get_exporter
+    from export.pipeline import _output_to
+
+    exporter = get_exporter(FORMATS[runtime])
+    path = folder / f"kernel{exporter.suffix}"
+    torch.manual_seed(0)
+    with _output_to(folder / "convert.log"):
+        exporter.convert(module.eval(), (torch.randn(input_shape),), path, "fp32", ["input"])
+    return path
+
+
+def graph_row(run_id: str, kind: str, model: str, runtime: str, device: str, threads: int, profile: NodeProfile,
+              settings: dict) -> dict:  # fmt: skip
+    """The store row of one node-profiled model file (see the module's docstring)."""
+    return {
+        "run_id": run_id,
+        "model": model,
+        "format": FORMATS[runtime],
+        "precision": "fp32",
+        "runtime": runtime,
+        "accelerator": "cpu",
+        "device": device,
+        "threads": threads,
+        "repeat": 0,
+        "kind": kind,
+        "settings": {**settings, "nodes": [n.to_dict() for n in profile.nodes], "note": profile.note},
+        "status": "ok",
+        "n_samples": profile.runs,
+        "median_ms": profile.total_ms,
+        "macs": sum(n.macs for n in profile.nodes),
+        "runtime_versions": {runtime: runtime_version(runtime)},
+        "source": {"tool": f"bench predictor train ({kind})", "profiler": profile.note},
+        "created_at": now_iso(),
+    }
+
+
+def training_graphs(store: Store, device: str, runtime: str, threads: int) -> list[Graph]:
+    """Every kernel and zoo profile row stored for ``device``/``runtime``/``threads`` with the
+    runtime version installed here, as graphs (zoo rows first, then kernels, oldest first)."""
+    version = runtime_version(runtime)
+    graphs = []
+    for kind in ("profile", "kernel"):
+        for row in store.measurement_rows(kind=kind):
+            if (row["device"], row["runtime"], row["threads"], row["status"]) != (device, runtime, threads, "ok"):
+                continue
+            if (row["runtime_versions"] or {}).get(runtime) != version or row["median_ms"] is None:
+                continue
+            settings = row["settings"] or {}
+            nodes = [Node.from_dict(n) for n in settings.get("nodes", [])]
+            family = settings.get("family") or f"kernel:{settings.get('kernel', '?')}"
+            graphs.append(Graph(row["model"], family, nodes, float(row["median_ms"]), int(row["macs"] or 0)))
+    return graphs
+
+
+class KernelSweep:
+    """Measure kernels until ``budget_s`` seconds have passed (see the module's docstring).
+
+    ``measure(space, config)`` returns the kernel's NodeProfile (export + profile); ``on_sample``
+    is called with each (space, config, profile or error message). ``seed`` fixes the sampling."""
+
+    def __init__(
+        self,
+        measure: Callable[[KernelSpace, dict[str, int]], NodeProfile],
+        budget_s: float,
+        spaces: dict[str, KernelSpace] | None = None,
+        seed: int = 0,
+        on_sample: Callable[[KernelSpace, dict[str, int], NodeProfile | str], None] = lambda *_: None,
+        done: set[str] | None = None,
+    ) -> None:
+        self.measure = measure
+        self.budget_s = budget_s
+        self.spaces = spaces or SPACES
+        self.rng = random.Random(seed)
+        self.on_sample = on_sample
+        self.samples: dict[str, list[tuple[dict[str, int], float]]] = {name: [] for name in self.spaces}
+        self.tried: set[str] = set(done or ())  # labels measured (or failed) already
+
+    def _random(self, space: KernelSpace) -> dict[str, int] | None:
+        for _ in range(200):
+            config = {k: self.rng.choice(v) for k, v in space.grid.items()}
+            if largest_tensor(space, config) <= space.limit and space.label(config) not in self.tried:
+                return config
+        return None
+
+    def _neighbour(self, space: KernelSpace, config: dict[str, int]) -> dict[str, int] | None:
+        moves = [(k, d) for k in space.grid for d in (-1, 1)]
+        self.rng.shuffle(moves)
+        for key, step in moves:
+            values = space.grid[key]
+            index = values.index(config[key]) + step
+            if 0 <= index < len(values):
+                candidate = {**config, key: values[index]}
+                if largest_tensor(space, candidate) <= space.limit and space.label(candidate) not in self.tried:
+                    return candidate
+        return None
+
+    def _worst(self, name: str) -> tuple[float, dict[str, int] | None]:
+        """The kernel's mean out-of-bag error (log ms) and its worst-predicted configuration."""
+        from sklearn.ensemble import RandomForestRegressor
+
+        samples = self.samples[name]
+        if len(samples) < INITIAL:
+            return math.inf, None
+        keys = list(self.spaces[name].grid)
+        x = np.array([[math.log(c[k] + 1) for k in keys] for c, _ in samples])
+        y = np.array([math.log(max(ms, 1e-4)) for _, ms in samples])
+        forest = RandomForestRegressor(n_estimators=40, oob_score=True, random_state=0, n_jobs=1).fit(x, y)
+        errors = np.abs(np.nan_to_num(forest.oob_prediction_, nan=float(y.mean())) - y)
+        return float(errors.mean()), samples[int(errors.argmax())][0]
+
+    def next_config(self) -> tuple[KernelSpace, dict[str, int]] | None:
+        """The next kernel to measure: every kernel's initial random ones first (round-robin, so a
+        short budget still sees every kernel), then adaptive."""
+        for rounds in range(INITIAL):
+            for name, space in self.spaces.items():
+                if len(self.samples[name]) == rounds:
+                    config = self._random(space)
+                    if config is not None:
+                        return space, config
+        ranked = sorted(((self._worst(n), n) for n in self.spaces), key=lambda item: -item[0][0])
+        for (_, worst), name in ranked:
+            space = self.spaces[name]
+            config = (self._neighbour(space, worst) if worst else None) or self._random(space)
+            if config is not None:
+                return space, config
+        return None
+
+    def run(self) -> int:
+        """Measure until the budget is spent (a kernel is started only when the last one's time
+        still fits); returns the number of kernels measured."""
+        start = time.monotonic()
+        last = 0.0
+        measured = 0
+        while time.monotonic() - start + last <= self.budget_s:
+            chosen = self.next_config()
+            if chosen is None:
+                break
+            space, config = chosen
+            self.tried.add(space.label(config))
+            began = time.monotonic()
+            try:
+                profile = self.measure(space, config)
+            except BenchError as exc:
+                self.on_sample(space, config, str(exc))
+                continue
+            last = time.monotonic() - began
+            self.samples[space.name].append((config, profile.total_ms))
+            measured += 1
+            self.on_sample(space, config, profile)
+        return measured
+
+
+def kernel_measurer(runtime: str, threads: int, runs: int) -> Callable[[KernelSpace, dict[str, int]], NodeProfile]:
+    """Export and node-profile one kernel on this machine; BenchError (one line) when it fails."""
+
+    def measure(space: KernelSpace, config: dict[str, int]) -> NodeProfile:
+        module, shape = space.build(config)
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = export_kernel(module, shape, runtime, Path(folder))
+                return node_profile(runtime, path, threads, runs)
+            except Exception as exc:  # noqa: BLE001 - a converter's or runtime's failure is the kernel's result
+                raise BenchError(f"{space.label(config)}: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+    return measure
+
+
+def model_file(name: str, runtime: str, folder: Path) -> Path:
+    """The file whose nodes are predicted for a model reference: the artifact ``bench export``
+    makes (LiteRT), or for onnxruntime the export ``bench profile`` uses (not slimmed, so each
+    node keeps its module path for blocks; onnxruntime's own optimizer, which the nodes are read
+    after, does what slimming would). Raises BenchError when the model does not export."""
+    from bench.profiling.runtimes import export_profiling_onnx
+    from export.pipeline import _output_to, export_model
+    from export.source import resolve
+
+    spec = resolve(name)
+    if runtime == "onnxruntime":
+        with _output_to(folder / "convert.log"):
+            return export_profiling_onnx(spec.build(), spec.input_shape, folder)
+    artifact = export_model(spec, FORMATS[runtime], "fp32")
+    if artifact.error:
+        raise BenchError(f"cannot export {name} to {FORMATS[runtime]}: {artifact.error}")
+    return Path(artifact.path)

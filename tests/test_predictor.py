@@ -1,0 +1,287 @@
+"""Latency prediction (#22): the nodes runtimes really run, a predictor fitted on a kernel sweep,
+`bench predictor train|evaluate` and `bench predict`."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from bench.predictor.kernels import SPACES
+from bench.predictor.model import Graph, Predictor, PredictorMismatch, predictor_path
+from bench.predictor.nodes import Node, NodeProfile
+from bench.predictor.sweep import INITIAL, KernelSweep
+
+# --- a synthetic latency law: what the predictor must learn -------------------------------------
+
+
+def law_ms(node: Node) -> float:
+    """Each operator kind at its own throughput, slower for small layers (a fixed cost per node)."""
+    per_unit = {"Conv": 0.5e-6, "MatMul": 0.4e-6, "Add": 2e-6}[node.op]  # ms per MAC / per element
+    units = node.macs if node.macs else node.out_bytes / 4
+    return 0.003 + per_unit * units * (1.3 if node.groups > 1 else 1.0)
+
+
+def conv(c_in: int, c_out: int, hw: int, k: int, groups: int = 1) -> Node:
+    out = (1, c_out, hw, hw)
+    macs = c_out * hw * hw * (c_in // groups) * k * k
+    return Node(f"conv{c_in}x{c_out}x{hw}x{k}", "Conv", (1, c_in, hw, hw), out, 4 * c_in * hw * hw,
+                4 * c_out * hw * hw, weights=c_out * c_in // groups * k * k, kernel=k * k, groups=groups, cin=c_in,
+                cout=c_out, macs=macs)  # fmt: skip
+
+
+def matmul(tokens: int, c_in: int, c_out: int) -> Node:
+    return Node(f"mm{tokens}x{c_in}x{c_out}", "MatMul", (1, tokens, c_in), (1, tokens, c_out), 4 * tokens * c_in,
+                4 * tokens * c_out, weights=c_in * c_out, cin=c_in, cout=c_out, macs=tokens * c_in * c_out)  # fmt: skip
+
+
+def add(elements: int) -> Node:
+    return Node(f"add{elements}", "Add", (1, elements), (1, elements), 8 * elements, 4 * elements)
+
+
+def graph_of(name: str, nodes: list[Node], family: str) -> Graph:
+    timed = [Node.from_dict({**n.to_dict(), "ms": law_ms(n)}) for n in nodes]
+    total = sum(n.ms for n in timed) + 0.05 + 0.001 * len(timed)  # the runtime's call and dispatch overhead
+    return Graph(name, family, timed, total, sum(n.macs for n in timed))
+
+
+def synthetic_sweep(rng: random.Random, count: int) -> list[Graph]:
+    graphs = []
+    for k in range(count):
+        c_in, c_out = rng.choice([16, 32, 64, 128, 256]), rng.choice([16, 32, 64, 128, 256])
+        hw, size = rng.choice([7, 14, 28, 56]), rng.choice([1, 3, 5])
+        graphs.append(graph_of(f"conv{k}", [conv(c_in, c_out, hw, size)], "kernel:conv"))
+        graphs.append(graph_of(f"dw{k}", [conv(c_in, c_in, hw, size, groups=c_in)], "kernel:dwconv"))
+        tokens, width = rng.choice([16, 49, 196, 785]), rng.choice([64, 128, 256, 512])
+        graphs.append(graph_of(f"mm{k}", [matmul(tokens, width, rng.choice([64, 256, 1024]))], "kernel:linear"))
+        graphs.append(graph_of(f"add{k}", [add(tokens * width)], "kernel:elementwise"))
+        block = [matmul(tokens, width, 4 * width), add(tokens * 4 * width), matmul(tokens, 4 * width, width)]
+        graphs.append(graph_of(f"mlp{k}", block, "kernel:mlp"))  # several nodes: the overhead per node shows
+    return graphs
+
+
+def test_a_predictor_fitted_on_a_synthetic_sweep_predicts_a_held_out_model_within_5_percent() -> None:
+    predictor = Predictor.fit(synthetic_sweep(random.Random(0), 60), {"device": "host"})
+    # a held-out model: configurations the sweep did not take, in sizes between those it did
+    nodes = [conv(3, 24, 56, 3), conv(24, 24, 56, 3, groups=24), conv(24, 48, 28, 1), add(24 * 56 * 56),
+             conv(48, 96, 14, 3), conv(96, 96, 14, 5, groups=96), matmul(196, 96, 384), matmul(196, 384, 96),
+             add(196 * 96), matmul(1, 96, 1000)]  # fmt: skip
+    held_out = graph_of("held_out", nodes, "user")
+    predicted = predictor.predict(held_out.nodes)
+    assert abs(predicted / held_out.total_ms - 1) < 0.05, (predicted, held_out.total_ms)
+    a, b = predictor.overhead
+    assert a == pytest.approx(0.05, abs=0.02) and b == pytest.approx(0.001, abs=0.001)
+
+
+def test_a_saved_predictor_is_refused_for_another_device_runtime_version_or_library(tmp_path: Path) -> None:
+    import sklearn
+
+    meta = {"device": "host", "runtime": "onnxruntime", "runtime_version": "1.32.0", "accelerator": "cpu",
+            "threads": 1, "sklearn": sklearn.__version__}  # fmt: skip
+    path = Predictor.fit(synthetic_sweep(random.Random(1), 10), meta).save(tmp_path / "p.pkl")
+    expect = {k: meta[k] for k in ("device", "runtime", "runtime_version", "accelerator", "threads")}
+    assert Predictor.load(path, expect).meta["fingerprint"]
+    for key, other in (("device", "pixel6"), ("runtime_version", "1.31.0"), ("threads", 4)):
+        with pytest.raises(PredictorMismatch, match=f"trained for {key} .*, not {other}"):
+            Predictor.load(path, {**expect, key: other})
+
+
+# --- the adaptive sweep -----------------------------------------------------------------------
+
+
+def test_the_sweep_measures_every_kernel_then_samples_next_to_its_worst_predicted_configuration() -> None:
+    spaces = {name: SPACES[name] for name in ("conv", "linear")}
+    order: list[tuple[str, dict]] = []
+
+    def measure(space, config) -> NodeProfile:
+        time.sleep(0.005)
+        # a latency with a cliff the random forest predicts worst: large channel counts are 10x slower
+        ms = 0.01 * math.prod(v for v in config.values() if v) ** 0.3 * (10 if config.get("cin", 0) >= 256 else 1)
+        order.append((space.name, config))
+        return NodeProfile([], ms, 1)
+
+    sweep = KernelSweep(measure, budget_s=1.0, spaces=spaces, seed=3)
+    count = sweep.run()
+    assert count == len(order) > 2 * INITIAL
+    assert [name for name, _ in order[: 2 * INITIAL]] == ["conv", "linear"] * INITIAL  # every kernel early
+    labels = [spaces[n].label(c) for n, c in order]
+    assert len(set(labels)) == len(labels)  # never the same configuration twice
+
+    def one_step_from_earlier(k: int) -> bool:
+        name, config = order[k]
+        grid = spaces[name].grid
+        for earlier_name, earlier in order[:k]:
+            if earlier_name != name:
+                continue
+            steps = [abs(grid[p].index(config[p]) - grid[p].index(earlier[p])) for p in grid]
+            if sorted(steps)[-1] == 1 and steps.count(1) == 1:
+                return True
+        return False
+
+    adaptive = range(2 * INITIAL, len(order))
+    assert sum(one_step_from_earlier(k) for k in adaptive) >= 0.8 * len(adaptive)
+
+
+def test_the_sweep_stops_within_its_budget() -> None:
+    spaces = {"layernorm": SPACES["layernorm"]}
+    sweep = KernelSweep(lambda s, c: (time.sleep(0.1), NodeProfile([], 1.0, 1))[1], budget_s=0.5, spaces=spaces)
+    start = time.monotonic()
+    count = sweep.run()
+    assert time.monotonic() - start < 0.75 and 3 <= count <= 5
+
+
+# --- nodes as the runtimes run them -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mobilenet_files(tmp_path_factory, zoo_artifacts: Path) -> dict[str, Path]:
+    """mobilenetv2_100 as onnxruntime's predictor reads it (the profiling export) and its TFLite artifact."""
+    import os
+
+    from conftest import share_zoo_artifacts
+
+    from bench.predictor.sweep import model_file
+
+    results = share_zoo_artifacts(tmp_path_factory.mktemp("predictor-results"), zoo_artifacts)
+    folder = tmp_path_factory.mktemp("mobilenet")
+    saved = os.environ.get("BENCH_RESULTS")
+    os.environ["BENCH_RESULTS"] = str(results)
+    try:
+        return {"onnx": model_file("mobilenetv2_100", "onnxruntime", folder),
+                "tflite": model_file("mobilenetv2_100", "litert", folder)}  # fmt: skip
+    finally:
+        if saved is None:
+            del os.environ["BENCH_RESULTS"]
+        else:
+            os.environ["BENCH_RESULTS"] = saved
+
+
+def test_nodes_read_from_the_onnx_file_are_the_nodes_onnxruntime_profiles(mobilenet_files, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from bench.flops import count_macs
+    from bench.predictor.nodes import onnx_node_profile
+    from export.source import resolve
+
+    nodes = onnx_node_profile(mobilenet_files["onnx"]).nodes
+    # the profiler of a session opened here with onnxruntime's own API, as the agent opens it
+    options = ort.SessionOptions()
+    options.enable_profiling, options.profile_file_prefix = True, str(tmp_path / "p")
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(mobilenet_files["onnx"]), options, providers=["CPUExecutionProvider"])
+    import numpy as np
+
+    session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 224, 224), np.float32)})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    profiled = {e["name"].removesuffix("_kernel_time"): e["args"]["op_name"]
+                for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")}  # fmt: skip
+    assert {n.name: n.op.removeprefix("nchwc.") for n in nodes} == profiled
+    assert sum(n.op.endswith("Conv") for n in nodes) == 52  # mobilenetv2: BN and ReLU6 fused into its 52 convs
+    spec = resolve("mobilenetv2_100")
+    macs = count_macs(spec.build(), spec.input_shape).macs
+    assert sum(n.macs for n in nodes) == pytest.approx(macs, rel=0.02)
+
+
+def test_tflite_nodes_are_the_files_operators_and_their_profiled_times_add_up(mobilenet_files) -> None:
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from bench.predictor.nodes import tflite_node_profile
+
+    profile = tflite_node_profile(mobilenet_files["tflite"], runs=5)
+    model = flatbuffer_utils.read_model(str(mobilenet_files["tflite"]))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    codes = [model.operatorCodes[op.opcodeIndex] for op in model.subgraphs[0].operators]
+    assert [n.op for n in profile.nodes] == [names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in codes]
+    assert sum(n.op in ("CONV_2D", "DEPTHWISE_CONV_2D") for n in profile.nodes) == 52
+    assert 0.5 < profile.nodes_ms / profile.total_ms < 1.3, (profile.nodes_ms, profile.total_ms)
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def test_predict_without_a_trained_predictor_names_the_command_that_trains_one(bench_cli) -> None:
+    result = bench_cli("predict", "mobilenetv2_100", "--runtime", "litert")
+    assert_one_line_error(result, "no latency predictor for host / litert / cpu x1",
+                          "bench predictor train --device host --runtime litert")  # fmt: skip
+
+
+def test_predict_refuses_a_predictor_trained_for_another_runtime_version(bench_cli, results_dir: Path) -> None:
+    import sklearn
+
+    meta = {"device": "host", "runtime": "onnxruntime", "runtime_version": "1.20.0", "accelerator": "cpu",
+            "threads": 1, "sklearn": sklearn.__version__}  # fmt: skip
+    Predictor.fit(synthetic_sweep(random.Random(2), 5), meta).save(
+        predictor_path(results_dir, "host", "onnxruntime", "cpu", 1)
+    )
+    result = bench_cli("predict", "mobilenetv2_100")
+    assert_one_line_error(result, "trained for runtime_version 1.20.0, not 1.32.0",
+                          "bench predictor train --device host --runtime onnxruntime")  # fmt: skip
+
+
+def test_prediction_is_refused_where_it_cannot_be_made(bench_cli) -> None:
+    assert_one_line_error(
+        bench_cli("predictor", "train", "--runtime", "coreml"), "supports runtimes onnxruntime, litert"
+    )
+    assert_one_line_error(bench_cli("predictor", "train", "--device", "pixel6"), "measures its kernels on this machine")
+    assert_one_line_error(bench_cli("predictor", "train", "--accelerator", "gpu"), "CPU only")
+    assert_one_line_error(bench_cli("predictor", "evaluate"), "at least two families", "--zoo")
+
+
+@pytest.mark.slow
+def test_train_predict_and_report_keep_kernels_and_predictions_apart_from_measurements(
+    bench_cli, results_dir: Path
+) -> None:
+    trained = bench_cli("predictor", "train", "--budget", "0.25", "--runs", "3", "--json")
+    assert trained.code == 0, trained.stderr
+    result = json.loads(trained.stdout)
+    assert result["kernels_measured"] >= 9 and Path(result["path"]).is_file()  # every kernel kind at least once
+    store = results_dir / "bench.sqlite"
+    with sqlite3.connect(store) as db:
+        kinds = dict(db.execute("select kind, count(*) from measurements group by kind").fetchall())
+    assert kinds == {"kernel": result["kernels_measured"]}
+    assert json.loads(bench_cli("results", "--format", "json").stdout) == []  # kernels are not measurements
+
+    predicted = bench_cli("predict", "mobilenetv2_100", "--json")
+    assert predicted.code == 0, predicted.stderr
+    (row,) = json.loads(predicted.stdout)
+    assert row["predicted_ms"] > 0 and row["nodes"] == 56
+    assert sum(b["ms"] for b in row["blocks"]) + row["overhead_ms"] == pytest.approx(row["predicted_ms"])
+    blocks = [b["block"] for b in row["blocks"]]  # bench profile's blocks (the stem conv is fused into bn1)
+    assert blocks[:2] == ["bn1", "blocks.0.0"] and {"blocks.6.0", "classifier"} <= set(blocks)
+    with sqlite3.connect(store) as db:
+        (stored,) = db.execute("select model, median_ms from measurements where kind = 'predicted'").fetchall()
+    assert stored == ("mobilenetv2_100", pytest.approx(row["predicted_ms"]))
+    report = bench_cli("report", "--out", str(results_dir / "report"))
+    assert report.code == 0, report.stderr
+    html = (results_dir / "report" / "report.html").read_text()
+    assert "Predicted latency (not measured)" in html and "mobilenetv2_100" in html
+
+    again = json.loads(bench_cli("predictor", "train", "--budget", "0", "--json").stdout)
+    assert again["kernels_measured"] == 0 and again["graphs"] == result["graphs"]  # stored kernels are reused
+
+
+@pytest.mark.slow
+def test_evaluate_leaves_each_family_out_and_prints_the_macs_only_baseline(bench_cli) -> None:
+    trained = bench_cli("predictor", "train", "--budget", "0.25", "--runs", "3", "--zoo", "mobilenetv2_100",
+                        "--zoo", "edgevit_xxs", "--json")  # fmt: skip
+    assert trained.code == 0, trained.stderr
+    assert sorted(json.loads(trained.stdout)["profiles_measured"]) == ["edgevit_xxs", "mobilenetv2_100"]
+    result = bench_cli("predictor", "evaluate", "--json")
+    assert result.code == 0, result.stderr
+    evaluation = json.loads(result.stdout)
+    rows = {r["model"]: r for r in evaluation["rows"]}
+    assert set(rows) == {"edgevit_xxs", "mobilenetv2_100"}
+    for r in rows.values():
+        assert r["measured_ms"] > 0 and r["predicted_ms"] > 0
+        assert r["error"] == pytest.approx(r["predicted_ms"] / r["measured_ms"] - 1)
+    summary = evaluation["summary"]
+    assert summary["models"] == 2 and 0 <= summary["within_10"] <= 1 and summary["flops_mape"] >= 0
+    table = bench_cli("predictor", "evaluate")
+    assert "within +/-10%" in table.stdout and "MACs-only baseline" in table.stdout
