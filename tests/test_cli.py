@@ -124,3 +124,19 @@ def test_run_logs_one_line_per_finished_cell_when_stdout_is_not_a_terminal(
     as_json = bench_cli(*args, "--json")  # the same lines go to stderr: stdout stays pure JSON
     assert as_json.code == 0 and len(json.loads(as_json.stdout)) == 2
     assert sum(" on host: median " in line for line in as_json.stderr.splitlines()) == 2
+
+
+def test_run_json_rows_carry_the_run_id_that_bench_results_takes(bench_cli, tiny_files, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    result = bench_cli("run", "-m", str(tiny_files["onnx"]), "--format", "onnx", "--threads", "1,2", "--store", store,
+                       "--warmup", "1", "--min-runs", "5", "--min-time", "0.05", "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)  # still a list of rows: readers of the old output keep working
+    assert isinstance(rows, list) and len(rows) == 2
+    (run_id,) = {row["run_id"] for row in rows}
+    stored = bench_cli("results", "--run", run_id, "--format", "json", "--store", store)
+    assert stored.code == 0, stored.stderr
+    assert [(r["run_id"], r["threads"], r["median_ms"]) for r in json.loads(stored.stdout)] == [
+        (r["run_id"], r["threads"], r["median_ms"]) for r in rows
+    ]
+    assert "run_id" in bench_cli("run", "--help").stdout  # the help says where the id is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -72,3 +73,35 @@ def test_history_of_nothing_stored_is_a_one_line_error(bench_cli, history_store,
     assert_one_line_error(bench_cli("history", "--threshold", "x", "--store", str(path)), "--threshold")
     with sqlite3.connect(path) as db:
         assert db.execute("select count(*) from measurements").fetchone()[0] == 24  # nothing changed
+
+
+def test_report_plots_the_history_of_a_cell_stored_in_three_runs_and_none_for_fewer(bench_cli, tmp_path: Path) -> None:
+    """Six runs of cell 'm' (a 20% step from the fourth commit on) and two runs of cell 'few': the
+    report's history section has one embedded plot, for 'm', with its step named."""
+    commits = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    chosen = commits.stdout.split()[-6:]
+    path = tmp_path / "s.sqlite"
+    store = Store(str(path))
+    rng = np.random.default_rng(3)
+    for position, commit in enumerate(chosen):
+        run_id = store.start_run("pixel6", {"git_commit": commit}, [])
+        models = [("m", 10.0 if position < 3 else 12.0)] + ([("few", 5.0)] if position < 2 else [])
+        for model, level in models:
+            cell = Cell(model, "tflite", "fp32", "litert", 1).on("pixel6")
+            store.add_measurement(Measurement(cell, "ok", samples_ms=tuple(level * rng.normal(1.0, 0.01, 100)),
+                                              run_id=run_id))  # fmt: skip
+    out = tmp_path / "report"
+    result = bench_cli("report", "--out", str(out), "--store", str(path))
+    assert result.code == 0, result.stderr
+    page = (out / "report.html").read_text()
+    section = page[page.index('<h2 id="history">Latency history</h2>') :]
+    section = section[: section.index("<h2>")]
+    images = re.findall(r'<img class="history" alt="latency history of ([^"]*)" src="data:image/png;base64,', section)
+    assert images == ["m tflite/fp32 litert x1 on pixel6"]
+    assert f"step at <code>{chosen[3][:12]}</code>" in section and "(+20.0%)" in section
+    assert "few" not in re.sub(r'src="data:[^"]*"', "", section)  # two runs: no plot, no mention
+    assert (out / "history_m_tflite_fp32_litert_cpu_pixel6_1.png").stat().st_size > 5000
+
+
+def test_a_history_with_a_zero_median_has_no_steps_instead_of_failing() -> None:
+    assert detect_steps([0.0, 10.0, 10.0, 12.0, 12.0]) == []  # no logarithm of 0 ms: nothing to fit

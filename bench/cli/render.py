@@ -242,6 +242,42 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
             )
 
 
+def repeat_spread(cells: Sequence[dict[str, Any]]) -> None:
+    """For every pooled cell measured more than once (``--repeats N``, or several runs shown): the
+    pooled median with its bootstrap 95% CI beside the spread of the separate medians (lowest,
+    highest, CV), then which one to quote. ``cells``: :func:`bench.results.report.summarize_cells` rows;
+    nothing is printed when no cell was measured twice."""
+    repeated = [c for c in cells if (c.get("repeats") or 0) >= 2]
+    if not repeated:
+        return
+    table = Table(title="spread between repeats")
+    for col in ("model", "device", "format", "runtime", "accel", "thr", "repeats", "pooled median ms",
+                "median 95% CI", "repeat medians ms", "CV of medians"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("model", "device", "format", "runtime", "accel") else "right")
+    for c in repeated:
+        ci = f"{fmt(c.get('median_ci_low_ms'))}-{fmt(c.get('median_ci_high_ms'))}"
+        table.add_row(
+            c["model"],
+            c["device"],
+            f"{c['format']}/{c['precision']}",
+            c["runtime"],
+            accelerator_text(c),
+            str(int(c["threads"])),
+            str(int(c["repeats"])),
+            fmt(c.get("median_ms")),
+            "-" if "-" in (fmt(c.get("median_ci_low_ms")), fmt(c.get("median_ci_high_ms"))) else ci,
+            f"{fmt(c['repeat_min_ms'])}-{fmt(c['repeat_max_ms'])}",
+            f"{c['repeat_cv']:.1%}",
+        )
+    out.print(table)
+    out.print(
+        Text(
+            "quote the spread of the repeat medians: the 95% CI is bootstrapped from the pooled samples and "
+            "misses the drift between runs"
+        )
+    )
+
+
 @dataclass(frozen=True)
 class FarmDevice:
     """One device's line in the farm summary (the values are computed by the caller)."""

@@ -29,7 +29,10 @@ def results_cmd(
         raise BenchError(f"unknown results format '{fmt}'; choose from: {', '.join(FORMATS)}")
     frame = load_results(store, run)
     if fmt == "table":
+        from bench.results.report import summarize_cells
+
         render.runs(frame.to_dict("records"), run or "all runs", None)
+        render.repeat_spread(summarize_cells(frame).to_dict("records") if not frame.empty else [])
         return
     text = write(frame, fmt, Path(out_file) if out_file else None)
     if text is not None:

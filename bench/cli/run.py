@@ -125,7 +125,14 @@ def run_cmd(
     rapl_root: Annotated[str | None, typer.Option(help="powercap sysfs root (default /sys/class/powercap).")] = None,
     thermal_root: Annotated[str | None, typer.Option(help="thermal sysfs root (default /sys/class/thermal).")] = None,
     store: StoreOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the stored rows as JSON on stdout.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the stored rows as a JSON list on stdout; each row carries its run_id "
+            "(for bench results --run, bench compare).",
+        ),
+    ] = False,
 ) -> None:
     """Measure latency, memory and energy of a suite on a device and store it.
 

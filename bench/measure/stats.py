@@ -182,6 +182,31 @@ def median_of(values: Iterable[float | None]) -> float | None:
     return float(np.median(known)) if known else None
 
 
+@dataclass(frozen=True)
+class Spread:
+    """How far apart separate measurements of one cell landed (``bench run --repeats N``, or several
+    runs): ``count`` medians known, their ``min_ms`` and ``max_ms``, and ``cv`` (sample standard
+    deviation over mean, a fraction). Below 2 medians there is no spread: all but ``count`` are None.
+
+    This is the run-to-run uncertainty a user should quote: each measurement's bootstrap CI of the
+    median only covers the noise within its own timed window, not the drift between windows."""
+
+    count: int
+    min_ms: float | None = None
+    max_ms: float | None = None
+    cv: float | None = None
+
+
+def spread_of_medians(medians: Iterable[float | None]) -> Spread:
+    """:class:`Spread` of the known medians (ms; None and NaN skipped)."""
+    known = np.asarray([float(v) for v in medians if _value(v) is not None], dtype=np.float64)
+    if known.size < 2:
+        return Spread(int(known.size))
+    mean = float(known.mean())
+    cv = float(known.std(ddof=1)) / mean if mean > 0 else 0.0
+    return Spread(int(known.size), float(known.min()), float(known.max()), cv)
+
+
 def summarize(samples_ms, ci: bool = True) -> LatencyStats:
     """Every statistic of the samples (ms); ``ci=False`` leaves the median's bootstrap CI out (it costs
     the most). Raises ValueError when there are no samples."""

@@ -68,10 +68,11 @@ def detect_steps(medians: list[float], threshold: float = 0.05) -> list[tuple[in
     penalty ``4 * sigma`` per step where ``sigma`` is the noise between consecutive runs (1.4826 x
     the median absolute consecutive difference / sqrt 2, at least 0.5%); then neighbouring segments
     whose medians differ by less than ``threshold`` are merged (closest first), so noise that split a
-    level does not hide its step. Fewer than 4 points have no steps."""
+    level does not hide its step. Fewer than 4 points have no steps, nor has a history with a median
+    of 0 ms or less (it has no logarithm)."""
     import ruptures as rpt
 
-    if len(medians) < 4:
+    if len(medians) < 4 or min(medians) <= 0:
         return []
     values = np.asarray(medians, dtype=float)
     y = np.log(values)

@@ -24,6 +24,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.measure.measurement import POOLED_FIELDS, Measurement
 from bench.measure.runners.tool_results import median_is_mean
+from bench.measure.stats import spread_of_medians
 from bench.paths import output_folder
 from bench.results.markdown import cell as md_cell
 from bench.results.records import COLUMNS, load_results
@@ -69,15 +70,18 @@ def _accuracy(models: list[str], accuracy_file: str | None) -> tuple[dict[str, f
 
 
 def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell: repeats pooled (median of all samples), energy averaged."""
+    """One row per cell: repeats pooled (median of all samples, with its bootstrap 95% CI), energy
+    averaged, and the spread of the pooled measurements' own medians (:func:`_repeat_spread`)."""
     ok = frame[frame["status"] == "ok"]
     rows = []
     for key, group in ok.groupby(CELL, sort=True):
         energy = group["energy_mj_per_inference"].dropna()
+        parts = [Measurement.from_row(r) for r in group.to_dict("records")]
         rows.append(
             {
                 **dict(zip(CELL, key, strict=True)),
-                **_latency(group),
+                **_latency(parts),
+                **_repeat_spread(parts),
                 "macs": group["macs"].iloc[-1],
                 "gflops_per_s": group["gflops_per_s"].iloc[-1],
                 "energy_mj_per_inference": float(energy.mean()) if len(energy) else None,
@@ -97,10 +101,10 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _latency(group: pd.DataFrame) -> dict:
+def _latency(parts: list[Measurement]) -> dict:
     """Pooled statistics of a cell's repeats (``Measurement.merge``: their samples merged; native
     tools' summaries pooled when no repeat kept samples). Unknown values are NaN."""
-    pooled = Measurement.merge([Measurement.from_row(r) for r in group.to_dict("records")])
+    pooled = Measurement.merge(parts)
 
     def known(value) -> float:
         return float("nan") if value is None else float(value)
@@ -113,6 +117,24 @@ def _latency(group: pd.DataFrame) -> dict:
         "n_samples": int(pooled.n_samples or 0),
         "median_ci_low_ms": known(pooled.median_ci_low_ms),
         "median_ci_high_ms": known(pooled.median_ci_high_ms),
+    }
+
+
+def _repeat_spread(parts: list[Measurement]) -> dict:
+    """The spread between a cell's pooled measurements (``--repeats N`` rows, and the rows of every
+    run the report pools): ``repeats`` (how many have a median), the lowest and highest of their
+    medians and the CV of those medians (:func:`bench.measure.stats.spread_of_medians`); NaN below 2.
+    This, not the pooled median's bootstrap CI, is the uncertainty to quote (see the README)."""
+    spread = spread_of_medians(p.median_ms for p in parts)
+
+    def known(value) -> float:
+        return float("nan") if value is None else float(value)
+
+    return {
+        "repeats": spread.count,
+        "repeat_min_ms": known(spread.min_ms),
+        "repeat_max_ms": known(spread.max_ms),
+        "repeat_cv": known(spread.cv),
     }
 
 
@@ -299,7 +321,7 @@ def build_report(
     if runtimes:
         frame = frame[frame["runtime"].isin(runtimes)]
     from bench.profiling.profile import load_block_profiles
-    from bench.results.report_sections import predicted_section, profile_section, sustained_section
+    from bench.results.report_sections import history_section, predicted_section, profile_section, sustained_section
 
     profiles = [
         p
@@ -331,7 +353,7 @@ def build_report(
     cells.to_csv(report.csv, index=False)
     report.markdown.write_text(render_markdown(cells, failed, ylabel))
     sections = {"profiles": profile_section(profiles, out), "sustained": sustained_section(frame, out),
-                "predicted": predicted}  # fmt: skip
+                "predicted": predicted, "history": history_section(frame, runs, out)}  # fmt: skip
     report.html.write_text(render_html(cells, failed, runs, plots, ylabel, **sections))
     return report
 
@@ -348,6 +370,28 @@ def _md_num(value, digits: int = 2) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
+def _md_range(low, high) -> str:
+    """``low-high`` in ms for the markdown table; ``-`` when either end is unknown."""
+    return "-" if _missing(low) or _missing(high) else f"{low:.2f}-{high:.2f}"
+
+
+def _md_repeats(c) -> str:
+    """The spread of a cell's repeat medians: ``9.50-11.40, CV 7.1% (5)``; ``-`` for a single one."""
+    low, high = c.get("repeat_min_ms"), c.get("repeat_max_ms")
+    if _missing(low) or _missing(high):
+        return "-"
+    return f"{_md_range(low, high)}, CV {c['repeat_cv']:.1%} ({int(c['repeats'])})"
+
+
+# What the report says about the two intervals (summary.md and the HTML page), as the README does.
+REPEATS_NOTE = (
+    "Which interval to quote: with --repeats N (or several runs pooled), quote the spread of the repeat "
+    "medians (min-max and their CV): the median's 95% CI is bootstrapped from the pooled samples and "
+    "covers only the noise within timed windows, not the drift from one run to the next, so it is far "
+    "narrower than what a rerun gives."
+)
+
+
 def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> str:
     lines = [
         "## Benchmark results",
@@ -355,9 +399,11 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
         f"Accuracy: {ylabel}. Latency: median of all samples per cell; p90 / p95 from the samples, "
         "or the native tool's own (- = the tool printed none).",
         "",
-        "| model | device | runtime | accelerator | format | threads | median ms | p90 ms | p95 ms | mJ/inference "
-        "| top-1 | top-1 is |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        f"{REPEATS_NOTE}",
+        "",
+        "| model | device | runtime | accelerator | format | threads | median ms | p90 ms | p95 ms | median 95% CI ms "
+        "| repeat medians ms | mJ/inference | top-1 | top-1 is |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for _, c in cells.iterrows():
         energy = _md_num(c["energy_mj_per_inference"])
@@ -369,7 +415,9 @@ def render_markdown(cells: pd.DataFrame, failed: pd.DataFrame, ylabel: str) -> s
             f"| {md_cell(c['model'])} | {md_cell(c['device'])} | {md_cell(c['runtime'])} | {_md_accelerator(c)} | "
             f"{md_cell(c['format'])}/{md_cell(c['precision'])} | {c['threads']} | {_md_num(c['median_ms'])}"
             f"{' (mean)' if c.get('median_is_mean') is True else ''} | "
-            f"{_md_num(c['p90_ms'])} | {_md_num(c['p95_ms'])} | {energy} | {top1} | {kind} |"
+            f"{_md_num(c['p90_ms'])} | {_md_num(c['p95_ms'])} | "
+            f"{_md_range(c.get('median_ci_low_ms'), c.get('median_ci_high_ms'))} | {_md_repeats(c)} | "
+            f"{energy} | {top1} | {kind} |"
         )
     if len(failed):
         lines += ["", f"### Failed cells ({len(failed)})", ""]
@@ -413,6 +461,10 @@ _COLUMNS = (
     ("precision", "precision", "", ""),
     ("threads", "threads", "", ".0f"),
     ("median_ms", "median", "ms", ".2f"),
+    ("median_ci", "median 95% CI", "ms", "range"),
+    ("repeat_range", "repeat medians", "min-max ms", "range"),
+    ("repeat_cv", "CV of repeat medians", "%", ".1f"),
+    ("repeats", "repeats", "", ".0f"),
     ("p90_ms", "p90", "ms", ".2f"),
     ("p95_ms", "p95", "ms", ".2f"),
     ("cv", "CV", "%", ".1f"),
@@ -425,7 +477,18 @@ _COLUMNS = (
     ("top1", "top-1", "%", ".1f"),
     ("top1_source", "top-1 source", "", ""),
 )
-_SCALE = {"cv": 100.0, "macs": 1e-9, "coverage": 100.0}  # stored unit -> the unit in the header
+_SCALE = {"cv": 100.0, "repeat_cv": 100.0, "macs": 1e-9, "coverage": 100.0}  # stored unit -> the header's
+# format "range" columns: (low, high) columns of the cell shown as "low-high", and their tooltip
+_RANGES = {
+    "median_ci": (
+        ("median_ci_low_ms", "median_ci_high_ms"),
+        "bootstrap 95% CI of the pooled median: the noise within the timed windows only, not between runs",
+    ),
+    "repeat_range": (
+        ("repeat_min_ms", "repeat_max_ms"),
+        "lowest and highest median of the cell's separate measurements (repeats, runs): quote this spread",
+    ),
+}
 
 
 def data_uri(path: Path) -> str:
@@ -443,7 +506,13 @@ def _table_cell(
     """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip.
     ``meaning``: what the peak-memory number is (:func:`memory_meaning`), its tooltip; a delta (what
     benchmark_model reports) is marked "(delta)" in the text too. ``mean``: the cell's median is a
-    native tool's mean (it printed no median), marked "(mean)"."""
+    native tool's mean (it printed no median), marked "(mean)". Format "range": ``value`` is a
+    (low, high) pair (:data:`_RANGES`)."""
+    if spec == "range":
+        low, high = value
+        if _missing(low) or _missing(high):
+            return {"text": "-", "sort": None, "cls": "", "tip": None}
+        return {"text": f"{low:.2f}-{high:.2f}", "sort": repr(float(low)), "cls": "", "tip": _RANGES[name][1]}
     if _missing(value):
         return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
     if not spec:
@@ -478,13 +547,14 @@ def render_html(
     profiles: list[dict] | None = None,
     sustained: list[dict] | None = None,
     predicted: list[dict] | None = None,
+    history: list[dict] | None = None,
 ) -> str:
     """The self-contained report page from ``templates/report.html.j2`` (autoescape on).
 
     ``cells``: one row per pooled cell (:func:`summarize_cells` plus ``top1`` and ``family``);
     ``failed``: the failed measurement rows; ``runs``: the store's runs (environment shown);
-    ``plots``: PNG/SVG paths (PNGs are embedded); ``profiles``, ``sustained`` and ``predicted``: the
-    sections built by :mod:`bench.results.report_sections`.
+    ``plots``: PNG/SVG paths (PNGs are embedded); ``profiles``, ``sustained``, ``predicted`` and
+    ``history``: the sections built by :mod:`bench.results.report_sections`.
     """
     import jinja2
 
@@ -504,8 +574,10 @@ def render_html(
         meaning = meaning if isinstance(meaning, str) else None
         mean = c.get("median_is_mean") is True
         contended = c.get("contended") is True
+        values = {name: tuple(c.get(k) for k in _RANGES[name][0]) if name in _RANGES else c.get(name)
+                  for name, _, _, _ in _COLUMNS}  # fmt: skip
         rows.append(
-            [_table_cell(name, c.get(name), spec, noisy, meaning, mean, contended) for name, _, _, spec in _COLUMNS]
+            [_table_cell(name, values[name], spec, noisy, meaning, mean, contended) for name, _, _, spec in _COLUMNS]
         )
     return env.get_template("report.html.j2").render(
         ylabel=ylabel,
@@ -513,9 +585,11 @@ def render_html(
         columns=[{"title": title, "unit": unit, "cls": "" if spec else "t"} for _, title, unit, spec in _COLUMNS],
         cells=rows,
         noisy_cv=NOISY_CV,
+        repeats_note=REPEATS_NOTE,
         profiles=profiles or [],
         sustained=sustained or [],
         predicted=predicted or [],
+        history=history or [],
         failed=[
             {k: str(f[k]) for k in ("model", "format", "precision", "runtime", "device", "error")}
             | {"runtime": str(f["runtime"]) + _on(f.get("accelerator"))}

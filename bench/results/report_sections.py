@@ -1,5 +1,6 @@
-"""Report sections beyond the Pareto plots: where the time goes (saved ``bench profile`` results)
-and sustained runs (latency and temperature over time, with the throttling verdict).
+"""Report sections beyond the Pareto plots: where the time goes (saved ``bench profile`` results),
+sustained runs (latency and temperature over time, with the throttling verdict) and latency
+history (a cell's median per run in commit order, with the steps :mod:`bench.results.history` finds).
 
 Each section function draws its plots into the report folder and returns plain data for the
 HTML template (``templates/report.html.j2``), which escapes and lays it out; nothing here writes
@@ -11,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
+from bench.measure.measurement import POOLED_FIELDS
 
 
 def pyplot():
@@ -115,6 +118,51 @@ def sustained_section(frame: pd.DataFrame, out_dir: Path) -> list[dict]:
                 "drift": "-" if run["drift"] is None else f"{run['drift']:+.1%}",
             }
         )
+    return entries
+
+
+HISTORY_MIN_RUNS = 3  # a cell measured in fewer runs has no history plot
+
+
+def history_section(frame: pd.DataFrame, runs: list[dict], out_dir: Path) -> list[dict]:
+    """One plot per pooled cell stored in at least :data:`HISTORY_MIN_RUNS` runs: its median per run
+    (repeats pooled) in commit order, each step found by :func:`bench.results.history.build_histories`
+    marked where its new level starts. ``frame``: the report's measurement rows (with samples);
+    ``runs``: the store's runs of those rows (their commits and times order the points).
+
+    Returns one entry per plotted cell for the template: ``label``, ``png``, ``points`` (runs) and
+    ``steps`` (each: ``at`` (commit, or run id), ``before_ms``, ``after_ms``, ``change``, as text)."""
+    from bench.results.history import build_histories
+
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty or ok.groupby(list(POOLED_FIELDS))["run_id"].nunique().max() < HISTORY_MIN_RUNS:
+        return []  # no cell has a history to draw: the repository's commits need not be read
+    histories = [h for h in build_histories(ok.to_dict("records"), runs) if len(h.points) >= HISTORY_MIN_RUNS]
+    if not histories:
+        return []
+    plt = pyplot()
+    entries = []
+    for history in histories:
+        x = list(range(len(history.points)))
+        fig, ax = plt.subplots(figsize=(7, 3))
+        ax.plot(x, [p.median_ms for p in history.points], marker="o", color="#4c72b0", label="median latency")
+        steps = []
+        for step in history.steps:
+            at = (step.commit or f"run {step.run_id}")[:12]
+            ax.axvline(step.index - 0.5, color="#c44e52", linestyle="--", lw=1)
+            ax.annotate(f"{step.change:+.1%}", (step.index - 0.5, (step.before_ms + step.after_ms) / 2),
+                        color="#c44e52", fontsize=8, xytext=(4, 0), textcoords="offset points")  # fmt: skip
+            steps.append({"at": at, "before_ms": f"{step.before_ms:.3f}", "after_ms": f"{step.after_ms:.3f}",
+                          "change": f"{step.change:+.1%}"})  # fmt: skip
+        every = max(1, len(x) // 12)  # at most about 12 labels
+        ax.set_xticks(x[::every], [(p.commit or p.run_id)[:7] for p in history.points][::every], rotation=45,
+                      fontsize=7)  # fmt: skip
+        ax.set_xlabel("commit (runs in commit order)")
+        ax.set_ylabel("median latency (ms)")
+        ax.set_title(history.label, fontsize=9)
+        ax.grid(alpha=0.3)
+        png, _ = save_figure(fig, out_dir, "history_" + _slug(*history.cell))
+        entries.append({"label": history.label, "png": png, "points": len(history.points), "steps": steps})
     return entries
 
 
