@@ -232,6 +232,11 @@ def test_prediction_is_refused_where_it_cannot_be_made(bench_cli) -> None:
     assert_one_line_error(bench_cli("predictor", "train", "--device", "pixel6"), "measures its kernels on this machine")
     assert_one_line_error(bench_cli("predictor", "train", "--accelerator", "gpu"), "CPU only")
     assert_one_line_error(bench_cli("predictor", "evaluate"), "at least two families", "--zoo")
+    assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "onnx", "--runtime", "litert"),
+                          "litert runs tflite, not onnx")  # fmt: skip
+    assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "mlpackage"), "supports formats onnx, tflite")
+    # the format picks the runtime: no LiteRT predictor here yet
+    assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "tflite"), "host / litert / cpu x1")
 
 
 @pytest.mark.slow
@@ -285,3 +290,23 @@ def test_evaluate_leaves_each_family_out_and_prints_the_macs_only_baseline(bench
     assert summary["models"] == 2 and 0 <= summary["within_10"] <= 1 and summary["flops_mape"] >= 0
     table = bench_cli("predictor", "evaluate")
     assert "within +/-10%" in table.stdout and "MACs-only baseline" in table.stdout
+
+
+def test_graphs_measured_while_the_machine_was_slower_are_scaled_to_its_typical_speed(tmp_path: Path) -> None:
+    from bench.predictor.sweep import REFERENCE, graph_row, training_graphs
+    from bench.results.store import Store
+
+    store = Store(str(tmp_path / "s.sqlite"))
+    run_id = store.start_run("host", {}, [])
+    node = conv(32, 32, 28, 3)
+    for name, ms, reference in (("a", 1.0, 0.5), ("b", 2.0, 1.0), ("c", 1.0, 0.5)):  # "b" ran at half speed
+        timed = Node.from_dict({**node.to_dict(), "ms": ms * 0.9})
+        profile = NodeProfile([timed], ms, 5, reference_ms=reference)
+        store.add_measurement(graph_row(run_id, "kernel", f"kernel:conv({name})", "onnxruntime", "host", 1, profile,
+                                        {"kernel": "conv"}))  # fmt: skip
+    graphs = {g.name: g for g in training_graphs(store, "host", "onnxruntime", 1)}
+    assert graphs["kernel:conv(b)"].total_ms == pytest.approx(1.0)  # scaled to the median reference, 0.5 ms
+    assert graphs["kernel:conv(b)"].nodes[0].ms == pytest.approx(0.9)
+    assert graphs["kernel:conv(a)"].total_ms == pytest.approx(1.0)
+    (row,) = [r for r in store.measurement_rows(kind="kernel") if r["model"] == "kernel:conv(b)"]
+    assert row["median_ms"] == 2.0 and row["settings"]["reference"] == REFERENCE  # stored as measured

@@ -99,7 +99,8 @@ def evaluate_cmd(
 def predict_cmd(
     models: Annotated[list[str], typer.Argument(help="Zoo models or path/to/file.py:factory references.")],
     device: DeviceOption = "host",
-    runtime: RuntimeOption = "onnxruntime",
+    runtime: Annotated[str | None, typer.Option(help="onnxruntime or litert (default: the format's).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx or tflite (default: onnx).")] = None,
     accelerator: AcceleratorOption = "cpu",
     threads: ThreadsOption = 1,
     save: Annotated[bool, typer.Option(help="Store each prediction (kind 'predicted') for reports.")] = True,
@@ -110,8 +111,10 @@ def predict_cmd(
     from bench.measure.environment import fingerprint
     from bench.measure.suite import resolve_models
     from bench.predictor.api import predict
+    from bench.predictor.sweep import runtime_for_format
     from export.reference import is_user_reference
 
+    runtime = runtime_for_format(fmt, runtime)
     dev, results, opened = _context(device, store)
     names: list[str] = []
     for m in models:

@@ -8,11 +8,12 @@ swept yet (its benchmark tool would measure each kernel there).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -21,6 +22,7 @@ from bench.predictor.nodes import Node, node_profile
 from bench.predictor.sweep import (
     FORMATS,
     KernelSweep,
+    ReferenceProbe,
     graph_row,
     kernel_measurer,
     model_file,
@@ -101,6 +103,7 @@ def train(
     run_id = store.start_run(device.name, environment or {}, [], argv, settings=settings)
     status = "interrupted"
     measured, reused, failed = [], [], []
+    stack = contextlib.ExitStack()
     try:
         version = runtime_version(runtime)
         have = {
@@ -110,6 +113,7 @@ def train(
             if (r["device"], r["runtime"], r["threads"]) == (device.name, runtime, threads)
             and (r["runtime_versions"] or {}).get(runtime) == version
         }
+        probe = stack.enter_context(ReferenceProbe(runtime, threads))
         for name in zoo or []:
             if name in have:
                 reused.append(name)
@@ -117,7 +121,9 @@ def train(
             progress(f"profiling {name}")
             with tempfile.TemporaryDirectory() as folder:
                 try:
-                    profile = node_profile(runtime, model_file(name, runtime, Path(folder)), threads, runs)
+                    path = model_file(name, runtime, Path(folder))
+                    reference = probe()
+                    profile = replace(node_profile(runtime, path, threads, runs), reference_ms=reference)
                 except BenchError as exc:
                     failed.append(f"{name}: {exc}")
                     continue
@@ -134,7 +140,8 @@ def train(
             store.add_measurement(graph_row(run_id, "kernel", space.label(config), runtime, device.name, threads,
                                             outcome, {"kernel": space.name, "config": config}))  # fmt: skip
 
-        sweep = KernelSweep(kernel_measurer(runtime, threads, runs), budget_min * 60, seed=seed, on_sample=stored,
+        measure = kernel_measurer(runtime, threads, runs, probe)
+        sweep = KernelSweep(measure, budget_min * 60, seed=seed, on_sample=stored,
                             done={m for m in have if m.startswith("kernel:")})  # fmt: skip
         for graph in training_graphs(store, device.name, runtime, threads):  # earlier sweeps guide this one
             if graph.family.startswith("kernel:") and graph.family[7:] in sweep.samples:
@@ -156,6 +163,7 @@ def train(
         return TrainResult(str(path), kernels, failed, measured, reused, len(graphs), predictor.meta["nodes"],
                            predictor.meta)  # fmt: skip
     finally:
+        stack.close()
         store.finish_run(run_id, status)
 
 

@@ -70,11 +70,15 @@ class _Linear(nn.Module):
 
 
 def _linear(c: dict[str, int]):
-    return _Linear(c["cin"], c["cout"], c["act"]), (1, c["tokens"], c["cin"])
+    # rank 2: tokens as the batch, as the zoo's flattened MLPs and heads run it (onnxruntime: Gemm);
+    # rank 3: [1, tokens, width], as most ViT blocks run it (MatMul + Add, fused by the runtime)
+    shape = (c["tokens"], c["cin"]) if c["rank"] == 2 else (1, c["tokens"], c["cin"])
+    return _Linear(c["cin"], c["cout"], c["act"]), shape
 
 
 class _Attention(nn.Module):
-    """The attention core of a ViT block: softmax(q k^T * scale) v over ``heads`` heads."""
+    """The attention core of a ViT block: softmax(q k^T * scale) v over ``heads`` heads, for a batch
+    of ``windows`` (Swin's and STViT-R's local windows; 1 for global attention)."""
 
     def __init__(self, heads: int, dim: int) -> None:
         super().__init__()
@@ -89,7 +93,7 @@ class _Attention(nn.Module):
 
 
 def _attention(c: dict[str, int]):
-    return _Attention(c["heads"], c["dim"]), (1, c["tokens"], 3 * c["heads"] * c["dim"])
+    return _Attention(c["heads"], c["dim"]), (c["windows"], c["tokens"], 3 * c["heads"] * c["dim"])
 
 
 class _Norm(nn.Module):
@@ -106,11 +110,22 @@ def _layernorm(c: dict[str, int]):
 
 
 class _Elementwise(nn.Module):
-    def __init__(self, op: int) -> None:
+    """An activation, or an arithmetic node between two activations (a residual, a gate) or with a
+    constant (a layer scale per channel, a bias, a division by a scalar as in attention scaling)."""
+
+    def __init__(self, op: int, width: int, channels_first: bool = False) -> None:
         super().__init__()
         self.op = op
+        # per channel: the last axis of tokens [1, N, C], the second of images [1, C, H, W]
+        self.scale = nn.Parameter(torch.rand(width, 1, 1) + 0.5 if channels_first else torch.rand(width) + 0.5)
 
     def forward(self, x):
+        if self.op == 4:
+            return x * self.scale
+        if self.op == 5:
+            return x + self.scale
+        if self.op == 6:
+            return x / 7.0
         if self.op == 0:
             return F.gelu(x)
         if self.op == 1:
@@ -121,7 +136,11 @@ class _Elementwise(nn.Module):
 
 
 def _elementwise(c: dict[str, int]):
-    return _Elementwise(c["op"]), (1, c["tokens"], c["width"])
+    return _Elementwise(c["op"], c["width"]), (1, c["tokens"], c["width"])
+
+
+def _elementwise_image(c: dict[str, int]):
+    return _Elementwise(c["op"], c["c"], channels_first=True), (1, c["c"], c["hw"], c["hw"])
 
 
 class _Pool(nn.Module):
@@ -185,15 +204,25 @@ SPACES: dict[str, KernelSpace] = {
             {"c": (*CHANNELS, 640, 768, 960), "k": (3, 5, 7), "s": (1, 2), "hw": RESOLUTIONS, "act": (0, 1, 2, 3)},
             _dwconv,
         ),  # fmt: skip
-        KernelSpace("linear", {"tokens": TOKENS, "cin": WIDTHS, "cout": WIDTHS, "act": (0, 1, 2)}, _linear),
+        KernelSpace(
+            "linear", {"tokens": TOKENS, "cin": WIDTHS, "cout": WIDTHS, "act": (0, 1, 2), "rank": (2, 3)}, _linear
+        ),
         KernelSpace(
             "attention",
-            {"tokens": TOKENS[1:], "heads": (1, 2, 3, 4, 6, 8, 12, 16), "dim": (16, 32, 48, 64)},
+            {
+                "tokens": TOKENS[1:],
+                "heads": (1, 2, 3, 4, 6, 8, 12, 16),
+                "dim": (16, 32, 48, 64),
+                "windows": (1, 4, 16, 64),
+            },
             _attention,
             limit=20_000_000,
         ),  # fmt: skip
         KernelSpace("layernorm", {"tokens": TOKENS, "width": WIDTHS}, _layernorm),
-        KernelSpace("elementwise", {"tokens": TOKENS, "width": WIDTHS, "op": (0, 1, 2, 3)}, _elementwise),
+        KernelSpace("elementwise", {"tokens": TOKENS, "width": WIDTHS, "op": (0, 1, 2, 3, 4, 5, 6)}, _elementwise),
+        KernelSpace(
+            "elementwise_image", {"c": CHANNELS, "hw": RESOLUTIONS, "op": (0, 1, 2, 3, 4, 5, 6)}, _elementwise_image
+        ),  # fmt: skip
         KernelSpace("pool", {"c": CHANNELS, "hw": RESOLUTIONS, "op": (0, 1, 2)}, _pool),
         KernelSpace("shift", {"c": (24, 48, 96, 192, 384, 768), "hw": RESOLUTIONS}, _shift),
         KernelSpace("layout", {"c": CHANNELS, "hw": RESOLUTIONS}, _layout),
@@ -205,10 +234,10 @@ def largest_tensor(space: KernelSpace, config: dict[str, int]) -> int:
     """Elements of the largest of the kernel's input, output and (for attention) score tensors."""
     c = config
     if space.name == "attention":
-        return max(c["tokens"] * 3 * c["heads"] * c["dim"], c["heads"] * c["tokens"] ** 2)
+        return c["windows"] * max(c["tokens"] * 3 * c["heads"] * c["dim"], c["heads"] * c["tokens"] ** 2)
     if space.name == "conv":
         return max(c["cin"], c["cout"]) * c["hw"] ** 2
-    if space.name in ("dwconv", "pool", "shift", "layout"):
+    if space.name in ("dwconv", "pool", "shift", "layout", "elementwise_image"):
         return c["c"] * c["hw"] ** 2
     if space.name == "linear":
         return c["tokens"] * max(c["cin"], c["cout"])

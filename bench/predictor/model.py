@@ -12,7 +12,7 @@ A random forest, as nn-Meter found for kernel-level prediction (Zhang et al., Mo
 section 5), needs no tuning on a few hundred samples per kind and is robust to the profiler's
 noise; the spread of its trees is also what the sweep's adaptive sampling reads. A model's
 latency is the sum of its nodes' plus the runtime's per-inference overhead (session call, node
-dispatch), fitted by least squares on the training graphs as ``a + b * nodes`` (never negative).
+dispatch), ``a + b * nodes``, from the training graphs' medians (:func:`overhead_fit`).
 
 A fitted predictor is saved under ``results/predictors/`` with its device, runtime (and version),
 accelerator, threads, the library versions and the fingerprint of its training set; loading it
@@ -90,6 +90,20 @@ def fingerprint(graphs: list[Graph]) -> str:
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 
+def overhead_fit(graphs: list[Graph]) -> tuple[float, float]:
+    """``(a, b)``: what a whole model takes beyond its profiled nodes, ``a + b * nodes`` ms.
+
+    ``a`` (the session call, at least 0) is the median excess of the sweep's kernels (a node or
+    a few each); ``b`` is the median excess per node of the multi-node models beyond ``a`` (negative
+    where the profiler's own cost per node outweighs what the model adds; 0 without such models).
+    Medians, not least squares: one model measured while something else ran must not move them."""
+    kernels = [g for g in graphs if g.family.startswith("kernel:")] or graphs
+    a = max(float(np.median([g.total_ms - g.nodes_ms for g in kernels])), 0.0)
+    models = [g for g in graphs if not g.family.startswith("kernel:") and g.nodes]
+    b = float(np.median([(g.total_ms - g.nodes_ms - a) / len(g.nodes) for g in models])) if models else 0.0
+    return a, b
+
+
 def _forest(n: int):
     from sklearn.ensemble import RandomForestRegressor
 
@@ -122,11 +136,7 @@ class Predictor:
             mask = np.array([n.op == op for n in nodes])
             if mask.sum() >= MIN_SAMPLES:
                 predictor.per_op[op] = _forest(int(mask.sum())).fit(x[mask], y[mask])
-        # the per-inference overhead: what the whole model took beyond its profiled nodes
-        counts = np.array([[1.0, len(g.nodes)] for g in graphs])
-        residual = np.array([g.total_ms - g.nodes_ms for g in graphs])
-        coef, *_ = np.linalg.lstsq(counts, residual, rcond=None)
-        predictor.overhead = (max(float(coef[0]), 0.0), max(float(coef[1]), 0.0))
+        predictor.overhead = overhead_fit(graphs)
         predictor.meta["regressor"] = (
             f"RandomForestRegressor(n_estimators=100) per operator kind with >= {MIN_SAMPLES} nodes "
             f"({len(predictor.per_op)} kinds), one over all nodes for the rest; target log(ms / work)"
@@ -157,8 +167,9 @@ class Predictor:
         return self.overhead[0] + self.overhead[1] * n_nodes
 
     def predict(self, nodes: list[Node]) -> float:
-        """Predicted median ms per inference of a model made of ``nodes``."""
-        return float(self.predict_nodes(nodes).sum()) + self.overhead_ms(len(nodes))
+        """Predicted median ms per inference of a model made of ``nodes`` (never below half its nodes' sum)."""
+        total = float(self.predict_nodes(nodes).sum())
+        return max(total + self.overhead_ms(len(nodes)), 0.5 * total)
 
     # --- files --------------------------------------------------------------------------------
 

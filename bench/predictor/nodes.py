@@ -78,6 +78,7 @@ class NodeProfile:
     total_ms: float
     runs: int
     note: str = ""
+    reference_ms: float | None = None  # the machine's speed just before (sweep.ReferenceProbe)
 
     @property
     def nodes_ms(self) -> float:

@@ -12,8 +12,13 @@
   runtime version and threads is not measured again.
 
 Both store one row per model file: ``median_ms`` (the whole model, measured without the profiler),
-``macs`` and ``settings["nodes"]`` (:class:`~bench.predictor.nodes.Node` dicts with each node's
-median ``ms``). :func:`training_graphs` reads them back for the runtime version installed here.
+``macs``, ``settings["nodes"]`` (:class:`~bench.predictor.nodes.Node` dicts with each node's
+median ``ms``) and ``settings["reference_ms"]``: the machine's speed just before, the median time
+of one fixed small model (:class:`ReferenceProbe`). A shared machine's speed drifts by tens of
+percent over minutes (another tenant, frequency scaling: here the same DeiT-S measured 85, 128
+and 90 ms within one hour), and a sweep and its zoo profiles are measured minutes apart, so
+:func:`training_graphs` scales every graph to the median speed of the set before fitting or
+evaluating on it. :func:`training_graphs` reads them back for the runtime version installed here.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +40,25 @@ from bench.predictor.nodes import Node, NodeProfile, node_profile
 from bench.results.store import Store, now_iso
 
 FORMATS = {"onnxruntime": "onnx", "litert": "tflite"}
+# the fixed model whose time tells the machine's speed; a new definition gets a new name, so rows
+# timed against another reference are never scaled by this one
+REFERENCE = "reference-v1: conv 3x3 64->64 at 28x28 + BN + ReLU, then linear 64->256 over 784 tokens"
 INITIAL = 4  # random configurations of each kernel before adaptive sampling (taken round-robin)
+
+
+def runtime_for_format(fmt: str | None, runtime: str | None) -> str:
+    """The runtime that predicts ``fmt`` (``onnx`` -> onnxruntime, ``tflite`` -> litert; onnxruntime
+    when neither is given). BenchError for a format or runtime without prediction, or a mismatch."""
+    by_format = {f: r for r, f in FORMATS.items()}
+    if fmt is not None and fmt not in by_format:
+        raise BenchError(f"latency prediction supports formats {', '.join(by_format)}; not {fmt}")
+    if runtime is None:
+        return by_format[fmt] if fmt else "onnxruntime"
+    if runtime not in FORMATS:
+        raise BenchError(f"latency prediction supports runtimes {', '.join(FORMATS)}; not {runtime}")
+    if fmt is not None and FORMATS[runtime] != fmt:
+        raise BenchError(f"{runtime} runs {FORMATS[runtime]}, not {fmt}")
+    return runtime
 
 
 def runtime_version(runtime: str) -> str:
@@ -75,7 +99,12 @@ def graph_row(run_id: str, kind: str, model: str, runtime: str, device: str, thr
         "threads": threads,
         "repeat": 0,
         "kind": kind,
-        "settings": {**settings, "nodes": [n.to_dict() for n in profile.nodes], "note": profile.note},
+        "settings": {
+            **settings,
+            "nodes": [n.to_dict() for n in profile.nodes],
+            "note": profile.note,
+            **({"reference": REFERENCE, "reference_ms": profile.reference_ms} if profile.reference_ms else {}),
+        },
         "status": "ok",
         "n_samples": profile.runs,
         "median_ms": profile.total_ms,
@@ -88,9 +117,11 @@ def graph_row(run_id: str, kind: str, model: str, runtime: str, device: str, thr
 
 def training_graphs(store: Store, device: str, runtime: str, threads: int) -> list[Graph]:
     """Every kernel and zoo profile row stored for ``device``/``runtime``/``threads`` with the
-    runtime version installed here, as graphs (zoo rows first, then kernels, oldest first)."""
+    runtime version installed here, as graphs (zoo rows first, then kernels, oldest first), each
+    scaled to the set's median machine speed (its :data:`REFERENCE` time against their median)."""
     version = runtime_version(runtime)
     graphs = []
+    references: list[float | None] = []
     for kind in ("profile", "kernel"):
         for row in store.measurement_rows(kind=kind):
             if (row["device"], row["runtime"], row["threads"], row["status"]) != (device, runtime, threads, "ok"):
@@ -101,7 +132,78 @@ def training_graphs(store: Store, device: str, runtime: str, threads: int) -> li
             nodes = [Node.from_dict(n) for n in settings.get("nodes", [])]
             family = settings.get("family") or f"kernel:{settings.get('kernel', '?')}"
             graphs.append(Graph(row["model"], family, nodes, float(row["median_ms"]), int(row["macs"] or 0)))
+            same = settings.get("reference") == REFERENCE and settings.get("reference_ms")
+            references.append(float(settings["reference_ms"]) if same else None)
+    known = [r for r in references if r]
+    if known:
+        typical = float(np.median(known))
+        for graph, reference in zip(graphs, references, strict=True):
+            if reference:
+                factor = typical / reference
+                graph.nodes = [replace(n, ms=None if n.ms is None else n.ms * factor) for n in graph.nodes]
+                graph.total_ms *= factor
     return graphs
+
+
+class _Reference:
+    """The reference model: a convolution stage and a token MLP layer, a few ms on a phone CPU."""
+
+    def __new__(cls):
+        import torch
+        from torch import nn
+
+        class Reference(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = nn.Sequential(nn.Conv2d(64, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU())
+                self.fc = nn.Linear(64, 256)
+
+            def forward(self, x):
+                return self.fc(self.conv(x).flatten(2).transpose(1, 2))
+
+        torch.manual_seed(0)
+        return Reference().eval()
+
+
+class ReferenceProbe:
+    """The machine's speed now: the median time (ms) of :data:`REFERENCE` over ``runs`` runs after
+    two warm-up runs, on the runtime and threads being swept. Exported once; call it before each
+    measurement. A context manager (its temporary folder is removed on exit)."""
+
+    def __init__(self, runtime: str, threads: int, runs: int = 15) -> None:
+        from bench.profiling.runtimes import _median_ms
+
+        self.runs = runs
+        self._median = _median_ms
+        self._folder = tempfile.TemporaryDirectory()
+        path = export_kernel(_Reference(), (1, 64, 28, 28), runtime, Path(self._folder.name))
+        x = np.random.default_rng(0).standard_normal((1, 64, 28, 28)).astype(np.float32)
+        if runtime == "onnxruntime":
+            from bench.runtimes import onnxruntime
+
+            session = onnxruntime.create(path, threads)
+            name = session.get_inputs()[0].name
+            self._run = lambda: session.run(None, {name: x})
+        else:
+            from bench.runtimes import litert
+
+            interpreter = litert.create(path, threads)
+            index = interpreter.get_input_details()[0]["index"]
+
+            def invoke() -> None:
+                interpreter.set_tensor(index, x)
+                interpreter.invoke()
+
+            self._run = invoke
+
+    def __call__(self) -> float:
+        return self._median(self._run, self.runs, warmup=2)
+
+    def __enter__(self) -> ReferenceProbe:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._folder.cleanup()
 
 
 class KernelSweep:
@@ -202,15 +304,19 @@ class KernelSweep:
         return measured
 
 
-def kernel_measurer(runtime: str, threads: int, runs: int) -> Callable[[KernelSpace, dict[str, int]], NodeProfile]:
-    """Export and node-profile one kernel on this machine; BenchError (one line) when it fails."""
+def kernel_measurer(
+    runtime: str, threads: int, runs: int, probe: Callable[[], float] | None = None
+) -> Callable[[KernelSpace, dict[str, int]], NodeProfile]:
+    """Export and node-profile one kernel on this machine, the ``probe``'s reference time taken
+    just before; BenchError (one line) when it fails."""
 
     def measure(space: KernelSpace, config: dict[str, int]) -> NodeProfile:
         module, shape = space.build(config)
         with tempfile.TemporaryDirectory() as folder:
             try:
                 path = export_kernel(module, shape, runtime, Path(folder))
-                return node_profile(runtime, path, threads, runs)
+                reference = probe() if probe else None
+                return replace(node_profile(runtime, path, threads, runs), reference_ms=reference)
             except Exception as exc:  # noqa: BLE001 - a converter's or runtime's failure is the kernel's result
                 raise BenchError(f"{space.label(config)}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
