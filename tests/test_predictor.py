@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import ROOT, assert_one_line_error
 
 from bench.predictor.kernels import SPACES
 from bench.predictor.model import Graph, Predictor, PredictorMismatch, predictor_path
@@ -231,6 +232,7 @@ def test_prediction_is_refused_where_it_cannot_be_made(bench_cli) -> None:
     )
     assert_one_line_error(bench_cli("predictor", "train", "--device", "pixel6"), "measures its kernels on this machine")
     assert_one_line_error(bench_cli("predictor", "train", "--accelerator", "gpu"), "CPU only")
+    assert_one_line_error(bench_cli("predictor", "train", "--budget", "nan"), "--budget must be a number of minutes")
     assert_one_line_error(bench_cli("predictor", "evaluate"), "at least two families", "--zoo")
     assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "onnx", "--runtime", "litert"),
                           "litert runs tflite, not onnx")  # fmt: skip
@@ -270,6 +272,17 @@ def test_train_predict_and_report_keep_kernels_and_predictions_apart_from_measur
 
     again = json.loads(bench_cli("predictor", "train", "--budget", "0", "--json").stdout)
     assert again["kernels_measured"] == 0 and again["graphs"] == result["graphs"]  # stored kernels are reused
+    assert again["kernels_reused"] == result["kernels_measured"]
+
+    # a user's model at its own input shape, blocks by its own modules
+    user = f"{ROOT / 'tests' / 'user_models' / 'digits_models.py'}:convnet"
+    (mine,) = json.loads(bench_cli("predict", user, "--input-shape", "1,3,32,32", "--json").stdout)
+    assert mine["predicted_ms"] > 0 and mine["model"].endswith("--input-shape 1,3,32,32")
+
+    # a predictor file replaced by another pickle is refused in one line, not used
+    path = Path(result["path"])
+    path.write_bytes(pickle.dumps({"a": 1}))
+    assert_one_line_error(bench_cli("predict", "mobilenetv2_100"), "is not the predictor its description")
 
 
 @pytest.mark.slow

@@ -11,7 +11,15 @@ import typer
 
 from bench.cli import render
 from bench.cli.app import app
-from bench.cli.options import StoreOption, bounded
+from bench.cli.options import (
+    FactoryArgsOption,
+    InputShapeOption,
+    StoreOption,
+    WeightsOption,
+    bounded,
+    model_references,
+)
+from bench.errors import BenchError
 
 predictor_app = typer.Typer(
     help="Train and evaluate per-operator latency predictors (kernel sweep + zoo profiles).",
@@ -65,6 +73,10 @@ def train_cmd(
         for name in suite_models(item) if item in SUITES else resolve_models([item]):
             if name not in names:
                 names.append(name)
+    import math
+
+    if not math.isfinite(budget) or budget < 0:
+        raise BenchError(f"--budget must be a number of minutes, 0 or more; not {budget}")
     with render.err.status("training a latency predictor") as status:
         result = train(opened, results, dev, runtime, accelerator, threads, budget, names, runs, seed,
                        fingerprint(), shlex.join(sys.argv), progress=lambda text: status.update(text))  # fmt: skip
@@ -97,7 +109,10 @@ def evaluate_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    models: Annotated[list[str], typer.Argument(help="Zoo models or path/to/file.py:factory references.")],
+    models: Annotated[list[str], typer.Argument(help="Zoo models, patterns or path/to/file.py:factory references.")],
+    input_shape: InputShapeOption = None,
+    weights: WeightsOption = None,
+    factory_args: FactoryArgsOption = None,
     device: DeviceOption = "host",
     runtime: Annotated[str | None, typer.Option(help="onnxruntime or litert (default: the format's).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx or tflite (default: onnx).")] = None,
@@ -109,16 +124,12 @@ def predict_cmd(
 ) -> None:
     """Predicted latency per block and per model from a trained predictor, without the device."""
     from bench.measure.environment import fingerprint
-    from bench.measure.suite import resolve_models
     from bench.predictor.api import predict
     from bench.predictor.sweep import runtime_for_format
-    from export.reference import is_user_reference
 
     runtime = runtime_for_format(fmt, runtime)
+    names = model_references(models, "default", input_shape, weights, factory_args)
     dev, results, opened = _context(device, store)
-    names: list[str] = []
-    for m in models:
-        names += [m] if is_user_reference(m) else [n for n in resolve_models([m]) if n not in names]
     with render.err.status(f"predicting {len(names)} model(s) on {runtime} ({dev.name})"):
         predictions = predict(opened if save else None, results, names, dev, runtime, accelerator, threads,
                               fingerprint(), shlex.join(sys.argv))  # fmt: skip

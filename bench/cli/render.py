@@ -419,9 +419,9 @@ def trained(result: Any) -> None:
     out.print(
         Text(
             f"predictor for {meta['device']} / {meta['runtime']} {meta['runtime_version']} / {meta['accelerator']} "
-            f"x{meta['threads']}: {result.graphs} graphs, {result.nodes} nodes; {result.kernels_measured} kernels "
-            f"measured now, {len(result.profiles_measured)} zoo models profiled now, "
-            f"{len(result.profiles_reused)} reused"
+            f"x{meta['threads']}: {result.graphs} graphs, {result.nodes} nodes; kernels: {result.kernels_measured} "
+            f"measured now, {result.kernels_reused} stored before; zoo models: {len(result.profiles_measured)} "
+            f"profiled now, {len(result.profiles_reused)} stored before"
         )
     )
     out.print(Text(f"{meta['regressor']}; saved to {result.path}"))

@@ -68,6 +68,7 @@ def family_of(name: str) -> str:
 class TrainResult:
     path: str
     kernels_measured: int
+    kernels_reused: int
     kernels_failed: list[str]
     profiles_measured: list[str]
     profiles_reused: list[str]
@@ -151,7 +152,8 @@ def train(
         kernels = sweep.run()
         graphs = training_graphs(store, device.name, runtime, threads)
         if not graphs:
-            raise BenchError("nothing to train on: no kernel or model was measured (see the failures above)")
+            why = f": {'; '.join(failed[:3])}" if failed else " (a budget of 0 and nothing stored before)"
+            raise BenchError(f"nothing to train on: no kernel or model was measured{why}")
         meta = expectation(device.name, runtime, accelerator, threads)
         import numpy
         import sklearn
@@ -160,8 +162,9 @@ def train(
         predictor = Predictor.fit(graphs, meta)
         path = predictor.save(predictor_path(results, device.name, runtime, accelerator, threads))
         status = "finished"
-        return TrainResult(str(path), kernels, failed, measured, reused, len(graphs), predictor.meta["nodes"],
-                           predictor.meta)  # fmt: skip
+        kernels_reused = sum(g.family.startswith("kernel:") for g in graphs) - kernels
+        return TrainResult(str(path), kernels, kernels_reused, failed, measured, reused, len(graphs),
+                           predictor.meta["nodes"], predictor.meta)  # fmt: skip
     finally:
         stack.close()
         store.finish_run(run_id, status)

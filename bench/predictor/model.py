@@ -34,6 +34,8 @@ from bench.errors import BenchError
 from bench.predictor.nodes import Node
 
 MIN_SAMPLES = 12  # nodes of one operator kind for it to get its own regressor
+MIN_MODELS = 3  # zoo models needed before a per-node overhead is fitted
+MAX_PER_NODE_MS = 0.01  # the most a node adds to (or a profiler adds to) a whole model's time
 FLOOR_MS = 0.0005  # below the profilers' resolution (LiteRT reports whole microseconds)
 FEATURES = ("log_macs", "log_in_bytes", "log_out_bytes", "log_weights", "kernel", "stride", "log_groups",
             "depthwise", "log_cin", "log_cout", "activation", "rank", "log_spatial")  # fmt: skip
@@ -95,13 +97,17 @@ def overhead_fit(graphs: list[Graph]) -> tuple[float, float]:
 
     ``a`` (the session call, at least 0) is the median excess of the sweep's kernels (a node or
     a few each); ``b`` is the median excess per node of the multi-node models beyond ``a`` (negative
-    where the profiler's own cost per node outweighs what the model adds; 0 without such models).
-    Medians, not least squares: one model measured while something else ran must not move them."""
+    where the profiler's own cost per node outweighs what the model adds), within +/-:data:`MAX_PER_NODE_MS`
+    and only from :data:`MIN_MODELS` models or more (else 0). Medians, not least squares, and the
+    bound: one model measured while something else ran must not move them (a 5 ms excess over
+    56 nodes would add 35 ms to a 500-node model)."""
     kernels = [g for g in graphs if g.family.startswith("kernel:")] or graphs
     a = max(float(np.median([g.total_ms - g.nodes_ms for g in kernels])), 0.0)
     models = [g for g in graphs if not g.family.startswith("kernel:") and g.nodes]
-    b = float(np.median([(g.total_ms - g.nodes_ms - a) / len(g.nodes) for g in models])) if models else 0.0
-    return a, b
+    if len(models) < MIN_MODELS:
+        return a, 0.0
+    b = float(np.median([(g.total_ms - g.nodes_ms - a) / len(g.nodes) for g in models]))
+    return a, min(max(b, -MAX_PER_NODE_MS), MAX_PER_NODE_MS)
 
 
 def _forest(n: int):
@@ -193,6 +199,8 @@ class Predictor:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError) as exc:
             raise BenchError(f"cannot read predictor {meta_path}: {exc}") from None
+        if not isinstance(meta, dict) or not {"device", "runtime", "fingerprint"} <= set(meta):
+            raise BenchError(f"{meta_path} is not a bench predictor's description (retrain to replace it)")
         import sklearn
 
         wanted = {**expect, "sklearn": sklearn.__version__}
@@ -207,6 +215,8 @@ class Predictor:
             predictor = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, checked above
         except Exception as exc:  # noqa: BLE001 - a damaged file
             raise BenchError(f"cannot read predictor {path}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(predictor, Predictor) or predictor.meta.get("fingerprint") != meta["fingerprint"]:
+            raise BenchError(f"{path} is not the predictor its description {meta_path.name} describes (retrain it)")
         return predictor
 
 

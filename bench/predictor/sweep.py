@@ -329,13 +329,19 @@ def model_file(name: str, runtime: str, folder: Path) -> Path:
     node keeps its module path for blocks; onnxruntime's own optimizer, which the nodes are read
     after, does what slimming would). Raises BenchError when the model does not export."""
     from bench.profiling.runtimes import export_profiling_onnx
-    from export.pipeline import _output_to, export_model
+    from export.pipeline import _output_to, _reason, export_model
     from export.source import resolve
 
     spec = resolve(name)
     if runtime == "onnxruntime":
-        with _output_to(folder / "convert.log"):
-            return export_profiling_onnx(spec.build(), spec.input_shape, folder)
+        log = folder / "convert.log"
+        try:
+            with _output_to(log):
+                return export_profiling_onnx(spec.build(), spec.input_shape, folder)
+        except BenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's model does not export: its reason, in one line
+            raise BenchError(f"cannot export {name} to onnx: {_reason(exc, log)}") from None
     artifact = export_model(spec, FORMATS[runtime], "fp32")
     if artifact.error:
         raise BenchError(f"cannot export {name} to {FORMATS[runtime]}: {artifact.error}")

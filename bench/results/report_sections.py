@@ -172,7 +172,8 @@ def predicted_section(store: str | None, frame: pd.DataFrame, devices: list[str]
     beside that cell's measured median where one is stored (and the prediction's error), for the
     report's own "predicted, not measured" table: predictions never enter the measured tables or
     plots. Each entry: model, runtime, accelerator, device, threads, predicted_ms, measured_ms
-    (None when not measured), error (None likewise), predictor."""
+    (None when not measured by ``bench run``), error (None likewise), predictor, fingerprint (of its
+    training set, 8 hex digits) and when it predicted, so predictions of two trainings are told apart."""
     from bench.results.store import Store
 
     rows = Store(store, create=False).measurement_rows(kind="predicted")
@@ -196,5 +197,7 @@ def predicted_section(store: str | None, frame: pd.DataFrame, devices: list[str]
             "predicted_ms": f"{predicted:.2f}", "measured_ms": None if measured is None else f"{measured:.2f}",
             "error": None if measured is None else f"{predicted / measured - 1:+.1%}",
             "predictor": (row["settings"] or {}).get("predictor", "?"),
+            "fingerprint": str((row["settings"] or {}).get("fingerprint") or "?")[:8],
+            "when": str(row.get("created_at") or "")[:16],
         })  # fmt: skip
     return entries
