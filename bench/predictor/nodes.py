@@ -272,9 +272,8 @@ def tflite_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> No
     ``bench profile`` does) and the whole model's median over ``runs`` plain runs alternating with
     the profiled ones. A node XNNPACK folded into a neighbour (a PAD before a convolution) has
     0 ms. Raises ValueError for a file the interpreter cannot read."""
-    from bench.profiling.litert_c import ProfiledModel
     from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
-    from bench.profiling.runtimes import _median_ms
+    from bench.profiling.runtimes import litert_profiled_runs
     from bench.runtimes import litert
 
     path = Path(path)
@@ -288,21 +287,7 @@ def tflite_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> No
         return NodeProfile(nodes, math.nan, 0, "LiteRT interpreter's node list")
     inp = interpreter.get_input_details()[0]
     x = _random_inputs([("x", list(inp["shape"]), np.dtype(inp["dtype"]).name)])["x"]
-
-    def invoke():
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-
-    recorded: list[list] = []
-    with ProfiledModel(path, x, threads) as profiled:
-
-        def profiled_run():
-            profiled.reset()
-            profiled.run()
-            recorded.append(profiled.events())
-
-        total = _median_ms(invoke, runs, warmup=2, between=profiled_run)
-    recorded = recorded[-runs:]
+    total, recorded = litert_profiled_runs(interpreter, path, x, threads, runs, warmup=2)
     kinds = [d["op_name"] for d in own]
     owners = node_time_map(recorded[0], delegate_partitions(details), kinds)
     labels = [str(i) for i in range(len(own))]

@@ -197,36 +197,44 @@ def xnnpack_fallback(interpreter, details: list[dict], partitions: list[list[int
     ]  # fmt: skip
 
 
+def litert_profiled_runs(interpreter, path: Path, x: np.ndarray, threads: int, runs: int, warmup: int = 3):
+    """``(total_ms, events)``: the median ms of ``runs`` plain invocations of the allocated
+    ``interpreter`` on ``x``, each followed by one run of the model under LiteRT's op profiler, and
+    the profiler's events of the last ``runs`` profiled runs (the warm-ups' left out)."""
+    from bench.profiling.litert_c import ProfiledModel
+
+    index = interpreter.get_input_details()[0]["index"]
+
+    def invoke() -> None:
+        interpreter.set_tensor(index, x)
+        interpreter.invoke()
+
+    recorded: list[list] = []
+    with ProfiledModel(path, x, threads) as profiled:
+
+        def profiled_run() -> None:
+            profiled.reset()
+            profiled.run()
+            recorded.append(profiled.events())
+
+        total = _median_ms(invoke, runs, warmup=warmup, between=profiled_run)
+    return total, recorded[-runs:]
+
+
 def profile_litert(path: Path, input_shape, hierarchy: Hierarchy, threads: int, runs: int) -> RuntimeProfile:
     """Operator times from LiteRT's own profiler inside one graph run, summed per block per run
     (operators report whole microseconds, so a block's sum over many operators is steadier than
     each operator's median); a block's time is the median of its per-run sums."""
-    from bench.profiling.litert_c import ProfiledModel
     from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
     from bench.runtimes import litert
 
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
     full = litert.create(path, threads)
-    inp = full.get_input_details()[0]["index"]
     details = full._get_ops_details()  # noqa: SLF001 - the only per-node view the Python API has
     kinds = [d["op_name"] for d in details if d["op_name"] != "DELEGATE"]
     blocks = tflite_op_blocks(path, hierarchy)
     partitions = delegate_partitions(details)
-
-    def invoke_full():
-        full.set_tensor(inp, x)
-        full.invoke()
-
-    recorded: list[list] = []
-    with ProfiledModel(path, x, threads) as profiled:
-
-        def profiled_run():
-            profiled.reset()
-            profiled.run()
-            recorded.append(profiled.events())
-
-        total = _median_ms(invoke_full, runs, between=profiled_run)
-    recorded = recorded[-runs:]  # without the warm-up runs
+    total, recorded = litert_profiled_runs(full, path, x, threads, runs)
     owners = node_time_map(recorded[0], partitions, kinds)
     per_run: dict[str, list[float]] = {}
     for events in recorded:
