@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -136,15 +137,26 @@ class Preprocess:
             return image
         return image.crop((left, top, left + side, top + side))  # Pillow fills outside the image with 0
 
+    @cached_property
+    def levels(self) -> np.ndarray:
+        """(3, 256) float32: ``(level / 255 - mean) / std`` of each 8-bit level per RGB channel, in
+        float32 as torchvision's ``ToTensor`` and ``Normalize`` compute it for one pixel."""
+        levels = np.arange(256, dtype=np.float32)[:, None] / np.float32(255)
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray(((levels - mean) / std).T)
+
     def __call__(self, image: Image.Image) -> np.ndarray:
         """One image (any Pillow mode; converted to RGB first) as a (3, size, size) float32 array,
         ``(pixel / 255 - mean) / std`` per channel, in float32 as torchvision's ``ToTensor`` and
-        ``Normalize`` compute it."""
+        ``Normalize`` compute it: looked up in :attr:`levels` (the same floats as computing each
+        pixel, in one pass per channel instead of five over the whole image)."""
         rgb = image if image.mode == "RGB" else image.convert("RGB")
-        pixels = np.asarray(self.crop(self.resize(rgb)), dtype=np.float32) / np.float32(255)
-        mean = np.asarray(self.mean, dtype=np.float32)
-        std = np.asarray(self.std, dtype=np.float32)
-        return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))
+        pixels = np.asarray(self.crop(self.resize(rgb)))  # (H, W, 3) uint8
+        out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
+        for channel, table in enumerate(self.levels):
+            np.take(table, pixels[..., channel], out=out[channel], mode="clip")  # "clip": unbuffered
+        return out
 
 
 def decode(path: Path, preprocess: Preprocess | None = None, skipped: Skipped | None = None) -> np.ndarray | None:
@@ -231,7 +243,8 @@ class BatchStream:
         self.decoded += len(indices)
         where = np.asarray(indices, dtype=np.int64)
         labels = np.asarray([self.ds.labels[i] for i in indices], dtype=np.int64)
-        return Batch(np.stack(images), labels, where)
+        stacked = images[0][None] if len(images) == 1 else np.stack(images)  # one image: a view, no copy
+        return Batch(stacked, labels, where)
 
     def _run(self) -> Iterator[Batch]:
         images: list[np.ndarray] = []
