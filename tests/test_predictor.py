@@ -80,6 +80,15 @@ def test_a_predictor_fitted_on_a_synthetic_sweep_predicts_a_held_out_model_withi
     assert a == pytest.approx(0.05, abs=0.02) and b == pytest.approx(0.001, abs=0.001)
 
 
+def test_a_model_is_never_predicted_below_half_its_nodes_and_predict_agrees_with_total_ms() -> None:
+    predictor = Predictor.fit(synthetic_sweep(random.Random(4), 10), {})
+    nodes = [conv(32, 64, 28, 3), add(64 * 28 * 28)]
+    times = predictor.predict_nodes(nodes)
+    assert predictor.predict(nodes) == predictor.total_ms(times) > times.sum()
+    predictor.overhead = (0.0, -10.0)  # a per-node overhead that would make the model negative
+    assert predictor.predict(nodes) == predictor.total_ms(times) == pytest.approx(0.5 * times.sum())
+
+
 def test_a_saved_predictor_is_refused_for_another_device_runtime_version_or_library(tmp_path: Path) -> None:
     import sklearn
 

@@ -19,7 +19,6 @@ from bench.cli.options import (
     bounded,
     model_references,
 )
-from bench.errors import BenchError
 
 predictor_app = typer.Typer(
     help="Train and evaluate per-operator latency predictors (kernel sweep + zoo profiles).",
@@ -73,10 +72,6 @@ def train_cmd(
         for name in suite_models(item) if item in SUITES else resolve_models([item]):
             if name not in names:
                 names.append(name)
-    import math
-
-    if not math.isfinite(budget) or budget < 0:
-        raise BenchError(f"--budget must be a number of minutes, 0 or more; not {budget}")
     with render.err.status("training a latency predictor") as status:
         result = train(opened, results, dev, runtime, accelerator, threads, budget, names, runs, seed,
                        fingerprint(), shlex.join(sys.argv), progress=lambda text: status.update(text))  # fmt: skip

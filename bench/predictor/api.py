@@ -98,22 +98,16 @@ def train(
     """Profile the ``zoo`` models not profiled yet, sweep kernels for ``budget_min`` minutes, fit on
     everything stored for this target and save the predictor (see :mod:`bench.predictor.sweep`)."""
     check_target(device, runtime, accelerator)
-    if budget_min < 0:
-        raise BenchError("--budget must not be negative")
+    if not math.isfinite(budget_min) or budget_min < 0:
+        raise BenchError(f"--budget must be a number of minutes, 0 or more; not {budget_min}")
     settings = {"predictor": {"runtime": runtime, "budget_min": budget_min, "runs": runs}}
     run_id = store.start_run(device.name, environment or {}, [], argv, settings=settings)
     status = "interrupted"
     measured, reused, failed = [], [], []
     stack = contextlib.ExitStack()
     try:
-        version = runtime_version(runtime)
-        have = {
-            r["model"]
-            for kind in ("profile", "kernel")
-            for r in store.measurement_rows(kind=kind)
-            if (r["device"], r["runtime"], r["threads"]) == (device.name, runtime, threads)
-            and (r["runtime_versions"] or {}).get(runtime) == version
-        }
+        before = training_graphs(store, device.name, runtime, threads)  # what earlier trainings measured
+        have = {g.name for g in before}
         probe = stack.enter_context(ReferenceProbe(runtime, threads))
         for name in zoo or []:
             if name in have:
@@ -144,7 +138,7 @@ def train(
         measure = kernel_measurer(runtime, threads, runs, probe)
         sweep = KernelSweep(measure, budget_min * 60, seed=seed, on_sample=stored,
                             done={m for m in have if m.startswith("kernel:")})  # fmt: skip
-        for graph in training_graphs(store, device.name, runtime, threads):  # earlier sweeps guide this one
+        for graph in before:  # earlier sweeps guide this one
             if graph.family.startswith("kernel:") and graph.family[7:] in sweep.samples:
                 config = _config_of(graph.name)
                 if config is not None:
@@ -209,25 +203,15 @@ class Prediction:
         return asdict(self)
 
 
-def _blocks(name: str, runtime: str, path: Path, nodes: list[Node], times) -> list[dict]:
-    """Predicted ms per block of ``bench profile``'s depth-1 blocks, from each node's module."""
+def _blocks(model, input_shape, runtime: str, path: Path, nodes: list[Node], times) -> list[dict]:
+    """Predicted ms per block of ``bench profile``'s depth-1 blocks of ``model``, from each node's module."""
     from bench.profiling.blocks import TOP_LEVEL, hierarchy
-    from bench.profiling.runtimes import onnx_node_modules, tflite_op_blocks
-    from export.source import resolve
+    from bench.profiling.runtimes import module_of_node, onnx_node_modules, tflite_op_blocks
 
-    spec = resolve(name)
-    tree = hierarchy(spec.build(), spec.input_shape, 1)
+    tree = hierarchy(model, input_shape, 1)
     if runtime == "onnxruntime":
         modules = onnx_node_modules(path)
-
-        def module_of(node: str) -> str:
-            found = modules.get(node, modules.get(node.removesuffix("_nchwc")))
-            if found is None:  # a node onnxruntime fused or renamed: the longest original name it starts with
-                matches = [n for n in modules if node.startswith(n)]
-                found = modules[max(matches, key=len)] if matches else ""
-            return found
-
-        owners = [tree.block_of(module_of(n.name)) for n in nodes]
+        owners = [tree.block_of(module_of_node(n.name, modules)) for n in nodes]
     else:
         op_blocks = tflite_op_blocks(path, tree)
         owners = [op_blocks[int(n.name.rsplit(":", 1)[1])] for n in nodes]
@@ -256,15 +240,20 @@ def predict(
     predictor = load_predictor(results, device.name, runtime, accelerator, threads)
     path_name = predictor_path(results, device.name, runtime, accelerator, threads).name
     predictions = []
+    from export.source import resolve
+
     for name in names:
+        spec = resolve(name)
+        model = spec.build()  # once: exported (onnxruntime) and walked for its blocks
         with tempfile.TemporaryDirectory() as folder:
-            path = model_file(name, runtime, Path(folder))
+            path = model_file(name, runtime, Path(folder), model)
             nodes = node_profile(runtime, path, threads, 0).nodes
             times = predictor.predict_nodes(nodes)
-            blocks = _blocks(name, runtime, path, nodes, times)
-        overhead = predictor.overhead_ms(len(nodes))
-        predictions.append(Prediction(name, runtime, device.name, threads, float(times.sum()) + overhead, len(nodes),
-                                      overhead, blocks, path_name, predictor.meta["fingerprint"]))  # fmt: skip
+            blocks = _blocks(model, spec.input_shape, runtime, path, nodes, times)
+        total = predictor.total_ms(times)  # as evaluate's predictions are made
+        overhead = total - float(times.sum())
+        predictions.append(Prediction(name, runtime, device.name, threads, total, len(nodes), overhead, blocks,
+                                      path_name, predictor.meta["fingerprint"]))  # fmt: skip
     if store is not None and predictions:
         run_id = store.start_run(device.name, environment or {}, [], argv, settings={"predict": {"runtime": runtime}})
         for p in predictions:

@@ -230,6 +230,19 @@ SPACES: dict[str, KernelSpace] = {
 }
 
 
+class ReferenceModel(nn.Module):
+    """The sweep's speed reference (:data:`bench.predictor.sweep.REFERENCE`): a convolution stage
+    and a token MLP layer on ``[1, 64, 28, 28]``, about 1 ms on this host's CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(64, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU())
+        self.fc = nn.Linear(64, 256)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(2).transpose(1, 2))
+
+
 def largest_tensor(space: KernelSpace, config: dict[str, int]) -> int:
     """Elements of the largest of the kernel's input, output and (for attention) score tensors."""
     c = config

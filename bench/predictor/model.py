@@ -172,10 +172,15 @@ class Predictor:
     def overhead_ms(self, n_nodes: int) -> float:
         return self.overhead[0] + self.overhead[1] * n_nodes
 
+    def total_ms(self, node_ms: np.ndarray) -> float:
+        """The whole model's predicted median ms from its nodes' (:meth:`predict_nodes`): their sum
+        plus the overhead, never below half their sum."""
+        total = float(node_ms.sum())
+        return max(total + self.overhead_ms(len(node_ms)), 0.5 * total)
+
     def predict(self, nodes: list[Node]) -> float:
-        """Predicted median ms per inference of a model made of ``nodes`` (never below half its nodes' sum)."""
-        total = float(self.predict_nodes(nodes).sum())
-        return max(total + self.overhead_ms(len(nodes)), 0.5 * total)
+        """Predicted median ms per inference of a model made of ``nodes`` (:meth:`total_ms`)."""
+        return self.total_ms(self.predict_nodes(nodes))
 
     # --- files --------------------------------------------------------------------------------
 

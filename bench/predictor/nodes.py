@@ -162,7 +162,7 @@ def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> Node
     onnxruntime's (onnxruntime/core/common/profiler.cc, onnxruntime/core/framework/sequential_executor.cc)."""
     import onnx
 
-    from bench.profiling.runtimes import _median_ms
+    from bench.profiling.runtimes import _median_ms, ort_kernel_runs
     from bench.runtimes import onnxruntime
 
     with tempfile.TemporaryDirectory() as folder:
@@ -181,22 +181,15 @@ def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> Node
         events = json.loads(Path(profiled.end_profiling()).read_text())
         graph = onnx.load(optimized, load_external_data=False).graph
     initializers = {i.name: list(i.dims) for i in graph.initializer}
-    args: dict[str, dict] = {}
-    times: dict[str, list[float]] = {}
-    for e in events:
-        name = str(e.get("name", ""))
-        if e.get("cat") != "Node" or not name.endswith("_kernel_time"):
-            continue
-        node = name.removesuffix("_kernel_time")
-        args.setdefault(node, e.get("args") or {})
-        times.setdefault(node, []).append(float(e.get("dur", 0)) / 1e3)
+    kernels = ort_kernel_runs(events)
     nodes = []
     for node in graph.node:
-        if node.name not in args:  # a node that ran no kernel (a constant folded at load)
+        if node.name not in kernels:  # a node that ran no kernel (a constant folded at load)
             continue
-        extracted = _ort_node(node, initializers, args[node.name])
+        args, times = kernels[node.name]
+        extracted = _ort_node(node, initializers, args)
         if runs > 0:  # each node's runs after the warm-up (the profiler also saw the alternating warm-ups)
-            extracted = replace(extracted, ms=statistics.median(times[node.name][-runs:]))
+            extracted = replace(extracted, ms=statistics.median(times[-runs:]))
         nodes.append(extracted)
     note = "onnxruntime session profiler, CPU execution provider, graph optimization all"
     return NodeProfile(nodes, total, runs, note)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
-from bench.predictor.kernels import SPACES, KernelSpace, largest_tensor
+from bench.predictor.kernels import SPACES, KernelSpace, ReferenceModel, largest_tensor
 from bench.predictor.model import Graph
 from bench.predictor.nodes import Node, NodeProfile, node_profile
 from bench.results.store import Store, now_iso
@@ -145,26 +145,6 @@ def training_graphs(store: Store, device: str, runtime: str, threads: int) -> li
     return graphs
 
 
-class _Reference:
-    """The reference model: a convolution stage and a token MLP layer, a few ms on a phone CPU."""
-
-    def __new__(cls):
-        import torch
-        from torch import nn
-
-        class Reference(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.conv = nn.Sequential(nn.Conv2d(64, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU())
-                self.fc = nn.Linear(64, 256)
-
-            def forward(self, x):
-                return self.fc(self.conv(x).flatten(2).transpose(1, 2))
-
-        torch.manual_seed(0)
-        return Reference().eval()
-
-
 class ReferenceProbe:
     """The machine's speed now: the median time (ms) of :data:`REFERENCE` over ``runs`` runs after
     two warm-up runs, on the runtime and threads being swept. Exported once; call it before each
@@ -176,7 +156,10 @@ class ReferenceProbe:
         self.runs = runs
         self._median = _median_ms
         self._folder = tempfile.TemporaryDirectory()
-        path = export_kernel(_Reference(), (1, 64, 28, 28), runtime, Path(self._folder.name))
+        import torch
+
+        torch.manual_seed(0)  # the same weights every time
+        path = export_kernel(ReferenceModel(), (1, 64, 28, 28), runtime, Path(self._folder.name))
         x = np.random.default_rng(0).standard_normal((1, 64, 28, 28)).astype(np.float32)
         if runtime == "onnxruntime":
             from bench.runtimes import onnxruntime
@@ -323,11 +306,12 @@ def kernel_measurer(
     return measure
 
 
-def model_file(name: str, runtime: str, folder: Path) -> Path:
+def model_file(name: str, runtime: str, folder: Path, model=None) -> Path:
     """The file whose nodes are predicted for a model reference: the artifact ``bench export``
     makes (LiteRT), or for onnxruntime the export ``bench profile`` uses (not slimmed, so each
     node keeps its module path for blocks; onnxruntime's own optimizer, which the nodes are read
-    after, does what slimming would). Raises BenchError when the model does not export."""
+    after, does what slimming would), of ``model`` where the caller built it already. Raises
+    BenchError when the model does not export."""
     from bench.profiling.runtimes import export_profiling_onnx
     from export.pipeline import _output_to, _reason, export_model
     from export.source import resolve
@@ -337,7 +321,7 @@ def model_file(name: str, runtime: str, folder: Path) -> Path:
         log = folder / "convert.log"
         try:
             with _output_to(log):
-                return export_profiling_onnx(spec.build(), spec.input_shape, folder)
+                return export_profiling_onnx(model if model is not None else spec.build(), spec.input_shape, folder)
         except BenchError:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's model does not export: its reason, in one line

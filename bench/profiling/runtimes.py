@@ -117,6 +117,30 @@ def profile_onnxruntime(path: Path, input_shape, hierarchy: Hierarchy, threads: 
     )
 
 
+def ort_kernel_runs(events: list[dict]) -> dict[str, tuple[dict, list[float]]]:
+    """Each node's kernel runs in an onnxruntime session profile (its JSON events: ``cat`` ``Node``,
+    ``<node>_kernel_time``): node name -> (the profiler's ``args`` of its first run, every run's ms)."""
+    runs: dict[str, tuple[dict, list[float]]] = {}
+    for e in events:
+        name = str(e.get("name", ""))
+        if e.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        _, times = runs.setdefault(name.removesuffix("_kernel_time"), (e.get("args") or {}, []))
+        times.append(float(e.get("dur", 0)) / 1e3)
+    return runs
+
+
+def module_of_node(node: str, modules: dict[str, str]) -> str:
+    """The module path of an onnxruntime node (``modules``: :func:`onnx_node_modules` of the file it
+    ran): its own, or that of the node it rewrote for its NCHWc layout (``<name>_nchwc``), or of a
+    node it fused or renamed (the longest original name it starts with); "" when none matches."""
+    module = modules.get(node, modules.get(node.removesuffix("_nchwc")))
+    if module is None:
+        matches = [n for n in modules if node.startswith(n)]
+        module = modules[max(matches, key=len)] if matches else ""
+    return module
+
+
 def attribute_ort_kernels(
     events: list[dict], modules: dict[str, str], hierarchy: Hierarchy, requested: str = "CPUExecutionProvider"
 ) -> tuple[dict[str, float], dict[str, int], list[dict]]:
@@ -125,27 +149,16 @@ def attribute_ort_kernels(
     Returns ms per run by block (each node's median kernel time over the profiled runs, so the
     slow first run does not count), kernels per run by block, and the kernels that ran on another
     execution provider than ``requested``."""
-    durations: dict[str, list[float]] = {}
-    provider_of: dict[str, str] = {}
-    for e in events:
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
-            continue
-        node = e["name"].removesuffix("_kernel_time")
-        durations.setdefault(node, []).append(float(e.get("dur", 0)) / 1e3)
-        provider_of[node] = (e.get("args") or {}).get("provider", requested)
     block_ms: dict[str, float] = {}
     ops: dict[str, int] = {}
     fallback = []
-    for node, times in durations.items():
-        module = modules.get(node, modules.get(node.removesuffix("_nchwc")))
-        if module is None:  # a node ORT fused or renamed: the longest original name it starts with
-            matches = [n for n in modules if node.startswith(n)]
-            module = modules[max(matches, key=len)] if matches else ""
-        block = hierarchy.block_of(module)
+    for node, (args, times) in ort_kernel_runs(events).items():
+        block = hierarchy.block_of(module_of_node(node, modules))
         block_ms[block] = block_ms.get(block, 0.0) + statistics.median(times)
         ops[block] = ops.get(block, 0) + 1
-        if provider_of[node] != requested:
-            fallback.append({"op": node, "provider": provider_of[node], "block": block})
+        provider = args.get("provider", requested)
+        if provider != requested:
+            fallback.append({"op": node, "provider": provider, "block": block})
     return block_ms, ops, fallback
 
 
