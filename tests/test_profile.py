@@ -71,16 +71,19 @@ def test_blocks_follow_the_forward_order(model: str) -> None:
 # The strict goal on a quiet machine (0.9-1.1) is measured by benchmarks/profile_add_up.py. The test's
 # bound comes from the spread measured on quiet machines on different days: 0.836-1.116 over the 15
 # cases (LiteRT is low by its dispatch time between XNNPACK operators, which no operator reports:
-# EdgeViT-XXS 0.84-0.92, MobileViT-XXS 0.88-0.96 from one day to the next). A lost or double-counted
-# block is caught by the block assertions below, a sum over every run by the ratio.
-ADD_UP_BOUND = (0.8, 1.2)  # blocks / total on a round that had a CPU to itself
+# EdgeViT-XXS 0.84-0.92, MobileViT-XXS 0.88-0.96 from one day to the next; on 2026-11-30, quiet,
+# CPU wait <= 0.004: EdgeViT-XXS 0.75-0.79, STViT-DeiT-T 0.75-0.86). LiteRT's low bound is 0.7 for
+# that. A lost or double-counted block is caught by the block assertions below, a sum over every run
+# (x20) by the ratio.
+ADD_UP_BOUND = {"onnxruntime": (0.8, 1.2), "litert": (0.7, 1.2)}  # blocks / total, a CPU to itself
 ADD_UP_ROUNDS = 3
 
 
-def add_up_round(profile: Profile, wait: float) -> dict:
+def add_up_round(profile: Profile, runtime: str, wait: float) -> dict:
     """One round's blocks / total ratio, its CPU wait per second run ``wait`` and the bound it is held to."""
     ratio = profile.blocks_ms / profile.total_ms
-    bound = (ADD_UP_BOUND[0] / (1 + 2 * wait), ADD_UP_BOUND[1] * (1 + wait))
+    low, high = ADD_UP_BOUND[runtime]
+    bound = (low / (1 + 2 * wait), high * (1 + wait))
     return {"ratio": round(ratio, 4), "wait": round(wait, 4), "bound": tuple(round(x, 4) for x in bound),
             "ok": bound[0] <= ratio <= bound[1]}  # fmt: skip
 
@@ -92,7 +95,7 @@ def profile_round(model: str, runtime: str, runs: int) -> tuple[Profile, dict]:
     run0, wait0 = cpu_time_s()
     profile = profile_model(model, runtime, runs=runs)
     run1, wait1 = cpu_time_s()
-    return profile, add_up_round(profile, (wait1 - wait0) / max(run1 - run0, 1e-9))
+    return profile, add_up_round(profile, runtime, (wait1 - wait0) / max(run1 - run0, 1e-9))
 
 
 # VAST and AST share every module (VAST swaps 2-D for 3-D pointwise layers and adds time shifts):
