@@ -201,3 +201,64 @@ def test_calibration_is_keyed_by_image_content_and_batched_as_the_model_takes_it
     batched = after.samples(Inputs.of_shape((4, 3, 32, 32)))
     assert len(batched) == 2 and all(s[0].shape == (4, 3, 32, 32) for s in batched)  # 9 images: 2 batches
     assert after.samples(Inputs.of_shape((1, 3, 32, 32)))[0][0].shape == (1, 3, 32, 32)
+
+
+def _shipped(bench_cli, digits, factory: str, fmt: str, shape: str, folder: Path) -> Path:
+    """A copy of the trained ConvNet exported by ``factory`` (as a user ships it, outside our cache)."""
+    result = bench_cli("export", f"{MODELS_FILE}:{factory}", "--weights", str(digits["convnet"]),
+                       "--input-shape", shape, "-f", fmt, "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    shipped = folder / f"shipped-{factory}{Path(row['path']).suffix}"
+    shutil.copy(row["path"], shipped)
+    return shipped
+
+
+def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_batch_and_reference(
+    bench_cli, digits, tmp_path: Path
+) -> None:
+    import onnx
+
+    options = DIGITS_OPTIONS[2:]  # the preprocessing; the image size comes from the file
+    store = str(tmp_path / "s.sqlite")
+    # a channels-last TFLite file (as TensorFlow exports images), scored against its fp32 PyTorch model
+    nhwc = _shipped(bench_cli, digits, "convnet_nhwc", "tflite", "1,32,32,3", tmp_path)
+    result = bench_cli("accuracy", str(nhwc), "--data", str(digits["heldout"]), "--reference",
+                       f"{MODELS_FILE}:convnet", "--weights", str(digits["convnet"]), *options, "--store", store,
+                       "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    rows = {r["format"]: r for r in json.loads(result.stdout)}
+    shipped = rows["tflite"]
+    assert shipped["model"] == str(nhwc.resolve()) and shipped["precision"] == "fp32"
+    assert shipped["settings"]["layout"] == "NHWC" and shipped["n_images"] == rows["pytorch"]["n_images"] == 602
+    assert shipped["agreement"] >= 0.995 and abs(shipped["drop_points"]) <= 0.2 and shipped["top1"] >= 0.9
+    # an ONNX file with a dynamic batch, no reference: scored, nothing judged
+    plain = _shipped(bench_cli, digits, "convnet", "onnx", "1,3,32,32", tmp_path)
+    graph = onnx.load(plain)
+    for value in (*graph.graph.input, *graph.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(graph, plain)
+    result = bench_cli("accuracy", str(plain), "--data", str(digits["heldout"]), "--batch", "4", *options,
+                       "--store", store, "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["settings"]["batch"] == 4 and row["settings"]["layout"] == "NCHW"
+    assert abs(row["top1"] - shipped["top1"]) <= 0.002 and row["drop_points"] is None and not row["collapsed"]
+    assert "no --reference" in result.stderr
+    # each file measured by bench run (the dynamic batch run at 1) carries the top-1 measured on it
+    run = bench_cli("run", "-m", str(nhwc), "-m", str(plain), "--min-runs", "3", "--min-time", "0.05", "--warmup",
+                    "1", "--store", store, "--json")  # fmt: skip
+    assert run.code == 0, run.stderr
+    measured = {r["format"]: r for r in json.loads(run.stdout)}
+    for fmt, scored in (("tflite", shipped), ("onnx", row)):
+        assert measured[fmt]["top1"] == pytest.approx(100 * scored["top1"]), measured[fmt]
+        assert measured[fmt]["top1_source"].startswith("measured")
+    data = ["--data", str(digits["heldout"]), *options]
+    for args, fragment in (
+        ([str(plain), "-f", "onnx"], "--format choose what to export"),
+        ([str(plain), f"{MODELS_FILE}:convnet"], "not both in one call"),
+        ([str(plain), "--reference", "mobilenetv2_100"], "--reference mobilenetv2_100 takes 1,3,224,224"),
+        ([str(tmp_path / "nope.onnx")], "model file not found"),
+        ([f"{MODELS_FILE}:convnet", "--reference", "vit"], "--reference is for model files"),
+    ):
+        assert_one_line_error(bench_cli("accuracy", *args, *data), fragment)

@@ -97,6 +97,30 @@ def test_labels_csv_with_class_names_sorts_them_like_imagefolder(tmp_path: Path)
     assert ds.class_count_exact
 
 
+def test_a_label_map_orders_the_class_names_of_a_labels_csv_and_of_class_folders(tmp_path: Path):
+    order = tmp_path / "classes.txt"
+    order.write_text("zero\none\ntwo\nthree\n")  # the order the model was trained in, not the sorted one
+    root = tmp_path / "data"
+    for name in ("a.png", "b.png", "c.png"):
+        _png(root / name)
+    (root / "labels.csv").write_text("file,label\na.png,two\nb.png,zero\nc.png,three\n")
+    ds = load_dataset(root, labels=order)
+    assert ds.layout == "labels.csv" and ds.classes == ("zero", "one", "two", "three") and ds.labels == (2, 0, 3)
+    folders = load_dataset(_imagefolder(tmp_path / "folders", {"two": 1, "one": 1}), labels=order)
+    assert sorted(zip((folders.relative(f) for f in folders.files), folders.labels, strict=True)) == [
+        ("one/0.png", 1),
+        ("two/0.png", 2),
+    ]
+    (root / "labels.csv").write_text("file,label\na.png,two\nb.png,seven\n")
+    with pytest.raises(BenchError) as excinfo:
+        load_dataset(root, labels=order)
+    _one_line_error(excinfo, "row 3", "'seven'", "not in --labels")
+    (root / "labels.csv").write_text("file,label\na.png,2\n")
+    with pytest.raises(BenchError) as excinfo:
+        load_dataset(root, labels=order)
+    _one_line_error(excinfo, "class index", "--labels")
+
+
 def _label_map(path: Path) -> Path:
     path.write_text(
         "n01440764 tench, Tinca tinca\n"

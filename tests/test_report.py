@@ -24,6 +24,36 @@ HOSTILE_IMG = "<img src=x onerror=\"document.body.dataset.pwned='1'\">"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def test_pareto_legend_covers_no_point_and_log_tick_labels_do_not_overlap() -> None:
+    from bench.results.report import _colours, _pareto_figure
+
+    rng = np.random.default_rng(0)
+    families = [f"family_{i}" for i in range(7)]
+    cells = pd.DataFrame(
+        {
+            "family": [f for f in families for _ in range(3)],
+            "model": [f"{f}_{k}" for f in families for k in range(3)],
+            "median_ms": np.geomspace(0.03, 900, 21),  # over four decades, as LiteRT's panel spans
+            "top1": rng.uniform(60, 85, 21),
+            "top1_source": ["measured (digits)", "published (paper)", "published (paper)"] * 7,
+        }
+    )
+    cells.loc[0, "top1"] = 55.0  # a low, fast point in the corner a legend inside the axes used to take
+    fig = _pareto_figure(cells, "median_ms", "latency", "top-1", _colours(families),
+                         [("host / litert", cells), ("host / onnxruntime", cells)], "Accuracy vs latency")  # fmt: skip
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    assert len(legend.get_texts()) == 7 + 3  # each family once, the frontier, measured and published
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent(renderer)), "the legend covers a panel"
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        extents = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        assert len(extents) >= 3
+        assert all(a.x1 <= b.x0 for a, b in zip(extents, extents[1:], strict=False)), [t.get_text() for t in labels]
+
+
 def test_pareto_front_keeps_only_undominated_points() -> None:
     cost = np.array([1.0, 2.0, 3.0, 1.5, 4.0])
     accuracy = np.array([70.0, 75.0, 74.0, 69.0, 80.0])

@@ -12,13 +12,18 @@ disk (decoding is :mod:`bench.accuracy.preprocess`'s job):
 ``labels.csv``
     ``DIR/<image>`` plus ``DIR/labels.csv`` with the header ``file,label``: ``file`` is a path
     relative to ``DIR``; ``label`` is either a class index (an integer from 0) in every row, or a
-    class name in every row (the sorted names are then the indices, as in an ImageFolder). Files of
-    ``DIR`` that the CSV does not name are not part of the data set.
+    class name in every row (the sorted names are then the indices, as in an ImageFolder, unless a
+    label map gives their order). Files of ``DIR`` that the CSV does not name are not part of the
+    data set.
 ``synsets``
-    ``DIR/<synset>/**/<image>`` (ImageNet-style ``n01440764`` folders) plus a label map file,
-    ``--labels MAP``: one synset per line in class-index order, optionally followed by whitespace
-    and a description, as ``LOC_synset_mapping.txt`` of the ImageNet (ILSVRC 2012) Kaggle release.
-    A subset of the 1000 folders keeps the 1000-way indices, and the class count is the map's length.
+    ``DIR/<synset>/**/<image>`` (ImageNet-style ``n01440764`` folders, or any class folders) plus a
+    label map file, ``--labels MAP``: one class name per line in class-index order, optionally
+    followed by whitespace and a description, as ``LOC_synset_mapping.txt`` of the ImageNet (ILSVRC
+    2012) Kaggle release. A subset of the 1000 folders keeps the 1000-way indices, and the class
+    count is the map's length.
+
+A label map also orders the class names of a ``labels.csv`` (the order the model was trained
+with, when it is not the sorted one).
 
 ``images`` is a fourth, unlabelled kind (:func:`load_images_only`): a calibration folder.
 
@@ -198,9 +203,10 @@ def _check_root(root: Path, option: str) -> Path:
 def load_dataset(root: Path, labels: Path | None = None, *, option: str = "--data") -> LabelledImages:
     """Read the labelled images under ``root`` in whichever layout it has (see the module's doc).
 
-    ``labels`` is a synset label map (``synsets`` layout); without it, ``root/labels.csv`` selects
-    the ``labels.csv`` layout and class sub-folders the ``imagefolder`` one. ``option`` is the
-    command-line option that named ``root``, for error lines.
+    ``labels`` is a label map (:func:`read_label_map`): with ``root/labels.csv`` it orders the CSV's
+    class names, otherwise it indexes the class folders (``synsets`` layout); without it,
+    ``root/labels.csv`` selects the ``labels.csv`` layout and class sub-folders the ``imagefolder``
+    one. ``option`` is the command-line option that named ``root``, for error lines.
 
     Raises :class:`BenchError` (one line naming the path) when ``root`` is missing, empty, has
     neither class sub-folders nor a labels.csv, or holds no images; when a labels.csv row names a
@@ -209,10 +215,11 @@ def load_dataset(root: Path, labels: Path | None = None, *, option: str = "--dat
     (sorted folder names would then be wrong 1000-way indices).
     """
     root = _check_root(root, option)
+    if (root / LABELS_CSV).is_file():
+        order = read_label_map(Path(labels).expanduser()) if labels is not None else None
+        return _load_csv(root, root / LABELS_CSV, order, labels)
     if labels is not None:
         return _load_synsets(root, Path(labels).expanduser(), option)
-    if (root / LABELS_CSV).is_file():
-        return _load_csv(root, root / LABELS_CSV)
     folders = _class_folders(root)
     if not folders:
         raise BenchError(
@@ -236,7 +243,8 @@ def load_dataset(root: Path, labels: Path | None = None, *, option: str = "--dat
     return LabelledImages(tuple(files), tuple(targets), tuple(names), root, "imagefolder", tuple(map(_size, files)))
 
 
-def _load_csv(root: Path, table: Path) -> LabelledImages:
+def _load_csv(root: Path, table: Path, order: tuple[str, ...] | None = None, map_path=None) -> LabelledImages:
+    """The ``labels.csv`` layout; ``order``: the class names in index order (a label map's), else sorted."""
     with open(table, newline="", encoding="utf-8-sig") as f:
         rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1) if any(cell.strip() for cell in row)]
     if not rows or [c.strip().lower() for c in rows[0][1][:2]] != ["file", "label"]:
@@ -263,6 +271,12 @@ def _load_csv(root: Path, table: Path) -> LabelledImages:
         files.append(path)
         raw.append((n, label))
     numeric = [re.fullmatch(r"[+-]?\d+", label) is not None for _, label in raw]
+    if order is not None and any(numeric):
+        n, label = raw[numeric.index(True)]
+        raise BenchError(
+            f"{table}: row {n} has the class index {label!r}; --labels {map_path} orders class names, "
+            "and indices need no map"
+        )
     if all(numeric):
         for n, label in raw:
             if int(label) < 0:
@@ -278,8 +292,12 @@ def _load_csv(root: Path, table: Path) -> LabelledImages:
             "labels must be all class indices or all class names"
         )
     else:
-        classes = tuple(sorted({label for _, label in raw}))
+        classes = order if order is not None else tuple(sorted({label for _, label in raw}))
         index = {name: i for i, name in enumerate(classes)}
+        unknown = [(n, label) for n, label in raw if label not in index]
+        if unknown:
+            n, label = unknown[0]
+            raise BenchError(f"{table}: row {n} has label {label!r}, which is not in --labels {map_path}")
         targets = [index[label] for _, label in raw]
         exact = True
     return LabelledImages(
@@ -302,7 +320,7 @@ def read_label_map(path: Path) -> tuple[str, ...]:
         raise BenchError(f"--labels {path}: cannot be read as a text label map ({type(exc).__name__})") from None
     ids = [line.split(maxsplit=1)[0] for line in lines if line.strip()]
     if not ids:
-        raise BenchError(f"--labels {path}: the label map is empty (expected one synset per line)")
+        raise BenchError(f"--labels {path}: the label map is empty (expected one class name per line)")
     seen: set[str] = set()
     for n, name in enumerate(ids):
         if name in seen:

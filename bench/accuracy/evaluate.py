@@ -112,6 +112,14 @@ def _cores_left(workers: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def _in_layout(run, layout: str):
+    """``run`` fed channels-last images when the file takes ``NHWC`` (the batches are NCHW); a
+    reason string (the file cannot run here) or ``NCHW`` as it is."""
+    if isinstance(run, str) or layout == "NCHW":
+        return None if isinstance(run, str) else run
+    return lambda images: run(np.ascontiguousarray(images.transpose(0, 2, 3, 1)))
+
+
 @dataclass
 class _Target:
     fmt: str
@@ -134,6 +142,7 @@ def evaluate(
     io: str = "float32",
     workers: int | None = None,
     on_batch: Callable[[int], None] | None = None,
+    file=None,
 ) -> list[AccuracyRow]:
     """Score ``spec`` (export.source.ModelSpec; its input's batch is the batch size) as exported to
     each ``(format, precision)`` of ``targets`` (``("pytorch", "fp32")``: the reference itself) on
@@ -143,23 +152,30 @@ def evaluate(
     quantizes); ``on_batch(n_images)`` after each batch. Exports that fail or cannot run here
     give rows with ``error``; an export that failed verification is scored with a note. Raises
     BenchError when the model's class count does not fit the data set, or no image can be
-    decoded."""
-    from export.base import flatten_outputs, get_exporter, io_type_for
-    from export.pipeline import export_model
+    decoded.
 
-    shape = spec.inputs.shape
-    if len(shape) != 4 or shape[1] != 3 or shape[2] != shape[3] or shape[2] != preprocess.size:
-        raise BenchError(
-            f"bench accuracy feeds RGB images of {preprocess.size}x{preprocess.size}; the model takes "
-            f"{','.join(map(str, shape))} (give --input-shape N,3,S,S)"
-        )
+    ``file`` (:class:`bench.accuracy.plan.ModelFile`): a model file scored as it is, after the
+    targets; ``spec`` is then its fp32 PyTorch reference, or None (no reference: no drop, no
+    agreement, nothing judged a collapse)."""
+    from export.base import flatten_outputs, get_exporter, io_type_for
+    from export.pipeline import export_model, path_sha256
+
+    if spec is not None:
+        shape = spec.inputs.shape
+        if len(shape) != 4 or shape[1] != 3 or shape[2] != shape[3] or shape[2] != preprocess.size:
+            raise BenchError(
+                f"bench accuracy feeds RGB images of {preprocess.size}x{preprocess.size}; the model takes "
+                f"{','.join(map(str, shape))} (give --input-shape N,3,S,S)"
+            )
+        model = spec.build()
+        with torch.inference_mode():  # the class count, before any export (a wrong data set is told at once)
+            probe = flatten_outputs(model(torch.zeros(shape)))[0]
+        if probe.ndim != 2:
+            raise BenchError(f"the model's first output has shape {tuple(probe.shape)}; class logits are (N, classes)")
+        check_class_count(probe.shape[1], dataset)
+    else:
+        model, shape = None, (file.batch, 3, file.size, file.size)
     summary = dataset.summary()
-    model = spec.build()
-    with torch.inference_mode():  # the class count, before any export (a wrong data set is told at once)
-        probe = flatten_outputs(model(torch.zeros(shape)))[0]
-    if probe.ndim != 2:
-        raise BenchError(f"the model's first output has shape {tuple(probe.shape)}; class logits are (N, classes)")
-    check_class_count(probe.shape[1], dataset)
     found: list[_Target] = []
     for fmt, precision in targets:
         row = AccuracyRow(spec.reference or spec.name, fmt, precision, None, summary, settings)
@@ -178,6 +194,13 @@ def evaluate(
                 else:
                     run = loaded
         found.append(_Target(fmt, precision, run, row))
+    if file is not None:
+        row = AccuracyRow(str(file.path), file.format, file.precision, path_sha256(file.path)[0], summary, settings)
+        row.artifact_path = str(file.path)
+        loaded = get_exporter(file.format).load_runner(file.path)
+        if isinstance(loaded, str):
+            row.error = f"cannot run here: {loaded}"
+        found.append(_Target(file.format, file.precision, _in_layout(loaded, file.layout), row))
     reference: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     batch = shape[0]
@@ -189,10 +212,11 @@ def evaluate(
             count = len(images)
             if count < batch:  # the last batch, padded to the exported batch size
                 images = np.concatenate([images, np.zeros((batch - count, *images.shape[1:]), images.dtype)])
-            start = time.perf_counter()
-            logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
-            reference_s += time.perf_counter() - start
-            reference.append(logits)
+            if model is not None:
+                start = time.perf_counter()
+                logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
+                reference_s += time.perf_counter() - start
+                reference.append(logits)
             labels.append(chunk.labels)
             for target in found:
                 if target.run is None:
@@ -205,14 +229,16 @@ def evaluate(
                 on_batch(count)
         skipped = len(stream.skipped)
         unread = [f"{dataset.relative(path)} ({why})" for path, why in stream.skipped[:5]]
-    if not reference:
+    if not labels:
         raise BenchError(f"--data {dataset.root}: none of its {len(dataset)} images could be decoded")
-    ref_logits, truth = np.concatenate(reference), np.concatenate(labels)
-    ref_result = accuracy(ref_logits, truth, dataset, ref_logits)
+    truth = np.concatenate(labels)
+    ref_logits = np.concatenate(reference) if reference else None
+    ref_result = accuracy(ref_logits, truth, dataset, ref_logits) if ref_logits is not None else None
     rows = []
     for target in found:
         row = target.row
-        row.skipped, row.reference_top1, row.seconds = skipped, ref_result.top1, target.seconds
+        row.skipped, row.seconds = skipped, target.seconds
+        row.reference_top1 = ref_result.top1 if ref_result is not None else None
         if skipped:
             more = f" and {skipped - len(unread)} more" if skipped > len(unread) else ""
             row.notes.append(f"{skipped} images could not be decoded and are in no score: {'; '.join(unread)}{more}")
@@ -220,7 +246,7 @@ def evaluate(
             row.result, row.seconds = ref_result, reference_s
         elif target.run is not None:
             row.result = accuracy(np.concatenate(target.logits), truth, dataset, ref_logits)
-        if row.result is not None:
+        if row.result is not None and ref_result is not None:
             row.drop_points = row.result.drop_points(ref_result)
             row.collapsed = row.drop_points > max_drop
         rows.append(row)

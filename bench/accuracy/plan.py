@@ -7,6 +7,11 @@ folder, and that each model runs at its input shape.
 Calibration images for int8-static come from ``--calibration DIR``, or else up to 200 images set
 aside from ``--data`` (:func:`bench.accuracy.dataset.split_calibration`); images used for
 calibration are never scored, and the notes say which were used.
+
+A model file converted elsewhere (``.onnx``, ``.tflite``, ``.mlpackage``: the exact file a user
+ships) is scored as it is (:func:`prepare_files`): its image size, layout (NCHW or NHWC) and batch
+are read from the file, its precision from its weights; the fp32 PyTorch model it came from, when
+given (``--reference``), is scored on the same images as the baseline of its drop.
 """
 
 from __future__ import annotations
@@ -37,6 +42,59 @@ class Job:
     settings: dict
     calibration: object | None = None
     notes: list[str] = field(default_factory=list)
+    file: ModelFile | None = None  # a model file scored as it is (``spec``: its reference, or None)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file scored as it is: ``path`` (absolute), ``format`` and ``precision`` (read from
+    the file), ``batch`` (its fixed batch, else ``--batch``), ``size`` (its square image side, px),
+    ``layout`` ``NCHW`` or ``NHWC`` (channels last, as TensorFlow and Keras export images) and
+    ``classes`` (its first output's last dimension, None when not fixed)."""
+
+    path: Path
+    format: str
+    precision: str
+    batch: int
+    size: int
+    layout: str
+    classes: int | None
+
+
+def read_model_file(text: str, batch: int) -> ModelFile:
+    """The :class:`ModelFile` of ``text`` (a path). Raises BenchError when the file is missing or
+    unreadable, or does not take one image tensor ``(N, 3, S, S)`` / ``(N, S, S, 3)`` of a fixed size
+    (a dynamic batch takes ``batch``)."""
+    from bench.measure.harness import DIRECT_SUFFIXES
+    from export.base import get_exporter
+
+    path = Path(text).expanduser().resolve()
+    if not path.exists():
+        raise BenchError(f"model file not found: {text}")
+    fmt = DIRECT_SUFFIXES[path.suffix]
+    exporter = get_exporter(fmt)
+    try:
+        inputs, outputs = exporter.io_signature(path)
+        precision = exporter.precision_of(path) if fmt != "coreml" else "fp32"
+    except Exception as exc:  # noqa: BLE001 - any reader's error on a file that is not a model
+        raise BenchError(f"cannot read {text}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+    if len(inputs) != 1:
+        names = ", ".join(str(i["name"]) for i in inputs)
+        raise BenchError(f"{text} takes {len(inputs)} inputs ({names}); bench accuracy feeds one image tensor")
+    dims = [d if isinstance(d, int) and d > 0 else None for d in inputs[0]["shape"]]
+    shown = ",".join("?" if d is None else str(d) for d in dims)
+    if len(dims) == 4 and dims[1] == 3 and dims[2] == dims[3] and dims[2]:
+        layout, size = "NCHW", dims[2]
+    elif len(dims) == 4 and dims[3] == 3 and dims[1] == dims[2] and dims[1]:
+        layout, size = "NHWC", dims[1]
+    else:
+        raise BenchError(
+            f"{text} takes {shown}; bench accuracy feeds square RGB images of a fixed size, "
+            "N,3,S,S (NCHW) or N,S,S,3 (NHWC)"
+        )
+    last = outputs[0]["shape"][-1] if outputs and outputs[0]["shape"] else None
+    classes = last if isinstance(last, int) and last > 0 else None
+    return ModelFile(path, fmt, precision, dims[0] or batch, size, layout, classes)
 
 
 def targets_of(formats: list[str], precisions: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -129,9 +187,71 @@ def prepare(
     return jobs
 
 
+def prepare_files(
+    files: list[str],
+    reference: str | None,
+    data: Path,
+    labels: Path | None,
+    preprocessing: dict,
+    limit: int | None,
+    batch: int,
+    max_drop: float,
+) -> list[Job]:
+    """One job per model file (:func:`read_model_file`), each with ``reference`` (a canonical
+    reference, built at the file's batch and image size) as the fp32 PyTorch baseline, or none.
+    The preprocessing is the reference's (a zoo card's) unless options say otherwise; without a
+    reference the options' (ImageNet mean/std, crop 0.875, bilinear where not given). Raises
+    BenchError for anything the user must fix: a file that is not an image classifier of a fixed
+    size, a reference whose input is not the file's, a class count that does not fit the data."""
+    from bench.accuracy.metrics import check_class_count
+    from export.calibration import preprocess_for
+    from export.reference import Inputs, parse_reference
+    from export.source import resolve
+
+    evaluation = load_dataset(data, labels)
+    if limit is not None and limit < len(evaluation):
+        picked = np.sort(np.random.default_rng(SEED).choice(len(evaluation), limit, replace=False))
+        evaluation = evaluation.subset(int(i) for i in picked)
+    jobs = []
+    for text in files:
+        file = read_model_file(text, batch)
+        if file.classes is not None:
+            check_class_count(file.classes, evaluation)
+        spec, notes = None, []
+        if reference is not None:
+            ref = parse_reference(reference)
+            expected = (file.batch, 3, file.size, file.size)
+            if ref.inputs is not None or not ref.is_user:  # a shape given, or a zoo model's own size
+                given = resolve(ref).inputs.shape
+                if tuple(given[1:]) != expected[1:]:
+                    raise BenchError(
+                        f"--reference {ref.call} takes {','.join(map(str, given))}; {Path(text).name} takes "
+                        f"images of {file.size}x{file.size}"
+                    )
+            spec = resolve(replace(ref, inputs=Inputs.of_shape(expected)))
+            spec.check_runs()
+            preprocess = preprocess_for(spec, file.size, **preprocessing)
+        else:
+            preprocess = Preprocess(size=file.size, **{k: v for k, v in preprocessing.items() if v is not None})
+            notes.append(f"no --reference: the drop of {Path(text).name} from its fp32 PyTorch model is not judged")
+        settings = {
+            "preprocess": asdict(preprocess),
+            "preprocess_source": _preprocess_source(spec, preprocessing),
+            "batch": file.batch,
+            "limit": limit,
+            "max_drop": max_drop,
+            "calibration": None,
+            "layout": file.layout,
+            "reference": spec.reference if spec is not None else None,
+        }
+        targets = [("pytorch", "fp32")] if spec is not None else []
+        jobs.append(Job(spec, evaluation, preprocess, targets, settings, None, notes, file))
+    return jobs
+
+
 def _preprocess_source(spec, given: dict) -> str:
     """Where the preprocessing comes from: the options, or the zoo model's card (with its source)."""
-    if any(v is not None for v in given.values()) or not spec.zoo:
+    if any(v is not None for v in given.values()) or spec is None or not spec.zoo:
         return "command-line options (ImageNet mean/std, crop 0.875, bilinear where not given)"
     import models
 

@@ -225,12 +225,26 @@ def _direct_file(path: str) -> tuple[Workload | None, str | None]:
         return None, f"model file not found: {file}"
     try:
         declared, _ = get_exporter(DIRECT_SUFFIXES[file.suffix]).io_signature(file)
-        inputs = Inputs(
-            tuple(TensorSpec(tuple(int(d) for d in i["shape"]), i["name"], _numpy_type(i)) for i in declared)
-        )
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a failed cell, not a crash
         return None, f"cannot read {file.name}: {type(exc).__name__}: {str(exc).strip()[:200]}"
-    return Workload(str(file.resolve()), path_sha256(file)[0], inputs), None
+    tensors = []
+    for i in declared:
+        shape = _fixed_shape(i["shape"])
+        if shape is None:
+            shown = ",".join(str(d) for d in i["shape"])
+            return None, (
+                f"{file.name}: input {i['name']} has dynamic dimensions ({shown}) besides the batch; "
+                "measure a file exported with fixed input sizes"
+            )
+        tensors.append(TensorSpec(shape, i["name"], _numpy_type(i)))
+    return Workload(str(file.resolve()), path_sha256(file)[0], Inputs(tuple(tensors))), None
+
+
+def _fixed_shape(dims: list) -> tuple[int, ...] | None:
+    """A file input's shape with a dynamic batch (a named or unknown first dimension, as
+    ``dynamic_axes`` exports write it) set to 1; None when another dimension is dynamic."""
+    shape = tuple(d if isinstance(d, int) and d > 0 else (1 if k == 0 else -1) for k, d in enumerate(dims))
+    return None if -1 in shape else shape
 
 
 def _numpy_type(described: dict) -> str:

@@ -186,10 +186,17 @@ LATENCY_LABEL = "median latency (ms, log)"
 
 
 def _log_axis(axis) -> None:
-    """A log axis labelled at 1-2-5 steps in plain numbers (no overlapping minor labels, no 10^x)."""
+    """A log axis labelled in plain numbers (no minor labels, no 10^x), at 1-2-5 steps over up to
+    1.5 decades of data, 1-3 steps up to 3 decades and powers of ten beyond, so that the labels of a
+    wide axis do not run into each other (call it after the data is drawn)."""
+    import math
+
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    low, high = sorted(axis.get_data_interval())
+    decades = math.log10(high / low) if low > 0 and math.isfinite(high / low) else 0.0
+    subs = (1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0) if decades <= 3 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -231,7 +238,7 @@ def _pareto_figure(cells: pd.DataFrame, metric: str, xlabel: str, ylabel: str, c
     plt = pyplot()
     cols = min(len(panels), 2)
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.8 * rows), squeeze=False, layout="constrained")
     for ax, (label, sub) in zip(axes.flat, panels, strict=False):
         sub = sub.dropna(subset=[metric, "top1"])
         for family, part in sub.groupby("family"):
@@ -251,12 +258,23 @@ def _pareto_figure(cells: pd.DataFrame, metric: str, xlabel: str, ylabel: str, c
         if "top1_source" in sub and len(sub):  # what filled and hollow mean, in the legend
             ax.scatter([], [], color="grey", s=30, label="measured top-1")
             ax.scatter([], [], facecolors="none", edgecolors="grey", s=30, label="published top-1")
-        ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
+    _legend_below(fig, axes.flat)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
+
+
+def _legend_below(fig, axes) -> None:
+    """One legend for every panel of ``fig``, below them (outside every axes, so it never covers a
+    point); each label once, in the order first drawn."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", fontsize=7,
+                   ncol=min(len(entries), 5), frameon=False)  # fmt: skip
 
 
 def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
@@ -288,7 +306,7 @@ def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
         paths += save_figure(fig, out_dir, "pareto_macs")
     with_macs = cells.dropna(subset=["macs"]).assign(gmacs=lambda d: d["macs"] / 1e9)
     if not with_macs.empty:
-        fig, ax = plt.subplots(figsize=(7, 5))
+        fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
         for family, part in with_macs.groupby("family"):
             _scatter(ax, "gmacs", "median_ms", part, colours[family], family, 30)
         ax.set_xscale("log")
@@ -299,8 +317,7 @@ def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
         ax.set_ylabel(LATENCY_LABEL)
         ax.set_title("Latency vs MACs: below the trend = runs better than its MACs suggest")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        _legend_below(fig, [ax])
         paths += save_figure(fig, out_dir, "latency_vs_macs")
     return paths
 

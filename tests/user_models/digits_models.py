@@ -110,3 +110,15 @@ class OutlierChannelConvNet(ConvNet):
 
 def convnet_outlier() -> nn.Module:
     return OutlierChannelConvNet()
+
+
+class ChannelsLastConvNet(ConvNet):
+    """The trained ConvNet (loads its checkpoint) taking channels-last images (N, H, W, 3), as
+    TensorFlow and Keras export image models: a file of it stands for one converted elsewhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 3, 1, 2))
+
+
+def convnet_nhwc() -> nn.Module:
+    return ChannelsLastConvNet()
