@@ -141,7 +141,7 @@ class TFLiteExporter(Exporter):
         return run
 
     def io_signature(self, path: Path) -> tuple[list[dict], list[dict]]:
-        interpreter = litert.create(path, 1)
+        interpreter = litert.create(path, 1, {"xnnpack": False})  # no delegate (nor its banner) to read shapes
 
         def describe(details) -> list[dict]:
             return [

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, share_zoo_artifacts
 from digits import DIGITS_OPTIONS, MODELS_FILE, train_digits_models, write_digits_imagefolder
@@ -214,6 +215,31 @@ def _shipped(bench_cli, digits, factory: str, fmt: str, shape: str, folder: Path
     return shipped
 
 
+def _with_input_type(source: Path, target: Path, elem_type: int) -> Path:
+    """``source`` (a float-input ONNX file of the digits preprocessing) taking integer images that
+    it normalises itself (pixel / 127.5 - 1), as graphs exported with their preprocessing do."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(source)
+    graph = model.graph
+    original = graph.input[0]
+    dims = [d.dim_param or d.dim_value for d in original.type.tensor_type.shape.dim]
+    graph.initializer.extend([numpy_helper.from_array(np.float32(v).reshape(()), n) for n, v in
+                              (("half_range", 127.5), ("one", 1.0))])  # fmt: skip
+    nodes = [
+        helper.make_node("Cast", ["pixels"], ["pixels_f"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["pixels_f", "half_range"], ["pixels_d"]),
+        helper.make_node("Sub", ["pixels_d", "one"], [original.name]),
+    ]
+    for n in reversed(nodes):
+        graph.node.insert(0, n)
+    graph.input.pop()
+    graph.input.append(helper.make_tensor_value_info("pixels", elem_type, dims))
+    onnx.save(model, target)
+    return target
+
+
 def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_batch_and_reference(
     bench_cli, digits, tmp_path: Path
 ) -> None:
@@ -253,9 +279,27 @@ def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_bat
     for fmt, scored in (("tflite", shipped), ("onnx", row)):
         assert measured[fmt]["top1"] == pytest.approx(100 * scored["top1"]), measured[fmt]
         assert measured[fmt]["top1_source"].startswith("measured")
+    # a uint8 input that normalises itself is fed the 0..255 pixels
+    pixels = _with_input_type(plain, tmp_path / "pixels.onnx", onnx.TensorProto.UINT8)
+    result = bench_cli("accuracy", str(pixels), "--data", str(digits["heldout"]), "--reference",
+                       f"{MODELS_FILE}:convnet", "--weights", str(digits["convnet"]), *options, "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    (fed,) = [r for r in json.loads(result.stdout) if r["format"] == "onnx"]
+    assert fed["settings"]["input"] == "uint8 pixels 0..255" and fed["agreement"] >= 0.995, fed
     data = ["--data", str(digits["heldout"]), *options]
+    int64 = _with_input_type(plain, tmp_path / "int64.onnx", onnx.TensorProto.INT64)
+    turned = onnx.load(plain)  # logits (classes, N): the batch is not first
+    (out,) = turned.graph.output
+    turned.graph.node.append(onnx.helper.make_node("Transpose", [out.name], ["turned"], perm=[1, 0]))
+    turned.graph.output.pop()
+    turned.graph.output.append(onnx.helper.make_tensor_value_info("turned", onnx.TensorProto.FLOAT, [10, "batch"]))
+    onnx.save(turned, tmp_path / "turned.onnx")
     for args, fragment in (
-        ([str(plain), "-f", "onnx"], "--format choose what to export"),
+        ([str(int64)], "takes int64 images"),
+        ([str(tmp_path / "turned.onnx")], "turned has shape 10,"),
+        ([str(nhwc), "--batch", "8"], "has a fixed batch of 1"),
+        ([str(nhwc), "--weights", str(digits["convnet"])], "--weights apply to --reference"),
+        ([str(plain), "-f", "onnx"], "--format would choose what to export"),
         ([str(plain), f"{MODELS_FILE}:convnet"], "not both in one call"),
         ([str(plain), "--reference", "mobilenetv2_100"], "--reference mobilenetv2_100 takes 1,3,224,224"),
         ([str(tmp_path / "nope.onnx")], "model file not found"),

@@ -7,10 +7,15 @@ on the same images: top-1, top-5, the 95% Wilson interval of top-1, and against 
 top-1 agreement and mean KL divergence. An artifact whose top-1 is more than ``max_drop``
 percentage points below the reference's is an **accuracy collapse**.
 
-The decoding threads get cores of their own: during the pass torch's intra-op pool is cut to the
-cores they leave (at least one; set back after), since a pool thread that a decoder pushes off its
-core stalls every operator of the reference until it runs again (on two cores, one decoder beside a
-reference on two threads made the pass about 15% slower than beside a reference on one).
+Three things overlap: decoding (in threads), the reference, and the artifacts, which run on the
+same batch as the reference in a thread of their own beside it (each artifact on one thread, as
+``bench run``'s agent opens it; onnxruntime, LiteRT and torch release the GIL while they compute).
+Each gets cores of its own: during the pass torch's intra-op pool is cut to the cores the decoders
+and the artifact thread leave (at least one; set back after), since a pool thread that another
+thread pushes off its core stalls every operator of the reference until it runs again (on two
+cores, one decoder beside a reference on two threads made the pass about 15% slower than beside a
+reference on one). On this 2-core host, benchmarks/accuracy_throughput.py: 0.77 of the same
+inference work over pre-decoded images with the artifacts after the reference, 0.81 beside it.
 
 The first output of the model is taken as the class logits (N, classes).
 """
@@ -21,6 +26,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,12 +118,41 @@ def _cores_left(workers: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _in_layout(run, layout: str):
-    """``run`` fed channels-last images when the file takes ``NHWC`` (the batches are NCHW); a
-    reason string (the file cannot run here) or ``NCHW`` as it is."""
-    if isinstance(run, str) or layout == "NCHW":
-        return None if isinstance(run, str) else run
-    return lambda images: run(np.ascontiguousarray(images.transpose(0, 2, 3, 1)))
+def _as_file_takes(run, file, preprocess: Preprocess):
+    """``run`` (a runner, or the reason the file cannot run here: None then) fed the normalised NCHW
+    batches as ``file`` (:class:`bench.accuracy.plan.ModelFile`) takes them: channels last for
+    ``NHWC``; for a uint8 ``pixels`` input, the 0..255 pixels (the normalisation undone: exact,
+    the floats are within 1e-4 of a whole level)."""
+    if isinstance(run, str):
+        return None
+    mean = np.asarray(preprocess.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(preprocess.std, dtype=np.float32)[:, None, None]
+
+    def fed(images: np.ndarray):
+        if file.pixels:
+            images = np.rint((images * std + mean) * 255).clip(0, 255).astype(np.uint8)
+        if file.layout == "NHWC":
+            images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+        return run(images)
+
+    return fed
+
+
+def _run_artifacts(targets: list[_Target], images: np.ndarray, count: int) -> None:
+    """Each target's logits of the first ``count`` images of the padded batch ``images``, appended
+    to its ``logits`` (its inference time to ``seconds``). Raises BenchError when a first output is
+    not (N, classes...) with the batch first."""
+    batch = len(images)
+    for target in targets:
+        start = time.perf_counter()
+        out = np.asarray(target.run(images)[0])
+        if out.ndim < 2 or out.shape[0] != batch:
+            raise BenchError(
+                f"{target.row.model} ({target.fmt}): its first output has shape {out.shape} for a batch "
+                f"of {batch}; class logits are (N, classes) with the batch first"
+            )
+        target.seconds += time.perf_counter() - start
+        target.logits.append(out.reshape(batch, -1)[:count])
 
 
 @dataclass
@@ -200,31 +235,37 @@ def evaluate(
         loaded = get_exporter(file.format).load_runner(file.path)
         if isinstance(loaded, str):
             row.error = f"cannot run here: {loaded}"
-        found.append(_Target(file.format, file.precision, _in_layout(loaded, file.layout), row))
+        found.append(_Target(file.format, file.precision, _as_file_takes(loaded, file, preprocess), row))
     reference: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     batch = shape[0]
     reference_s = 0.0
     workers = decode_workers() if workers is None else workers
-    with batches(dataset, preprocess, batch, workers) as stream, torch.inference_mode(), _cores_left(workers):
+    artifacts = [t for t in found if t.run is not None]
+    beside = model is not None and bool(artifacts)  # artifacts in a thread beside the reference
+    pool = ThreadPoolExecutor(1, thread_name_prefix="bench-artifacts") if beside else None
+    with (
+        batches(dataset, preprocess, batch, workers) as stream,
+        torch.inference_mode(),
+        _cores_left(workers + (1 if beside else 0)),
+        pool or contextlib.nullcontext(),
+    ):
         for chunk in stream:
             images = chunk.images
             count = len(images)
             if count < batch:  # the last batch, padded to the exported batch size
                 images = np.concatenate([images, np.zeros((batch - count, *images.shape[1:]), images.dtype)])
+            running = pool.submit(_run_artifacts, artifacts, images, count) if pool else None
             if model is not None:
                 start = time.perf_counter()
                 logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
                 reference_s += time.perf_counter() - start
                 reference.append(logits)
             labels.append(chunk.labels)
-            for target in found:
-                if target.run is None:
-                    continue
-                start = time.perf_counter()
-                out = np.asarray(target.run(images)[0]).reshape(batch, -1)[:count]
-                target.seconds += time.perf_counter() - start
-                target.logits.append(out)
+            if running is not None:
+                running.result()  # raises what the artifacts raised
+            else:
+                _run_artifacts(artifacts, images, count)
             if on_batch is not None:
                 on_batch(count)
         skipped = len(stream.skipped)

@@ -49,8 +49,10 @@ class Job:
 class ModelFile:
     """A model file scored as it is: ``path`` (absolute), ``format`` and ``precision`` (read from
     the file), ``batch`` (its fixed batch, else ``--batch``), ``size`` (its square image side, px),
-    ``layout`` ``NCHW`` or ``NHWC`` (channels last, as TensorFlow and Keras export images) and
-    ``classes`` (its first output's last dimension, None when not fixed)."""
+    ``layout`` ``NCHW`` or ``NHWC`` (channels last, as TensorFlow and Keras export images),
+    ``classes`` (the product of its first output's dimensions after the batch) and ``pixels``: its
+    input is uint8 without a quantization scale, so it is fed the resized and cropped 0..255 pixels
+    and normalises them itself (float and scaled int8/uint8 inputs are fed the normalised image)."""
 
     path: Path
     format: str
@@ -58,24 +60,31 @@ class ModelFile:
     batch: int
     size: int
     layout: str
-    classes: int | None
+    classes: int
+    pixels: bool = False
 
 
-def read_model_file(text: str, batch: int) -> ModelFile:
+def read_model_file(text: str, batch: int | None) -> ModelFile:
     """The :class:`ModelFile` of ``text`` (a path). Raises BenchError when the file is missing or
-    unreadable, or does not take one image tensor ``(N, 3, S, S)`` / ``(N, S, S, 3)`` of a fixed size
-    (a dynamic batch takes ``batch``)."""
+    unreadable; when it does not take one image tensor ``(N, 3, S, S)`` / ``(N, S, S, 3)`` of a
+    fixed size, as floats, uint8 pixels or scaled (quantized) integers; when its first output is not
+    ``(N, classes, ...)`` (the batch first); when ``batch`` is given for a file of another fixed
+    batch (a dynamic batch takes ``batch``, default 1)."""
     from bench.measure.harness import DIRECT_SUFFIXES
     from export.base import get_exporter
 
     path = Path(text).expanduser().resolve()
+    name = Path(text).name
     if not path.exists():
         raise BenchError(f"model file not found: {text}")
     fmt = DIRECT_SUFFIXES[path.suffix]
+    if path.is_dir() and fmt != "coreml":
+        raise BenchError(f"{text} is a folder, not a {fmt} file")
     exporter = get_exporter(fmt)
     try:
         inputs, outputs = exporter.io_signature(path)
         precision = exporter.precision_of(path) if fmt != "coreml" else "fp32"
+        scaled = fmt == "tflite" and _quantized_input(path)
     except Exception as exc:  # noqa: BLE001 - any reader's error on a file that is not a model
         raise BenchError(f"cannot read {text}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
     if len(inputs) != 1:
@@ -92,9 +101,38 @@ def read_model_file(text: str, batch: int) -> ModelFile:
             f"{text} takes {shown}; bench accuracy feeds square RGB images of a fixed size, "
             "N,3,S,S (NCHW) or N,S,S,3 (NHWC)"
         )
-    last = outputs[0]["shape"][-1] if outputs and outputs[0]["shape"] else None
-    classes = last if isinstance(last, int) and last > 0 else None
-    return ModelFile(path, fmt, precision, dims[0] or batch, size, layout, classes)
+    dtype = str(inputs[0].get("dtype") or "float32").removeprefix("tensor(").removesuffix(")")
+    dtype = {"float": "float32", "double": "float64"}.get(dtype, dtype)
+    pixels = dtype == "uint8" and not scaled
+    if not (dtype.startswith("float") or pixels or scaled):
+        raise BenchError(
+            f"{name} takes {dtype} images; bench accuracy feeds float images, 0..255 pixels to a uint8 "
+            "input, or an int8/uint8 input quantized with a scale"
+        )
+    if batch is not None and dims[0] is not None and batch != dims[0]:
+        raise BenchError(f"--batch {batch}: {name} has a fixed batch of {dims[0]}")
+    batch = dims[0] or batch or 1
+    out = outputs[0] if outputs else {"name": "?", "shape": []}
+    out_dims = [d if isinstance(d, int) and d > 0 else None for d in out["shape"]]
+    out_shown = ",".join("?" if d is None else str(d) for d in out_dims)
+    rest = out_dims[1:]
+    # a first dimension of 1 is allowed for a dynamic batch: onnxruntime reports the exported batch
+    # of a graph whose batch was made dynamic afterwards (the outputs are checked again when run)
+    if len(out_dims) < 2 or out_dims[0] not in (None, batch, 1) or None in rest or not rest:
+        raise BenchError(
+            f"{name}'s first output {out['name']} has shape {out_shown}; bench accuracy reads class "
+            f"logits as (N, classes) with the batch ({batch}) first"
+        )
+    return ModelFile(path, fmt, precision, batch, size, layout, int(np.prod(rest)), pixels)
+
+
+def _quantized_input(path: Path) -> bool:
+    """Whether a TFLite file's first input is an integer tensor with a quantization scale (the
+    runtime then quantizes the normalised image with it)."""
+    from bench.runtimes import litert
+
+    detail = litert.create(path, 1, {"xnnpack": False}).get_input_details()[0]
+    return bool(detail.get("quantization", (0.0, 0))[0]) and np.dtype(detail["dtype"]).kind in "iu"
 
 
 def targets_of(formats: list[str], precisions: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -194,7 +232,7 @@ def prepare_files(
     labels: Path | None,
     preprocessing: dict,
     limit: int | None,
-    batch: int,
+    batch: int | None,
     max_drop: float,
 ) -> list[Job]:
     """One job per model file (:func:`read_model_file`), each with ``reference`` (a canonical
@@ -213,10 +251,12 @@ def prepare_files(
         picked = np.sort(np.random.default_rng(SEED).choice(len(evaluation), limit, replace=False))
         evaluation = evaluation.subset(int(i) for i in picked)
     jobs = []
-    for text in files:
+    for text in dict.fromkeys(str(Path(f).expanduser().resolve()) for f in files):  # each file once
         file = read_model_file(text, batch)
-        if file.classes is not None:
+        try:
             check_class_count(file.classes, evaluation)
+        except BenchError as exc:
+            raise BenchError(f"{file.path.name} (its first output): {exc}") from None
         spec, notes = None, []
         if reference is not None:
             ref = parse_reference(reference)
@@ -225,7 +265,7 @@ def prepare_files(
                 given = resolve(ref).inputs.shape
                 if tuple(given[1:]) != expected[1:]:
                     raise BenchError(
-                        f"--reference {ref.call} takes {','.join(map(str, given))}; {Path(text).name} takes "
+                        f"--reference {ref.call} takes {','.join(map(str, given))}; {file.path.name} takes "
                         f"images of {file.size}x{file.size}"
                     )
             spec = resolve(replace(ref, inputs=Inputs.of_shape(expected)))
@@ -233,7 +273,9 @@ def prepare_files(
             preprocess = preprocess_for(spec, file.size, **preprocessing)
         else:
             preprocess = Preprocess(size=file.size, **{k: v for k, v in preprocessing.items() if v is not None})
-            notes.append(f"no --reference: the drop of {Path(text).name} from its fp32 PyTorch model is not judged")
+            notes.append(f"no --reference: the drop of {file.path.name} from its fp32 PyTorch model is not judged")
+        if file.pixels:
+            notes.append(f"{file.path.name} takes uint8 pixels: fed 0..255 after resize and crop (it normalises)")
         settings = {
             "preprocess": asdict(preprocess),
             "preprocess_source": _preprocess_source(spec, preprocessing),
@@ -242,6 +284,7 @@ def prepare_files(
             "max_drop": max_drop,
             "calibration": None,
             "layout": file.layout,
+            "input": "uint8 pixels 0..255" if file.pixels else "normalised float",
             "reference": spec.reference if spec is not None else None,
         }
         targets = [("pytorch", "fp32")] if spec is not None else []

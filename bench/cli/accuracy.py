@@ -78,7 +78,10 @@ def accuracy_cmd(
     crop_pct: CropPctOption = None,
     interpolation: InterpolationOption = None,
     limit: Annotated[int | None, typer.Option(callback=bounded, help="Score at most N images (a seeded pick).")] = None,
-    batch: Annotated[int, typer.Option(callback=bounded, help="Images per inference (the exported batch).")] = 1,
+    batch: Annotated[
+        int | None,
+        typer.Option(callback=bounded, help="Images per inference (the exported batch; a file's own). [default: 1]"),
+    ] = None,
     max_drop: Annotated[
         float, typer.Option(callback=bounded, help="Top-1 points below fp32 PyTorch that count as a collapse.")
     ] = 1.0,
@@ -99,9 +102,13 @@ def accuracy_cmd(
         given = [n for n, v in (("--format", fmt), ("--precision", precision), ("--calibration", calibration)) if v]
         if given or io != "float32":
             raise BenchError(
-                f"{', '.join(given) or '--io'} choose what to export; a model file is scored as it is "
-                "(its format and precision are read from it)"
+                f"a model file is scored as it is (its format and precision are read from it); "
+                f"{', '.join(given) or '--io'} would choose what to export"
             )
+        loose = [n for n, v in (("--weights", weights), ("--input-shape", input_shape),
+                                ("--factory-args", factory_args)) if v]  # fmt: skip
+        if loose and reference is None:
+            raise BenchError(f"{', '.join(loose)} apply to --reference MODEL, which was not given")
         refs = model_references([reference], "default", input_shape, weights, factory_args) if reference else []
         if len(refs) > 1:
             raise BenchError(f"--reference {reference[:60]} names {len(refs)} models; name one")
@@ -110,7 +117,7 @@ def accuracy_cmd(
     else:
         if reference is not None:
             raise BenchError("--reference is for model files (.onnx, .tflite, .mlpackage) converted elsewhere")
-        fmt, precision = fmt or "pytorch,onnx,tflite", precision or "fp32"
+        fmt, precision, batch = fmt or "pytorch,onnx,tflite", precision or "fp32", batch or 1
         formats, precisions = split(fmt), split(precision)
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats or not precisions:
