@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -98,6 +100,32 @@ def bench_cli(results_dir: Path):
             timeout=timeout,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture
+def bench_here(results_dir: Path, monkeypatch):
+    """Run ``bench ARGS...`` in this process through the console script's own entry point
+    (``bench.cli.main``: the same parsing, exit codes and one-line errors on stderr), with its own
+    results folder. A ``bench ingest`` process spends nearly all its time importing (torch among
+    them); ``bench_cli`` runs it as a process where the process is what a test is about (its
+    output as a whole, a store it leaves closed)."""
+
+    def run(*args: str) -> CliResult:
+        from bench.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with monkeypatch.context() as mp:
+            mp.setenv("BENCH_RESULTS", str(results_dir))
+            mp.setattr(sys, "argv", ["bench", *args])
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main()
+                    code = 0
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        return CliResult(code, out.getvalue(), err.getvalue())
 
     return run
 

@@ -241,11 +241,11 @@ def _with_input_type(source: Path, target: Path, elem_type: int) -> Path:
 
 
 def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_batch_and_reference(
-    bench_cli, digits, tmp_path: Path
+    bench_cli, bench_here, digits, tmp_path: Path
 ) -> None:
     import onnx
 
-    options = DIGITS_OPTIONS[2:]  # the preprocessing; the image size comes from the file
+    options = [*DIGITS_OPTIONS[2:], "--limit", "300"]  # the preprocessing (the size comes from the file)
     store = str(tmp_path / "s.sqlite")
     # a channels-last TFLite file (as TensorFlow exports images), scored against its fp32 PyTorch model
     nhwc = _shipped(bench_cli, digits, "convnet_nhwc", "tflite", "1,32,32,3", tmp_path)
@@ -256,7 +256,7 @@ def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_bat
     rows = {r["format"]: r for r in json.loads(result.stdout)}
     shipped = rows["tflite"]
     assert shipped["model"] == str(nhwc.resolve()) and shipped["precision"] == "fp32"
-    assert shipped["settings"]["layout"] == "NHWC" and shipped["n_images"] == rows["pytorch"]["n_images"] == 602
+    assert shipped["settings"]["layout"] == "NHWC" and shipped["n_images"] == rows["pytorch"]["n_images"] == 300
     assert shipped["agreement"] >= 0.995 and abs(shipped["drop_points"]) <= 0.2 and shipped["top1"] >= 0.9
     # an ONNX file with a dynamic batch, no reference: scored, nothing judged
     plain = _shipped(bench_cli, digits, "convnet", "onnx", "1,3,32,32", tmp_path)
@@ -305,4 +305,4 @@ def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_bat
         ([str(tmp_path / "nope.onnx")], "model file not found"),
         ([f"{MODELS_FILE}:convnet", "--reference", "vit"], "--reference is for model files"),
     ):
-        assert_one_line_error(bench_cli("accuracy", *args, *data), fragment)
+        assert_one_line_error(bench_here("accuracy", *args, *data), fragment)
