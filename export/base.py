@@ -250,6 +250,24 @@ def check_io(io: str, formats: list[str], precisions: list[str]) -> None:
         raise BenchError(f"--io {io[:20]}: int8 inputs and outputs come with -f {offering} --precision int8-static")
 
 
+def declared_dims(shape) -> list[int | None]:
+    """A shape as :meth:`Exporter.io_signature` gives it, each dimension its fixed size or None
+    where the file leaves it dynamic (onnxruntime names it, ``'batch'``, or gives None; a negative
+    or zero size is dynamic too)."""
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def declared_dtype(described: dict) -> str:
+    """numpy's name of a tensor's element type as :meth:`Exporter.io_signature` describes it
+    (``tensor(int64)`` from onnxruntime, ``int32`` from LiteRT, none from CoreML: float32)."""
+    text = described.get("dtype") or "float32"
+    if text.startswith("tensor("):
+        from bench.runtimes.onnxruntime import NUMPY_TYPES
+
+        return NUMPY_TYPES.get(text, "float32")
+    return text
+
+
 def precision_of_dtypes(dtypes: set[str]) -> str:
     """A model's precision from the element types of its weights: ``int8`` when any is an 8-bit
     integer (dynamic or static quantization: a file does not say which), else ``fp16`` when any is

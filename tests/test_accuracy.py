@@ -303,6 +303,7 @@ def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_bat
         ([str(plain), f"{MODELS_FILE}:convnet"], "not both in one call"),
         ([str(plain), "--reference", "mobilenetv2_100"], "--reference mobilenetv2_100 takes 1,3,224,224"),
         ([str(tmp_path / "nope.onnx")], "model file not found"),
+        ([str(shutil.copy(nhwc, tmp_path / "renamed.onnx"))], "contradicts its name"),
         ([f"{MODELS_FILE}:convnet", "--reference", "vit"], "--reference is for model files"),
     ):
         assert_one_line_error(bench_here("accuracy", *args, *data), fragment)

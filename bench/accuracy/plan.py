@@ -64,33 +64,31 @@ class ModelFile:
     pixels: bool = False
 
 
-def read_model_file(text: str, batch: int | None) -> ModelFile:
-    """The :class:`ModelFile` of ``text`` (a path). Raises BenchError when the file is missing or
-    unreadable; when it does not take one image tensor ``(N, 3, S, S)`` / ``(N, S, S, 3)`` of a
-    fixed size, as floats, uint8 pixels or scaled (quantized) integers; when its first output is not
-    ``(N, classes, ...)`` (the batch first); when ``batch`` is given for a file of another fixed
+def scored_file(text: str, batch: int | None) -> ModelFile:
+    """The :class:`ModelFile` of ``text`` (a path). Raises BenchError when the file is missing,
+    unreadable or not the format its name says (:func:`export.base.read_model_file`); when it does
+    not take one image tensor ``(N, 3, S, S)`` / ``(N, S, S, 3)`` of a fixed size, as floats, uint8
+    pixels or int8/uint8 that the runtime quantizes with the file's scale; when its first output is
+    not ``(N, classes, ...)`` (the batch first); when ``batch`` is given for a file of another fixed
     batch (a dynamic batch takes ``batch``, default 1)."""
-    from bench.measure.harness import DIRECT_SUFFIXES
-    from export.base import get_exporter
+    from export.base import declared_dims, declared_dtype, get_exporter, read_model_file
 
     path = Path(text).expanduser().resolve()
     name = Path(text).name
     if not path.exists():
         raise BenchError(f"model file not found: {text}")
-    fmt = DIRECT_SUFFIXES[path.suffix]
-    if path.is_dir() and fmt != "coreml":
-        raise BenchError(f"{text} is a folder, not a {fmt} file")
-    exporter = get_exporter(fmt)
+    if path.is_dir() and path.suffix != ".mlpackage":
+        raise BenchError(f"{text} is a folder, not a model file")
+    fmt, precision = read_model_file(path)  # the format checked against the content
     try:
-        inputs, outputs = exporter.io_signature(path)
-        precision = exporter.precision_of(path) if fmt != "coreml" else "fp32"
+        inputs, outputs = get_exporter(fmt).io_signature(path)
         scaled = fmt == "tflite" and _quantized_input(path)
     except Exception as exc:  # noqa: BLE001 - any reader's error on a file that is not a model
         raise BenchError(f"cannot read {text}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
     if len(inputs) != 1:
         names = ", ".join(str(i["name"]) for i in inputs)
         raise BenchError(f"{text} takes {len(inputs)} inputs ({names}); bench accuracy feeds one image tensor")
-    dims = [d if isinstance(d, int) and d > 0 else None for d in inputs[0]["shape"]]
+    dims = declared_dims(inputs[0]["shape"])
     shown = ",".join("?" if d is None else str(d) for d in dims)
     if len(dims) == 4 and dims[1] == 3 and dims[2] == dims[3] and dims[2]:
         layout, size = "NCHW", dims[2]
@@ -101,8 +99,7 @@ def read_model_file(text: str, batch: int | None) -> ModelFile:
             f"{text} takes {shown}; bench accuracy feeds square RGB images of a fixed size, "
             "N,3,S,S (NCHW) or N,S,S,3 (NHWC)"
         )
-    dtype = str(inputs[0].get("dtype") or "float32").removeprefix("tensor(").removesuffix(")")
-    dtype = {"float": "float32", "double": "float64"}.get(dtype, dtype)
+    dtype = declared_dtype(inputs[0])
     pixels = dtype == "uint8" and not scaled
     if not (dtype.startswith("float") or pixels or scaled):
         raise BenchError(
@@ -113,7 +110,7 @@ def read_model_file(text: str, batch: int | None) -> ModelFile:
         raise BenchError(f"--batch {batch}: {name} has a fixed batch of {dims[0]}")
     batch = dims[0] or batch or 1
     out = outputs[0] if outputs else {"name": "?", "shape": []}
-    out_dims = [d if isinstance(d, int) and d > 0 else None for d in out["shape"]]
+    out_dims = declared_dims(out["shape"])
     out_shown = ",".join("?" if d is None else str(d) for d in out_dims)
     rest = out_dims[1:]
     # a first dimension of 1 is allowed for a dynamic batch: onnxruntime reports the exported batch
@@ -123,16 +120,16 @@ def read_model_file(text: str, batch: int | None) -> ModelFile:
             f"{name}'s first output {out['name']} has shape {out_shown}; bench accuracy reads class "
             f"logits as (N, classes) with the batch ({batch}) first"
         )
-    return ModelFile(path, fmt, precision, batch, size, layout, int(np.prod(rest)), pixels)
+    return ModelFile(path, fmt, precision or "fp32", batch, size, layout, int(np.prod(rest)), pixels)
 
 
 def _quantized_input(path: Path) -> bool:
-    """Whether a TFLite file's first input is an integer tensor with a quantization scale (the
-    runtime then quantizes the normalised image with it)."""
+    """Whether a TFLite file's first input is one the runtime quantizes a float image for (int8 or
+    uint8 with a scale: :func:`bench.runtimes.litert.quantization`)."""
     from bench.runtimes import litert
 
-    detail = litert.create(path, 1, {"xnnpack": False}).get_input_details()[0]
-    return bool(detail.get("quantization", (0.0, 0))[0]) and np.dtype(detail["dtype"]).kind in "iu"
+    detail = litert.input_details(litert.create(path, 1, {"xnnpack": False}))[0]
+    return litert.quantization(detail) is not None
 
 
 def targets_of(formats: list[str], precisions: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -235,7 +232,7 @@ def prepare_files(
     batch: int | None,
     max_drop: float,
 ) -> list[Job]:
-    """One job per model file (:func:`read_model_file`), each with ``reference`` (a canonical
+    """One job per model file (:func:`scored_file`), each with ``reference`` (a canonical
     reference, built at the file's batch and image size) as the fp32 PyTorch baseline, or none.
     The preprocessing is the reference's (a zoo card's) unless options say otherwise; without a
     reference the options' (ImageNet mean/std, crop 0.875, bilinear where not given). Raises
@@ -252,7 +249,7 @@ def prepare_files(
         evaluation = evaluation.subset(int(i) for i in picked)
     jobs = []
     for text in dict.fromkeys(str(Path(f).expanduser().resolve()) for f in files):  # each file once
-        file = read_model_file(text, batch)
+        file = scored_file(text, batch)
         try:
             check_class_count(file.classes, evaluation)
         except BenchError as exc:

@@ -216,7 +216,7 @@ def failed_measurement(cell: Cell, device: str, protocol: Protocol, reason: str)
 def _direct_file(path: str) -> tuple[Workload | None, str | None]:
     """A user's .onnx / .tflite file (.mlpackage folder): its inputs' names, shapes and element
     types read from the file itself."""
-    from export.base import get_exporter
+    from export.base import declared_dtype, get_exporter
     from export.pipeline import path_sha256
     from export.reference import Inputs, TensorSpec
 
@@ -236,26 +236,19 @@ def _direct_file(path: str) -> tuple[Workload | None, str | None]:
                 f"{file.name}: input {i['name']} has dynamic dimensions ({shown}) besides the batch; "
                 "measure a file exported with fixed input sizes"
             )
-        tensors.append(TensorSpec(shape, i["name"], _numpy_type(i)))
+        tensors.append(TensorSpec(shape, i["name"], declared_dtype(i)))
     return Workload(str(file.resolve()), path_sha256(file)[0], Inputs(tuple(tensors))), None
 
 
 def _fixed_shape(dims: list) -> tuple[int, ...] | None:
     """A file input's shape with a dynamic batch (a named or unknown first dimension, as
     ``dynamic_axes`` exports write it) set to 1; None when another dimension is dynamic."""
-    shape = tuple(d if isinstance(d, int) and d > 0 else (1 if k == 0 else -1) for k, d in enumerate(dims))
-    return None if -1 in shape else shape
+    from export.base import declared_dims
 
-
-def _numpy_type(described: dict) -> str:
-    """numpy's name of an input's element type as ``io_signature`` describes it (``tensor(int64)``
-    from onnxruntime, ``int32`` from LiteRT, none from CoreML: float32)."""
-    text = described.get("dtype") or "float32"
-    if text.startswith("tensor("):
-        from bench.runtimes.onnxruntime import NUMPY_TYPES
-
-        return NUMPY_TYPES.get(text, "float32")
-    return text
+    known = declared_dims(dims)
+    if None in known[1:]:
+        return None
+    return tuple(d or 1 for d in known)
 
 
 def pinned_cpus(affinity: str | None, threads: int) -> list[int] | None:

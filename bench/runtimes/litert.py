@@ -86,8 +86,8 @@ def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, 
     output dequantized to float32); ``versions`` names the interpreter package that ran it."""
     _, versions = interpreter_module()
     interpreter = create(artifact, threads, options)
-    inputs = [(d["index"], d["dtype"], _scale(d)) for d in input_details(interpreter)]
-    outputs = [(d["index"], _scale(d)) for d in interpreter.get_output_details()]
+    inputs = [(d["index"], d["dtype"], quantization(d)) for d in input_details(interpreter)]
+    outputs = [(d["index"], quantization(d)) for d in interpreter.get_output_details()]
 
     def run(*xs):
         for (index, dtype, scale), x in zip(inputs, xs, strict=True):
@@ -107,8 +107,10 @@ def open_session(artifact: str, threads: int, options: dict) -> tuple[Callable, 
     return run, versions
 
 
-def _scale(detail: dict) -> tuple[float, int] | None:
-    """``(scale, zero_point)`` of a quantized integer tensor (int8 / uint8 with a scale), else None."""
+def quantization(detail: dict) -> tuple[float, int] | None:
+    """``(scale, zero_point)`` of a quantized integer tensor (int8 / uint8 with a scale; an
+    interpreter's input or output detail), else None: what :func:`open_session` quantizes a float
+    input with and dequantizes an output by."""
     scale, zero = detail.get("quantization", (0.0, 0))
     kind = getattr(detail["dtype"], "__name__", str(detail["dtype"]))
     return (float(scale), int(zero)) if scale and kind in ("int8", "uint8") else None
