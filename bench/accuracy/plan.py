@@ -192,9 +192,7 @@ def prepare(
                 raise BenchError(f"--calibration {calibration_dir} holds every image of --data: none left to score")
             evaluation = full.subset(keep)
             notes.append(f"{len(shared)} images of --data are calibration images too: not scored")
-    if limit is not None and limit < len(evaluation):
-        picked = np.sort(np.random.default_rng(SEED).choice(len(evaluation), limit, replace=False))
-        evaluation = evaluation.subset(int(i) for i in picked)
+    evaluation = _limited(evaluation, limit)
     jobs = []
     for text in refs:
         ref = parse_reference(text)
@@ -244,9 +242,7 @@ def prepare_files(
     from export.source import resolve
 
     evaluation = load_dataset(data, labels)
-    if limit is not None and limit < len(evaluation):
-        picked = np.sort(np.random.default_rng(SEED).choice(len(evaluation), limit, replace=False))
-        evaluation = evaluation.subset(int(i) for i in picked)
+    evaluation = _limited(evaluation, limit)
     jobs = []
     for text in dict.fromkeys(str(Path(f).expanduser().resolve()) for f in files):  # each file once
         file = scored_file(text, batch)
@@ -287,6 +283,14 @@ def prepare_files(
         targets = [("pytorch", "fp32")] if spec is not None else []
         jobs.append(Job(spec, evaluation, preprocess, targets, settings, None, notes, file))
     return jobs
+
+
+def _limited(images: LabelledImages, limit: int | None) -> LabelledImages:
+    """``images``, or a seeded pick of ``limit`` of them in their order (``--limit``)."""
+    if limit is None or limit >= len(images):
+        return images
+    picked = np.sort(np.random.default_rng(SEED).choice(len(images), limit, replace=False))
+    return images.subset(int(i) for i in picked)
 
 
 def _preprocess_source(spec, given: dict) -> str:
