@@ -174,9 +174,13 @@ def test_bad_farm_input_is_one_line(bench_cli, cluster, tmp_path: Path) -> None:
                           "unknown device 'nokia'")  # fmt: skip
     assert_one_line_error(bench_cli("farm", "worker", "--scheduler", closed, "--device", "host"),
                           "cannot reach the Dask scheduler")  # fmt: skip
-    bad_url = f"postgresql://bench@127.0.0.1:{free_port()}/none"
-    assert_one_line_error(bench_cli("results", "--store", bad_url), "cannot open store")
-    assert_one_line_error(bench_cli("results", "--store", "nosuchdb://x/y"), "bad store URL")
+    bad_url = f"postgresql://bench:hunter2@127.0.0.1:{free_port()}/none"
+    refused = bench_cli("results", "--store", bad_url)
+    assert_one_line_error(refused, "cannot open store", "postgresql://bench:***@127.0.0.1")
+    assert "hunter2" not in refused.stderr + refused.stdout  # a store URL's password is never echoed
+    bad_scheme = bench_cli("results", "--store", "nosuchdb://bench:hunter2@x/y")
+    assert_one_line_error(bad_scheme, "bad store URL", "nosuchdb://bench:***@x/y")
+    assert "hunter2" not in bad_scheme.stderr
 
 
 def test_postgresql_store_round_trips_and_reports_read_it(bench_cli, pg_store, tiny_files, tmp_path: Path) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -292,6 +296,32 @@ def test_train_predict_and_report_keep_kernels_and_predictions_apart_from_measur
     path = Path(result["path"])
     path.write_bytes(pickle.dumps({"a": 1}))
     assert_one_line_error(bench_cli("predict", "mobilenetv2_100"), "is not the predictor its description")
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_training_as_ctrl_c_does_keeping_its_kernels(results_dir: Path) -> None:
+    store = results_dir / "bench.sqlite"
+    env = {**os.environ, "BENCH_RESULTS": str(results_dir), "PYTHONWARNINGS": "ignore"}
+    argv = [sys.executable, "-m", "bench.cli", "predictor", "train", "--budget", "5", "--runs", "3"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def kernels() -> int:
+        try:
+            with sqlite3.connect(store) as db:
+                return db.execute("select count(*) from measurements where kind = 'kernel'").fetchone()[0]
+        except sqlite3.Error:  # not made yet
+            return 0
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and kernels() < 1:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # a cancelled CI job, `kill`
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "interrupted: the kernels and profiles measured so far are stored" in stderr
+    with sqlite3.connect(store) as db:
+        assert db.execute("select status from runs").fetchall() == [("interrupted",)]  # not left running
+    assert kernels() >= 1
 
 
 @pytest.mark.slow

@@ -107,7 +107,7 @@ def ab_cmd(
         commit_of(checked, base, "--base")
         if head is not None:
             commit_of(checked, head, "--head")
-    from bench.cli.run import _terminate_as_interrupt, check_accelerators
+    from bench.cli.run import check_accelerators
     from bench.devices.config import get_device
     from bench.measure.ab import measure_ab, pair_cells
     from bench.measure.harness import Harness, plan_cells
@@ -187,9 +187,8 @@ def ab_cmd(
                     print(f"round {index + 1}/{rounds} {side.upper()} {pair.label}: {value}", file=log, flush=True)
 
             try:
-                with _terminate_as_interrupt():
-                    result = measure_ab(harness, pairs, version_a, version_b, rounds, chosen_seed, limit, level,
-                                        " ".join(sys.argv[1:]), on_measurement)  # fmt: skip
+                result = measure_ab(harness, pairs, version_a, version_b, rounds, chosen_seed, limit, level,
+                                    " ".join(sys.argv[1:]), on_measurement)  # fmt: skip
             except KeyboardInterrupt:
                 render.note("interrupted: the rounds measured so far are stored; no verdict")
                 raise typer.Exit(130) from None

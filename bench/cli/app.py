@@ -8,6 +8,7 @@ on stdout (progress and notes go to stderr).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from typing import Annotated, Any
@@ -49,6 +50,32 @@ def _command() -> Any:
     return typer.main.get_command(app)
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM and SIGHUP (a closed terminal, ``kill``, a cancelled CI job) end any command as Ctrl-C
+    does: ``KeyboardInterrupt`` unwinds it, so what finished stays stored, a run is marked
+    ``interrupted`` and its lease released at once (not left ``running`` until the lease goes stale),
+    and the exit code is 130. Only in the main thread, where signals arrive; the handlers that were
+    there before are put back afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    previous = {name: signal.signal(getattr(signal, name), interrupt) for name in wanted}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
 def main() -> None:
     """Console-script entry point: map user errors to one line and exit code 2.
 
@@ -61,7 +88,8 @@ def main() -> None:
     # torch.jit.script's deprecation notice fires inside fvcore / timm imports, not in our code.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     try:
-        code = _command()(standalone_mode=False)  # click returns the exit code of typer.Exit here
+        with terminate_as_interrupt():
+            code = _command()(standalone_mode=False)  # click returns the exit code of typer.Exit here
         sys.exit(code if isinstance(code, int) else 0)
     except BenchError as exc:
         print(one_line(f"error: {exc}"), file=sys.stderr)

@@ -72,9 +72,14 @@ def train_cmd(
         for name in suite_models(item) if item in SUITES else resolve_models([item]):
             if name not in names:
                 names.append(name)
-    with render.err.status("training a latency predictor") as status:
-        result = train(opened, results, dev, runtime, accelerator, threads, budget, names, runs, seed,
-                       fingerprint(), shlex.join(sys.argv), progress=lambda text: status.update(text))  # fmt: skip
+    try:
+        with render.err.status("training a latency predictor") as status:
+            result = train(opened, results, dev, runtime, accelerator, threads, budget, names, runs, seed,
+                           fingerprint(), shlex.join(sys.argv), progress=lambda text: status.update(text))  # fmt: skip
+    except KeyboardInterrupt:
+        render.note("interrupted: the kernels and profiles measured so far are stored; "
+                    "`bench predictor train` again reuses them")  # fmt: skip
+        raise typer.Exit(130) from None
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return

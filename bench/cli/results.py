@@ -75,7 +75,7 @@ def history_cmd(
         and all(wanted[k] is None or r[k] == wanted[k] for k in ("device", "format", "runtime", "accelerator"))
     ]
     if not rows:
-        raise BenchError(f"no stored measurement matches in {results.url}; `bench results` lists what is stored")
+        raise BenchError(f"no stored measurement matches in {results.shown}; `bench results` lists what is stored")
     histories = build_histories(rows, results.list_runs(), limit)
     if as_json:
         out = [

@@ -7,7 +7,6 @@ stdout stays pure JSON.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -259,8 +258,7 @@ def run_cmd(
 
         try:
             argv = " ".join(sys.argv[1:])
-            with _terminate_as_interrupt():
-                result = harness.run(cells, resume=previous, argv=argv, on_cell=on_cell, settings=settings)
+            result = harness.run(cells, resume=previous, argv=argv, on_cell=on_cell, settings=settings)
         except KeyboardInterrupt:
             render.note("interrupted: finished measurements are stored; `bench run --resume` completes the rest")
             raise typer.Exit(130) from None
@@ -384,30 +382,6 @@ def _check_files(
                 f"{', '.join(unused)}: no model file given is that (the files run as what they are: "
                 f"{', '.join(sorted(seen_formats))} {', '.join(sorted(seen_precisions))})"
             )
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM and SIGHUP (a closed terminal, ``kill``, a CI job cancelled) end a local run as Ctrl-C
-    does: finished cells kept, the run marked ``interrupted`` and its lease released at once (not
-    left ``running`` until the lease goes stale). Only in the main thread, where signals arrive."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, _frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
-    previous = {name: signal.signal(getattr(signal, name), interrupt) for name in wanted}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
 
 
 def _run_settings(protocol, overrides, model, suite, formats, precisions, runtimes, thread_counts, repeats,

@@ -33,7 +33,7 @@ def load_results(store: str | None = None, run_id: str | None = None) -> pd.Data
     Only reads: BenchError when there is no store at ``store`` (none is created), or no run ``run_id`` in it."""
     results = Store(store, create=False)
     if run_id is not None and run_id not in {r["run_id"] for r in results.list_runs()}:
-        raise BenchError(f"no run '{run_id}' in the store {results.url}; `bench results` shows every run's rows")
+        raise BenchError(f"no run '{run_id}' in the store {results.shown}; `bench results` shows every run's rows")
     rows = with_top1(results.measurement_rows(run_id), results)
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
     return frame

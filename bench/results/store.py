@@ -202,6 +202,14 @@ def store_url(store: str | None = None, create: bool = True) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: a password in it becomes ``***`` (``postgresql://u:***@host/db``)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy can read: hide what looks like one
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
 def _read_only_url(url: str) -> str:
     """A SQLite URL opened read-only and immutable when this process may not write the file or its folder
     (a WAL store then cannot make its ``-shm`` file; immutable skips it), else ``url`` itself."""
@@ -224,19 +232,20 @@ class Store:
 
     def __init__(self, store: str | None = None, create: bool = True):
         self.url = store_url(store, create)
+        self.shown = shown_url(self.url)  # the URL in messages: never its password
         self.create = create
         self.version = SCHEMA_VERSION  # lower only for a read-only older store, read as it is
         engine_url = self.url if create else _read_only_url(self.url)
         try:
             self.engine = sa.create_engine(engine_url)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
-            raise BenchError(f"bad store URL '{self.url}': {exc}") from None
+            raise BenchError(f"bad store URL '{self.shown}': {exc}") from None
         except ImportError as exc:  # the database's driver is not installed
             from bench.errors import MissingBackendError
 
             if self.url.startswith("postgresql"):
                 raise MissingBackendError("a PostgreSQL store", "postgres", "psycopg") from None
-            raise BenchError(f"store URL '{self.url}' needs a driver that is not installed: {exc}") from None
+            raise BenchError(f"store URL '{self.shown}' needs a driver that is not installed: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._prepare_schema()
@@ -260,13 +269,13 @@ class Store:
                     version = int(row.value)
                 except ValueError:
                     raise BenchError(
-                        f"store {self.url} records schema version {row.value[:40]!r}, not a number: a damaged store"
+                        f"store {self.shown} records schema version {row.value[:40]!r}, not a number: a damaged store"
                     ) from None
                 if version < 1:
-                    raise BenchError(f"store {self.url} records schema version {version}: a damaged store")
+                    raise BenchError(f"store {self.shown} records schema version {version}: a damaged store")
                 if version > SCHEMA_VERSION:  # its newer tables are not "other tables": say what it is
                     raise BenchError(
-                        f"store {self.url} has schema {version}, newer than this bench ({SCHEMA_VERSION}); "
+                        f"store {self.shown} has schema {version}, newer than this bench ({SCHEMA_VERSION}); "
                         "upgrade bench"
                     )
         if version is not None:  # ours: every table (and, at this version, every column) must be there
@@ -285,7 +294,7 @@ class Store:
                 ]
             if missing:
                 raise BenchError(
-                    f"store {self.url} is damaged: schema {version} without {one_line(', '.join(missing), 120)}; "
+                    f"store {self.shown} is damaged: schema {version} without {one_line(', '.join(missing), 120)}; "
                     "restore it from a copy or choose another --store"
                 )
         foreign = sorted(tables - set(metadata.tables))
@@ -295,7 +304,7 @@ class Store:
                 foreign.append(f"{name} (columns {', '.join(sorted(unknown))})")
         if foreign:
             raise BenchError(
-                f"{self.url} is not a bench store: it holds other tables ({one_line(', '.join(foreign), 200)}); "
+                f"{self.shown} is not a bench store: it holds other tables ({one_line(', '.join(foreign), 200)}); "
                 "bench writes only to its own stores, choose another --store"
             )
         return version
@@ -312,7 +321,7 @@ class Store:
                 with self.engine.connect() as conn:
                     version = self._schema_version(conn)
                 if version is None and not self.create:
-                    raise NoStoreError(f"no store at {self.url}: the database holds no bench results")
+                    raise NoStoreError(f"no store at {self.shown}: the database holds no bench results")
                 if self.create:
                     if self.engine.dialect.name == "sqlite":  # persistent in the file: readers never block writers
                         with self.engine.connect() as conn:
@@ -338,9 +347,9 @@ class Store:
                 if racing and attempt < 19:
                     time.sleep(0.05 * (attempt + 1))
                     continue
-                raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
+                raise BenchError(f"cannot open store {self.shown}: {str(exc.orig).splitlines()[0]}") from None
             except sa.exc.DBAPIError as exc:  # unreachable server, not a database file, ...
-                raise BenchError(f"cannot open store {self.url}: {str(exc.orig).splitlines()[0]}") from None
+                raise BenchError(f"cannot open store {self.shown}: {str(exc.orig).splitlines()[0]}") from None
 
     @staticmethod
     def _migrate(conn, version: int) -> None:
