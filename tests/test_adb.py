@@ -164,6 +164,21 @@ def test_the_older_benchmark_model_format_is_read_end_to_end(
     assert row["energy_mj_per_inference"] is None and 'meter = "none"' in row["energy_note"]
 
 
+def test_perf_test_without_a_meter_still_runs_for_min_time(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    text = emulated_pixel.profile.read_text()
+    emulated_pixel.profile.write_text(text.replace('meter = "odpm"', 'meter = "none"'))
+    code, rows, stderr = run_json(bench_cli, emulated_pixel, "-m", str(tiny_files["onnx"]), "--min-runs", "5",
+                                  "--min-time", "1.0", store=tmp_path / "s.sqlite")  # fmt: skip
+    assert code == 0, stderr
+    (row,) = rows
+    assert row["status"] == "ok" and row["source"]["method"] == "onnxruntime_perf_test"
+    # perf_test takes -r COUNT or -t SECONDS: the count is sized from a short run to last --min-time
+    timed = [sum(ns for phase, ns in p if phase == "timed") / 1e9 for p in invocations_by_process(emulated_pixel)]
+    assert len(timed) == 2 and timed[0] < 0.5 and timed[-1] >= 0.8, timed
+
+
 def test_a_phone_that_disappears_mid_suite_keeps_what_finished_and_resumes(
     emulated_pixel, tiny_files, tmp_path: Path, results_dir: Path
 ) -> None:

@@ -194,6 +194,17 @@ def test_bench_store_environment_variable_sets_the_default(bench_cli, tiny_files
     assert len(Store(str(store)).measurement_rows()) == 1
 
 
+def test_a_model_file_named_twice_is_measured_once_under_its_first_name(bench_cli, tiny_files, tmp_path: Path) -> None:
+    onnx = tiny_files["onnx"]
+    link = tmp_path / "same.onnx"
+    link.symlink_to(onnx)
+    relative = os.path.relpath(onnx, ROOT)  # bench_cli runs in ROOT
+    store = tmp_path / "s.sqlite"
+    result = bench_cli("run", "-m", relative, "-m", str(onnx), "-m", str(link), "--store", str(store), *FAST)
+    assert result.code == 0, result.stderr
+    assert [r["model"] for r in Store(str(store)).measurement_rows()] == [relative]
+
+
 def test_zoo_model_run_records_macs_and_gflops(bench_cli, tmp_path: Path) -> None:
     store = str(tmp_path / "zoo.sqlite")
     result = bench_cli("run", "-m", "mobilenetv2_100", "--format", "onnx", "--store", store, "--json", *FAST)

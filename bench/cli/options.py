@@ -243,7 +243,8 @@ def model_references(
     each once: zoo names and patterns expanded (the ``suite`` when none is named), ``file.py:factory``
     with its arguments; ``--input-shape``, ``--weights`` and ``--factory-args`` applied to each of
     them. Model files (``.onnx``, ``.tflite``, ``.mlpackage``) stay as typed where the command
-    measures them as they are (``files``).
+    measures them as they are (``files``); a file named twice (``a.onnx`` and ``/abs/a.onnx``, or
+    through a link) is the first spelling, once.
 
     Loads no model file. Raises BenchError for a malformed reference or option, a model file where
     ``files`` is False, ``--weights`` for several models or ``--factory-args`` without a factory to
@@ -268,7 +269,12 @@ def model_references(
         else:
             head, tail = split_options(text)
             refs += [canonical(name + tail, shape, weights) for name in resolve_models([head], suite)]
-    refs = list(dict.fromkeys(refs))
+    # each model once: a model file by the file it is (./a.onnx, a.onnx and /abs/a.onnx are one cell,
+    # named as first typed), everything else by its canonical reference
+    first: dict[str, str] = {}
+    for ref in refs:
+        first.setdefault(str(Path(ref).resolve()) if is_model_file(ref) else ref, ref)
+    refs = list(first.values())
     models = [r for r in refs if not is_model_file(r)]
     if weights is not None and len(models) > 1:
         raise BenchError("--weights applies to one model; name one model (and no suite)")

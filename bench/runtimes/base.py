@@ -73,6 +73,9 @@ class RuntimePlugin(Protocol):
     DISTRIBUTIONS: tuple[str, ...]  # installed versions reported in the environment fingerprint
     NEEDS_OS: str | None  # platform.system() it needs, e.g. "Darwin"
     NATIVE_TOOL: str | None  # the benchmark tool phones run instead of the agent
+    # True where that tool takes a run count or a duration, not both: a count lasting --min-time is
+    # then sized from a short run's latency (a module without it: False)
+    TOOL_NEEDS_ESTIMATE: bool
     OPTIONS: dict[str, Any]  # defaults of the runtime's own settings (``--option KEY=VALUE``)
     CHOICES: dict[str, Any]  # option -> allowed values (a tuple of strings) or a parser of the text
 
@@ -98,6 +101,7 @@ class Runtime:
     choices: dict = field(default_factory=dict)
     distributions: tuple[str, ...] = ()
     native_tool: str | None = None
+    tool_needs_estimate: bool = False
     plugin: ModuleType | None = None
 
     @classmethod
@@ -113,6 +117,7 @@ class Runtime:
             choices=dict(plugin.CHOICES),
             distributions=tuple(plugin.DISTRIBUTIONS),
             native_tool=plugin.NATIVE_TOOL,
+            tool_needs_estimate=getattr(plugin, "TOOL_NEEDS_ESTIMATE", False),
             plugin=plugin,
         )
 

@@ -23,6 +23,7 @@ EXTRA = "tflite"  # pip install 'edge-bench[tflite]'
 DISTRIBUTIONS = ("ai-edge-litert", "tflite-runtime")  # versions reported in the environment fingerprint
 NEEDS_OS = None
 NATIVE_TOOL = "benchmark_model"
+TOOL_NEEDS_ESTIMATE = False  # --num_runs and --min_secs together
 OPTIONS: dict[str, Any] = {"xnnpack": True}
 CHOICES: dict[str, Any] = {"xnnpack": ("true", "false")}
 

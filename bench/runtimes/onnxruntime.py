@@ -23,6 +23,7 @@ EXTRA = "onnx"  # pip install 'edge-bench[onnx]'
 DISTRIBUTIONS = ("onnxruntime",)  # versions reported in the environment fingerprint
 NEEDS_OS = None
 NATIVE_TOOL = "onnxruntime_perf_test"
+TOOL_NEEDS_ESTIMATE = True  # perf_test takes -r COUNT or -t SECONDS, not both
 
 _LEVELS = ("disable", "basic", "extended", "all")
 

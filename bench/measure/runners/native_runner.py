@@ -163,6 +163,15 @@ class NativeToolRunner(CellRunner):
         try:
             energy = None
             full = self._command(cell, tool, graph, options, short=False, inputs=inputs)
+            if not measure_energy and self.protocol.min_time > 0 and get_runtime(cell.runtime).tool_needs_estimate:
+                # a tool that takes a count or a duration: its count is sized to last --min-time from
+                # a short run's latency, as the energy differential's long run is
+                done = self.transport.run(self._command(cell, tool, graph, options, short=True, inputs=inputs),
+                                          timeout=self.protocol.max_time + 600)  # fmt: skip
+                short, error = self._parse_tool(done, tool_name)
+                if error:
+                    return Execution(error=error)
+                full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms, inputs=inputs)
             if measure_energy:
                 short_run = self._command(cell, tool, graph, options, short=True, inputs=inputs)
                 done, short_window, problem = self._metered(short_run)
