@@ -180,6 +180,50 @@ def test_head_working_tree_with_a_wider_conv_is_a_regression(repo: Path, tmp_pat
     assert tags == sorted((side, i) for side in "ab" for i in range(8))
 
 
+@pytest.mark.slow
+def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other_versions(
+    repo: Path, tmp_path: Path
+) -> None:
+    from bench.results.store import Store
+
+    (repo / "net.py").write_text(NET.replace("width=8", "width=32"))
+    results, store = tmp_path / "results", tmp_path / "results" / "bench.sqlite"
+    args = ["ab", "-m", "net.py:make", "--input-shape", "1,3,64,64", "--base", "HEAD", "--rounds", "8", *FAST]
+    proc = bench(repo, results, *args)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store.exists() and len(Store(str(store), create=False).measurement_rows()) >= 5:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    stopped = finish(proc)
+    assert stopped.code == 130 and "--resume" in stopped.stderr and "Traceback" not in stopped.stderr
+    (run,) = Store(str(store), create=False).list_runs()
+    assert run["status"] == "interrupted"
+    before = Store(str(store), create=False).measurement_rows(run["run_id"])
+    assert 5 <= len(before) < 16
+
+    # other local changes are another version: refused, the run left resumable
+    (repo / "net.py").write_text(NET.replace("width=8", "width=16"))
+    other = finish(bench(repo, results, *args, "--resume"))
+    assert_one_line_error(other, "unfinished bench ab run", "local changes) at")
+    (repo / "net.py").write_text(NET.replace("width=8", "width=32"))
+    # `bench run --resume` is not for A/B runs
+    assert_one_line_error(finish(bench(repo, results, "run", "--resume")), "nothing to resume")
+
+    resumed = finish(bench(repo, results, *args, "--resume", "--json"))
+    assert resumed.code == 1, resumed.stderr  # the regression, judged on all 8 rounds
+    data = json.loads(resumed.stdout)
+    assert data["run_id"] == run["run_id"] and data["orders"] == run["settings"]["ab"]["orders"]
+    (cell,) = data["cells"]
+    assert cell["verdict"] == "regression" and cell["rounds_complete"] == 8
+    assert data["rounds_resumed"] == len(before) // 2  # rounds with both versions measured are kept
+    rows = Store(str(store), create=False).measurement_rows(run["run_id"])
+    assert [r["id"] for r in rows[: len(before)]] == [r["id"] for r in before]  # nothing measured is lost
+    assert len(rows) == len(before) + 2 * (8 - data["rounds_resumed"])
+    assert [r["status"] for r in Store(str(store), create=False).list_runs()] == ["finished"]
+
+
 def test_a_killed_agent_drops_its_round_and_says_so(tiny_files, tmp_path: Path) -> None:
     model = str(tiny_files["onnx"])
     args = ["ab", "--a", model, "--b", model, "--rounds", "4", "--seed", "0", "--json"]

@@ -88,6 +88,14 @@ def ab_cmd(
     max_time: MaxTimeOption = Protocol.max_time,
     markdown_file: Annotated[str | None, typer.Option("--markdown", help="Also write a markdown summary here.")] = None,
     store: StoreOption = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish the last interrupted bench ab of the same versions and models on this device, with "
+            "its own rounds, seed, threshold, alpha and protocol (repeat its command with --resume).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts and rounds as JSON on stdout.")] = False,
 ) -> None:
     """Measure two versions of models interleaved on one device; exit 1 on a paired regression."""
@@ -109,7 +117,7 @@ def ab_cmd(
             commit_of(checked, head, "--head")
     from bench.cli.run import check_accelerators
     from bench.devices.config import get_device
-    from bench.measure.ab import measure_ab, pair_cells
+    from bench.measure.ab import check_resumable, measure_ab, pair_cells
     from bench.measure.harness import Harness, plan_cells
     from bench.measure.revisions import Version, revisions
     from bench.paths import output_file
@@ -174,8 +182,17 @@ def ab_cmd(
             for ref in (ra, rb):
                 if direct and is_model_file(ref) and not Path(ref).exists():
                     raise BenchError(f"model file not found: {ref}")
+        previous = None
+        if resume:  # the recorded settings win: the rounds already stored were measured with them
+            opened = Store(store, create=False)
+            previous = check_resumable(opened.resumable_run(dev.name, "ab"), dev.name, version_a, version_b, pairs)
+            recorded = previous["settings"]
+            protocol = Protocol(**recorded["protocol"])
+            rounds, chosen_seed = recorded["ab"]["rounds"], recorded["ab"]["seed"]
+            limit, level = recorded["ab"]["threshold"], recorded["ab"]["alpha"]
+            render.note(f"resuming bench ab run {previous['run_id']}: {rounds} rounds, seed {chosen_seed}")
         harness = Harness(dev, None, protocol, delegation=delegation)
-        harness.store = Store(store)
+        harness.store = opened if resume else Store(store)
         log = sys.stderr if as_json or not sys.stdout.isatty() else None
         with render.progress() as progress:
             task = progress.add_task("exporting", total=rounds * len(pairs) * 2)
@@ -188,9 +205,10 @@ def ab_cmd(
 
             try:
                 result = measure_ab(harness, pairs, version_a, version_b, rounds, chosen_seed, limit, level,
-                                    " ".join(sys.argv[1:]), on_measurement)  # fmt: skip
+                                    " ".join(sys.argv[1:]), on_measurement, resume=previous)  # fmt: skip
             except KeyboardInterrupt:
-                render.note("interrupted: the rounds measured so far are stored; no verdict")
+                render.note("interrupted: the rounds measured so far are stored; no verdict yet "
+                            "(the same command with --resume measures the rest)")  # fmt: skip
                 raise typer.Exit(130) from None
     if markdown_path:
         try:

@@ -209,6 +209,7 @@ class ABResult:
     cells: list[CellAB] = field(default_factory=list)
     lost: str | None = None
     wall_s: float | None = None
+    resumed: int = 0  # rounds of cells kept from an interrupted attempt (``bench ab --resume``)
 
     @property
     def regressions(self) -> list[CellAB]:
@@ -229,15 +230,20 @@ class ABResult:
             "min_rounds": MIN_ROUNDS,
             "device_lost": self.lost,
             "wall_s": self.wall_s,
+            "rounds_resumed": self.resumed,
             "regressions": len(self.regressions),
             "cells": [c.to_dict() for c in self.cells],
         }
 
 
-def _tagged(measurement: Measurement, run_id: str, version: Version, side: str, index: int, order: str) -> Measurement:
+def _tagged(
+    measurement: Measurement, run_id: str, version: Version, side: str, index: int, order: str, label: str
+) -> Measurement:
     """``measurement`` as a measurement of the A/B run: its repeat is the round, its settings say
-    which version it measured, in which round and in which position of the round."""
+    which cell (its pair's ``label``) and version it measured, in which round and in which position
+    of the round."""
     tag = {
+        "cell": label,
         "side": side,
         "version": version.name,
         "label": version.label,
@@ -265,6 +271,52 @@ def _round_value(measurement: Measurement) -> tuple[float | None, str | None]:
     return float(value), None
 
 
+def check_resumable(previous: dict | None, device: str, a: Version, b: Version, pairs: list[Pair]) -> dict:
+    """The unfinished A/B run ``previous`` (a :meth:`Store.resumable_run` row for ``device``) when it
+    measured the same two versions (same revisions and commits; a working tree with the same local
+    changes) and the same cells as this command would; BenchError saying what differs otherwise."""
+    if previous is None:
+        raise BenchError(f"nothing to resume: no unfinished bench ab run on device '{device}'")
+    recorded = previous["settings"]["ab"]
+    for side, version in (("a", a), ("b", b)):
+        if recorded[side] != version.to_dict():
+            was, now = recorded[side]["label"], version.label
+            if was == now:  # the same names, other commits or other local changes
+                was, now = f"{was} at {_short(recorded[side]['commit'])}", f"{now} at {_short(version.commit)}"
+            raise BenchError(
+                f"the unfinished bench ab run {previous['run_id']} measured {was} as {side.upper()}, not {now} "
+                f"(it ran: bench {previous.get('argv') or 'ab'})"
+            )
+    cells = [c["cell"] for c in recorded["cells"]]
+    if cells != [p.label for p in pairs]:
+        raise BenchError(
+            f"the unfinished bench ab run {previous['run_id']} measured {', '.join(cells)}; this command "
+            f"names {', '.join(p.label for p in pairs)}"
+        )
+    return previous
+
+
+def _short(commit: str | None) -> str:
+    """A commit id as messages show it: 12 digits, and the digest of local changes after them."""
+    if not commit:
+        return "no commit"
+    head, plus, rest = commit.partition("+")
+    return head[:12] + plus + rest
+
+
+def _measured_rounds(store, run_id: str) -> dict[tuple[str, int, str], Measurement]:
+    """The measurements with a latency that an earlier attempt of A/B run ``run_id`` stored, by (cell
+    label, round, side); the latest one where a round was measured twice."""
+    found = {}
+    for row in store.measurement_rows(run_id):
+        tag = (row.get("settings") or {}).get("ab") or {}
+        if {"cell", "round", "side"} <= tag.keys():
+            measured = Measurement.from_row(row)
+            if _round_value(measured)[0] is not None:  # failed rounds are measured again
+                found[tag["cell"], tag["round"], tag["side"]] = measured
+    return found
+
+
 def measure_ab(
     harness,
     pairs: list[Pair],
@@ -276,6 +328,7 @@ def measure_ab(
     alpha: float = 0.01,
     argv: str = "",
     on_measurement: Callable[[Pair, str, int, Measurement], None] | None = None,
+    resume: dict | None = None,
 ) -> ABResult:
     """Export both versions of every pair, measure them in ``rounds`` interleaved rounds on
     ``harness``'s device (its store must be set), store every measurement in one new run and judge
@@ -285,88 +338,120 @@ def measure_ab(
     exported leaves its cell ``not-tested`` with the reason (the failure is stored). A lost device
     ends the rounds; what was measured is judged. ``on_measurement(pair, side, round, measurement)``
     is called after each stored measurement. A run that ends early (Ctrl-C, an error) is marked
-    ``interrupted``, one whose device was lost ``device-lost``."""
+    ``interrupted``, one whose device was lost ``device-lost``.
+
+    ``resume``: an unfinished A/B run (:func:`check_resumable`) to finish instead of a new run, with
+    its own rounds, orders and seed (``rounds`` and ``seed`` are not used): a round of a cell whose
+    two versions both measured before is kept, every other round is measured (both versions), and
+    the verdicts are on all of them. The run's lease is taken first (BenchError naming the process
+    that measures it now)."""
     from bench.measure.environment import fingerprint
     from bench.measure.harness import failed_measurement, prepare_workload
+    from bench.results.lease import RunLease, this_holder
 
     store = harness.store
     started = time.time()
-    orders = round_orders(rounds, seed)
-    plan = [
-        replace(cell, repeat=index).plan_entry()
-        for index in range(rounds)
-        for pair in pairs
-        for cell in (pair.a, pair.b)
-    ]
-    settings = {
-        "protocol": asdict(harness.protocol),
-        "options": harness.option_overrides,
-        "plan": {},
-        "ab": {
-            "a": a.to_dict(),
-            "b": b.to_dict(),
-            "seed": seed,
-            "rounds": rounds,
-            "orders": orders,
-            "threshold": threshold,
-            "alpha": alpha,
-            "cells": [{"cell": p.label, "a": p.a.model, "b": p.b.model} for p in pairs],
-        },
-    }
-    run_id = store.start_run(harness.device.name, fingerprint(), plan, argv, settings)
+    if resume is not None:
+        recorded = resume["settings"]["ab"]
+        run_id, seed, orders = resume["run_id"], recorded["seed"], list(recorded["orders"])
+        lease = RunLease(store, run_id)
+        try:
+            lease.take()
+        except BenchError:
+            harness.transport.close()
+            raise
+        kept = _measured_rounds(store, run_id)
+    else:
+        orders = round_orders(rounds, seed)
+        plan = [
+            replace(cell, repeat=index).plan_entry()
+            for index in range(rounds)
+            for pair in pairs
+            for cell in (pair.a, pair.b)
+        ]
+        settings = {
+            "protocol": asdict(harness.protocol),
+            "options": harness.option_overrides,
+            "plan": {},
+            "ab": {
+                "a": a.to_dict(),
+                "b": b.to_dict(),
+                "seed": seed,
+                "rounds": rounds,
+                "orders": orders,
+                "threshold": threshold,
+                "alpha": alpha,
+                "cells": [{"cell": p.label, "a": p.a.model, "b": p.b.model} for p in pairs],
+            },
+        }
+        holder = this_holder()
+        run_id = store.start_run(harness.device.name, fingerprint(), plan, argv, settings, holder)
+        lease = RunLease(store, run_id, holder)
+        kept = {}
     result = ABResult(run_id, harness.device.name, a, b, seed, orders, threshold, alpha)
     versions = {"a": a, "b": b}
     status = "interrupted"  # what the run is marked when it ends before its verdicts
-    try:
-        harness.transport.prepare()
-        workloads: dict[tuple[int, str], object] = {}
-        cells = [CellAB(pair) for pair in pairs]
-        for i, cab in enumerate(cells):
-            for side, cell in (("a", cab.pair.a), ("b", cab.pair.b)):
-                workload, error = prepare_workload(cell)
-                if error:
-                    failed = failed_measurement(cell, harness.device.name, harness.protocol, error)
-                    failed = _tagged(failed, run_id, versions[side], side, 0, orders[0])
-                    store.add_measurement(failed)
-                    cab.verdict = PairedVerdict("not-tested", 0, reason=f"{versions[side].label}: {error}")
-                workloads[i, side] = workload
-        for index, order in enumerate(orders):
+    with lease:
+        try:
+            harness.transport.prepare()
+            workloads: dict[tuple[int, str], object] = {}
+            cells = [CellAB(pair) for pair in pairs]
             for i, cab in enumerate(cells):
-                if cab.verdict is not None:  # a version that could not be exported
-                    continue
-                values: dict[str, float | None] = {}
-                reasons = []
-                for side in order.lower():
-                    cell = cab.pair.a if side == "a" else cab.pair.b
-                    measured = harness.measure_with_retry(cell, workloads[i, side])
-                    measured = _tagged(measured, run_id, versions[side], side, index, order)
-                    measured = replace(measured, id=store.add_measurement(measured))
-                    if on_measurement:
-                        on_measurement(cab.pair, side, index, measured)
-                    values[side], reason = _round_value(measured)
-                    if reason:
-                        reasons.append(f"{versions[side].name}: {reason}")
+                for side, cell in (("a", cab.pair.a), ("b", cab.pair.b)):
+                    workload, error = prepare_workload(cell)
+                    if error:
+                        failed = failed_measurement(cell, harness.device.name, harness.protocol, error)
+                        failed = _tagged(failed, run_id, versions[side], side, 0, orders[0], cab.pair.label)
+                        store.add_measurement(failed)
+                        cab.verdict = PairedVerdict("not-tested", 0, reason=f"{versions[side].label}: {error}")
+                    workloads[i, side] = workload
+            for index, order in enumerate(orders):
+                for i, cab in enumerate(cells):
+                    if cab.verdict is not None:  # a version that could not be exported
+                        continue
+                    before = [kept.get((cab.pair.label, index, side)) for side in ("a", "b")]
+                    if all(before):  # both versions of this round measured before the run was interrupted
+                        cab.rounds.append(Round(index, order, before[0].median_ms, before[1].median_ms))
+                        result.resumed += 1
+                        continue
+                    values: dict[str, float | None] = {}
+                    reasons = []
+                    for side in order.lower():
+                        cell = cab.pair.a if side == "a" else cab.pair.b
+                        measured = harness.measure_with_retry(cell, workloads[i, side])
+                        if lease.lost:
+                            raise BenchError(
+                                f"run {run_id} was taken over by {lease.lost} while this process did not renew "
+                                "its lease; stopped without storing more"
+                            )
+                        measured = _tagged(measured, run_id, versions[side], side, index, order, cab.pair.label)
+                        measured = replace(measured, id=store.add_measurement(measured))
+                        if on_measurement:
+                            on_measurement(cab.pair, side, index, measured)
+                        values[side], reason = _round_value(measured)
+                        if reason:
+                            reasons.append(f"{versions[side].name}: {reason}")
+                        if harness.lost:
+                            break
+                    dropped = f"device lost: {harness.lost}" if harness.lost else "; ".join(reasons) or None
+                    cab.rounds.append(Round(index, order, values.get("a"), values.get("b"), dropped))
                     if harness.lost:
                         break
-                dropped = f"device lost: {harness.lost}" if harness.lost else "; ".join(reasons) or None
-                cab.rounds.append(Round(index, order, values.get("a"), values.get("b"), dropped))
                 if harness.lost:
+                    result.lost = harness.lost
                     break
-            if harness.lost:
-                result.lost = harness.lost
-                break
-        for cab in cells:
-            if cab.verdict is None:
-                complete = cab.complete
-                cab.verdict = paired_verdict(
-                    [r.a_ms for r in complete], [r.b_ms for r in complete], threshold, alpha, seed=seed
-                )
-        result.cells = cells
-        status = "device-lost" if result.lost else "finished"
-    finally:
-        if not harness.lost:
-            harness.transport.restore()
-        harness.transport.close()
-        store.finish_run(run_id, status)
+            for cab in cells:
+                if cab.verdict is None:
+                    complete = cab.complete
+                    cab.verdict = paired_verdict(
+                        [r.a_ms for r in complete], [r.b_ms for r in complete], threshold, alpha, seed=seed
+                    )
+            result.cells = cells
+            status = "device-lost" if result.lost else "finished"
+        finally:
+            if not harness.lost:
+                harness.transport.restore()
+            harness.transport.close()
+            store.finish_run(run_id, status)
     result.wall_s = time.time() - started
     return result

@@ -15,6 +15,7 @@ on both sides.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -62,9 +63,14 @@ def commit_of(repo: Path, revision: str, option: str) -> str:
     return done.stdout.strip()
 
 
-def local_changes(repo: Path) -> bool:
-    """Whether the working tree differs from HEAD in tracked files (untracked files do not count)."""
-    return bool(_git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip())
+def local_changes(repo: Path) -> str | None:
+    """A digest of how the working tree differs from HEAD in tracked files (12 hex digits of the
+    sha256 of ``git diff HEAD --binary``; untracked files do not count), None when it does not: two
+    working trees with the same digest hold the same changes."""
+    diff = _git(repo, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-color")
+    if diff.returncode != 0 or not diff.stdout:
+        return None
+    return hashlib.sha256(diff.stdout.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -117,9 +123,9 @@ def revisions(base: str, head: str | None, folder: str | Path = ".") -> Iterator
         base_tree = stack.enter_context(checked_out(repo, base_commit))
         a = Version("base", f"{base} ({base_commit[:7]})", base, base_commit, base_tree)
         if head is None:
-            dirty = local_changes(repo)
-            label = f"working tree (HEAD {head_commit[:7]}{' + local changes' if dirty else ''})"
-            b = Version("head", label, "working tree", head_commit + ("+dirty" if dirty else ""), repo)
+            changes = local_changes(repo)
+            label = f"working tree (HEAD {head_commit[:7]}{' + local changes' if changes else ''})"
+            b = Version("head", label, "working tree", head_commit + (f"+dirty:{changes}" if changes else ""), repo)
         else:
             head_tree = stack.enter_context(checked_out(repo, head_commit))
             b = Version("head", f"{head} ({head_commit[:7]})", head, head_commit, head_tree)

@@ -221,6 +221,18 @@ def _read_only_url(url: str) -> str:
     return f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
 
 
+def run_command(settings: dict | str | None) -> str:
+    """Which command made a run, from its recorded settings: ``ab`` (``bench ab``), ``predictor``
+    (``bench predictor train`` / ``bench predict``) or ``run`` (``bench run``, ``bench ingest``)."""
+    if isinstance(settings, str):
+        settings = json.loads(settings)
+    if not isinstance(settings, dict):
+        return "run"
+    if "ab" in settings:
+        return "ab"
+    return "predictor" if {"predictor", "predict"} & set(settings) else "run"
+
+
 class Store:
     """The result store at a path or SQLAlchemy URL (see :func:`store_url`).
 
@@ -455,20 +467,20 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(status=status, finished_at=now_iso()))
 
-    def resumable_run(self, device: str) -> dict | None:
-        """The latest run on ``device`` that did not finish, with its plan."""
+    def resumable_run(self, device: str, command: str = "run") -> dict | None:
+        """The latest run on ``device`` that did not finish and that ``command`` made (``run``: ``bench
+        run``; ``ab``: ``bench ab``; ``predictor``: a training or prediction), with its plan and
+        settings; None when there is none. ``bench run --resume`` never picks up an A/B run."""
+        query = (
+            sa.select(runs)
+            .where(runs.c.device == device, runs.c.status != "finished")
+            .order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
+        )
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    sa.select(runs)
-                    .where(runs.c.device == device, runs.c.status != "finished")
-                    .order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
+            for row in conn.execute(query).mappings():
+                if run_command(row["settings"]) == command:
+                    return dict(row)
+        return None
 
     def done_cells(self, run_id: str) -> set[Cell]:
         """Cells of a run already measured successfully (each with its device)."""
