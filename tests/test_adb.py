@@ -179,6 +179,29 @@ def test_perf_test_without_a_meter_still_runs_for_min_time(
     assert len(timed) == 2 and timed[0] < 0.5 and timed[-1] >= 0.8, timed
 
 
+def test_bench_ab_alternates_native_tool_runs_on_the_phone(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    from bench.measure.ab import round_orders
+    from bench.results.store import Store
+
+    text = emulated_pixel.profile.read_text()
+    emulated_pixel.profile.write_text(text.replace('meter = "odpm"', 'meter = "none"'))
+    model, store = str(tiny_files["tflite"]), str(tmp_path / "s.sqlite")
+    result = bench_cli("ab", "--device-file", str(emulated_pixel.profile), "--a", model, "--b", model,
+                       "--rounds", "3", "--seed", "2", "--min-runs", "20", "--min-time", "0.1", "--store", store,
+                       "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["orders"] == round_orders(3, 2)
+    (cell,) = data["cells"]
+    assert cell["rounds_complete"] == 3 and cell["runtime"] == "litert"
+    rows = Store(store, create=False).measurement_rows(data["run_id"])
+    assert [r["source"]["method"] for r in rows] == ["benchmark_model"] * 6
+    assert "".join(r["settings"]["ab"]["side"] for r in rows).upper() == "".join(data["orders"])
+    assert len(invocations_by_process(emulated_pixel)) == 6  # one tool process per version per round
+
+
 def test_a_phone_that_disappears_mid_suite_keeps_what_finished_and_resumes(
     emulated_pixel, tiny_files, tmp_path: Path, results_dir: Path
 ) -> None:

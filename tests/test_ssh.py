@@ -71,6 +71,25 @@ def test_a_suite_runs_on_the_board_through_sshd(bench_cli, sshd, tiny_files, tmp
     assert not list(tmp_path.rglob("pwned"))
 
 
+def test_bench_ab_interleaves_its_rounds_on_the_board(bench_cli, sshd, tiny_files, tmp_path: Path) -> None:
+    from bench.measure.ab import round_orders
+    from bench.results.store import Store
+
+    model, store = str(tiny_files["onnx"]), str(tmp_path / "s.sqlite")
+    result = bench_cli("ab", "--device-file", str(board_profile(tmp_path, sshd)), "--a", model, "--b", model,
+                       "--rounds", "3", "--seed", "0", "--min-runs", "20", "--min-time", "0.1", "--store", store,
+                       "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["device"] == "loopback-board" and data["orders"] == round_orders(3, 0)
+    (cell,) = data["cells"]
+    assert cell["rounds_complete"] == 3 and cell["verdict"] == "not-tested"  # 3 rounds never reach p < 0.01
+    rows = Store(store, create=False).measurement_rows(data["run_id"])
+    assert all(r["source"]["transport"] == "ssh" and r["device"] == "loopback-board" for r in rows)
+    # measured in each round's recorded order, A and B in fresh agents on the board
+    assert "".join(r["settings"]["ab"]["side"] for r in rows).upper() == "".join(data["orders"])
+
+
 def test_a_board_with_tflite_runtime_and_numpy_1_runs_tflite_through_the_fallback(
     bench_cli, sshd, tiny_files, tmp_path: Path
 ) -> None:
