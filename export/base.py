@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from bench.errors import BenchError, MissingBackendError
 from bench.imports import importable
+from export.reference import model_file_format
 
 Runner = Callable[..., list[np.ndarray]]
 """``run(*arrays)``: one numpy array per model input, in order -> every output, in the file's order."""
@@ -279,7 +280,7 @@ def precision_of_dtypes(dtypes: set[str]) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _read_model_file(path: str, _mtime_ns: int) -> tuple[str, str | None]:
-    fmt = {e.suffix: name for name, e in _EXPORTERS.items()}[Path(path).suffix]
+    fmt = model_file_format(path)
     with open(path, "rb") as f:
         tflite = f.read(8)[4:8] == b"TFL3"  # a TFLite flatbuffer's file identifier
     if tflite != (fmt == "tflite"):
@@ -299,7 +300,7 @@ def read_model_file(path: str | Path) -> tuple[str, str | None]:
     _load_all()
     file = Path(path)
     if not file.is_file():
-        return {e.suffix: name for name, e in _EXPORTERS.items()}[file.suffix], None
+        return model_file_format(file), None
     return _read_model_file(str(file.resolve()), file.stat().st_mtime_ns)
 
 

@@ -35,7 +35,8 @@ from typing import Any
 
 from bench.errors import BenchError
 
-MODEL_FILE_SUFFIXES = (".onnx", ".tflite", ".mlpackage")
+# model files run as they are: name suffix (any case: a Windows export's .ONNX too) -> format
+MODEL_FILE_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".mlpackage": "coreml"}
 MAX_INPUT_ELEMENTS = 2**28  # 1 GiB of float32: a larger input is a typo, not a benchmark
 _OPTIONS = re.compile(r"\s+(--input-shape|--weights)\s+")
 _CALL_HELP = "a name, or a call with literal arguments like make(0.5, width=2)"
@@ -175,10 +176,16 @@ def parse_factory_args(text: str) -> tuple[tuple, dict[str, Any]]:
     raise BenchError(f"--factory-args '{text}' must be a JSON object (keyword arguments) or a list (positional ones)")
 
 
+def model_file_format(path: str | Path) -> str | None:
+    """The format of a model file by its name (``onnx``, ``tflite``, ``coreml``; the suffix in any
+    case), None for any other name. The content is checked against it by ``export.base.read_model_file``."""
+    return MODEL_FILE_FORMATS.get(Path(path).suffix.lower())
+
+
 def is_model_file(text: str) -> bool:
-    """A model file measured as it is (``.onnx``, ``.tflite``, ``.mlpackage``), not a factory or a name."""
+    """A model file measured as it is (``.onnx``, ``.tflite``, ``.mlpackage``, any case), not a factory or a name."""
     head = split_options(text)[0]
-    return Path(head).suffix in MODEL_FILE_SUFFIXES and not is_user_reference(head)
+    return model_file_format(head) is not None and not is_user_reference(head)
 
 
 def is_user_reference(text: str) -> bool:

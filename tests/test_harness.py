@@ -194,15 +194,22 @@ def test_bench_store_environment_variable_sets_the_default(bench_cli, tiny_files
     assert len(Store(str(store)).measurement_rows()) == 1
 
 
-def test_a_model_file_named_twice_is_measured_once_under_its_first_name(bench_cli, tiny_files, tmp_path: Path) -> None:
+def test_a_model_file_named_twice_is_measured_once_and_any_suffix_case_is_a_model_file(
+    bench_cli, tiny_files, tmp_path: Path
+) -> None:
     onnx = tiny_files["onnx"]
     link = tmp_path / "same.onnx"
     link.symlink_to(onnx)
     relative = os.path.relpath(onnx, ROOT)  # bench_cli runs in ROOT
+    upper = tmp_path / "SHIPPED.ONNX"  # a copy under a Windows-style name: another file, a model file all the same
+    upper.write_bytes(onnx.read_bytes())
     store = tmp_path / "s.sqlite"
-    result = bench_cli("run", "-m", relative, "-m", str(onnx), "-m", str(link), "--store", str(store), *FAST)
+    result = bench_cli("run", "-m", relative, "-m", str(onnx), "-m", str(link), "-m", str(upper), "--store", str(store),
+                       *FAST)  # fmt: skip
     assert result.code == 0, result.stderr
-    assert [r["model"] for r in Store(str(store)).measurement_rows()] == [relative]
+    rows = Store(str(store)).measurement_rows()
+    expected = [(relative, "onnx", "ok"), (str(upper), "onnx", "ok")]
+    assert [(r["model"], r["format"], r["status"]) for r in rows] == expected
 
 
 def test_zoo_model_run_records_macs_and_gflops(bench_cli, tmp_path: Path) -> None:

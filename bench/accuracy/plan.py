@@ -77,7 +77,7 @@ def scored_file(text: str, batch: int | None) -> ModelFile:
     name = Path(text).name
     if not path.exists():
         raise BenchError(f"model file not found: {text}")
-    if path.is_dir() and path.suffix != ".mlpackage":
+    if path.is_dir() and path.suffix.lower() != ".mlpackage":
         raise BenchError(f"{text} is a folder, not a model file")
     fmt, precision = read_model_file(path)  # the format checked against the content
     try:

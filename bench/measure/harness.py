@@ -31,10 +31,9 @@ from bench.measure.stats import LatencyStats
 from bench.measure.thermal import ThermalRecord
 from bench.results.store import Store
 from bench.runtimes.base import DEFAULT_RUNTIME, get_runtime
-from export.reference import is_model_file
+from export.reference import is_model_file, model_file_format
 
 RETRY_DELAY_S = 2.0
-DIRECT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".mlpackage": "coreml"}  # model files run as they are
 
 
 @dataclass
@@ -86,7 +85,7 @@ def plan_cells(
 
     base = []
     for model in models:
-        direct = DIRECT_SUFFIXES.get(Path(model).suffix) if is_model_file(model) else None
+        direct = model_file_format(model) if is_model_file(model) else None
         for fmt in [direct] if direct else formats:
             chosen = [r for r in (runtimes or default_for(fmt)) if get_runtime(r).format == fmt]
             for precision in [_file_precision(model)] if direct else ["fp32"] if fmt == "pytorch" else precisions:
@@ -224,7 +223,7 @@ def _direct_file(path: str) -> tuple[Workload | None, str | None]:
     if not file.exists():
         return None, f"model file not found: {file}"
     try:
-        declared, _ = get_exporter(DIRECT_SUFFIXES[file.suffix]).io_signature(file)
+        declared, _ = get_exporter(model_file_format(file)).io_signature(file)
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a failed cell, not a crash
         return None, f"cannot read {file.name}: {type(exc).__name__}: {str(exc).strip()[:200]}"
     tensors = []

@@ -100,12 +100,11 @@ def tool_inputs(workload) -> tuple[dict, ...]:
     signature cannot be read (the tool then fills inputs its own way)."""
     if len(workload.inputs) == 1 and workload.inputs.tensors[0].dtype.startswith("float"):
         return ()
-    from bench.measure.harness import DIRECT_SUFFIXES
     from export.base import get_exporter
+    from export.reference import model_file_format
 
-    suffix = Path(workload.path).suffix
     try:
-        declared, _ = get_exporter(DIRECT_SUFFIXES[suffix]).io_signature(Path(workload.path))
+        declared, _ = get_exporter(model_file_format(workload.path)).io_signature(Path(workload.path))
     except Exception:  # noqa: BLE001 - unreadable here: the tool reads the file itself
         return ()
     return tuple(
