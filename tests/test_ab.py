@@ -153,6 +153,7 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_head_working_tree_with_a_wider_conv_is_a_regression(repo: Path, tmp_path: Path) -> None:
     (repo / "net.py").write_text(NET.replace("width=8", "width=32"))  # uncommitted: head = working tree
     temp = tmp_path / "tmp"
@@ -224,6 +225,7 @@ def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other
     assert [r["status"] for r in Store(str(store), create=False).list_runs()] == ["finished"]
 
 
+@pytest.mark.slow
 def test_a_killed_agent_drops_its_round_and_says_so(tiny_files, tmp_path: Path) -> None:
     model = str(tiny_files["onnx"])
     args = ["ab", "--a", model, "--b", model, "--rounds", "4", "--seed", "0", "--json"]

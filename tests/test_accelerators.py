@@ -213,6 +213,7 @@ def by_accelerator(rows: list[dict]) -> dict[str, dict]:
     return {r["accelerator"]: r for r in rows}
 
 
+@pytest.mark.slow
 def test_a_fully_delegated_gpu_cell_is_stored_with_coverage_1_and_its_own_latency(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:
@@ -232,6 +233,7 @@ def test_a_fully_delegated_gpu_cell_is_stored_with_coverage_1_and_its_own_latenc
     assert gpu["source"]["output_check"]["status"] == "not checked"  # no inference_diff in this profile
 
 
+@pytest.mark.slow
 def test_one_unsupported_op_gives_a_partial_cell_and_require_full_delegation_fails_it(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:
@@ -254,6 +256,7 @@ def test_one_unsupported_op_gives_a_partial_cell_and_require_full_delegation_fai
     assert f"took only {truth['replaced']} of {truth['total']} nodes" in row["error"]
 
 
+@pytest.mark.slow
 def test_a_refused_delegate_is_a_failed_cell_with_the_tools_reason_and_no_latency(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:
@@ -266,6 +269,7 @@ def test_a_refused_delegate_is_a_failed_cell_with_the_tools_reason_and_no_latenc
     assert "GPU acceleration is unsupported on this platform" in row["error"]
 
 
+@pytest.mark.slow
 def test_nnapi_cannot_fall_back_to_its_cpu_reference_unless_asked(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:
@@ -291,6 +295,7 @@ def test_nnapi_cannot_fall_back_to_its_cpu_reference_unless_asked(
     ("unsupported", "outcome"),
     [([], "full"), (["ReduceMean"], "partial"), (["Conv", "Relu", "ReduceMean", "Gemm"], "none"), (None, "failure")],
 )
+@pytest.mark.slow
 def test_perf_test_execution_providers_follow_the_same_rule(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path, unsupported, outcome: str
 ) -> None:
@@ -309,6 +314,7 @@ def test_perf_test_execution_providers_follow_the_same_rule(
         assert ("took none" if outcome == "none" else "NNAPI is not supported in this build") in row["error"]
 
 
+@pytest.mark.slow
 def test_inference_diff_checks_the_delegates_outputs_and_flags_wrong_ones(
     bench_cli, emulated_pixel, tiny_files, tmp_path: Path
 ) -> None:
@@ -359,6 +365,7 @@ def test_a_zoo_model_on_cuda_through_the_agent_is_measured_with_nvml_energy(benc
     assert cuda["median_ms"] != cells["cpu"]["median_ms"]
 
 
+@pytest.mark.slow
 def test_probe_on_the_phone_says_which_accelerators_work(bench_cli, emulated_pixel) -> None:
     simulate(emulated_pixel, {"gpu": {}, "hexagon": {"create": False}})
     result = bench_cli("devices", "--device-file", str(emulated_pixel.profile))

@@ -60,6 +60,7 @@ def check_exports_keep_accuracy(bench_cli, digits, factory: str, store: Path) ->
     assert all(r["artifact_sha256"] for r in stored if r["format"] != "pytorch")
 
 
+@pytest.mark.slow
 def test_exported_convnet_keeps_its_accuracy_in_fp32_fp16_and_int8_static(bench_cli, digits, tmp_path: Path) -> None:
     check_exports_keep_accuracy(bench_cli, digits, "convnet", tmp_path / "s.sqlite")
 
@@ -69,6 +70,7 @@ def test_exported_vit_keeps_its_accuracy_in_fp32_fp16_and_int8_static(bench_cli,
     check_exports_keep_accuracy(bench_cli, digits, "vit", tmp_path / "s.sqlite")
 
 
+@pytest.mark.slow
 def test_an_outlier_activation_channel_collapses_under_int8_static_and_is_flagged(
     bench_cli, digits, tmp_path: Path
 ) -> None:
@@ -98,6 +100,7 @@ def test_an_outlier_activation_channel_collapses_under_int8_static_and_is_flagge
     assert gate.code == 1 and "REGRESSION:" in gate.stdout and "accuracy collapse (top-1" in gate.stdout
 
 
+@pytest.mark.slow
 def test_int8_input_and_output_tensors_for_npus_keep_the_accuracy(bench_cli, digits, tmp_path: Path) -> None:
     result, rows = accuracy(
         bench_cli, digits, "convnet", "-f", "tflite", "--precision", "int8-static", "--io", "int8",
@@ -113,6 +116,7 @@ def test_int8_input_and_output_tensors_for_npus_keep_the_accuracy(bench_cli, dig
     assert_one_line_error(bench_cli("accuracy", "x.py:f", "--data", str(tmp_path), "--io", "int4"), "--io int4")
 
 
+@pytest.mark.slow
 def test_without_a_calibration_folder_int8_static_sets_images_of_the_data_aside(
     bench_cli, digits, tmp_path: Path
 ) -> None:
@@ -127,6 +131,7 @@ def test_without_a_calibration_folder_int8_static_sets_images_of_the_data_aside(
     assert "set aside (not scored)" in result.stderr
 
 
+@pytest.mark.slow
 def test_corrupt_and_unreadable_images_are_skipped_and_counted(bench_cli, digits, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(digits["heldout"], data)
@@ -143,6 +148,7 @@ def test_corrupt_and_unreadable_images_are_skipped_and_counted(bench_cli, digits
     assert note.startswith("3 images could not be decoded") and "5/notes.png" in note and "7/gone.png" in note
 
 
+@pytest.mark.slow
 def test_bad_data_and_calibration_folders_are_one_line_errors(bench_cli, digits, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -175,6 +181,7 @@ def test_export_of_int8_static_without_calibration_images_names_the_option(bench
     assert_one_line_error(result, "--calibration DIR")
 
 
+@pytest.mark.slow
 def test_bench_run_of_int8_static_says_how_to_measure_it(bench_cli) -> None:
     result = bench_cli("run", "-m", "mobilenetv2_100", "--precision", "int8-static")
     assert_one_line_error(result, "bench export MODEL --precision int8-static --calibration DIR --out OUT")
@@ -240,6 +247,7 @@ def _with_input_type(source: Path, target: Path, elem_type: int) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_batch_and_reference(
     bench_cli, bench_here, digits, tmp_path: Path
 ) -> None:

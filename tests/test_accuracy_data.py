@@ -532,6 +532,7 @@ def digits(tmp_path_factory) -> dict[str, Path]:
     return {"all": root, **train_digits_models(root, tmp_path_factory.mktemp("digits-models"))}
 
 
+@pytest.mark.slow
 def test_digits_are_an_imagefolder_of_1797_labelled_images(digits: dict[str, Path]):
     ds = load_dataset(digits["all"])
     assert ds.n_images == 1797 and ds.classes == tuple(str(i) for i in range(10))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import assert_one_line_error
 
 
@@ -22,6 +23,7 @@ def test_version(bench_cli) -> None:
     assert result.code == 0 and result.stdout.strip() == f"bench {bench.__version__}"
 
 
+@pytest.mark.slow
 def test_models_json_has_measured_and_published_numbers(bench_cli, results_dir: Path) -> None:
     result = bench_cli("models", "edgevit*", "--json")
     assert result.code == 0, result.stderr
@@ -34,6 +36,7 @@ def test_models_json_has_measured_and_published_numbers(bench_cli, results_dir: 
     assert (results_dir / "cache" / "macs.json").is_file()
 
 
+@pytest.mark.slow
 def test_models_table_uses_the_cache_on_a_second_call(bench_cli, results_dir: Path) -> None:
     first = bench_cli("models", "edgevit_xxs")
     cache = json.loads((results_dir / "cache" / "macs.json").read_text())
@@ -44,12 +47,14 @@ def test_models_table_uses_the_cache_on_a_second_call(bench_cli, results_dir: Pa
     assert json.loads(second.stdout)[0]["macs_g"] == 2.0
 
 
+@pytest.mark.slow
 def test_models_suite_filter(bench_cli) -> None:
     result = bench_cli("models", "deit*", "--suite", "default", "--json")
     names = [r["name"] for r in json.loads(result.stdout)]
     assert names == ["deit_tiny_patch16_224", "deit_small_patch16_224"]
 
 
+@pytest.mark.slow
 def test_flops_json_lists_modules_cross_check_and_skipped_ops(bench_cli) -> None:
     result = bench_cli("flops", "shiftvit_tiny_light", "--depth", "1", "--json")
     assert result.code == 0, result.stderr
@@ -61,6 +66,7 @@ def test_flops_json_lists_modules_cross_check_and_skipped_ops(bench_cli) -> None
     assert report["skipped_ops"]["aten::gelu"] == 12
 
 
+@pytest.mark.slow
 def test_flops_table_says_macs(bench_cli) -> None:
     result = bench_cli("flops", "edgevit_xxs")
     assert result.code == 0
@@ -72,25 +78,26 @@ def test_unknown_model_exits_2_with_closest_names(bench_cli) -> None:
     assert_one_line_error(bench_cli("flops", "edgevit_xx"), "unknown model 'edgevit_xx'", "edgevit_xxs")
 
 
-def test_pattern_matching_nothing_exits_2(bench_cli) -> None:
-    assert_one_line_error(bench_cli("models", "nothing*"), "no zoo model matches")
+def test_pattern_matching_nothing_exits_2(bench_here) -> None:
+    assert_one_line_error(bench_here("models", "nothing*"), "no zoo model matches")
 
 
-def test_unknown_suite_exits_2(bench_cli) -> None:
-    assert_one_line_error(bench_cli("models", "--suite", "huge"), "unknown suite 'huge'", "default")
+def test_unknown_suite_exits_2(bench_here) -> None:
+    assert_one_line_error(bench_here("models", "--suite", "huge"), "unknown suite 'huge'", "default")
 
 
-def test_missing_weights_file_exits_2_with_the_path(bench_cli, tmp_path: Path) -> None:
+def test_missing_weights_file_exits_2_with_the_path(bench_here, tmp_path: Path) -> None:
     missing = tmp_path / "nope.pth"
-    assert_one_line_error(bench_cli("flops", "edgevit_xxs", "--weights", str(missing)), str(missing))
+    assert_one_line_error(bench_here("flops", "edgevit_xxs", "--weights", str(missing)), str(missing))
 
 
-def test_weights_file_that_is_not_a_checkpoint_exits_2(bench_cli, tmp_path: Path) -> None:
+def test_weights_file_that_is_not_a_checkpoint_exits_2(bench_here, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth"
     junk.write_text("this is not a checkpoint\n")
-    assert_one_line_error(bench_cli("flops", "edgevit_xxs", "--weights", str(junk)), "not a PyTorch checkpoint")
+    assert_one_line_error(bench_here("flops", "edgevit_xxs", "--weights", str(junk)), "not a PyTorch checkpoint")
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_model_exits_2(bench_cli, tmp_path: Path) -> None:
     import torch
 
@@ -106,6 +113,7 @@ def test_nonsense_option_value_exits_2_without_traceback(bench_cli) -> None:
     assert result.code == 2 and "Traceback" not in result.stderr and "--depth" in result.stderr
 
 
+@pytest.mark.slow
 def test_run_logs_one_line_per_finished_cell_when_stdout_is_not_a_terminal(
     bench_cli, tiny_files, tmp_path: Path
 ) -> None:
@@ -126,6 +134,7 @@ def test_run_logs_one_line_per_finished_cell_when_stdout_is_not_a_terminal(
     assert sum(" on host: median " in line for line in as_json.stderr.splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_run_json_rows_carry_the_run_id_that_bench_results_takes(bench_cli, tiny_files, tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
     result = bench_cli("run", "-m", str(tiny_files["onnx"]), "--format", "onnx", "--threads", "1,2", "--store", store,

@@ -232,6 +232,7 @@ def stores(world: World) -> st.SearchStrategy[list[str]]:
 # --- the commands --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=400)
 @given(data=st.data())
 def test_fuzz_results_and_baselines(env: World, data: st.DataObject) -> None:
@@ -271,6 +272,7 @@ def test_fuzz_compare(env: World, data: st.DataObject) -> None:
     check(env, argv)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=150)
 @given(data=st.data())
 def test_fuzz_report(env: World, data: st.DataObject) -> None:

@@ -114,6 +114,7 @@ def two_runs(tmp_path_factory, tiny_files) -> dict:
     return {"store": store, "baseline": baseline, "candidate": candidate, "home": home}
 
 
+@pytest.mark.slow
 def test_slower_candidate_fails_the_gate_and_names_the_cell(bench_cli, two_runs: dict) -> None:
     md = two_runs["home"] / "summary.md"
     result = bench_cli(
@@ -149,6 +150,7 @@ def test_missing_cells_fail_only_with_strict(bench_cli, two_runs: dict) -> None:
     assert bench_cli(*args, "--store", two_runs["store"], "--strict").code == 1
 
 
+@pytest.mark.slow
 def test_baselines_are_saved_listed_and_compared_by_name(bench_cli, two_runs: dict, results_dir: Path) -> None:
     saved = bench_cli("baseline", "save", "main", "--run", two_runs["baseline"], "--store", two_runs["store"])
     assert saved.code == 0, saved.stderr

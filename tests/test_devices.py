@@ -78,12 +78,14 @@ def test_probe_host_reports_runtimes_and_why_energy_is_missing(bench_cli, tmp_pa
     assert "runtime onnxruntime" in result.stdout and "energy" in result.stdout
 
 
+@pytest.mark.slow
 def test_malformed_device_file_exits_2_with_file_and_line(bench_cli, tmp_path: Path) -> None:
     path = tmp_path / "dev.toml"
     path.write_text('name = "x"\ntransport = "local"\n[cpu]\nthreads = [0]\n')
     assert_one_line_error(bench_cli("run", "--device-file", str(path)), f"{path}:4", "positive integers")
 
 
+@pytest.mark.slow
 def test_run_on_a_device_file(bench_cli, tiny_files, tmp_path: Path) -> None:
     path = tmp_path / "box.toml"
     path.write_text('name = "box"\ntransport = "local"\n')

@@ -65,6 +65,7 @@ def user_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
 def test_onnx_fp32_matches_pytorch(name: str, artifacts_home: Path) -> None:
     artifact = export_model(resolve(name), "onnx", "fp32")
@@ -95,6 +96,7 @@ def test_coreml_converts_and_is_never_reported_verified_off_macos(name: str, art
         assert artifact.verification.reason.startswith("not verified: needs macOS")
 
 
+@pytest.mark.slow
 def test_tflite_fp16_and_int8_are_smaller_and_still_close(artifacts_home: Path) -> None:
     spec = resolve("edgevit_xxs")
     fp32 = export_model(spec, "tflite", "fp32")
@@ -107,6 +109,7 @@ def test_tflite_fp16_and_int8_are_smaller_and_still_close(artifacts_home: Path) 
     assert fp32.verification.max_abs_diff < fp16.verification.max_abs_diff < int8.verification.max_abs_diff
 
 
+@pytest.mark.slow
 def test_onnx_int8_is_dynamic_range_quantized(artifacts_home: Path) -> None:
     import onnx
 
@@ -147,6 +150,7 @@ def test_changed_settings_miss_the_cache(artifacts_home: Path, user_file: Path) 
     assert export_model(small, "onnx", "int8").cache_key != a.cache_key
 
 
+@pytest.mark.slow
 def test_different_weights_miss_the_cache_and_reach_the_artifact_from_the_command_line(
     artifacts_home: Path, bench_cli, tmp_path: Path
 ) -> None:
@@ -198,6 +202,7 @@ def test_out_dir_gets_a_copy(artifacts_home: Path, user_file: Path, tmp_path: Pa
 # --- the command line ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_export_json_is_the_only_stdout_and_a_converter_failure_is_recorded_while_the_rest_goes_on(
     bench_cli, user_file: Path
 ) -> None:
@@ -251,15 +256,15 @@ def test_export_json_is_the_only_stdout_and_a_converter_failure_is_recorded_whil
     assert result.code == 1 and "failed" in result.stdout and "numpy" in result.stdout
 
 
-def test_unknown_format_lists_the_supported(bench_cli) -> None:
+def test_unknown_format_lists_the_supported(bench_here) -> None:
     assert_one_line_error(
-        bench_cli("export", "edgevit_xxs", "--format", "tensorrt"), "unknown format 'tensorrt'", "onnx, tflite, coreml"
+        bench_here("export", "edgevit_xxs", "--format", "tensorrt"), "unknown format 'tensorrt'", "onnx, tflite, coreml"
     )
 
 
-def test_unknown_precision_lists_the_supported(bench_cli) -> None:
+def test_unknown_precision_lists_the_supported(bench_here) -> None:
     assert_one_line_error(
-        bench_cli("export", "edgevit_xxs", "--precision", "fp8"),
+        bench_here("export", "edgevit_xxs", "--precision", "fp8"),
         "does not support precision 'fp8'",
         "onnx: fp32,int8",
         "tflite: fp32,fp16,int8",
@@ -279,18 +284,18 @@ def test_missing_backend_names_the_pip_extra(bench_cli, hide_module) -> None:
     assert_one_line_error(result, "pip install 'edge-bench[coreml]'")
 
 
-def test_bad_user_model_references_exit_2(bench_cli, user_file: Path, tmp_path: Path) -> None:
-    assert_one_line_error(bench_cli("export", str(tmp_path / "none.py:f")), "model file not found")
-    assert_one_line_error(bench_cli("export", f"{user_file}:nothing"), "no callable 'nothing'")
-    assert_one_line_error(bench_cli("export", str(user_file)), "path/to/file.py:factory")
-    assert_one_line_error(bench_cli("export", f"{user_file}:small", "--input-shape", "1,3,x"), "--input-shape")
+def test_bad_user_model_references_exit_2(bench_here, user_file: Path, tmp_path: Path) -> None:
+    assert_one_line_error(bench_here("export", str(tmp_path / "none.py:f")), "model file not found")
+    assert_one_line_error(bench_here("export", f"{user_file}:nothing"), "no callable 'nothing'")
+    assert_one_line_error(bench_here("export", str(user_file)), "path/to/file.py:factory")
+    assert_one_line_error(bench_here("export", f"{user_file}:small", "--input-shape", "1,3,x"), "--input-shape")
 
 
-def test_weights_for_several_models_is_refused(bench_cli, tmp_path: Path) -> None:
+def test_weights_for_several_models_is_refused(bench_here, tmp_path: Path) -> None:
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"")
     assert_one_line_error(
-        bench_cli("export", "edgevit_xxs", "edgevit_xs", "--weights", str(weights)), "--weights applies to one model"
+        bench_here("export", "edgevit_xxs", "edgevit_xs", "--weights", str(weights)), "--weights applies to one model"
     )
 
 

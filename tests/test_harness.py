@@ -51,6 +51,7 @@ def test_plan_interleaves_repeats() -> None:
 # --- measuring ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_protocol_meets_min_runs_and_min_time(tiny_files, tmp_path: Path) -> None:
     harness = Harness(
         get_device("host"), Store(str(tmp_path / "s.sqlite")), Protocol(warmup=2, min_runs=30, min_time=0.5)
@@ -125,6 +126,7 @@ def test_unreadable_rapl_is_a_reason_not_a_number(tiny_files, tmp_path: Path) ->
 # --- the command line, end to end ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_stores_and_results_exports_every_format(bench_cli, tiny_files, tmp_path: Path) -> None:
     store = str(tmp_path / "store.sqlite")
     result = bench_cli(
@@ -184,6 +186,7 @@ def test_run_stores_and_results_exports_every_format(bench_cli, tiny_files, tmp_
     assert len(frame) == 4 and frame["samples_ms"].map(len).equals(frame["n_samples"])
 
 
+@pytest.mark.slow
 def test_bench_store_environment_variable_sets_the_default(bench_cli, tiny_files, tmp_path: Path) -> None:
     store = tmp_path / "env.sqlite"
     os.environ["BENCH_STORE"] = str(store)
@@ -212,6 +215,7 @@ def test_a_model_file_named_twice_is_measured_once_and_any_suffix_case_is_a_mode
     assert [(r["model"], r["format"], r["status"]) for r in rows] == expected
 
 
+@pytest.mark.slow
 def test_zoo_model_run_records_macs_and_gflops(bench_cli, tmp_path: Path) -> None:
     store = str(tmp_path / "zoo.sqlite")
     result = bench_cli("run", "-m", "mobilenetv2_100", "--format", "onnx", "--store", store, "--json", *FAST)
@@ -221,6 +225,7 @@ def test_zoo_model_run_records_macs_and_gflops(bench_cli, tmp_path: Path) -> Non
     assert row["gflops_per_s"] == pytest.approx(2 * row["macs"] / (row["median_ms"] / 1e3) / 1e9)
 
 
+@pytest.mark.slow
 def test_corrupt_artifact_is_a_failed_row_and_the_suite_goes_on(bench_cli, tiny_files, tmp_path: Path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(tiny_files["onnx"].read_bytes()[:2000])
@@ -232,6 +237,7 @@ def test_corrupt_artifact_is_a_failed_row_and_the_suite_goes_on(bench_cli, tiny_
     assert "broken.onnx" in rows[0]["error"]
 
 
+@pytest.mark.slow
 def test_two_processes_writing_one_store_lose_no_rows(tiny_files, tmp_path: Path) -> None:
     store = str(tmp_path / "shared.sqlite")
     env = {**os.environ, "BENCH_RESULTS": str(tmp_path / "r"), "PYTHONWARNINGS": "ignore"}
@@ -306,8 +312,8 @@ def test_sigint_keeps_finished_cells_and_resume_runs_only_the_rest(tiny_files, t
 # --- bad input ----------------------------------------------------------------------------------------------
 
 
-def test_unknown_device_exits_2(bench_cli) -> None:
-    assert_one_line_error(bench_cli("run", "--device", "pixel9000"), "unknown device 'pixel9000'", "host")
+def test_unknown_device_exits_2(bench_here) -> None:
+    assert_one_line_error(bench_here("run", "--device", "pixel9000"), "unknown device 'pixel9000'", "host")
 
 
 @pytest.mark.parametrize(
@@ -325,8 +331,9 @@ def test_unknown_device_exits_2(bench_cli) -> None:
         (["--resume"], "nothing to resume"),
     ],
 )
-def test_nonsense_run_options_exit_2(bench_cli, tmp_path: Path, args: list[str], fragment: str) -> None:
-    assert_one_line_error(bench_cli("run", "-m", "edgevit_xxs", "--store", str(tmp_path / "s.sqlite"), *args), fragment)
+def test_nonsense_run_options_exit_2(bench_here, tmp_path: Path, args: list[str], fragment: str) -> None:
+    result = bench_here("run", "-m", "edgevit_xxs", "--store", str(tmp_path / "s.sqlite"), *args)
+    assert_one_line_error(result, fragment)
 
 
 def test_runtime_not_installed_names_the_extra(bench_cli, hide_module, tmp_path: Path) -> None:
@@ -335,8 +342,8 @@ def test_runtime_not_installed_names_the_extra(bench_cli, hide_module, tmp_path:
     assert_one_line_error(result, "pip install 'edge-bench[onnx]'")
 
 
-def test_bad_store_url_exits_2(bench_cli) -> None:
-    assert_one_line_error(bench_cli("results", "--store", "nosuchdb://x/y"), "bad store URL")
+def test_bad_store_url_exits_2(bench_here) -> None:
+    assert_one_line_error(bench_here("results", "--store", "nosuchdb://x/y"), "bad store URL")
 
 
 def test_unknown_results_format_exits_2(bench_cli, tmp_path: Path) -> None:
@@ -345,6 +352,7 @@ def test_unknown_results_format_exits_2(bench_cli, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_runtime_options_reach_the_runtime(bench_cli, tiny_files, tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
     result = bench_cli(

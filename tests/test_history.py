@@ -75,6 +75,7 @@ def test_history_of_nothing_stored_is_a_one_line_error(bench_cli, history_store,
         assert db.execute("select count(*) from measurements").fetchone()[0] == 24  # nothing changed
 
 
+@pytest.mark.slow
 def test_report_plots_the_history_of_a_cell_stored_in_three_runs_and_none_for_fewer(bench_cli, tmp_path: Path) -> None:
     """Six runs of cell 'm' (a 20% step from the fourth commit on) and two runs of cell 'few': the
     report's history section has one embedded plot, for 'm', with its step named."""

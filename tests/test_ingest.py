@@ -19,6 +19,7 @@ def ingest(bench_cli, tmp_path: Path, text: str, *args: str):
     return bench_cli("ingest", str(log), "--store", str(tmp_path / "s.sqlite"), *args)
 
 
+@pytest.mark.slow
 def test_a_benchmark_model_log_becomes_a_measurement_that_says_what_it_lacked(bench_cli, tmp_path: Path) -> None:
     result = ingest(bench_cli, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "pixel6",
                     "-m", "mobilenetv2_100", "--threads", "4", "--json")  # fmt: skip
@@ -73,6 +74,7 @@ def test_bad_ingest_arguments_are_one_line_errors(bench_here, tmp_path: Path) ->
     assert_one_line_error(missing, "cannot read")
 
 
+@pytest.mark.slow
 def test_an_older_store_is_upgraded_in_place(bench_cli, tmp_path: Path) -> None:
     # processes, not bench_here: the store file is renamed and altered between commands, as only a
     # finished process (whose connections are closed) leaves it

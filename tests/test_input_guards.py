@@ -72,6 +72,7 @@ def ingest_plain(bench_cli, tmp_path: Path, store: Path, *extra: str):
 # --- 4: never write to another program's database ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_foreign_database_is_refused_and_left_byte_for_byte(bench_cli, tmp_path: Path) -> None:
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as db:
@@ -87,6 +88,7 @@ def test_a_foreign_database_is_refused_and_left_byte_for_byte(bench_cli, tmp_pat
         assert db.execute("select reading, label from measurements").fetchall() == [(1.5, "theirs")]
 
 
+@pytest.mark.slow
 def test_a_store_of_a_newer_bench_says_so_before_naming_its_new_tables(bench_cli, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     assert ingest_plain(bench_cli, tmp_path, store).code == 0
@@ -118,6 +120,7 @@ def test_a_damaged_store_is_one_line_for_reading_and_writing(
     assert_one_line_error(ingest_plain(bench_cli, tmp_path, store), "is damaged", fragment)
 
 
+@pytest.mark.slow
 def test_a_schema_version_that_is_not_a_number_is_exit_2(bench_cli, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     assert ingest_plain(bench_cli, tmp_path, store).code == 0
@@ -147,6 +150,7 @@ def test_reading_commands_never_create_a_store(bench_cli, tmp_path: Path, comman
     assert made(tmp_path) == []  # neither the store nor its folder nor the report folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("older", [False, True], ids=["current", "schema-3"])
 def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, older: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-ro-"))  # outside pytest's private tmp: other users may enter
@@ -194,6 +198,7 @@ def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, ol
 # --- 6: what is stored is what ran ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_absent_execution_provider_is_refused_before_any_work_and_used_ones_are_recorded(
     bench_cli, conv_onnx: Path, tmp_path: Path
 ) -> None:
@@ -218,6 +223,7 @@ def test_an_absent_execution_provider_is_refused_before_any_work_and_used_ones_a
 # --- 7: energies below zero are an error with the numbers, never a row --------------------------
 
 
+@pytest.mark.slow
 def test_idle_power_above_the_mean_power_is_exit_2_with_the_numbers(bench_cli, tmp_path: Path) -> None:
     csv, store = tmp_path / "power.csv", tmp_path / "s.sqlite"
     csv.write_text(MONSOON)  # 2.0 J over 2 s: 1 W on average
@@ -426,6 +432,7 @@ def test_one_range_check_serves_the_cli_and_the_protocol() -> None:
 # --- 12: one-line errors instead of tracebacks ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_outputs_that_cannot_be_written_are_one_line_errors(bench_cli, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     assert ingest_plain(bench_cli, tmp_path, store).code == 0
@@ -447,6 +454,7 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(bench_cli, tmp_path:
     assert rows(store) == [("m", "tflite", "fp32", "litert", "ok")]
 
 
+@pytest.mark.slow
 def test_bad_files_and_addresses_are_one_line_errors(bench_cli, tmp_path: Path) -> None:
     latin1 = tmp_path / "latin1.toml"
     latin1.write_bytes('name = "caf\xe9"\ntransport = "local"\n'.encode("latin-1"))

@@ -46,6 +46,7 @@ def built(request) -> Built:
     return Built(request.param)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("built", ALL, indirect=True)
 def test_forward_at_default_input_gives_class_logits(built: Built) -> None:
     assert built.eval_when_created
@@ -183,6 +184,7 @@ def _export(built: Built) -> None:
         assert torch.allclose(exported.module()(built.x), built.out, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("built", ONE_PER_FAMILY, indirect=True)
 def test_family_traces_without_data_dependent_control_flow(built: Built) -> None:
     _export(built)

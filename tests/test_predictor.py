@@ -176,6 +176,7 @@ def mobilenet_files(tmp_path_factory, zoo_artifacts: Path) -> dict[str, Path]:
             os.environ["BENCH_RESULTS"] = saved
 
 
+@pytest.mark.slow
 def test_nodes_read_from_the_onnx_file_are_the_nodes_onnxruntime_profiles(mobilenet_files, tmp_path: Path) -> None:
     import onnxruntime as ort
 
@@ -220,12 +221,14 @@ def test_tflite_nodes_are_the_files_operators_and_their_profiled_times_add_up(mo
 # --- the commands -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_predict_without_a_trained_predictor_names_the_command_that_trains_one(bench_cli) -> None:
     result = bench_cli("predict", "mobilenetv2_100", "--runtime", "litert")
     assert_one_line_error(result, "no latency predictor for host / litert / cpu x1",
                           "bench predictor train --device host --runtime litert")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_predictor_trained_for_another_runtime_version(bench_cli, results_dir: Path) -> None:
     import sklearn
 
@@ -239,6 +242,7 @@ def test_predict_refuses_a_predictor_trained_for_another_runtime_version(bench_c
                           "bench predictor train --device host --runtime onnxruntime")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_prediction_is_refused_where_it_cannot_be_made(bench_cli) -> None:
     assert_one_line_error(
         bench_cli("predictor", "train", "--runtime", "coreml"), "supports runtimes onnxruntime, litert"

@@ -140,6 +140,7 @@ def test_profile_json_is_the_only_stdout(bench_cli, tiny_files) -> None:
     assert {"block", "ms", "share", "macs"} <= set(data["blocks"][0])
 
 
+@pytest.mark.slow
 def test_unsupported_profiling_names_the_runtimes_that_support_it(bench_cli) -> None:
     assert_one_line_error(
         bench_cli("profile", "edgevit_xxs", "--runtime", "coreml"), "not supported by coreml", "onnxruntime, litert"

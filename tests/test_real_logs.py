@@ -468,6 +468,7 @@ def test_each_run_of_a_pasted_tf113_session_is_read_whole() -> None:
         )
 
 
+@pytest.mark.slow
 def test_the_threads_a_log_states_are_read_and_must_agree_with_the_command_line(bench_cli, tmp_path: Path) -> None:
     assert (parse_benchmark_model(TI_AM62).threads, parse_benchmark_model(GPU_43541).threads) == (4, 4)
     assert parse_perf_test(ORT_2020).threads is None  # "intra_op_num_threads to 0": onnxruntime's default
@@ -587,6 +588,7 @@ def ingest(bench_cli, tmp_path: Path, name: str, text: str, *args: str):
     return bench_cli("ingest", str(path), "--store", str(tmp_path / "s.sqlite"), "--device", "d", "-m", "m", *args)
 
 
+@pytest.mark.slow
 def test_ingest_real_logs_and_power_logs(bench_cli, tmp_path: Path) -> None:
     row = json.loads(ingest(bench_cli, tmp_path, "a.log", TF114, "--tool", "benchmark_model", "--json").stdout)
     assert (row["first_ms"], row["init_ms"], row["mean_ms"]) == pytest.approx((751.932, 21.039, 747.733))

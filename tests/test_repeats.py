@@ -37,6 +37,7 @@ def _markdown_rows(text: str) -> dict[str, dict[str, str]]:
     return {row["model"]: row for row in rows}
 
 
+@pytest.mark.slow
 def test_report_and_results_show_the_spread_of_repeat_medians_beside_the_pooled_ci(
     bench_cli, repeats_store: Path, tmp_path: Path
 ) -> None:

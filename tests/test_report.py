@@ -108,6 +108,7 @@ def report_store(tmp_path_factory, tiny_files, zoo_artifacts) -> str:
     return store
 
 
+@pytest.mark.slow
 def test_report_writes_plots_markdown_and_html(bench_cli, report_store: str, tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = bench_cli("report", "--out", str(out), "--store", report_store)
@@ -124,6 +125,7 @@ def test_report_writes_plots_markdown_and_html(bench_cli, report_store: str, tmp
     assert "published top-1 (%), ImageNet-1k" in page
 
 
+@pytest.mark.slow
 def test_measured_accuracy_replaces_published(bench_cli, report_store: str, tmp_path: Path) -> None:
     acc = tmp_path / "acc.csv"
     acc.write_text("model,top1\nmobilenetv2_100,70.1\n")
@@ -133,6 +135,7 @@ def test_measured_accuracy_replaces_published(bench_cli, report_store: str, tmp_
     assert "70.1" in (out / "summary.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_html_report_renders_in_headless_chromium(bench_cli, report_store: str, tmp_path: Path) -> None:
     out = tmp_path / "report"
@@ -177,6 +180,7 @@ def test_report_on_an_empty_store_exits_2(bench_cli, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_report_with_a_bad_accuracy_file_exits_2(bench_cli, report_store: str, tmp_path: Path) -> None:
     acc = tmp_path / "acc.csv"
     acc.write_text("name;accuracy\n")
@@ -185,11 +189,13 @@ def test_report_with_a_bad_accuracy_file_exits_2(bench_cli, report_store: str, t
     )
 
 
+@pytest.mark.slow
 def test_report_json_roundtrip_keeps_samples(bench_cli, report_store: str) -> None:
     rows = json.loads(bench_cli("results", "--format", "json", "--store", report_store).stdout)
     assert {r["model"] for r in rows} >= {HOSTILE, "mobilenetv2_100"}
 
 
+@pytest.mark.slow
 def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
     bench_cli, report_store: str, tmp_path: Path
 ) -> None:
@@ -221,6 +227,7 @@ def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
     assert "filled = measured (bench accuracy), hollow = published" in page and "/data/val, 500 images" in page
 
 
+@pytest.mark.slow
 def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, report_store: str, tmp_path: Path) -> None:
     from test_tool_output import INFO
 
@@ -244,6 +251,7 @@ def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, repo
     assert "249.60 (mean)" not in md  # this build printed a median
 
 
+@pytest.mark.slow
 def test_a_median_that_is_the_tools_mean_says_so(bench_cli, report_store: str, tmp_path: Path) -> None:
     from test_tool_output import PLAIN
 

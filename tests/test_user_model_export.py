@@ -141,6 +141,7 @@ class _Scale(torch.nn.Module):
         return x * self.scale
 
 
+@pytest.mark.slow
 def test_export_cli_exits_1_on_an_export_neither_verified_nor_checked(bench_cli) -> None:
     result = bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx", "--json")
     assert result.code == 1
@@ -148,6 +149,7 @@ def test_export_cli_exits_1_on_an_export_neither_verified_nor_checked(bench_cli)
     assert row["verified"] is None and "PyTorch itself" in row["verification"]["reason"]
 
 
+@pytest.mark.slow
 def test_export_cli_takes_the_input_range_and_skips_a_precision_one_format_lacks(bench_cli) -> None:
     result = bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx,tflite",
                        "--precision", "fp16", "--input-range", "0,1", "--json")  # fmt: skip
@@ -157,6 +159,7 @@ def test_export_cli_takes_the_input_range_and_skips_a_precision_one_format_lacks
     assert "skipped onnx fp16: onnx has no fp16" in result.stderr
 
 
+@pytest.mark.slow
 def test_export_cli_retries_a_cached_failure_only_when_asked(bench_cli) -> None:
     args = ["export", f"{KINDS}:adaptive_max_pool", "--input-shape", "1,3,16,16", "--format", "onnx", "--json"]
     first, again, retried = bench_cli(*args), bench_cli(*args), bench_cli(*args, "--retry-failed")
@@ -344,6 +347,7 @@ def test_a_helper_named_like_the_zoo_package_is_the_users(results: Path) -> None
     assert hasattr(zoo, "create_model")  # this program's zoo is back in place afterwards
 
 
+@pytest.mark.slow
 def test_bad_input_files_and_shapes_are_exit_2_before_any_export(bench_cli, tmp_path: Path) -> None:
     from conftest import assert_one_line_error
 
@@ -362,6 +366,7 @@ def test_bad_input_files_and_shapes_are_exit_2_before_any_export(bench_cli, tmp_
     )
 
 
+@pytest.mark.slow
 def test_bench_run_does_not_measure_an_export_that_was_not_verified(bench_cli) -> None:
     result = bench_cli("run", "-m", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx",
                        "--min-runs", "5", "--min-time", "0", "--json")  # fmt: skip
@@ -371,6 +376,7 @@ def test_bench_run_does_not_measure_an_export_that_was_not_verified(bench_cli) -
     assert rows[0]["status"] == "failed" and "neither verified nor checked" in rows[0]["error"]
 
 
+@pytest.mark.slow
 def test_bench_run_measures_a_model_with_two_inputs_given_by_repeated_input_shapes(bench_cli, results: Path) -> None:
     result = bench_cli(
         "run", "-m", f"{KINDS}:image_and_tokens", "--input-shape", "image:1,3,16,16", "--input-shape", "ids:1,6:int64",
@@ -385,6 +391,7 @@ def test_bench_run_measures_a_model_with_two_inputs_given_by_repeated_input_shap
     assert_one_line_error(one, "forward takes 2 input(s) (image, ids)", "'image:SHAPE;ids:SHAPE'")
 
 
+@pytest.mark.slow
 def test_two_processes_exporting_one_artifact_at_once_export_it_once(results_dir: Path) -> None:
     """A second `bench export` sharing the results folder waits for the first and takes its artifact from
     the cache, instead of deleting the folder the first is writing."""

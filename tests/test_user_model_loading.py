@@ -45,6 +45,7 @@ def params(spec) -> int:
 # --- loading a model file (fault 6) ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_dataclass_config_under_future_annotations_loads_and_exports(bench_cli) -> None:
     (artifact,) = exported(
         bench_cli("export", f"{MODELS}/load_dataclass_config.py:make", "--input-shape", SHAPE, "--json")
@@ -137,6 +138,7 @@ def test_factory_arguments_reach_the_factory_in_both_syntaxes() -> None:
     assert mixed.build().fc.out_features == 5 and mixed.reference.startswith(f"{file}:make(0.5, classes=5)")
 
 
+@pytest.mark.slow
 def test_factory_args_option_reaches_the_factory_through_the_cli(bench_cli) -> None:
     (artifact,) = exported(
         bench_cli(
@@ -153,6 +155,7 @@ def test_factory_args_option_reaches_the_factory_through_the_cli(bench_cli) -> N
     assert artifact["verified"] is True
 
 
+@pytest.mark.slow
 def test_a_factory_missing_arguments_is_one_line_naming_what_to_pass(bench_cli) -> None:
     needs = f"{MODELS.relative_to(ROOT)}/load_needs_args.py:make"
     assert_one_line_error(
@@ -166,6 +169,7 @@ def test_a_factory_missing_arguments_is_one_line_naming_what_to_pass(bench_cli) 
     )
 
 
+@pytest.mark.slow
 def test_a_factory_returning_no_module_is_one_line(bench_cli) -> None:
     assert_one_line_error(
         bench_cli("export", f"{MODELS}/load_not_a_module.py:make"),
@@ -242,6 +246,7 @@ def test_bench_run_refuses_eager_pytorch_for_a_user_model(bench_cli) -> None:
 # --- input shapes of any rank for a user's model (fault 9) -------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("factory", "shape", "output"), [("linear", "1,16", [1, 3]), ("signal", "1,2,32", [1, 4])])
 def test_inputs_of_rank_2_and_3_export_for_a_users_model(bench_cli, factory: str, shape: str, output) -> None:
     (artifact,) = exported(
@@ -251,11 +256,13 @@ def test_inputs_of_rank_2_and_3_export_for_a_users_model(bench_cli, factory: str
     assert artifact["outputs"][0]["shape"] == output
 
 
+@pytest.mark.slow
 def test_a_zoo_model_keeps_the_rank_of_its_card(bench_cli) -> None:
     assert_one_line_error(bench_cli("export", "edgevit_xxs", "--input-shape", "1,16"), "rank 4")
     assert_one_line_error(bench_cli("export", f"{MODELS}/load_sequence.py:linear", "--input-shape", "1,0"), "positive")
 
 
+@pytest.mark.slow
 def test_a_factory_or_file_that_calls_sys_exit_is_one_line_not_a_silent_exit(bench_cli, tmp_path: Path) -> None:
     (tmp_path / "exits.py").write_text(
         "import sys\nimport torch.nn as nn\n\ndef boom():\n    sys.exit(3)\n\ndef fine():\n    return nn.Identity()\n"

@@ -33,6 +33,7 @@ def reports() -> dict:
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", WITH_PARAMS)
 def test_params_match_published(name: str, reports) -> None:
     published = models.get_card(name).params_m.value
