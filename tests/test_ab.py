@@ -263,3 +263,39 @@ def test_a_revision_that_does_not_exist_exits_2_naming_it(repo: Path, tmp_path: 
     outside.mkdir()
     result = finish(bench(outside, tmp_path / "results", "ab", "-m", "net.py:make", "--base", "HEAD"))
     assert_one_line_error(result, "not in a git repository")
+
+
+def test_a_resume_keeps_only_rounds_whose_two_versions_one_attempt_measured(tmp_path: Path) -> None:
+    from bench.measure.ab import _kept_rounds, _tagged
+    from bench.measure.measurement import Cell, Measurement
+    from bench.measure.revisions import Version
+    from bench.results.store import Store
+
+    store = Store(str(tmp_path / "s.sqlite"))
+    run_id = store.start_run("host", {}, [])
+    cell, versions = Cell("m.onnx", "onnx", "fp32", "onnxruntime", 1).on("host"), {s: Version(s, s) for s in "ab"}
+
+    def stored(index: int, side: str, attempt: str, ok: bool = True) -> None:
+        measured = Measurement(cell, "ok", samples_ms=(1.0, 1.1)) if ok else Measurement.failed(cell, {}, "died", 0.0, 0.0)
+        store.add_measurement(_tagged(measured, run_id, versions[side], side, index, "AB", "m", attempt))
+
+    stored(0, "a", "first")
+    stored(0, "b", "first")  # round 0: one attempt measured both: kept
+    stored(1, "a", "first")  # round 1: A by the first attempt, B by the second: measured again
+    stored(1, "a", "second", ok=False)
+    stored(1, "b", "second")
+    stored(2, "a", "second")  # round 2: A only: measured again
+    kept = _kept_rounds(store, run_id, ["m"])
+    assert set(kept) == {("m", 0)}
+    assert [m.median_ms for m in kept["m", 0]] == [pytest.approx(1.05)] * 2
+
+
+def test_the_digest_of_local_changes_reads_files_that_are_not_utf8(repo: Path) -> None:
+    from bench.measure.revisions import local_changes
+
+    assert local_changes(repo) is None
+    (repo / "net.py").write_bytes(NET.encode() + "# caf\xe9\n".encode("latin-1"))
+    first = local_changes(repo)
+    assert first is not None and len(first) == 12
+    (repo / "net.py").write_bytes(NET.encode() + b"# cafe\n")
+    assert local_changes(repo) not in (None, first)  # other changes, another digest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import CliResult, assert_one_line_error
 from test_cli_fuzz import invoke
 from test_tool_output import PLAIN as PLAIN_LOG
@@ -62,3 +63,32 @@ def test_a_missing_model_file_is_exit_2_and_stores_nothing(tmp_path: Path) -> No
     missing = str(tmp_path / "nowhere" / "model.onnx")
     assert_one_line_error(cli("run", "-m", missing, "--store", str(store)), "model file not found", missing)
     assert rows(store) == before and len(before) == 1
+
+
+def test_store_passwords_are_hidden_in_messages_and_in_the_recorded_command(tmp_path: Path) -> None:
+    from bench.results.store import Store, hide_secrets
+
+    assert hide_secrets("postgresql://bob:s3cret@db:5432/bench") == "postgresql://bob:***@db:5432/bench"
+    assert hide_secrets("postgresql://u:p@ss@db/bench") == "postgresql://u:***@db/bench"  # an @ in the password
+    assert hide_secrets("postgresql://u@db/bench?password=sec&sslmode=require").count("sec&") == 0
+    assert hide_secrets("sqlite:////tmp/a:b@c.sqlite") == "sqlite:////tmp/a:b@c.sqlite"  # a path, not a password
+    store = Store(str(tmp_path / "s.sqlite"))
+    store.start_run("host", {}, [], "run -m a.onnx --store postgresql://bob:s3cret@db/bench")
+    (run,) = store.list_runs()
+    assert "s3cret" not in run["argv"] and "bob:***@db" in run["argv"]
+
+
+def test_sigterm_becomes_an_interrupt_but_a_signal_ignored_by_nohup_stays_ignored() -> None:
+    import signal
+
+    from bench.cli.app import terminate_as_interrupt
+
+    before, term = signal.signal(signal.SIGHUP, signal.SIG_IGN), signal.getsignal(signal.SIGTERM)
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) == term  # put back
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -197,6 +197,7 @@ def test_bench_store_environment_variable_sets_the_default(bench_cli, tiny_files
     assert len(Store(str(store)).measurement_rows()) == 1
 
 
+@pytest.mark.slow
 def test_a_model_file_named_twice_is_measured_once_and_any_suffix_case_is_a_model_file(
     bench_cli, tiny_files, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import secrets
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -47,6 +48,7 @@ from bench.measure.protocol import Protocol
 
 @app.command("ab")
 def ab_cmd(
+    ctx: typer.Context,
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -92,8 +94,8 @@ def ab_cmd(
         bool,
         typer.Option(
             "--resume",
-            help="Finish the last interrupted bench ab of the same versions and models on this device, with "
-            "its own rounds, seed, threshold, alpha and protocol (repeat its command with --resume).",
+            help="Finish the latest unfinished bench ab on this device (repeat its command with --resume): "
+            "the same versions and models, measured with its own rounds, seed, threshold, alpha and protocol.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts and rounds as JSON on stdout.")] = False,
@@ -185,8 +187,18 @@ def ab_cmd(
         previous = None
         if resume:  # the recorded settings win: the rounds already stored were measured with them
             opened = Store(store, create=False)
-            previous = check_resumable(opened.resumable_run(dev.name, "ab"), dev.name, version_a, version_b, pairs)
+            previous = check_resumable(opened.resumable_run(dev.name, "ab"), dev.name, version_a, version_b, pairs,
+                                       asdict(delegation))  # fmt: skip
             recorded = previous["settings"]
+            given = {"rounds": rounds, "seed": seed, "threshold": limit, "alpha": level, **asdict(protocol)}
+            kept = {**{k: recorded["ab"][k] for k in ("rounds", "seed", "threshold", "alpha")}, **recorded["protocol"]}
+            for param in ctx.command.params:  # a typed option the run recorded otherwise: refused, as bench run does
+                if param.name in given and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE":
+                    if given[param.name] != kept.get(param.name):
+                        raise BenchError(
+                            f"{param.opts[0]} {given[param.name]} conflicts with the recorded {kept.get(param.name)} "
+                            f"of run {previous['run_id']}: a resume measures with the run's own settings; drop it"
+                        )
             protocol = Protocol(**recorded["protocol"])
             rounds, chosen_seed = recorded["ab"]["rounds"], recorded["ab"]["seed"]
             limit, level = recorded["ab"]["threshold"], recorded["ab"]["alpha"]

@@ -53,10 +53,12 @@ def _command() -> Any:
 @contextlib.contextmanager
 def terminate_as_interrupt():
     """SIGTERM and SIGHUP (a closed terminal, ``kill``, a cancelled CI job) end any command as Ctrl-C
-    does: ``KeyboardInterrupt`` unwinds it, so what finished stays stored, a run is marked
-    ``interrupted`` and its lease released at once (not left ``running`` until the lease goes stale),
-    and the exit code is 130. Only in the main thread, where signals arrive; the handlers that were
-    there before are put back afterwards."""
+    does: ``KeyboardInterrupt`` unwinds it, so what finished stays stored, a local run is marked
+    ``interrupted`` and its lease released at once (not left ``running`` until the lease goes stale;
+    a ``--farm`` client's runs stay resumable), and the exit code is 130. A signal the process was
+    started ignoring (``nohup``) stays ignored; the farm's own processes put the default handlers
+    back (:func:`bench.devices.farm.run_worker`). Only in the main thread, where signals arrive; the
+    handlers that were there before are put back afterwards."""
     import signal
     import threading
 
@@ -67,7 +69,12 @@ def terminate_as_interrupt():
     def interrupt(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    # a signal ignored on purpose (``nohup`` ignores SIGHUP) stays ignored
+    wanted = [
+        s
+        for s in ("SIGTERM", "SIGHUP")
+        if hasattr(signal, s) and signal.getsignal(getattr(signal, s)) != signal.SIG_IGN
+    ]
     previous = {name: signal.signal(getattr(signal, name), interrupt) for name in wanted}
     try:
         yield

@@ -269,11 +269,20 @@ def model_references(
         else:
             head, tail = split_options(text)
             refs += [canonical(name + tail, shape, weights) for name in resolve_models([head], suite)]
+
     # each model once: a model file by the file it is (./a.onnx, a.onnx and /abs/a.onnx are one cell,
     # named as first typed), everything else by its canonical reference
+    def identity(ref: str) -> str:
+        if not is_model_file(ref):
+            return ref
+        try:
+            return str(Path(ref).resolve())
+        except (OSError, RuntimeError):  # a link loop: the file is then not found, with its name as typed
+            return ref
+
     first: dict[str, str] = {}
     for ref in refs:
-        first.setdefault(str(Path(ref).resolve()) if is_model_file(ref) else ref, ref)
+        first.setdefault(identity(ref), ref)
     refs = list(first.values())
     models = [r for r in refs if not is_model_file(r)]
     if weights is not None and len(models) > 1:

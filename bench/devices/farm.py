@@ -77,6 +77,7 @@ def run_worker(scheduler: str, devices: list[str], name: str | None = None) -> N
         get_device(device)  # unknown device: exit 2 before joining the cluster
     check_reachable(scheduler)
     Worker = _distributed().Worker  # noqa: N806
+    _default_termination()
 
     async def serve() -> None:
         async with Worker(
@@ -91,8 +92,20 @@ def run_worker(scheduler: str, devices: list[str], name: str | None = None) -> N
     asyncio.run(serve())
 
 
+def _default_termination() -> None:
+    """SIGTERM and SIGHUP end a farm process at once, as they end ``dask worker`` (``bench``'s own
+    handler would make a worker wait for its running benchmark to finish before it leaves); the
+    scheduler sees the worker go and fails its cells, as for a killed one."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) != signal.SIG_IGN:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 def run_scheduler(host: str, port: int) -> None:
     Scheduler = _distributed().Scheduler  # noqa: N806
+    _default_termination()
 
     async def serve() -> None:
         async with Scheduler(host=host, port=port, dashboard=False) as scheduler:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -237,13 +238,21 @@ class ABResult:
 
 
 def _tagged(
-    measurement: Measurement, run_id: str, version: Version, side: str, index: int, order: str, label: str
+    measurement: Measurement,
+    run_id: str,
+    version: Version,
+    side: str,
+    index: int,
+    order: str,
+    label: str,
+    attempt: str | None = None,
 ) -> Measurement:
     """``measurement`` as a measurement of the A/B run: its repeat is the round, its settings say
     which cell (its pair's ``label``) and version it measured, in which round and in which position
-    of the round."""
+    of the round, and by which ``attempt`` (one ``bench ab`` process; a resume is a new attempt)."""
     tag = {
         "cell": label,
+        "attempt": attempt,
         "side": side,
         "version": version.name,
         "label": version.label,
@@ -271,10 +280,16 @@ def _round_value(measurement: Measurement) -> tuple[float | None, str | None]:
     return float(value), None
 
 
-def check_resumable(previous: dict | None, device: str, a: Version, b: Version, pairs: list[Pair]) -> dict:
-    """The unfinished A/B run ``previous`` (a :meth:`Store.resumable_run` row for ``device``) when it
-    measured the same two versions (same revisions and commits; a working tree with the same local
-    changes) and the same cells as this command would; BenchError saying what differs otherwise."""
+def check_resumable(
+    previous: dict | None, device: str, a: Version, b: Version, pairs: list[Pair], delegation: dict | None = None
+) -> dict:
+    """The unfinished A/B run ``previous`` (the latest unfinished A/B run on ``device``, a
+    :meth:`Store.resumable_run` row) when it measured the same two versions (same revisions and
+    commits; a working tree with the same local changes), the same cells and, where it recorded them,
+    the same ``delegation`` settings as this command would; BenchError saying what differs otherwise.
+    (That the model files themselves are unchanged is checked by :func:`measure_ab` once exported.)"""
+    from bench.results.store import hide_secrets
+
     if previous is None:
         raise BenchError(f"nothing to resume: no unfinished bench ab run on device '{device}'")
     recorded = previous["settings"]["ab"]
@@ -285,13 +300,19 @@ def check_resumable(previous: dict | None, device: str, a: Version, b: Version, 
                 was, now = f"{was} at {_short(recorded[side]['commit'])}", f"{now} at {_short(version.commit)}"
             raise BenchError(
                 f"the unfinished bench ab run {previous['run_id']} measured {was} as {side.upper()}, not {now} "
-                f"(it ran: bench {previous.get('argv') or 'ab'})"
+                f"(it ran: bench {hide_secrets(previous.get('argv') or 'ab')})"
             )
     cells = [c["cell"] for c in recorded["cells"]]
     if cells != [p.label for p in pairs]:
         raise BenchError(
             f"the unfinished bench ab run {previous['run_id']} measured {', '.join(cells)}; this command "
             f"names {', '.join(p.label for p in pairs)}"
+        )
+    kept = previous["settings"].get("delegation")
+    if kept is not None and delegation is not None and kept != delegation:
+        raise BenchError(
+            f"the unfinished bench ab run {previous['run_id']} measured with delegate settings {kept}, not "
+            f"{delegation}: give its --delegate-option / --require-full-delegation"
         )
     return previous
 
@@ -304,17 +325,25 @@ def _short(commit: str | None) -> str:
     return head[:12] + plus + rest
 
 
-def _measured_rounds(store, run_id: str) -> dict[tuple[str, int, str], Measurement]:
-    """The measurements with a latency that an earlier attempt of A/B run ``run_id`` stored, by (cell
-    label, round, side); the latest one where a round was measured twice."""
-    found = {}
+def _kept_rounds(store, run_id: str, labels: list[str]) -> dict[tuple[str, int], tuple[Measurement, Measurement]]:
+    """The rounds an earlier attempt of A/B run ``run_id`` finished, by (cell label, round): the
+    latest measurement of each version (whatever its status), kept only when both have a latency and
+    were measured by the same attempt (so a round's pair is never hours apart). A run stored before
+    measurements named their cell is read as one of ``labels`` when it has only one cell."""
+    latest: dict[tuple[str, int, str], tuple[Measurement, str | None]] = {}
     for row in store.measurement_rows(run_id):
         tag = (row.get("settings") or {}).get("ab") or {}
-        if {"cell", "round", "side"} <= tag.keys():
-            measured = Measurement.from_row(row)
-            if _round_value(measured)[0] is not None:  # failed rounds are measured again
-                found[tag["cell"], tag["round"], tag["side"]] = measured
-    return found
+        cell = tag.get("cell", labels[0] if len(labels) == 1 else None)
+        if cell is not None and {"round", "side"} <= tag.keys():
+            latest[cell, tag["round"], tag["side"]] = (Measurement.from_row(row), tag.get("attempt"))
+    kept = {}
+    for (cell, index, side), (measured_a, attempt) in latest.items():
+        if side != "a" or (cell, index, "b") not in latest:
+            continue
+        measured_b, attempt_b = latest[cell, index, "b"]
+        if attempt == attempt_b and _round_value(measured_a)[0] and _round_value(measured_b)[0]:
+            kept[cell, index] = (measured_a, measured_b)
+    return kept
 
 
 def measure_ab(
@@ -360,7 +389,7 @@ def measure_ab(
         except BenchError:
             harness.transport.close()
             raise
-        kept = _measured_rounds(store, run_id)
+        kept = _kept_rounds(store, run_id, [p.label for p in pairs])
     else:
         orders = round_orders(rounds, seed)
         plan = [
@@ -373,6 +402,7 @@ def measure_ab(
             "protocol": asdict(harness.protocol),
             "options": harness.option_overrides,
             "plan": {},
+            "delegation": asdict(harness.delegation),
             "ab": {
                 "a": a.to_dict(),
                 "b": b.to_dict(),
@@ -390,6 +420,7 @@ def measure_ab(
         kept = {}
     result = ABResult(run_id, harness.device.name, a, b, seed, orders, threshold, alpha)
     versions = {"a": a, "b": b}
+    attempt = uuid.uuid4().hex[:8]
     status = "interrupted"  # what the run is marked when it ends before its verdicts
     with lease:
         try:
@@ -401,16 +432,25 @@ def measure_ab(
                     workload, error = prepare_workload(cell)
                     if error:
                         failed = failed_measurement(cell, harness.device.name, harness.protocol, error)
-                        failed = _tagged(failed, run_id, versions[side], side, 0, orders[0], cab.pair.label)
+                        failed = _tagged(failed, run_id, versions[side], side, 0, orders[0], cab.pair.label, attempt)
                         store.add_measurement(failed)
                         cab.verdict = PairedVerdict("not-tested", 0, reason=f"{versions[side].label}: {error}")
                     workloads[i, side] = workload
+            for (label, _), pair in kept.items():  # a kept round must be of the files measured now
+                i = next((k for k, cab in enumerate(cells) if cab.pair.label == label), None)
+                for side, measured in zip(("a", "b"), pair, strict=True):
+                    now = getattr(workloads.get((i, side)), "sha256", None)
+                    if measured.artifact_sha256 and now and measured.artifact_sha256 != now:
+                        raise BenchError(
+                            f"{label}: {versions[side].label}'s model is not the one run {run_id} measured "
+                            f"(sha256 {measured.artifact_sha256[:12]}, now {now[:12]}); start a new bench ab"
+                        )
             for index, order in enumerate(orders):
                 for i, cab in enumerate(cells):
                     if cab.verdict is not None:  # a version that could not be exported
                         continue
-                    before = [kept.get((cab.pair.label, index, side)) for side in ("a", "b")]
-                    if all(before):  # both versions of this round measured before the run was interrupted
+                    before = kept.get((cab.pair.label, index))
+                    if before:  # both versions of this round measured by one earlier attempt
                         cab.rounds.append(Round(index, order, before[0].median_ms, before[1].median_ms))
                         result.resumed += 1
                         continue
@@ -424,7 +464,8 @@ def measure_ab(
                                 f"run {run_id} was taken over by {lease.lost} while this process did not renew "
                                 "its lease; stopped without storing more"
                             )
-                        measured = _tagged(measured, run_id, versions[side], side, index, order, cab.pair.label)
+                        measured = _tagged(measured, run_id, versions[side], side, index, order, cab.pair.label,
+                                           attempt)  # fmt: skip
                         measured = replace(measured, id=store.add_measurement(measured))
                         if on_measurement:
                             on_measurement(cab.pair, side, index, measured)
@@ -452,6 +493,7 @@ def measure_ab(
             if not harness.lost:
                 harness.transport.restore()
             harness.transport.close()
-            store.finish_run(run_id, status)
+            if not lease.lost:  # a run another process took over is its to finish
+                store.finish_run(run_id, status)
     result.wall_s = time.time() - started
     return result

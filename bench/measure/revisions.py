@@ -67,10 +67,15 @@ def local_changes(repo: Path) -> str | None:
     """A digest of how the working tree differs from HEAD in tracked files (12 hex digits of the
     sha256 of ``git diff HEAD --binary``; untracked files do not count), None when it does not: two
     working trees with the same digest hold the same changes."""
-    diff = _git(repo, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-color")
+    try:  # bytes: a changed file need not be UTF-8 text
+        diff = subprocess.run(["git", "-C", str(repo), "diff", "HEAD", "--binary", "--no-ext-diff", "--no-color"],
+                              capture_output=True, timeout=GIT_TIMEOUT_S)  # fmt: skip
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        _git(repo, "diff", "--quiet")  # the same one-line errors as every other git call
+        raise
     if diff.returncode != 0 or not diff.stdout:
         return None
-    return hashlib.sha256(diff.stdout.encode()).hexdigest()[:12]
+    return hashlib.sha256(diff.stdout).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

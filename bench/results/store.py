@@ -202,12 +202,19 @@ def store_url(store: str | None = None, create: bool = True) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^/\s]*@")  # user:password@ (a password may hold an @)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def hide_secrets(text: str) -> str:
+    """``text`` (a store URL, a command line) with every URL password replaced by ``***``: in the
+    user part (``postgresql://u:***@host/db``) and as a ``password=`` query parameter."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def shown_url(url: str) -> str:
-    """``url`` as messages show it: a password in it becomes ``***`` (``postgresql://u:***@host/db``)."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy can read: hide what looks like one
-        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    """``url`` as messages show it (:func:`hide_secrets`)."""
+    return hide_secrets(url)
 
 
 def _read_only_url(url: str) -> str:
@@ -412,7 +419,7 @@ class Store:
                     git_commit=environment.get("git_commit"),
                     environment=environment,
                     plan=plan,
-                    argv=argv,
+                    argv=hide_secrets(argv),  # a --store URL's password is not kept with the run
                     settings=settings,
                     lease_holder=holder,
                     lease_heartbeat=time.time() if holder else None,

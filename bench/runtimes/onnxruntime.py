@@ -199,12 +199,16 @@ def tool_argv(run) -> list[str]:
     accelerator's ``-e PROVIDER`` and its ``-i`` provider options).
 
     The tool takes a run count or a duration, not both: ``runs`` timed inferences, sized up to last
-    at least ``seconds`` when a latency ``estimate_ms`` is known; ``runs=None``: as many as fit in
-    ``seconds``. It has no warm-up setting (one untimed first inference), so ``warmup``,
-    ``max_secs`` and ``options`` are not used."""
+    about ``seconds`` (and at most ``max_secs``) when a latency ``estimate_ms`` is known (from a
+    short run: a slow first inference makes the run shorter); ``runs=None``: as many as fit in
+    ``seconds``. It has no warm-up setting (one untimed first inference), so ``warmup`` and
+    ``options`` are not used."""
     runs = run.runs
-    if runs and run.estimate_ms > 0:
-        runs = max(runs, math.ceil(run.seconds * 1e3 / run.estimate_ms))
+    if runs and run.estimate_ms > 0:  # enough to last ``seconds``, not so many as to pass ``max_secs``
+        sized = math.ceil(run.seconds * 1e3 / run.estimate_ms)
+        if run.max_secs > 0:
+            sized = min(sized, math.floor(run.max_secs * 1e3 / run.estimate_ms))
+        runs = max(runs, sized)
     mode = ["-m", "times", "-r", str(runs)] if runs else ["-m", "duration", "-t", f"{run.seconds:g}"]
     # an accelerator's -e PROVIDER [-i OPTIONS], with -v: the node placement is logged only verbosely
     accelerator = list(getattr(run, "accelerator", ()))
