@@ -276,7 +276,8 @@ def test_a_resume_keeps_only_rounds_whose_two_versions_one_attempt_measured(tmp_
     cell, versions = Cell("m.onnx", "onnx", "fp32", "onnxruntime", 1).on("host"), {s: Version(s, s) for s in "ab"}
 
     def stored(index: int, side: str, attempt: str, ok: bool = True) -> None:
-        measured = Measurement(cell, "ok", samples_ms=(1.0, 1.1)) if ok else Measurement.failed(cell, {}, "died", 0.0, 0.0)
+        failed = Measurement.failed(cell, {}, "died", 0.0, 0.0)
+        measured = Measurement(cell, "ok", samples_ms=(1.0, 1.1)) if ok else failed
         store.add_measurement(_tagged(measured, run_id, versions[side], side, index, "AB", "m", attempt))
 
     stored(0, "a", "first")
