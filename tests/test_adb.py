@@ -174,9 +174,9 @@ def test_perf_test_without_a_meter_still_runs_for_min_time(
     assert code == 0, stderr
     (row,) = rows
     assert row["status"] == "ok" and row["source"]["method"] == "onnxruntime_perf_test"
-    # perf_test takes -r COUNT or -t SECONDS: the count is sized from a short run to last --min-time
+    # perf_test takes -r COUNT or -t SECONDS: the count is sized from a 0.2 s run to last --min-time
     timed = [sum(ns for phase, ns in p if phase == "timed") / 1e9 for p in invocations_by_process(emulated_pixel)]
-    assert len(timed) == 2 and timed[0] < 0.5 and timed[-1] >= 0.8, timed
+    assert len(timed) == 2 and timed[0] < 0.5 and timed[-1] >= 0.6, timed  # was 5 inferences, about 1 ms
 
 
 def test_bench_ab_alternates_native_tool_runs_on_the_phone(

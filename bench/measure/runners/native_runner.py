@@ -165,9 +165,14 @@ class NativeToolRunner(CellRunner):
             full = self._command(cell, tool, graph, options, short=False, inputs=inputs)
             if not measure_energy and self.protocol.min_time > 0 and get_runtime(cell.runtime).tool_needs_estimate:
                 # a tool that takes a count or a duration: its count is sized to last --min-time from
-                # a short run's latency, as the energy differential's long run is
-                done = self.transport.run(self._command(cell, tool, graph, options, short=True, inputs=inputs),
-                                          timeout=self.protocol.max_time + 600)  # fmt: skip
+                # the mean latency of a short run of a fifth of it (0.1-1 s; one inference misjudges
+                # a busy device by 2x)
+                p = self.protocol
+                probe = tool_command(cell.runtime, tool, graph, cell.threads, runs=None,
+                                     seconds=min(max(p.min_time / 5, 0.1), 1.0), max_secs=p.max_time,
+                                     warmup=p.warmup, options=options, device=self.device, inputs=inputs,
+                                     accelerator=self._accelerator)  # fmt: skip
+                done = self.transport.run(probe, timeout=p.max_time + 600)
                 short, error = self._parse_tool(done, tool_name)
                 if error:
                     return Execution(error=error)
