@@ -8,6 +8,6 @@ bash scripts/setup.sh
 bash scripts/board-env.sh
 # The test modules are spread over BENCH_TEST_WORKERS processes (pytest-xdist; a module stays on one
 # worker, so its module-scoped fixtures run once; the workers share one export cache). The default, 2,
-# is one per core of the 2-core machines the suite is sized for (clean clone: 30 min 50 s, against
+# is one per core of the 2-core machines the suite is sized for (clean clone, quiet: 23 min 53 s, against
 # 41 min 03 s in one process); 0 runs everything in this one process.
 exec .venv/bin/python -m pytest -n "${BENCH_TEST_WORKERS:-2}" --dist loadfile "$@"
