@@ -244,8 +244,10 @@ class Farm:
                     except SchedulerLost as exc:
                         yield job, None, str(exc)
                     except Exception as exc:  # noqa: BLE001 - finished, but the result went down with its worker
-                        future.cancel()
-                        yield job, None, f"{lost(job.device)} before its result was fetched ({type(exc).__name__})"
+                        future.cancel()  # ... or with the scheduler, whose loss the client may not have noticed yet
+                        gone = not self._scheduler_listening()
+                        reason = self.lost_scheduler() if gone else f"{lost(job.device)} before its result was fetched"
+                        yield job, None, f"{reason} ({type(exc).__name__})"
                     continue
                 error = future.exception() if future.status == "error" else None
                 if isinstance(error, KilledWorker):  # the scheduler gave up on the task's worker
@@ -283,6 +285,15 @@ class Farm:
             return True
         time.sleep(0.5)
         return False
+
+    def _scheduler_listening(self) -> bool:
+        """Whether anything still listens at the scheduler's address: a fetch can fail on a closed
+        connection before the client's status says the scheduler is gone."""
+        try:
+            check_reachable(self.address, timeout=2.0)
+        except BenchError:
+            return False
+        return True
 
     def lost_scheduler(self) -> str:
         """The reason stored for a cell not received when the scheduler went away."""
