@@ -40,6 +40,8 @@ from bench.cli.options import (
     fraction,
     ints,
     model_references,
+    protocol_params,
+    refuse_typed_conflicts,
     split,
 )
 from bench.errors import BenchError
@@ -190,15 +192,11 @@ def ab_cmd(
             previous = check_resumable(opened.resumable_run(dev.name, "ab"), dev.name, version_a, version_b, pairs,
                                        asdict(delegation))  # fmt: skip
             recorded = previous["settings"]
-            given = {"rounds": rounds, "seed": seed, "threshold": limit, "alpha": level, **asdict(protocol)}
-            kept = {**{k: recorded["ab"][k] for k in ("rounds", "seed", "threshold", "alpha")}, **recorded["protocol"]}
-            for param in ctx.command.params:  # a typed option the run recorded otherwise: refused, as bench run does
-                if param.name in given and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE":
-                    if given[param.name] != kept.get(param.name):
-                        raise BenchError(
-                            f"{param.opts[0]} {given[param.name]} conflicts with the recorded {kept.get(param.name)} "
-                            f"of run {previous['run_id']}: a resume measures with the run's own settings; drop it"
-                        )
+            given = {"rounds": rounds, "seed": seed, "threshold": limit, "alpha": level,
+                     **protocol_params(asdict(protocol))}  # fmt: skip
+            kept = {**{k: recorded["ab"][k] for k in ("rounds", "seed", "threshold", "alpha")},
+                    **protocol_params(recorded["protocol"])}  # fmt: skip
+            refuse_typed_conflicts(ctx, given, kept, previous["run_id"])
             protocol = Protocol(**recorded["protocol"])
             rounds, chosen_seed = recorded["ab"]["rounds"], recorded["ab"]["seed"]
             limit, level = recorded["ab"]["threshold"], recorded["ab"]["alpha"]

@@ -62,6 +62,8 @@ def terminate_as_interrupt():
     import signal
     import threading
 
+    from bench.interrupts import handle_termination, restore
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -69,18 +71,11 @@ def terminate_as_interrupt():
     def interrupt(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    # a signal ignored on purpose (``nohup`` ignores SIGHUP) stays ignored
-    wanted = [
-        s
-        for s in ("SIGTERM", "SIGHUP")
-        if hasattr(signal, s) and signal.getsignal(getattr(signal, s)) != signal.SIG_IGN
-    ]
-    previous = {name: signal.signal(getattr(signal, name), interrupt) for name in wanted}
+    previous = handle_termination(interrupt)  # nohup's ignored SIGHUP stays ignored
     try:
         yield
     finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
+        restore(previous)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ through the :func:`bounded` callback, comma-separated ones through :func:`ints`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -305,3 +305,46 @@ def one_model(
     if len(refs) != 1:
         raise BenchError(f"'{given}' names {len(refs)} models; {command} takes one")
     return refs[0]
+
+
+# command-line parameter -> Protocol field, for the options that set the measurement protocol
+PROTOCOL_PARAMS = {
+    "warmup": "warmup",
+    "min_runs": "min_runs",
+    "min_time": "min_time",
+    "max_runs": "max_runs",
+    "max_time": "max_time",
+    "ci_target": "ci_target",
+    "cooldown": "cooldown",
+    "sustained": "sustained_s",
+    "chunk": "chunk_s",
+}
+
+
+def protocol_params(protocol: dict) -> dict:
+    """A recorded protocol (``Protocol`` fields) keyed by the command-line parameters that set it."""
+    return {param: protocol.get(field) for param, field in PROTOCOL_PARAMS.items()}
+
+
+def refuse_typed_conflicts(ctx: typer.Context, given: dict, recorded: dict, run_id: str) -> None:
+    """A resume measures with the run's recorded settings: an option typed on the command line whose
+    value (``given``, by parameter name) differs from the recorded one raises BenchError (exit 2)
+    naming both; options left at their defaults are not compared."""
+    for param in ctx.command.params:
+        if param.name not in given or getattr(ctx.get_parameter_source(param.name), "name", None) != "COMMANDLINE":
+            continue
+        if given[param.name] != recorded.get(param.name):
+            raise BenchError(
+                f"{param.opts[0]} {shown_setting(given[param.name])} conflicts with the recorded "
+                f"{shown_setting(recorded.get(param.name))} of run {run_id}: a resume measures with the run's "
+                "own settings; drop the option"
+            )
+
+
+def shown_setting(value: Any) -> str:
+    """A recorded setting as the user would type it: lists comma-separated, options KEY=VALUE."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "(none)"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "(none)"
+    return "(default)" if value is None else str(value)

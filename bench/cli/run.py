@@ -38,6 +38,8 @@ from bench.cli.options import (
     input_shape_text,
     ints,
     model_references,
+    protocol_params,
+    refuse_typed_conflicts,
     split,
 )
 from bench.errors import BenchError
@@ -291,19 +293,6 @@ def run_cmd(
 
 
 # `bench run` parameters that set the protocol -> the Protocol field each sets
-_PROTOCOL_PARAMS = {
-    "warmup": "warmup",
-    "min_runs": "min_runs",
-    "min_time": "min_time",
-    "max_runs": "max_runs",
-    "max_time": "max_time",
-    "ci_target": "ci_target",
-    "cooldown": "cooldown",
-    "sustained": "sustained_s",
-    "chunk": "chunk_s",
-}
-
-
 def _resumed_settings(ctx: typer.Context, run: dict, given: dict) -> tuple[Protocol, dict[str, str]]:
     """The protocol and runtime options a resumed ``run`` measures with: the ones it recorded.
 
@@ -316,33 +305,11 @@ def _resumed_settings(ctx: typer.Context, run: dict, given: dict) -> tuple[Proto
         return Protocol(**given["protocol"]), given["options"]
 
     def flat(settings: dict) -> dict:
-        protocol = settings["protocol"]
-        return {
-            **{param: protocol.get(field) for param, field in _PROTOCOL_PARAMS.items()},
-            "option": settings["options"],
-            **settings["plan"],
-        }
+        return {**protocol_params(settings["protocol"]), "option": settings["options"], **settings["plan"]}
 
-    mine, theirs = flat(given), flat(recorded)
-    for param in ctx.command.params:
-        if param.name in mine and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE":
-            if mine[param.name] != theirs.get(param.name):
-                raise BenchError(
-                    f"{param.opts[0]} {_shown(mine[param.name])} conflicts with the recorded "
-                    f"{_shown(theirs.get(param.name))} of run {run['run_id']}: a resume measures with the run's "
-                    "own settings; drop the option"
-                )
+    refuse_typed_conflicts(ctx, flat(given), flat(recorded), run["run_id"])
     fields = {f.name for f in dataclass_fields(Protocol)}
     return Protocol(**{k: v for k, v in recorded["protocol"].items() if k in fields}), recorded["options"]
-
-
-def _shown(value: Any) -> str:
-    """A recorded setting as the user would type it: lists comma-separated, options KEY=VALUE."""
-    if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "(none)"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value) or "(none)"
-    return "(default)" if value is None else str(value)
 
 
 def _check_user_models(cells) -> None:

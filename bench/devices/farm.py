@@ -98,9 +98,9 @@ def _default_termination() -> None:
     scheduler sees the worker go and fails its cells, as for a killed one."""
     import signal
 
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) != signal.SIG_IGN:
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    from bench.interrupts import handle_termination
+
+    handle_termination(signal.SIG_DFL)
 
 
 def run_scheduler(host: str, port: int) -> None:
