@@ -319,3 +319,18 @@ def host_devices(folder: Path, names: list[str]) -> Path:
             '[energy]\nmeter = "none"\n'
         )
     return folder
+
+
+HOG = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"
+
+
+def hog_on(cpu: int, seconds: float) -> subprocess.Popen:
+    """A CPU-bound co-runner pinned to ``cpu`` for ``seconds`` (kill it when done)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOG.format(s=seconds)])
+    os.sched_setaffinity(proc.pid, [cpu])
+    return proc
+
+
+def last_cpu() -> int:
+    """The CPU the agent (one thread) and pinned tools run on by default: this process's last."""
+    return max(os.sched_getaffinity(0))

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_one_line_error, tool_wrapper
+from conftest import ROOT, assert_one_line_error, hog_on, last_cpu, tool_wrapper
 from simulators.adb_device import EmulatedAndroidDevice
 
 from bench.devices.config import get_device
@@ -200,6 +200,36 @@ def test_bench_ab_alternates_native_tool_runs_on_the_phone(
     assert [r["source"]["method"] for r in rows] == ["benchmark_model"] * 6
     assert "".join(r["settings"]["ab"]["side"] for r in rows).upper() == "".join(data["orders"])
     assert len(invocations_by_process(emulated_pixel)) == 6  # one tool process per version per round
+
+
+def test_what_else_ran_on_the_phones_measured_cpus_is_read_around_the_tool_and_flagged(
+    bench_cli, emulated_pixel, tiny_files, tmp_path: Path
+) -> None:
+    # the phone's big cores (6, 7) are not on this host: nothing is read, and the row says why
+    text = emulated_pixel.profile.read_text().replace('meter = "odpm"', 'meter = "none"')
+    emulated_pixel.profile.write_text(text)
+    args = ("-m", str(tiny_files["onnx"]), "--min-runs", "20", "--min-time", "1.5")
+    code, rows, stderr = run_json(bench_cli, emulated_pixel, *args, store=tmp_path / "a.sqlite")
+    assert code == 0 and rows[0]["status"] == "ok", stderr
+    assert rows[0]["contention"] is None
+    assert "contention not read: the device did not show /proc/stat for CPUs [6, 7]" in rows[0]["source"]["notes"]
+    # pinned to this host's last CPU, with a co-runner there: the tool's own time is not counted
+    cpu = last_cpu()
+    emulated_pixel.profile.write_text(text.replace('affinity = "c0"', f'affinity = "{1 << cpu:x}"'))
+    code, rows, stderr = run_json(bench_cli, emulated_pixel, *args, "--on-contention", "warn",
+                                  store=tmp_path / "b.sqlite")  # fmt: skip
+    quiet = rows[0]["contention"]
+    assert code == 0 and rows[0]["status"] == "ok" and rows[0]["n_samples"] >= 20, stderr
+    assert quiet["cpus"] == 1 and 0 <= quiet["others_share"] < 1 and quiet["load1"] is not None
+    hog = hog_on(cpu, 60.0)
+    try:
+        code, rows, stderr = run_json(bench_cli, emulated_pixel, *args, "--on-contention", "fail",
+                                      store=tmp_path / "c.sqlite")  # fmt: skip
+    finally:
+        hog.kill()
+    (row,) = rows
+    assert code == 1 and row["status"] == "failed" and row["median_ms"] is None, stderr
+    assert row["error"].startswith("contended: other processes took") and row["contention"]["others_share"] > 0.2
 
 
 def test_a_phone_that_disappears_mid_suite_keeps_what_finished_and_resumes(

@@ -11,24 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import HOG, hog_on, last_cpu
 
 from bench.measure.agent import contention, cpu_times
 from bench.measure.harness import assess_contention
 
 pytestmark = pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
-
-HOG = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"
-
-
-def hog_on(cpu: int, seconds: float) -> subprocess.Popen:
-    """A CPU-bound process pinned to ``cpu`` for ``seconds``."""
-    proc = subprocess.Popen([sys.executable, "-c", HOG.format(s=seconds)])
-    os.sched_setaffinity(proc.pid, [cpu])
-    return proc
-
-
-def last_cpu() -> int:
-    return max(os.sched_getaffinity(0))
 
 
 def test_a_co_runner_on_the_measured_cpu_is_seen_and_our_own_time_is_not() -> None:
@@ -88,3 +76,22 @@ def test_a_contended_cell_is_flagged_retried_and_failed_on_request(bench_cli, ti
     result = bench_cli("run", "-m", str(tiny_files["onnx"]), "--on-contention", "maybe", "--store",
                        str(tmp_path / "x.sqlite"))  # fmt: skip
     assert result.code == 2 and "--on-contention maybe: choose from retry, warn, fail" in result.stderr
+
+
+def test_a_device_shell_reads_the_cpu_counters_around_a_tool_and_keeps_its_output_whole() -> None:
+    from bench.devices.transports.base import Completed
+    from bench.measure.runners.device_sampler import split_cpu_readings, with_cpu_readings
+
+    cpu = last_cpu()
+    tool = [sys.executable, "-c", HOG.format(s=0.6) + "print('Timings (ms): avg=1.5\\nend', end='')"]
+    done = subprocess.run(["taskset", "-c", str(cpu), *with_cpu_readings(tool)], capture_output=True, text=True)
+    kept, seen, why = split_cpu_readings(Completed(done.returncode, done.stdout, done.stderr), [cpu])
+    assert why is None and kept.stdout == "Timings (ms): avg=1.5\nend" and kept.returncode == 0
+    assert seen["cpus"] == 1 and seen["others_share"] < 0.5  # the tool's own 0.6 s busy is not others'
+    assert isinstance(seen["load1"], float)
+    failed = subprocess.run(with_cpu_readings(["sh", "-c", "echo out; exit 3"]), capture_output=True, text=True)
+    kept, seen, why = split_cpu_readings(Completed(failed.returncode, failed.stdout, ""), [4096])
+    assert kept.returncode == 3 and kept.stdout == "out\n"
+    assert seen is None and why == "the device did not show /proc/stat for CPUs [4096]"
+    kept, seen, why = split_cpu_readings(Completed(0, "plain tool output\n", ""), None)
+    assert kept.stdout == "plain tool output\n" and seen is None and "did not print its CPU readings" in why

@@ -338,45 +338,52 @@ def cpu_times(cpus: list[int] | None) -> dict | None:
     None where there is no ``/proc/stat`` (macOS)."""
     try:
         with open("/proc/stat") as f:
-            lines = f.read().splitlines()
+            text = f.read()
     except OSError:
         return None
+    own = os.times()
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return proc_stat_times(text, cpus, own.user + own.system, tick)
+
+
+def proc_stat_times(text: str, cpus: list[int] | None, own_s: float, tick: int = 100) -> dict | None:
+    """The per-CPU lines (``cpuN``) of a ``/proc/stat`` text summed over ``cpus`` (all when None), in
+    seconds (``tick``: USER_HZ, 100 on every Linux and Android build): ``busy``, ``steal``,
+    ``total``, with ``own`` (the measured process's CPU seconds) and ``cpus`` counted. None when no
+    line of those CPUs is there. Format: proc(5), "/proc/stat"."""
     busy = steal = total = count = 0
-    for line in lines:
-        name, *values = line.split()
-        if not name.startswith("cpu") or name == "cpu" or (cpus and int(name[3:]) not in cpus):
+    for line in text.splitlines():
+        name, *values = line.split() or [""]
+        if not name.startswith("cpu") or not name[3:].isdigit() or (cpus and int(name[3:]) not in cpus):
             continue
-        v = ([int(x) for x in values[:8]] + [0] * 8)[:8]  # user nice system idle iowait irq softirq steal
+        # user nice system idle iowait irq softirq steal (older kernels print fewer)
+        v = ([int(x) if x.isdigit() else 0 for x in values[:8]] + [0] * 8)[:8]
         busy += v[0] + v[1] + v[2] + v[5] + v[6]
         steal += v[7]
         total += sum(v)
         count += 1
-    own = os.times()
-    return {
-        "busy": busy / tick,
-        "steal": steal / tick,
-        "total": total / tick,
-        "own": own.user + own.system,
-        "cpus": count,
-    }
+    if not count:
+        return None
+    return {"busy": busy / tick, "steal": steal / tick, "total": total / tick, "own": own_s, "cpus": count}
 
 
-def contention(before: dict | None, after: dict | None) -> dict | None:
-    """What else used the measured CPUs during a window: ``others_share`` = (their busy time minus this
-    process's CPU time) / their total time, ``steal_share`` = steal / total (a VM's host took it),
-    ``load1`` (the 1-minute load average), ``cpus`` counted. None without readings."""
+def contention(before: dict | None, after: dict | None, load1: float | None = None) -> dict | None:
+    """What else used the measured CPUs during a window: ``others_share`` = (their busy time minus the
+    measured process's CPU time) / their total time, ``steal_share`` = steal / total (a VM's host took
+    it), ``load1`` (the 1-minute load average: ``load1``, else this machine's), ``cpus`` counted.
+    None without readings."""
     if not before or not after:
         return None
     total = after["total"] - before["total"]
     if total <= 0:
         return None
     others = max(0.0, (after["busy"] - before["busy"]) - (after["own"] - before["own"]))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if load1 is None and hasattr(os, "getloadavg"):
+        load1 = os.getloadavg()[0]
     return {
         "others_share": round(min(others / total, 1.0), 4),
         "steal_share": round((after["steal"] - before["steal"]) / total, 4),
-        "load1": load,
+        "load1": load1,
         "cpus": after["cpus"],
     }
 

@@ -57,12 +57,17 @@ def dumpsys(args: list[str]) -> int:
 
 
 def taskset(args: list[str]) -> int:
-    """toybox taskset MASK CMD...: logged, then the command runs (the host has fewer CPUs)."""
+    """toybox taskset MASK CMD...: logged, then the command runs pinned to the mask's CPUs where this
+    host has them all (a Pixel 6's big cores, 6 and 7, it has not: then unpinned)."""
     if len(args) < 2:
         print("usage: taskset [-ap] [mask] [PID | cmd [args...]]", file=sys.stderr)
         return 1
     with open(SIM / "taskset.log", "a") as log:
         log.write(f"{args[0]} {args[1]}\n")
+    mask = int(args[0], 16)
+    cpus = {cpu for cpu in range(mask.bit_length()) if mask >> cpu & 1}
+    if cpus and cpus <= os.sched_getaffinity(0):
+        os.sched_setaffinity(0, cpus)
     os.execvp(args[1], args[1:])
     return 127
 

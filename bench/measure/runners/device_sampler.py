@@ -1,17 +1,24 @@
-"""Energy readings taken on a device with no Python (a phone), through its shell.
+"""Energy and CPU readings taken on a device with no Python (a phone), through its shell.
 
 A counter meter's files are read right before and after a command, each in one shell call. A
 sampled meter (the battery gauge) is sampled every ``period_s`` by a shell loop on the device,
 started just before the command and stopped after it, with one more sample at the end; samples
 carry the device's uptime (``/proc/uptime``), since the host's clock would add the link's delay.
+
+What else used the measured CPUs while a native tool ran (contention, as the agent reads it where
+there is Python) is read by the same shell that runs the tool: ``/proc/stat`` right before and after
+it, and the shell's own ``/proc/self/stat`` after it, whose cutime + cstime are the CPU time of the
+children it waited for, i.e. the tool's.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from bench.devices.energy.base import EnergyMeter
 from bench.devices.transports.base import Completed, Transport
+from bench.measure.agent import contention, proc_stat_times
 
 # ``sh -c SAMPLER sh OUT PERIOD N FILE1..FILEN CMD...``: each sample is "==> t" + /proc/uptime,
 # then "==> FILE" + its content, appended to OUT while CMD runs; exits with CMD's status.
@@ -84,3 +91,61 @@ def metered_run(
     if len(readings) < 2:
         return done, None, f"the device-side sampler recorded {len(readings)} complete samples"
     return done, {"before": readings[0], "samples": readings[1:-1], "after": readings[-1]}, None
+
+
+# ``sh -c CPU_READ sh MARK CMD...``: runs CMD (its stdout in the middle) with, each after a MARK line
+# on stdout, /proc/stat before it, then this shell's /proc/PID/stat (cutime + cstime: CMD's CPU time),
+# /proc/stat and /proc/loadavg after it; exits with CMD's status.
+CPU_MARK = "==> bench-cpu-readings"
+CPU_READ = (
+    "m=$1; shift\n"
+    'echo "$m"; cat /proc/stat 2>/dev/null; echo "$m"\n'
+    '"$@"; rc=$?\n'
+    'echo; echo "$m"; cat /proc/$$/stat 2>/dev/null; echo "$m"; cat /proc/stat 2>/dev/null\n'
+    'echo "$m"; cat /proc/loadavg 2>/dev/null\n'
+    'exit "$rc"\n'
+)
+USER_HZ = 100  # the clock tick of /proc/stat and /proc/PID/stat: 100 on every Linux and Android build
+
+
+def with_cpu_readings(argv: list[str]) -> list[str]:
+    """``argv`` wrapped to read the device's CPU counters around it (:data:`CPU_READ`)."""
+    return ["sh", "-c", CPU_READ, "sh", CPU_MARK, *argv]
+
+
+def children_cpu_s(stat: str) -> float | None:
+    """cutime + cstime of a ``/proc/PID/stat`` line, in seconds (fields 16 and 17 of proc(5), counted
+    after the parenthesised command name, which may hold spaces); None when unreadable."""
+    fields = stat.rpartition(")")[2].split()
+    try:
+        return (int(fields[13]) + int(fields[14])) / USER_HZ
+    except (IndexError, ValueError):
+        return None
+
+
+def split_cpu_readings(done: Completed, cpus: list[int] | None) -> tuple[Completed, dict | None, str | None]:
+    """A run of :func:`with_cpu_readings`: (the command's own Completed, what else used ``cpus`` while
+    it ran as ``bench.measure.agent.contention`` computes it, or None with why it could not be read)."""
+    lines = done.stdout.split("\n")
+    marks = [k for k, line in enumerate(lines) if line.rstrip("\r") == CPU_MARK]
+    if len(marks) != 5 or marks[0] != 0:
+        text = "\n".join(line for line in lines if line.rstrip("\r") != CPU_MARK)
+        return replace(done, stdout=text), None, "the device shell did not print its CPU readings"
+    # between two marks: the lines printed, the newline echoed before the mark taken off by the join
+    block = ["\n".join(lines[a + 1 : b]) for a, b in zip(marks, [*marks[1:], len(lines)], strict=True)]
+    before_stat, tool_out, own_stat, after_stat, loadavg = block
+    own = children_cpu_s(own_stat)
+    before = proc_stat_times(before_stat, cpus, 0.0, USER_HZ)
+    after = proc_stat_times(after_stat, cpus, own or 0.0, USER_HZ)
+    kept = replace(done, stdout=tool_out)
+    if own is None or before is None or after is None:
+        where = "/proc/self/stat" if own is None else "/proc/stat" + (f" for CPUs {cpus}" if cpus else "")
+        return kept, None, f"the device did not show {where}"
+    try:
+        load1 = float(loadavg.split()[0])
+    except (IndexError, ValueError):
+        load1 = None
+    seen = contention(before, after, load1)
+    if seen is None:
+        return kept, None, "the measured CPUs' counters did not advance"
+    return kept, {**seen, "load1": load1}, None  # the device's load, never this machine's

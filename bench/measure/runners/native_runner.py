@@ -23,7 +23,7 @@ from bench.devices.transports.base import Completed, Transport
 from bench.digest import file_sha256
 from bench.errors import BenchError, one_line
 from bench.measure.runners.base import CellRunner, Execution, Workload, cpus_of_mask, register_runner
-from bench.measure.runners.device_sampler import metered_run
+from bench.measure.runners.device_sampler import metered_run, split_cpu_readings, with_cpu_readings
 from bench.measure.runners.native_tools import pinned, push_tool, tool_command, tool_inputs
 from bench.measure.runners.tool_results import invocations, tool_source, tool_stats
 from bench.measure.stats import median_of
@@ -184,10 +184,11 @@ class NativeToolRunner(CellRunner):
                 if error:
                     return Execution(error=error)
                 full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms, inputs=inputs)
-                done, long_window, later = self._metered(full)
+                done, long_window, later = self._metered(with_cpu_readings(full))
                 problem = problem or later
             else:
-                done = self.transport.run(full, timeout=self.protocol.max_time + 600)
+                done = self.transport.run(with_cpu_readings(full), timeout=self.protocol.max_time + 600)
+            done, seen, unseen = split_cpu_readings(done, cpus_of_mask(self.device.affinity))
             result, error = self._parse_tool(done, tool_name)
             if error:
                 return Execution(error=error)
@@ -216,6 +217,8 @@ class NativeToolRunner(CellRunner):
                 except Exception:  # noqa: BLE001, S110 - best effort clean-up of a failed cell
                     pass
         source = {"method": tool_name, "transport": self.transport.name, **tool_source(result)}
+        if unseen:
+            source["notes"] = [*source["notes"], f"contention not read: {unseen}"]
         if serving is not None and serving.reports_as is not None:
             source["output_check"] = self._output_check(cell, graph, serving)
         return Execution(
@@ -227,6 +230,7 @@ class NativeToolRunner(CellRunner):
             cpus=cpus_of_mask(self.device.affinity),
             energy=energy,
             source=source,
+            contention=seen,
         )
 
     def _output_check(self, cell, graph: str, serving) -> dict:
