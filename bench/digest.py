@@ -28,3 +28,16 @@ def files_sha256(paths, unreadable_ok: bool = False, material: str = "") -> str:
             line = f"{Path(path).name}:unreadable\n"
         digest.update(line.encode())
     return digest.hexdigest()
+
+
+def path_sha256(path: Path) -> tuple[str, int]:
+    """sha256 and size in bytes of a file, or of a bundle directory (.mlpackage) file by file (each
+    file's path relative to the bundle and its sha256, in sorted order)."""
+    if path.is_file():
+        return file_sha256(path), path.stat().st_size
+    digest, size = hashlib.sha256(), 0
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(item.relative_to(path)).encode())
+        digest.update(file_sha256(item).encode())
+        size += item.stat().st_size
+    return digest.hexdigest(), size

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import models
-from bench.flops import count_macs
 from bench.paths import cache_dir
+
+if TYPE_CHECKING:  # the zoo (and torch) is imported where a zoo model is looked at
+    import models
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ def _save_cache(key: str, entries: dict[str, list[float]]) -> None:
 
 def zoo_rows(names: list[str], on_measure: Callable[[str], None] | None = None) -> list[ZooRow]:
     """Rows for ``names``, counting (and caching) MACs for models not counted yet."""
+    import models
+    from bench.flops import count_macs
+
     key = models.code_hash()
     cache = _load_cache(key)
     rows = []
@@ -78,6 +83,10 @@ def zoo_rows(names: list[str], on_measure: Callable[[str], None] | None = None) 
 
 def macs_of(model: str) -> int | None:
     """MACs of a zoo model (from the cache); None for anything else (a user's file)."""
+    from export.reference import is_model_file, is_user_reference
+
+    if is_model_file(model) or is_user_reference(model):  # not a zoo name: no need to load the zoo
+        return None
     import models as zoo
 
     try:

@@ -14,14 +14,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from bench.errors import BenchError, MissingBackendError
 from bench.imports import importable
 from export.reference import model_file_format
+
+if TYPE_CHECKING:  # torch is imported where a model is converted, not to read a model file
+    import torch
+    import torch.nn as nn
 
 Runner = Callable[..., list[np.ndarray]]
 """``run(*arrays)``: one numpy array per model input, in order -> every output, in the file's order."""
@@ -40,6 +43,8 @@ def flatten_outputs(value) -> list[torch.Tensor]:
     """A model's outputs as the flat list converters write: a tensor, or the tensors of nested
     tuples, lists and dicts (torchvision's OrderedDict) in order (dict values in insertion order,
     as ``torch.export`` flattens them). Raises TypeError for an output that holds no tensor."""
+    import torch
+
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, dict):
@@ -54,6 +59,8 @@ def flatten_outputs(value) -> list[torch.Tensor]:
 def output_names(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list[str]:
     """``["output"]`` for one output, else ``output_0``, ``output_1``, ... (what the exported file
     calls the flattened outputs)."""
+    import torch
+
     with torch.no_grad():
         count = len(flatten_outputs(model(*examples)))
     return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
@@ -121,6 +128,8 @@ def input_names(model: nn.Module, inputs) -> list[str]:
 def example_tensors(inputs, arrays: list[np.ndarray] | None = None) -> tuple[torch.Tensor, ...]:
     """Tensors to call the model with: ``arrays`` (one per input) as torch tensors of each input's
     dtype, or zeros of each input's shape and dtype."""
+    import torch
+
     if arrays is None:
         arrays = [np.zeros(t.shape, dtype=t.dtype) for t in inputs]
     return tuple(
@@ -143,6 +152,8 @@ class Exporter(ABC):
         for module in self.modules:
             if not importable(module):  # cheap: no import on a cache hit
                 raise MissingBackendError(f"{self.name} export", self.extra, module)
+        import torch
+
         versions = {"torch": torch.__version__}
         for package in self.packages:
             try:

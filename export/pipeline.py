@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from bench.digest import path_sha256
 from bench.errors import BenchError, one_line
 from bench.paths import results_dir
 from export.artifact import Artifact, Verification
@@ -51,7 +52,7 @@ from export.base import (
     input_names,
 )
 from export.calibration import Calibration
-from export.source import ModelSpec, file_sha256, is_user_code
+from export.source import ModelSpec, is_user_code
 from export.verify import SEED, THRESHOLDS, InputSpec, Thresholds, verify
 
 META = "artifact.json"
@@ -59,18 +60,6 @@ META = "artifact.json"
 
 def artifacts_dir() -> Path:
     return results_dir() / "artifacts"
-
-
-def path_sha256(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, or of a bundle directory (.mlpackage) file by file."""
-    if path.is_file():
-        return file_sha256(path), path.stat().st_size
-    digest, size = hashlib.sha256(), 0
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(item.relative_to(path)).encode())
-        digest.update(file_sha256(item).encode())
-        size += item.stat().st_size
-    return digest.hexdigest(), size
 
 
 def default_inputs(spec: ModelSpec) -> InputSpec:

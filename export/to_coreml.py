@@ -15,13 +15,14 @@ import platform
 import shutil
 import warnings
 from pathlib import Path
-
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from bench.runtimes import coreml
 from export.base import ConvertReport, Exporter, Runner, flatten_outputs, output_names, register_exporter
-from export.source import is_user_code
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
 
 DEPLOYMENT_TARGET = "iOS16"
 
@@ -88,16 +89,20 @@ class CoreMLExporter(Exporter):
         return describe(spec.description.input), describe(spec.description.output)
 
 
-class _Flat(nn.Module):
+def _flat(model: nn.Module) -> nn.Module:
     """The model with its outputs flattened to a tuple (tracing refuses dicts), one tensor as is."""
+    import torch.nn as nn
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
+    class _Flat(nn.Module):  # the name tracing records, as before
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, *xs: torch.Tensor):
-        outputs = flatten_outputs(self.model(*xs))
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        def forward(self, *xs: torch.Tensor):
+            outputs = flatten_outputs(self.model(*xs))
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    return _Flat()
 
 
 def _check_inputs(examples: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
@@ -116,10 +121,14 @@ def checked_trace(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> tuple
     program's zoo and installed packages): a data-dependent branch the check inputs did not flip
     may still be frozen, so such a warning keeps the check from counting. Raises ValueError naming
     the user's line when graphs or outputs differ (a frozen data-dependent branch or value)."""
+    import torch
+
+    from export.source import is_user_code
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
-            flat = _Flat(model).eval()
+            flat = _flat(model).eval()
             traced = torch.jit.trace(flat, examples, check_inputs=_check_inputs(examples), check_tolerance=1e-4)
             failure = next((str(w.message) for w in caught if "does not match" in str(w.message)), None)
         except torch.jit.TracingCheckError as exc:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from bench.runtimes import onnxruntime
 from export.base import STATIC, Exporter, Runner, output_names, register_exporter
 
 OPSET = 18
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
 
 
 class _Reader:
@@ -61,6 +64,7 @@ class OnnxExporter(Exporter):
     ) -> None:
         import onnx
         import onnxslim
+        import torch
 
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "raw.onnx"

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from bench.runtimes import litert
 from export.base import STATIC, Exporter, Runner, register_exporter
@@ -43,6 +42,10 @@ _FP16_RECIPE = [
         },
     }
 ]
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
 
 
 # Entries appended to a static recipe: the graph's input and output stay float32.

@@ -192,8 +192,9 @@ def evaluate(
     ``file`` (:class:`bench.accuracy.plan.ModelFile`): a model file scored as it is, after the
     targets; ``spec`` is then its fp32 PyTorch reference, or None (no reference: no drop, no
     agreement, nothing judged a collapse)."""
+    from bench.digest import path_sha256
     from export.base import flatten_outputs, get_exporter, io_type_for
-    from export.pipeline import export_model, path_sha256
+    from export.pipeline import export_model
 
     if spec is not None:
         shape = spec.inputs.shape

@@ -315,9 +315,12 @@ def _resumed_settings(ctx: typer.Context, run: dict, given: dict) -> tuple[Proto
 def _check_user_models(cells) -> None:
     """Load each user's model file and run its factory once (BenchError: a missing file, an import
     error, missing factory arguments, a factory that returns no module), before anything is measured."""
-    from export.source import resolve
+    refs = sorted({c.model for c in cells if is_user_reference(c.model)})
+    if not refs:
+        return
+    from export.source import resolve  # torch: only when there is a user's model to load
 
-    for ref in sorted({c.model for c in cells if is_user_reference(c.model)}):
+    for ref in refs:
         resolve(ref).check_runs()
 
 

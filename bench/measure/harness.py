@@ -217,8 +217,8 @@ def failed_measurement(cell: Cell, device: str, protocol: Protocol, reason: str)
 def _direct_file(path: str) -> tuple[Workload | None, str | None]:
     """A user's .onnx / .tflite file (.mlpackage folder): its inputs' names, shapes and element
     types read from the file itself."""
+    from bench.digest import path_sha256
     from export.base import declared_dtype, get_exporter
-    from export.pipeline import path_sha256
     from export.reference import Inputs, TensorSpec
 
     file = Path(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import models
 from bench.errors import BenchError
 
 # What a user needs for an EdgeViT-style Pareto comparison on a 2-core host in minutes:
@@ -34,6 +33,9 @@ SUITES = ("default", "full")
 
 
 def suite_models(suite: str) -> list[str]:
+    """The zoo model names of a named suite."""
+    import models  # the zoo (and torch) only where zoo names are resolved
+
     if suite == "default":
         return list(DEFAULT_SUITE)
     if suite == "full":
@@ -43,6 +45,8 @@ def suite_models(suite: str) -> list[str]:
 
 def resolve_models(patterns: list[str] | None, suite: str = "default") -> list[str]:
     """Model names from names / shell patterns, or the suite when none are given."""
+    import models
+
     if not patterns:
         return suite_models(suite)
     names: list[str] = []
