@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, CliResult, assert_one_line_error
+from conftest import ROOT, CliResult, assert_one_line_error, hog_on, last_cpu
 
 from bench.measure.ab import paired_verdict, round_orders, rounds_needed
 
@@ -254,6 +254,25 @@ def test_a_killed_agent_drops_its_round_and_says_so(tiny_files, tmp_path: Path) 
     (dropped,) = cell["rounds_dropped"]
     assert dropped["round"] == 0 and "agent exited with code -9" in dropped["reason"]
     assert "dropped round 1/4" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_rounds_that_ran_beside_a_co_runner_are_shown_in_the_table_json_and_summary(tiny_files, tmp_path: Path) -> None:
+    model, summary = str(tiny_files["onnx"]), tmp_path / "summary.md"
+    hog = hog_on(last_cpu(), 120.0)  # on the CPU the agents run on, for the whole run
+    try:
+        args = ["ab", "--a", model, "--b", model, "--rounds", "3", "--seed", "1", "--markdown", str(summary)]
+        result = finish(bench(ROOT, tmp_path / "results", *args, "--json", "--min-runs", "10", "--min-time", "0.3"))
+        table = finish(bench(ROOT, tmp_path / "results", *args, "--min-runs", "10", "--min-time", "0.3"))
+    finally:
+        hog.kill()
+    assert result.code == 0 and table.code == 0, result.stderr + table.stderr
+    (cell,) = json.loads(result.stdout)["cells"]
+    assert [r["round"] for r in cell["rounds_contended"]] == [0, 1, 2]
+    assert all(r["others_share"]["a"] > 0.1 and r["others_share"]["b"] > 0.1 for r in cell["rounds_contended"])
+    assert "3 of 3 rounds ran while other processes used the measured CPUs (round 1: A " in result.stderr
+    assert "contended: " in table.stdout and "3 of 3 rounds ran while" in " ".join(table.stdout.split())
+    assert "| contended |" in summary.read_text() and "round 3: A " in summary.read_text()
 
 
 def test_a_revision_that_does_not_exist_exits_2_naming_it(repo: Path, tmp_path: Path) -> None:

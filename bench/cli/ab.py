@@ -230,6 +230,8 @@ def ab_cmd(
         for c in result.cells:
             for r in c.dropped:
                 render.note(f"dropped round {r.index + 1}/{rounds} of {c.pair.label}: {r.dropped}")
+            if c.contended:
+                render.note(f"contended: {c.pair.label}: {render.contended_rounds(c, rounds)}")
     else:
         render.ab(result)
     never = [c for c in result.cells if not c.complete]  # every round failed (or an export): nothing was compared

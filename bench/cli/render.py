@@ -333,6 +333,16 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
     out.print(table)
 
 
+def contended_rounds(c, rounds: int) -> str:
+    """The rounds of a ``bench ab`` cell (``bench.measure.ab.CellAB``) in which a version ran while
+    other processes used the measured CPUs: ``2 of 10 rounds (round 3: B 35%; round 7: A 12%)``."""
+    each = "; ".join(
+        f"round {r.index + 1}: " + ", ".join(f"{side.upper()} {part:.0%}" for side, part in sorted(r.contended.items()))
+        for r in c.contended
+    )
+    return f"{len(c.contended)} of {rounds} rounds ran while other processes used the measured CPUs ({each})"
+
+
 def ab(result: ABResult) -> None:
     """``bench ab``: the two versions, the round orders, one row per cell with its paired verdict,
     then one line per dropped round and per regressed cell (REGRESSION, for CI logs)."""
@@ -363,6 +373,8 @@ def ab(result: ABResult) -> None:
             out.print(Text(f"{c.verdict.verdict}: {c.pair.label}: {c.verdict.reason}"))
         for r in c.dropped:
             out.print(Text(f"dropped round {r.index + 1}/{len(result.orders)} of {c.pair.label}: {r.dropped}"))
+        if c.contended:
+            out.print(Text(f"contended: {c.pair.label}: {contended_rounds(c, len(result.orders))}"))
         if c.verdict.verdict == "regression":
             out.print(Text(f"REGRESSION: {c.pair.label}: {c.verdict.change:+.1%} (p={c.verdict.p_value:.2g})"))
     if result.lost:

@@ -152,6 +152,9 @@ class Round:
     a_ms: float | None = None
     b_ms: float | None = None
     dropped: str | None = None
+    contended: dict[str, float] = field(default_factory=dict)
+    """Side ("a", "b") -> others' share of the measured CPUs, for each version whose measurement in
+    this round was flagged contended (``Measurement.contention``)."""
 
     @property
     def complete(self) -> bool:
@@ -178,6 +181,11 @@ class CellAB:
     def dropped(self) -> list[Round]:
         return [r for r in self.rounds if not r.complete]
 
+    @property
+    def contended(self) -> list[Round]:
+        """Complete rounds in which a version ran while other processes used the measured CPUs."""
+        return [r for r in self.complete if r.contended]
+
     def to_dict(self) -> dict:
         return {
             "cell": self.pair.label,
@@ -190,6 +198,7 @@ class CellAB:
             **(self.verdict.to_dict() if self.verdict else {}),
             "rounds_complete": len(self.complete),
             "rounds_dropped": [{"round": r.index, "reason": r.dropped} for r in self.dropped],
+            "rounds_contended": [{"round": r.index, "others_share": r.contended} for r in self.contended],
             "round_values": [r.to_dict() for r in self.rounds],
         }
 
@@ -268,6 +277,15 @@ def _tagged(
         cell=replace(measurement.cell, repeat=index),
         settings={**measurement.settings, "ab": tag},
     )
+
+
+def _contended(by_side: dict[str, Measurement]) -> dict[str, float]:
+    """Side -> others' share of the measured CPUs, for the measurements flagged contended."""
+    return {
+        side: m.contention.get("others_share", 0.0)
+        for side, m in by_side.items()
+        if isinstance(m.contention, dict) and m.contention.get("contended")
+    }
 
 
 def _round_value(measurement: Measurement) -> tuple[float | None, str | None]:
@@ -451,10 +469,12 @@ def measure_ab(
                         continue
                     before = kept.get((cab.pair.label, index))
                     if before:  # both versions of this round measured by one earlier attempt
-                        cab.rounds.append(Round(index, order, before[0].median_ms, before[1].median_ms))
+                        seen = _contended(dict(zip("ab", before, strict=True)))
+                        cab.rounds.append(Round(index, order, before[0].median_ms, before[1].median_ms, None, seen))
                         result.resumed += 1
                         continue
                     values: dict[str, float | None] = {}
+                    measurements: dict[str, Measurement] = {}
                     reasons = []
                     for side in order.lower():
                         cell = cab.pair.a if side == "a" else cab.pair.b
@@ -470,12 +490,14 @@ def measure_ab(
                         if on_measurement:
                             on_measurement(cab.pair, side, index, measured)
                         values[side], reason = _round_value(measured)
+                        measurements[side] = measured
                         if reason:
                             reasons.append(f"{versions[side].name}: {reason}")
                         if harness.lost:
                             break
                     dropped = f"device lost: {harness.lost}" if harness.lost else "; ".join(reasons) or None
-                    cab.rounds.append(Round(index, order, values.get("a"), values.get("b"), dropped))
+                    cab.rounds.append(Round(index, order, values.get("a"), values.get("b"), dropped,
+                                            _contended(measurements)))  # fmt: skip
                     if harness.lost:
                         break
                 if harness.lost:

@@ -35,19 +35,23 @@ def ab_summary(result: ABResult) -> str:
         + f" (threshold {result.threshold:.0%}, alpha {result.alpha:g}; test: Wilcoxon signed-rank on the "
         "per-round log ratios B/A).",
         "",
-        "| verdict | cell | A ms | B ms | change | 95% CI | p | rounds | dropped |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|",
+        "| verdict | cell | A ms | B ms | change | 95% CI | p | rounds | dropped | contended |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for c in result.cells:
         v = c.verdict
         ci = f"{v.change_ci[0]:+.1%} .. {v.change_ci[1]:+.1%}" if v.change_ci else "-"
         dropped = "; ".join(f"round {r.index + 1}: {r.dropped}" for r in c.dropped) or "-"
+        contended = "; ".join(
+            f"round {r.index + 1}: " + ", ".join(f"{k.upper()} {v:.0%}" for k, v in sorted(r.contended.items()))
+            for r in c.contended
+        )
         verdict = f"{v.verdict} ({v.reason})" if v.reason else v.verdict
         lines.append(
             f"| {cell(verdict)} | {cell(c.pair.label)} | {_ms(v.a_ms)} | {_ms(v.b_ms)} | "
             f"{'-' if v.change is None else f'{v.change:+.1%}'} | {ci} | "
             f"{'-' if v.p_value is None else f'{v.p_value:.2g}'} | {len(c.complete)}/{len(result.orders)} | "
-            f"{cell(dropped)} |"
+            f"{cell(dropped)} | {cell(contended) or '-'} |"
         )
     if result.lost:
         lines += ["", f"The device was lost: {cell(result.lost)}; the rounds measured before are judged."]
