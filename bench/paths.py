@@ -18,8 +18,10 @@ def cache_dir() -> Path:
 
 
 def output_file(path: str | Path, option: str) -> Path:
-    """``path`` as a file the user asked to write (``--out``, ``--markdown``): its folder must exist and
-    it must not be a folder itself. Raises BenchError (``option`` named) otherwise; nothing is made."""
+    """``path`` as a file the user asked to write (``--out``, ``--markdown``): its folder must exist, it
+    must not be a folder itself, and it must be writable (tried by opening it to append, so a command
+    learns before it measures for minutes, even as root on a read-only or special file system).
+    Raises BenchError (``option`` named) otherwise; nothing is made or changed."""
     from bench.errors import BenchError
 
     file = Path(path)
@@ -27,6 +29,14 @@ def output_file(path: str | Path, option: str) -> Path:
         raise BenchError(f"{option} {path} is a folder; give a file path")
     if not file.parent.is_dir():
         raise BenchError(f"{option} {path}: the folder {file.parent} does not exist")
+    existed = file.exists()
+    try:
+        with open(file, "a"):
+            pass
+    except OSError as exc:
+        raise BenchError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+    if not existed:
+        file.unlink(missing_ok=True)
     return file
 
 

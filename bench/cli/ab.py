@@ -119,7 +119,7 @@ def ab_cmd(
         commit_of(checked, base, "--base")
         if head is not None:
             commit_of(checked, head, "--head")
-    from bench.cli.run import check_accelerators
+    from bench.cli.run import check_accelerators, check_files
     from bench.devices.config import get_device
     from bench.measure.ab import check_resumable, measure_ab, pair_cells
     from bench.measure.harness import Harness, plan_cells
@@ -151,6 +151,14 @@ def ab_cmd(
             if len(refs) != 1:
                 raise BenchError(f"{option} names {len(refs)} models; give one model each")
         refs = refs_a
+        files = [r for r in (refs_a[0], refs_b[0]) if is_model_file(r) and Path(r).exists()]
+        if files:  # a file runs as what it is: a --format or --precision it is not is refused, as in bench run
+
+            def typed(name: str) -> bool:
+                return getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+
+            check_files(files, formats if typed("fmt") else None, precisions if typed("precision") else None,
+                        len(files) == 2)  # fmt: skip
     else:
         refs = model_references(model, "default", input_shape, weights, factory_args, files=True)
     if "pytorch" in formats and any(is_user_reference(r) for r in refs):
@@ -220,11 +228,6 @@ def ab_cmd(
                 render.note("interrupted: the rounds measured so far are stored; no verdict yet "
                             "(the same command with --resume measures the rest)")  # fmt: skip
                 raise typer.Exit(130) from None
-    if markdown_path:
-        try:
-            markdown_path.write_text(ab_summary(result))
-        except OSError as exc:
-            raise BenchError(f"cannot write --markdown {markdown_file}: {exc.strerror or exc}") from None
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         for c in result.cells:
@@ -238,7 +241,15 @@ def ab_cmd(
     for c in never:
         why = (c.rounds[0].dropped if c.rounds else None) or (c.verdict.reason if c.verdict else "no round ran")
         render.note(f"{c.pair.label}: no round completed ({why}); nothing was compared")
-    if result.regressions or never:
+    if as_json:  # the table says it on stdout
+        for c in result.untested_regressions:
+            render.note(f"REGRESSION (untested): {c.pair.label}: {render.untested_text(c.verdict, result.threshold)}")
+    if markdown_path:  # after the verdict is out: a summary that cannot be written loses nothing measured
+        try:
+            markdown_path.write_text(ab_summary(result))
+        except OSError as exc:
+            raise BenchError(f"cannot write --markdown {markdown_file}: {exc.strerror or exc}") from None
+    if result.regressions or result.untested_regressions or never:
         raise typer.Exit(1)
 
 

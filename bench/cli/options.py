@@ -22,7 +22,8 @@ from bench.errors import BenchError
 from bench.measure.protocol import check_number
 
 StoreOption = Annotated[
-    str | None, typer.Option("--store", help="Store path or SQLAlchemy URL (default: $BENCH_STORE or results/).")
+    str | None,
+    typer.Option("--store", help="Store path or SQLAlchemy URL (default: $BENCH_STORE, else results/bench.sqlite)."),
 ]
 
 

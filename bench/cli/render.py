@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from export.artifact import Artifact
 
 # Piped output (CI logs, files) gets wide tables instead of Rich's 80-column fallback.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
+# emoji off: a model named file.py:factory: must not print as an emoji code's picture
+out = Console(width=None if sys.stdout.isatty() else 200, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def progress() -> Progress:
@@ -41,12 +42,18 @@ def progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # else Rich ends it with an empty line on a redirected stderr
     )
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
     """``value`` with ``digits`` decimals, or '-' when it is missing (None, or NaN as pandas fills it)."""
     return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def say(text: str) -> None:
+    """One plain line on stdout (a CI log greps it: never wrapped, no markup, highlighting or emoji)."""
+    out.print(Text(text), soft_wrap=True)
 
 
 def note(text: str) -> None:
@@ -308,7 +315,7 @@ def farm(address: str, devices: Sequence[FarmDevice], failed: Iterable[dict[str,
         )
     out.print(table)
     for r in failed:
-        out.print(Text(f"failed: {r['device']} {r['model']} {r['format']} repeat {r['repeat']}: {r['error']}"))
+        say(f"failed: {r['device']} {r['model']} {r['format']} repeat {r['repeat']}: {r['error']}")
 
 
 def comparison(results: Sequence[CellComparison], title: str) -> None:
@@ -343,11 +350,17 @@ def contended_rounds(c, rounds: int) -> str:
     return f"{len(c.contended)} of {rounds} rounds ran while other processes used the measured CPUs ({each})"
 
 
+def untested_text(v, threshold: float) -> str:
+    """Why a not-tested ``bench ab`` cell (its ``PairedVerdict``) still fails the gate."""
+    ci = f" (95% CI {v.change_ci[0]:+.1%} .. {v.change_ci[1]:+.1%})" if v.change_ci else ""
+    return f"{v.change:+.1%}{ci}, more than the {threshold:.0%} threshold with too few rounds to test; the gate fails"
+
+
 def ab(result: ABResult) -> None:
     """``bench ab``: the two versions, the round orders, one row per cell with its paired verdict,
     then one line per dropped round and per regressed cell (REGRESSION, for CI logs)."""
     orders = "".join("A" if o == "AB" else "B" for o in result.orders)
-    out.print(Text(f"A = {result.a.label}\nB = {result.b.label}"))
+    say(f"A = {result.a.label}\nB = {result.b.label}")
     out.print(
         Text(f"{len(result.orders)} rounds on {result.device}, first in each round: {orders} (seed {result.seed})")
     )
@@ -370,15 +383,17 @@ def ab(result: ABResult) -> None:
     out.print(table)
     for c in result.cells:
         if c.verdict.reason:
-            out.print(Text(f"{c.verdict.verdict}: {c.pair.label}: {c.verdict.reason}"))
+            say(f"{c.verdict.verdict}: {c.pair.label}: {c.verdict.reason}")
         for r in c.dropped:
-            out.print(Text(f"dropped round {r.index + 1}/{len(result.orders)} of {c.pair.label}: {r.dropped}"))
+            say(f"dropped round {r.index + 1}/{len(result.orders)} of {c.pair.label}: {r.dropped}")
         if c.contended:
-            out.print(Text(f"contended: {c.pair.label}: {contended_rounds(c, len(result.orders))}"))
+            say(f"contended: {c.pair.label}: {contended_rounds(c, len(result.orders))}")
         if c.verdict.verdict == "regression":
-            out.print(Text(f"REGRESSION: {c.pair.label}: {c.verdict.change:+.1%} (p={c.verdict.p_value:.2g})"))
+            say(f"REGRESSION: {c.pair.label}: {c.verdict.change:+.1%} (p={c.verdict.p_value:.2g})")
+        if c.verdict.untested_regression(result.threshold):
+            say(f"REGRESSION (untested): {c.pair.label}: {untested_text(c.verdict, result.threshold)}")
     if result.lost:
-        out.print(Text(f"device lost: {result.lost}; the rounds measured before are judged"))
+        say(f"device lost: {result.lost}; the rounds measured before are judged")
 
 
 def regressions(results: Iterable[CellComparison], threshold: float) -> None:
@@ -386,12 +401,12 @@ def regressions(results: Iterable[CellComparison], threshold: float) -> None:
     candidate is one too, and so is a cell that could not be tested but moved past ``threshold``)."""
     for r in results:
         if r.verdict == "regression":
-            out.print(Text(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})"))
+            say(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})")
         if r.untested_regression(threshold):
             why = "a side has no spread or count to test it, so the gate fails on the change alone"
-            out.print(Text(f"REGRESSION (untested): {r.name}: {r.change:+.1%}, more than {threshold:.0%}; {why}"))
+            say(f"REGRESSION (untested): {r.name}: {r.change:+.1%}, more than {threshold:.0%}; {why}")
         if r.accuracy:
-            out.print(Text(f"REGRESSION: {r.name}: {r.accuracy}"))
+            say(f"REGRESSION: {r.name}: {r.accuracy}")
 
 
 def baselines(entries: Iterable[dict[str, Any]]) -> None:
@@ -422,7 +437,7 @@ def profile(result: Profile, title: str, fallback_lines: Iterable[str]) -> None:
         )
     )
     for line in fallback_lines:
-        out.print(Text(f"fell back: {line}"))
+        say(f"fell back: {line}")
 
 
 def trained(result: Any) -> None:
@@ -436,9 +451,9 @@ def trained(result: Any) -> None:
             f"profiled now, {len(result.profiles_reused)} stored before"
         )
     )
-    out.print(Text(f"{meta['regressor']}; saved to {result.path}"))
+    say(f"{meta['regressor']}; saved to {result.path}")
     for line in result.kernels_failed:
-        out.print(Text(f"failed: {line}"))
+        say(f"failed: {line}")
 
 
 def predictions(items: Sequence[Any]) -> None:
@@ -487,7 +502,7 @@ def ingested(row: dict[str, Any], model: str, precision: str, device: str) -> No
         )
     )
     if missing:
-        out.print(Text(f"not in the file: {', '.join(missing)}"))
+        say(f"not in the file: {', '.join(missing)}")
 
 
 def devices(profiles: Iterable[Device], user_dir: str) -> None:
@@ -573,4 +588,4 @@ def histories(items) -> None:
                 )
             )
         if len(history.points) < 3:
-            out.print(Text(f"{len(history.points)} run(s): steps need at least 3"))
+            say(f"{len(history.points)} run(s): steps need at least 3")

@@ -176,7 +176,7 @@ def run_cmd(
         )
     files = [r for r in refs if is_model_file(r)]
     if fmt or precision:
-        _check_files(files, formats if fmt else None, precisions if precision else None, len(files) == len(refs))
+        check_files(files, formats if fmt else None, precisions if precision else None, len(files) == len(refs))
     if "pytorch" in formats and any(is_user_reference(r) for r in refs):
         raise BenchError("format pytorch (eager) measures zoo models; measure file.py:factory models as onnx or tflite")
     overrides = parse_options(option or [])
@@ -324,7 +324,7 @@ def _check_user_models(cells) -> None:
         resolve(ref).check_runs()
 
 
-def _check_files(
+def check_files(
     files: list[str], formats: list[str] | None, precisions: list[str] | None, only_files: bool = False
 ) -> None:
     """A model file runs as what it is (format and precision read from the file): BenchError when

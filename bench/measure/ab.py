@@ -72,6 +72,15 @@ class PairedVerdict:
     p_value: float | None = None
     reason: str | None = None
 
+    def untested_regression(self, threshold: float) -> bool:
+        """A ``not-tested`` cell that is slower by more than ``threshold`` beyond doubt short of a
+        test: its whole 95% CI above the threshold, or, with too few rounds for a CI, its change.
+        The gate fails on it, as ``bench compare`` does on an untested cell: too few rounds never
+        let a 2x slowdown pass."""
+        if self.verdict != "not-tested" or self.change is None:
+            return False
+        return (self.change_ci[0] if self.change_ci else self.change) > threshold
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["change_ci"] = list(self.change_ci) if self.change_ci else None
@@ -79,17 +88,30 @@ class PairedVerdict:
 
 
 def paired_verdict(
-    a_ms, b_ms, threshold: float = 0.05, alpha: float = 0.01, min_rounds: int = MIN_ROUNDS, seed: int = 0
+    a_ms,
+    b_ms,
+    threshold: float = 0.05,
+    alpha: float = 0.01,
+    min_rounds: int = MIN_ROUNDS,
+    seed: int = 0,
+    dropped: int = 0,
 ) -> PairedVerdict:
     """The verdict on paired per-round latencies (ms) of versions A and B (module docstring).
 
     ``threshold``: the smallest relative change that counts (0.05 = 5%); ``alpha``: the test's
-    significance level; ``seed``: the bootstrap's. Raises ValueError for unequal lengths or a
-    latency that is not above 0."""
+    significance level; ``seed``: the bootstrap's; ``dropped``: rounds of the cell that were dropped
+    (said in a ``not-tested`` reason, and counted in the rounds it asks for). Raises ValueError for
+    unequal lengths or a latency that is not above 0."""
     ratios = stats.paired_ratios(a_ms, b_ms)
     n = int(ratios.size)
+    lost = f" ({dropped} dropped)" if dropped else ""
     if n < min_rounds:
-        return PairedVerdict("not-tested", n, reason=f"{n} complete rounds; at least {min_rounds} are needed")
+        numbers = {}
+        if n:  # no CI or test, but the change is known: a large one fails the gate (untested_regression)
+            change = stats.paired_change(a_ms, b_ms)
+            numbers = {"a_ms": stats.median(a_ms), "b_ms": stats.median(b_ms), "change": change}
+        reason = f"{n} complete rounds{lost}; at least {min_rounds} are needed"
+        return PairedVerdict("not-tested", n, reason=reason, **numbers)
     change = stats.paired_change(a_ms, b_ms)
     ci = stats.paired_change_ci(a_ms, b_ms, seed=seed)
     p = stats.wilcoxon_log_ratio_p(a_ms, b_ms)
@@ -103,8 +125,8 @@ def paired_verdict(
     signed = int(np.count_nonzero(ratios != 1))
     if stats.wilcoxon_smallest_p(signed) >= alpha:
         reason = (
-            f"{signed} rounds cannot reach p < {alpha:g} (their smallest possible p is "
-            f"{stats.wilcoxon_smallest_p(signed):.2g}): use --rounds {rounds_needed(alpha)} or more"
+            f"{signed} rounds{lost} cannot reach p < {alpha:g} (their smallest possible p is "
+            f"{stats.wilcoxon_smallest_p(signed):.2g}): use --rounds {rounds_needed(alpha) + dropped} or more"
         )
         return PairedVerdict("not-tested", n, reason=reason, **numbers)
     verdict = two_condition_verdict(change, p, threshold, alpha)
@@ -225,7 +247,13 @@ class ABResult:
     def regressions(self) -> list[CellAB]:
         return [c for c in self.cells if c.verdict and c.verdict.verdict == "regression"]
 
+    @property
+    def untested_regressions(self) -> list[CellAB]:
+        """Not-tested cells slower beyond the threshold (``PairedVerdict.untested_regression``)."""
+        return [c for c in self.cells if c.verdict and c.verdict.untested_regression(self.threshold)]
+
     def to_dict(self) -> dict:
+        untested = self.untested_regressions
         return {
             "run_id": self.run_id,
             "device": self.device,
@@ -242,7 +270,8 @@ class ABResult:
             "wall_s": self.wall_s,
             "rounds_resumed": self.resumed,
             "regressions": len(self.regressions),
-            "cells": [c.to_dict() for c in self.cells],
+            "untested_regressions": len(self.untested_regressions),
+            "cells": [{**c.to_dict(), "untested_regression": c in untested} for c in self.cells],
         }
 
 
@@ -506,9 +535,8 @@ def measure_ab(
             for cab in cells:
                 if cab.verdict is None:
                     complete = cab.complete
-                    cab.verdict = paired_verdict(
-                        [r.a_ms for r in complete], [r.b_ms for r in complete], threshold, alpha, seed=seed
-                    )
+                    cab.verdict = paired_verdict([r.a_ms for r in complete], [r.b_ms for r in complete], threshold,
+                                                 alpha, seed=seed, dropped=len(cab.dropped))  # fmt: skip
             result.cells = cells
             status = "device-lost" if result.lost else "finished"
         finally:

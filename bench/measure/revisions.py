@@ -99,7 +99,9 @@ class Version:
 def checked_out(repo: Path, commit: str) -> Iterator[Path]:
     """``commit`` of ``repo`` checked out (detached) in a temporary folder for the ``with`` body; the
     worktree and its folder are removed afterwards, also after an error or an interrupt."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-ab-"))
+    remove_abandoned(repo)
+    folder = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
+    (folder / "owner").write_text(str(os.getpid()))  # whose it is: remove_abandoned
     tree = folder / "tree"
     try:
         done = _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit)
@@ -113,6 +115,48 @@ def checked_out(repo: Path, commit: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(BenchError):
             _git(repo, "worktree", "prune")
+
+
+WORKTREE_PREFIX = "bench-ab-"
+
+
+def remove_abandoned(repo: Path) -> list[Path]:
+    """Remove the temporary worktrees of ``repo`` that a ``bench ab`` killed by SIGKILL (which no
+    handler sees) left: registered, under a ``bench-ab-*`` folder whose ``owner`` process is gone.
+    Another live ``bench ab``'s worktrees, and folders without an owner, are left alone. Returns the
+    worktrees removed."""
+    done = _git(repo, "worktree", "list", "--porcelain")
+    removed = []
+    for line in done.stdout.splitlines():
+        if not line.startswith("worktree "):
+            continue
+        tree = Path(line[len("worktree ") :])
+        if not tree.parent.name.startswith(WORKTREE_PREFIX):
+            continue
+        try:
+            owner = int((tree.parent / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        with contextlib.suppress(BenchError):
+            _git(repo, "worktree", "remove", "--force", str(tree))
+        shutil.rmtree(tree.parent, ignore_errors=True)
+        removed.append(tree)
+    if removed:
+        with contextlib.suppress(BenchError):
+            _git(repo, "worktree", "prune")
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -47,6 +47,8 @@ def ab_summary(result: ABResult) -> str:
             for r in c.contended
         )
         verdict = f"{v.verdict} ({v.reason})" if v.reason else v.verdict
+        if v.untested_regression(result.threshold):
+            verdict = f"REGRESSION (untested): {verdict}"
         lines.append(
             f"| {cell(verdict)} | {cell(c.pair.label)} | {_ms(v.a_ms)} | {_ms(v.b_ms)} | "
             f"{'-' if v.change is None else f'{v.change:+.1%}'} | {ci} | "

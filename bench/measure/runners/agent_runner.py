@@ -98,7 +98,10 @@ class AgentRunner(CellRunner):
             e = events["error"]
             return Execution(error=f"{e['stage']}: {e['message']}")
         if "done" not in events:
-            return Execution(error=f"agent exited with code {done.returncode}: {one_line(tail, 300)}")
+            code = done.returncode
+            how = f"was killed by {signal_name(-code)}" if code < 0 else f"exited with code {code}"
+            said = f": {one_line(tail, 300)}" if tail else " (nothing on stderr)"
+            return Execution(error=f"the agent {how}{said}")
         try:  # a NaN or inf from the device is a failed cell, never a stored number
             samples = events["samples"]["ms"]
             finite_samples(samples)
@@ -165,3 +168,13 @@ class AgentRunner(CellRunner):
                 missing = reason or f"no {' or '.join(candidates)} for {python}"
                 rows.append((f"runtime {name}", f"missing: {missing}"))
         return rows, True
+
+
+def signal_name(number: int) -> str:
+    """``SIGKILL`` for 9; ``signal 64`` for a number this system does not name."""
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
