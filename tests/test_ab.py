@@ -242,7 +242,9 @@ def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other
     # `bench run --resume` is not for A/B runs
     assert_one_line_error(finish(bench(repo, results, "run", "--resume")), "nothing to resume")
 
-    resumed = finish(bench(repo, results, *args, "--resume", "--json"))
+    # the same commit spelled otherwise is the same version
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    resumed = finish(bench(repo, results, *[sha if a == "HEAD" else a for a in args], "--resume", "--json"))
     assert resumed.code == 1, resumed.stderr  # the regression, judged on all 8 rounds
     data = json.loads(resumed.stdout)
     assert data["run_id"] == run["run_id"] and data["orders"] == run["settings"]["ab"]["orders"]

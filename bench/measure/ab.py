@@ -21,6 +21,7 @@ tagged in its settings with its side, version, round and position in the round.
 from __future__ import annotations
 
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -341,12 +342,16 @@ def check_resumable(
         raise BenchError(f"nothing to resume: no unfinished bench ab run on device '{device}'")
     recorded = previous["settings"]["ab"]
     for side, version in (("a", a), ("b", b)):
-        if recorded[side] != version.to_dict():
+        # a revision is the commit it names (--base master or --base HEAD, the same commit: the same
+        # version); a model file given directly, its name (its content is checked once exported)
+        same = recorded[side].get("commit") == version.commit if version.commit else recorded[side] == version.to_dict()
+        if not same:
             was, now = recorded[side]["label"], version.label
             if was == now:  # the same names, other commits or other local changes
                 was, now = f"{was} at {_short(recorded[side]['commit'])}", f"{now} at {_short(version.commit)}"
             raise BenchError(
-                f"the unfinished bench ab run {previous['run_id']} measured {was} as {side.upper()}, not {now} "
+                f"the unfinished bench ab run {previous['run_id']} measured {was} as {side.upper()}, not {now}; "
+                "--resume continues the latest unfinished bench ab run on the device "
                 f"(it ran: bench {hide_secrets(previous.get('argv') or 'ab')})"
             )
     cells = [c["cell"] for c in recorded["cells"]]
@@ -477,6 +482,9 @@ def measure_ab(
             for i, cab in enumerate(cells):
                 for side, cell in (("a", cab.pair.a), ("b", cab.pair.b)):
                     workload, error = prepare_workload(cell)
+                    tree = versions[side].tree
+                    if error and tree is not None and versions[side].commit:  # a file of that revision: by its
+                        error = error.replace(f"{tree}{os.sep}", "")  # path in the repository, not the temporary one
                     if error:
                         failed = failed_measurement(cell, harness.device.name, harness.protocol, error)
                         failed = _tagged(failed, run_id, versions[side], side, 0, orders[0], cab.pair.label, attempt)
