@@ -13,6 +13,7 @@ from conftest import ROOT, assert_one_line_error, share_zoo_artifacts
 from digits import DIGITS_OPTIONS, MODELS_FILE, train_digits_models, write_digits_imagefolder
 
 from bench.results.store import Store
+from bench.runtimes.onnxruntime import int8_kernel_caveat
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +41,17 @@ def accuracy(bench_cli, digits, factory: str, *args: str, weights: str = "convne
 
 
 def check_exports_keep_accuracy(bench_cli, digits, factory: str, store: Path) -> None:
+    # --max-drop 2: the bound this issue sets for int8-static (on an AVX2 host onnxruntime's int8 kernels
+    # cost the ConvNet 2.0 points: int8_kernel_caveat)
     result, rows = accuracy(
         bench_cli, digits, factory, "-f", "pytorch,onnx,tflite", "--precision", "fp32,fp16,int8-static",
-        "--calibration", str(digits["train"]), "--store", str(store), "--json", weights=factory,
+        "--calibration", str(digits["train"]), "--store", str(store), "--json", "--max-drop", "2", weights=factory,
     )  # fmt: skip
-    assert result.code == 0, result.stderr
+    assert result.code == 0, {k: (v["top1"], v.get("drop_points"), v.get("error")) for k, v in rows.items()}
     reference = rows[("pytorch", "fp32")]
+    caveat = int8_kernel_caveat()  # x86-64 without VNNI: onnxruntime's int8 kernels may saturate; said
+    if caveat:
+        assert caveat in rows[("onnx", "int8-static")]["notes"]
     assert reference["n_images"] == 602 and reference["top1"] >= 0.9 and reference["agreement"] == 1.0
     for fmt in ("onnx", "tflite"):
         fp32 = rows[(fmt, "fp32")]
@@ -122,7 +128,7 @@ def test_without_a_calibration_folder_int8_static_sets_images_of_the_data_aside(
 ) -> None:
     result, rows = accuracy(
         bench_cli, digits, "convnet", "-f", "onnx", "--precision", "int8-static", "--limit", "100", "--store",
-        str(tmp_path / "s.sqlite"), "--json", data=digits["heldout"],
+        str(tmp_path / "s.sqlite"), "--json", "--max-drop", "100", data=digits["heldout"],  # not about accuracy
     )  # fmt: skip
     assert result.code == 0, result.stderr
     row = rows[("onnx", "int8-static")]

@@ -193,6 +193,7 @@ def evaluate(
     targets; ``spec`` is then its fp32 PyTorch reference, or None (no reference: no drop, no
     agreement, nothing judged a collapse)."""
     from bench.digest import path_sha256
+    from bench.runtimes.onnxruntime import int8_kernel_caveat
     from export.base import flatten_outputs, get_exporter, io_type_for
     from export.pipeline import export_model
 
@@ -224,6 +225,8 @@ def evaluate(
             else:  # a file that failed verification is scored too: its accuracy is the verdict that matters
                 if not artifact.ok and artifact.verification.reason:
                     row.notes.append(f"export verification: {artifact.verification.reason}")
+                if fmt == "onnx" and precision.startswith("int8") and (caveat := int8_kernel_caveat()):
+                    row.notes.append(caveat)
                 loaded = get_exporter(fmt).load_runner(artifact.path)
                 if isinstance(loaded, str):
                     row.error = f"cannot run here: {loaded}"
