@@ -95,3 +95,20 @@ def test_a_device_shell_reads_the_cpu_counters_around_a_tool_and_keeps_its_outpu
     assert seen is None and why == "the device did not show /proc/stat for CPUs [4096]"
     kept, seen, why = split_cpu_readings(Completed(0, "plain tool output\n", ""), None)
     assert kept.stdout == "plain tool output\n" and seen is None and "did not print its CPU readings" in why
+
+
+def test_a_core_that_goes_offline_during_the_tool_is_left_out_of_the_reading() -> None:
+    from bench.devices.transports.base import Completed
+    from bench.measure.runners.device_sampler import CPU_MARK, split_cpu_readings
+
+    def stat(cpu6: tuple[int, int], cpu7: tuple[int, int] | None) -> str:  # (busy, idle) ticks, proc(5) layout
+        lines = [f"cpu  {cpu6[0]} 0 0 {cpu6[1]} 0 0 0 0 0 0", f"cpu6 {cpu6[0]} 0 0 {cpu6[1]} 0 0 0 0 0 0"]
+        lines += [f"cpu7 {cpu7[0]} 0 0 {cpu7[1]} 0 0 0 0 0 0"] if cpu7 else []
+        return "\n".join([*lines, "intr 1 2 3"])
+
+    own = "4242 (sh) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 50 10 20 0 1 0 100 0 0"  # cutime 50, cstime 10
+    text = "\n".join([CPU_MARK, stat((1000, 5000), None), CPU_MARK, "tool output", "", CPU_MARK, own, CPU_MARK,
+                      stat((1080, 5020), (300, 900)), CPU_MARK, "0.52 0.40 0.30 1/400 4242"])  # fmt: skip
+    kept, seen, why = split_cpu_readings(Completed(0, text, ""), [6, 7])
+    assert why is None and kept.stdout == "tool output\n" and seen["cpus"] == 1  # cpu7 was offline at the start
+    assert seen["others_share"] == pytest.approx((80 - 60) / 100) and seen["load1"] == 0.52

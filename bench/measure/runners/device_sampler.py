@@ -135,8 +135,11 @@ def split_cpu_readings(done: Completed, cpus: list[int] | None) -> tuple[Complet
     block = ["\n".join(lines[a + 1 : b]) for a, b in zip(marks, [*marks[1:], len(lines)], strict=True)]
     before_stat, tool_out, own_stat, after_stat, loadavg = block
     own = children_cpu_s(own_stat)
-    before = proc_stat_times(before_stat, cpus, 0.0, USER_HZ)
-    after = proc_stat_times(after_stat, cpus, own or 0.0, USER_HZ)
+    # a phone takes idle cores offline (they leave /proc/stat): only CPUs in both readings count
+    online = _cpu_numbers(before_stat) & _cpu_numbers(after_stat)
+    both = sorted(online & set(cpus)) if cpus else sorted(online)
+    before = proc_stat_times(before_stat, both, 0.0, USER_HZ) if both else None
+    after = proc_stat_times(after_stat, both, own or 0.0, USER_HZ) if both else None
     kept = replace(done, stdout=tool_out)
     if own is None or before is None or after is None:
         where = "/proc/self/stat" if own is None else "/proc/stat" + (f" for CPUs {cpus}" if cpus else "")
@@ -149,3 +152,8 @@ def split_cpu_readings(done: Completed, cpus: list[int] | None) -> tuple[Complet
     if seen is None:
         return kept, None, "the measured CPUs' counters did not advance"
     return kept, {**seen, "load1": load1}, None  # the device's load, never this machine's
+
+
+def _cpu_numbers(stat: str) -> set[int]:
+    """The CPUs a ``/proc/stat`` text has a ``cpuN`` line for (the online ones)."""
+    return {int(line[3:].split()[0]) for line in stat.splitlines() if line.startswith("cpu") and line[3:4].isdigit()}
