@@ -133,15 +133,23 @@ class Sampler:
                 break
 
     def __exit__(self, *exc) -> None:
-        """Stop the thread (and the streaming tool); never suppresses an exception."""
+        """Stop the thread and the streaming tool, and wait until the tool has exited (a tool the
+        thread started while this ran is stopped too); never suppresses an exception."""
+        import subprocess
+
         if self.stop is None:
             return
         self.stop.set()
         if self.proc is not None:
             self.proc.terminate()
         self.thread.join(timeout=5)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        if self.proc is not None:
+            try:
+                self.proc.terminate()
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
 
 
 class MeteredWindow:
