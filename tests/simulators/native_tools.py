@@ -89,10 +89,13 @@ def run_phase(busy: Busy, run, phase: str, min_runs: int, min_secs: float, max_s
 
 
 def stats_line(times: list[float], info: bool, first: float) -> str:
+    # as the real tool: whole microseconds per run (tflite::Stat<int64_t>), every statistic from them,
+    # so the average never exceeds the maximum
+    times = [int(t) for t in times]
     ordered = sorted(times)
     fields = (
-        f"count={len(times)} first={int(first)} curr={int(times[-1])} min={int(ordered[0])} "
-        f"max={int(ordered[-1])} avg={statistics.fmean(times):g} std={int(statistics.pstdev(times))}"
+        f"count={len(times)} first={int(first)} curr={times[-1]} min={ordered[0]} "
+        f"max={ordered[-1]} avg={statistics.fmean(times):g} std={int(statistics.pstdev(times))}"
     )
     if info:
         pick = lambda q: int(ordered[min(len(ordered) - 1, int(q * len(ordered)))])  # noqa: E731
