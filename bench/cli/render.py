@@ -343,11 +343,9 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
 def contended_rounds(c, rounds: int) -> str:
     """The rounds of a ``bench ab`` cell (``bench.measure.ab.CellAB``) in which a version ran while
     other processes used the measured CPUs: ``2 of 10 rounds (round 3: B 35%; round 7: A 12%)``."""
-    each = "; ".join(
-        f"round {r.index + 1}: " + ", ".join(f"{side.upper()} {part:.0%}" for side, part in sorted(r.contended.items()))
-        for r in c.contended
+    return (
+        f"{len(c.contended)} of {rounds} rounds ran while other processes used the measured CPUs ({c.contended_text()})"
     )
-    return f"{len(c.contended)} of {rounds} rounds ran while other processes used the measured CPUs ({each})"
 
 
 def untested_text(v, threshold: float) -> str:

@@ -209,6 +209,14 @@ class CellAB:
         """Complete rounds in which a version ran while other processes used the measured CPUs."""
         return [r for r in self.complete if r.contended]
 
+    def contended_text(self) -> str:
+        """Those rounds as people read them: ``round 3: B 35%; round 7: A 12%, B 20%`` ("" for none)."""
+
+        def shares(r: Round) -> str:
+            return ", ".join(f"{side.upper()} {part:.0%}" for side, part in sorted(r.contended.items()))
+
+        return "; ".join(f"round {r.index + 1}: {shares(r)}" for r in self.contended)
+
     def to_dict(self) -> dict:
         return {
             "cell": self.pair.label,
@@ -271,7 +279,7 @@ class ABResult:
             "wall_s": self.wall_s,
             "rounds_resumed": self.resumed,
             "regressions": len(self.regressions),
-            "untested_regressions": len(self.untested_regressions),
+            "untested_regressions": len(untested),
             "cells": [{**c.to_dict(), "untested_regression": c in untested} for c in self.cells],
         }
 

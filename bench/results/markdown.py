@@ -42,10 +42,7 @@ def ab_summary(result: ABResult) -> str:
         v = c.verdict
         ci = f"{v.change_ci[0]:+.1%} .. {v.change_ci[1]:+.1%}" if v.change_ci else "-"
         dropped = "; ".join(f"round {r.index + 1}: {r.dropped}" for r in c.dropped) or "-"
-        contended = "; ".join(
-            f"round {r.index + 1}: " + ", ".join(f"{k.upper()} {v:.0%}" for k, v in sorted(r.contended.items()))
-            for r in c.contended
-        )
+        contended = c.contended_text()
         verdict = f"{v.verdict} ({v.reason})" if v.reason else v.verdict
         if v.untested_regression(result.threshold):
             verdict = f"REGRESSION (untested): {verdict}"
