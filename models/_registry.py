@@ -2,7 +2,12 @@
 
 Family modules register their factories with ``@register_model`` and keep their cards in a
 module-level ``model_cards`` dict beside them (data next to the factory, as timm keeps
-``default_cfgs``). Family modules are imported lazily on the first lookup.
+``default_cfgs``). Family modules (and torch, timm with them) are imported on the first
+``create_model``. Names and cards alone come from a catalogue that the first load writes to the
+user's cache folder (``$XDG_CACHE_HOME/edge-bench/``, else ``~/.cache/edge-bench/``) under
+:func:`code_hash`, so commands that only name or describe zoo models (``bench results``, ``bench
+ingest``, ``bench report``) start in a fraction of the seconds torch takes to import; editing a
+model file, or another torch or timm, makes a new catalogue.
 """
 
 from __future__ import annotations
@@ -10,13 +15,19 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import importlib.metadata
+import os
+import pickle
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from models._card import ModelCard
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 _FAMILY_MODULES = (
     "models.edgevit",
@@ -30,6 +41,7 @@ _FAMILY_MODULES = (
 _factories: dict[str, Callable[..., nn.Module]] = {}
 _cards: dict[str, ModelCard] = {}
 _loaded = False
+_catalogue: dict[str, ModelCard] | None = None
 
 
 class UnknownModelError(KeyError):
@@ -74,20 +86,58 @@ def _ensure_loaded() -> None:
         _loaded = True
 
 
+def _catalogue_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edge-bench" / f"zoo-cards-{code_hash()[:16]}.pickle"
+
+
+def _all_cards() -> dict[str, ModelCard]:
+    """Every zoo card by name: from the catalogue file when it matches this code, else by loading
+    the family modules (then written for the next process; a cache folder that cannot be written
+    only costs the next process the import)."""
+    global _catalogue
+    if _loaded:
+        return _cards
+    if _catalogue is not None:
+        return _catalogue
+    file = _catalogue_file()
+    try:
+        cards = pickle.loads(file.read_bytes())
+        if isinstance(cards, dict) and cards and all(isinstance(c, ModelCard) for c in cards.values()):
+            _catalogue = cards
+            return cards
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        pass
+    _ensure_loaded()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=file.parent, prefix=".zoo-cards-", delete=False) as tmp:
+            tmp.write(pickle.dumps(dict(_cards)))
+        os.replace(tmp.name, file)  # atomic: a process reading at the same time sees the old or the new file
+        for old in file.parent.glob("zoo-cards-*.pickle"):
+            if old != file:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return _cards
+
+
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     """Sorted names of zoo models matching a shell-style pattern (and optionally a family)."""
-    _ensure_loaded()
-    names = [n for n in _factories if fnmatch.fnmatchcase(n, pattern)]
+    cards = _all_cards()
+    names = [n for n in cards if fnmatch.fnmatchcase(n, pattern)]
     if family is not None:
-        names = [n for n in names if _cards[n].family == family]
+        names = [n for n in names if cards[n].family == family]
     return sorted(names)
 
 
 def get_card(name: str) -> ModelCard:
-    _ensure_loaded()
-    if name not in _cards:
-        raise UnknownModelError(name, sorted(_cards))
-    return _cards[name]
+    """The card of zoo model ``name``. Raises UnknownModelError (a KeyError naming the closest
+    names) for a name that is not in the zoo."""
+    cards = _all_cards()
+    if name not in cards:
+        raise UnknownModelError(name, sorted(cards))
+    return cards[name]
 
 
 def create_model(name: str, weights: str | Path | None = None, **overrides) -> nn.Module:
@@ -115,10 +165,13 @@ def code_hash() -> str:
     """
     import hashlib
 
-    import timm
-    import torch
-
-    digest = hashlib.sha256(f"torch={torch.__version__};timm={timm.__version__}".encode())
+    versions = []
+    for dist in ("torch", "timm"):
+        try:
+            versions.append(f"{dist}={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist}=unknown")
+    digest = hashlib.sha256(";".join(versions).encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -99,6 +99,34 @@ def test_importing_models_does_not_load_families() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_names_and_cards_come_from_the_catalogue_without_torch(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, models\n"
+        "names = models.list_models()\n"
+        "card = models.get_card('edgevit_xs')\n"
+        "print(json.dumps([names, card.top1.value, str(card.top1.source), 'torch' in sys.modules]))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def listing() -> list:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        return json.loads(out.stdout)
+
+    first = listing()  # no catalogue yet: the family modules (and torch) are loaded, and the catalogue written
+    assert first[3] is True and first[0] == models.list_models()
+    assert first[1:3] == [models.get_card("edgevit_xs").top1.value, str(models.get_card("edgevit_xs").top1.source)]
+    (catalogue,) = (tmp_path / "edge-bench").glob("zoo-cards-*.pickle")
+    assert listing() == [*first[:3], False]  # the next process reads the same names and cards without torch
+    catalogue.write_bytes(b"damaged")
+    assert listing() == first  # a damaged catalogue is rebuilt from the code, never trusted
+    assert listing()[3] is False
+
+
 @pytest.mark.parametrize(
     "built,keys",
     [

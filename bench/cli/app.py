@@ -114,10 +114,14 @@ def main() -> None:
             print(one_line("error: the store is read-only: a writing command needs a store it can write (--store)"),
                   file=sys.stderr)  # fmt: skip
             sys.exit(2)
-        # The model zoo's own user errors. Checked only when the zoo was imported (it brings torch,
-        # which commands such as `bench devices` or `bench results` never need).
-        zoo = sys.modules.get("models")
-        if zoo is not None and isinstance(exc, (zoo.CheckpointError, zoo.UnknownModelError)):
+        # The model zoo's own user errors. Checked only where their modules were imported (weights
+        # bring torch, which commands such as `bench devices` or `bench results` never need).
+        zoo_errors = tuple(
+            getattr(sys.modules[module], name)
+            for module, name in (("models._registry", "UnknownModelError"), ("models._weights", "CheckpointError"))
+            if module in sys.modules
+        )
+        if zoo_errors and isinstance(exc, zoo_errors):
             print(one_line(f"error: {exc}"), file=sys.stderr)
             sys.exit(2)
         # Usage errors (bad option values, unknown options) come from Typer's bundled click;

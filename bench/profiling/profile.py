@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.profiling.blocks import TOP_LEVEL, block_macs, hierarchy
 from bench.runtimes.base import RUNTIMES, Runtime, get_runtime
 
 
@@ -92,6 +91,7 @@ def profile_model(
     (:mod:`export.reference`), a zoo name or a user's ``file.py:factory`` with its options. Local
     devices run the runtime in this process; remote ones run the runtime's own benchmark tool there
     (``bench.profiling.device``). The runtime's plug-in does the profiling (its ``profile`` hook)."""
+    from bench.profiling.blocks import TOP_LEVEL, block_macs, hierarchy  # torch: only where a model is built
     from export.source import resolve
 
     if depth < 1:
