@@ -354,18 +354,27 @@ def cpu_times(cpus: list[int] | None) -> dict | None:
     return proc_stat_times(text, cpus, own.user + own.system, tick)
 
 
-def proc_stat_times(text: str, cpus: list[int] | None, own_s: float, tick: int = 100) -> dict | None:
-    """The per-CPU lines (``cpuN``) of a ``/proc/stat`` text summed over ``cpus`` (all when None), in
-    seconds (``tick``: USER_HZ, 100 on every Linux and Android build): ``busy``, ``steal``,
-    ``total``, with ``own`` (the measured process's CPU seconds) and ``cpus`` counted. None when no
-    line of those CPUs is there. Format: proc(5), "/proc/stat"."""
-    busy = steal = total = count = 0
+def proc_stat_cpus(text: str) -> dict[int, list[int]]:
+    """The per-CPU lines (``cpuN``) of a ``/proc/stat`` text: CPU number -> its first eight counters
+    in ticks (user nice system idle iowait irq softirq steal; older kernels print fewer, read as 0).
+    Only online CPUs have a line. Format: proc(5), "/proc/stat"."""
+    cpus: dict[int, list[int]] = {}
     for line in text.splitlines():
         name, *values = line.split() or [""]
-        if not name.startswith("cpu") or not name[3:].isdigit() or (cpus and int(name[3:]) not in cpus):
+        if name.startswith("cpu") and name[3:].isdigit():
+            cpus[int(name[3:])] = ([int(x) if x.isdigit() else 0 for x in values[:8]] + [0] * 8)[:8]
+    return cpus
+
+
+def proc_stat_times(text: str, cpus: list[int] | None, own_s: float, tick: int = 100) -> dict | None:
+    """The per-CPU counters of a ``/proc/stat`` text (:func:`proc_stat_cpus`) summed over ``cpus`` (all
+    when None), in seconds (``tick``: USER_HZ, 100 on every Linux and Android build): ``busy``,
+    ``steal``, ``total``, with ``own`` (the measured process's CPU seconds) and ``cpus`` counted. None
+    when no line of those CPUs is there."""
+    busy = steal = total = count = 0
+    for cpu, v in proc_stat_cpus(text).items():
+        if cpus and cpu not in cpus:
             continue
-        # user nice system idle iowait irq softirq steal (older kernels print fewer)
-        v = ([int(x) if x.isdigit() else 0 for x in values[:8]] + [0] * 8)[:8]
         busy += v[0] + v[1] + v[2] + v[5] + v[6]
         steal += v[7]
         total += sum(v)

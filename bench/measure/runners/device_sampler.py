@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from bench.devices.energy.base import EnergyMeter
 from bench.devices.transports.base import Completed, Transport
-from bench.measure.agent import contention, proc_stat_times
+from bench.measure.agent import contention, proc_stat_cpus, proc_stat_times
 
 # ``sh -c SAMPLER sh OUT PERIOD N FILE1..FILEN CMD...``: each sample is "==> t" + /proc/uptime,
 # then "==> FILE" + its content, appended to OUT while CMD runs; exits with CMD's status.
@@ -136,7 +136,7 @@ def split_cpu_readings(done: Completed, cpus: list[int] | None) -> tuple[Complet
     before_stat, tool_out, own_stat, after_stat, loadavg = block
     own = children_cpu_s(own_stat)
     # a phone takes idle cores offline (they leave /proc/stat): only CPUs in both readings count
-    online = _cpu_numbers(before_stat) & _cpu_numbers(after_stat)
+    online = set(proc_stat_cpus(before_stat)) & set(proc_stat_cpus(after_stat))
     both = sorted(online & set(cpus)) if cpus else sorted(online)
     before = proc_stat_times(before_stat, both, 0.0, USER_HZ) if both else None
     after = proc_stat_times(after_stat, both, own or 0.0, USER_HZ) if both else None
@@ -152,8 +152,3 @@ def split_cpu_readings(done: Completed, cpus: list[int] | None) -> tuple[Complet
     if seen is None:
         return kept, None, "the measured CPUs' counters did not advance"
     return kept, {**seen, "load1": load1}, None  # the device's load, never this machine's
-
-
-def _cpu_numbers(stat: str) -> set[int]:
-    """The CPUs a ``/proc/stat`` text has a ``cpuN`` line for (the online ones)."""
-    return {int(line[3:].split()[0]) for line in stat.splitlines() if line.startswith("cpu") and line[3:4].isdigit()}
