@@ -138,6 +138,24 @@ def _as_file_takes(run, file, preprocess: Preprocess):
     return fed
 
 
+def _float_qdq_twin(target: _Target, path) -> _Target | None:
+    """For an ONNX int8 file that runs here (``path``; None when it does not) on an x86-64 CPU whose
+    onnxruntime int8 kernels can saturate (:func:`bench.runtimes.onnxruntime.int8_kernel_caveat`):
+    a second target running the same file with graph optimizations off, so that its QuantizeLinear /
+    DequantizeLinear pairs are computed in float with the file's own scales and zero points rather
+    than fused into U8S8 kernels. Its score goes into the row's notes beside the measured one (the
+    row's numbers stay those of the runtime as ``bench run`` opens it). None otherwise."""
+    from bench.runtimes import onnxruntime as ort_runtime
+
+    if path is None or target.fmt != "onnx" or not target.precision.startswith("int8"):
+        return None
+    if ort_runtime.int8_kernel_caveat() is None:
+        return None
+    options = {**ort_runtime.OPTIONS, "graph_optimization": "disable"}
+    run = ort_runtime.open_session(str(path), 1, options)[0]
+    return _Target(target.fmt, target.precision, run, target.row)
+
+
 def _run_artifacts(targets: list[_Target], images: np.ndarray, count: int) -> None:
     """Each target's logits of the first ``count`` images of the padded batch ``images``, appended
     to its ``logits`` (its inference time to ``seconds``). Raises BenchError when a first output is
@@ -214,6 +232,7 @@ def evaluate(
         model, shape = None, (file.batch, 3, file.size, file.size)
     summary = dataset.summary()
     found: list[_Target] = []
+    twins: list[_Target | None] = []  # per target: its file with the QDQ nodes run in float, or None
     for fmt, precision in targets:
         row = AccuracyRow(spec.reference or spec.name, fmt, precision, None, summary, settings)
         run = None
@@ -225,14 +244,13 @@ def evaluate(
             else:  # a file that failed verification is scored too: its accuracy is the verdict that matters
                 if not artifact.ok and artifact.verification.reason:
                     row.notes.append(f"export verification: {artifact.verification.reason}")
-                if fmt == "onnx" and precision.startswith("int8") and (caveat := int8_kernel_caveat()):
-                    row.notes.append(caveat)
                 loaded = get_exporter(fmt).load_runner(artifact.path)
                 if isinstance(loaded, str):
                     row.error = f"cannot run here: {loaded}"
                 else:
                     run = loaded
         found.append(_Target(fmt, precision, run, row))
+        twins.append(_float_qdq_twin(found[-1], artifact.path if run else None))
     if file is not None:
         row = AccuracyRow(str(file.path), file.format, file.precision, path_sha256(file.path)[0], summary, settings)
         row.artifact_path = str(file.path)
@@ -240,12 +258,16 @@ def evaluate(
         if isinstance(loaded, str):
             row.error = f"cannot run here: {loaded}"
         found.append(_Target(file.format, file.precision, _as_file_takes(loaded, file, preprocess), row))
+        twin = _float_qdq_twin(found[-1], file.path if found[-1].run else None)
+        if twin is not None:
+            twin.run = _as_file_takes(twin.run, file, preprocess)
+        twins.append(twin)
     reference: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     batch = shape[0]
     reference_s = 0.0
     workers = decode_workers() if workers is None else workers
-    artifacts = [t for t in found if t.run is not None]
+    artifacts = [t for t in found if t.run is not None] + [t for t in twins if t is not None]
     beside = model is not None and bool(artifacts)  # artifacts in a thread beside the reference
     pool = ThreadPoolExecutor(1, thread_name_prefix="bench-artifacts") if beside else None
     with (
@@ -280,7 +302,7 @@ def evaluate(
     ref_logits = np.concatenate(reference) if reference else None
     ref_result = accuracy(ref_logits, truth, dataset, ref_logits) if ref_logits is not None else None
     rows = []
-    for target in found:
+    for target, twin in zip(found, twins, strict=True):
         row = target.row
         row.skipped, row.seconds = skipped, target.seconds
         row.reference_top1 = ref_result.top1 if ref_result is not None else None
@@ -291,6 +313,13 @@ def evaluate(
             row.result, row.seconds = ref_result, reference_s
         elif target.run is not None:
             row.result = accuracy(np.concatenate(target.logits), truth, dataset, ref_logits)
+            if twin is not None:
+                in_float = accuracy(np.concatenate(twin.logits), truth, dataset, ref_logits)
+                row.notes.append(
+                    f"{int8_kernel_caveat()}; with its QDQ nodes run in float (onnxruntime graph optimizations "
+                    f"off, no fused int8 kernels) this file scores {100 * in_float.top1:.2f}% top-1 "
+                    f"({100 * (in_float.top1 - row.result.top1):+.2f} points): the file's own quantization"
+                )
         if row.result is not None and ref_result is not None:
             row.drop_points = row.result.drop_points(ref_result)
             row.collapsed = row.drop_points > max_drop
