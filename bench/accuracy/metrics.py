@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import special, stats
 
 from bench.accuracy.dataset import LabelledImages
 from bench.errors import BenchError
@@ -112,6 +111,8 @@ def check_class_count(n_outputs: int, dataset: LabelledImages) -> None:
 
 def wilson_interval(correct: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The Wilson score interval of ``correct`` successes in ``total`` trials, as fractions."""
+    from scipy import stats  # imported where scored: bench run imports this package for calibration
+
     ci = stats.binomtest(int(correct), int(total)).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
 
@@ -133,6 +134,8 @@ def mean_kl(reference: np.ndarray, logits: np.ndarray) -> float:
     finite where ``q`` underflows to 0 (logit gaps above ~745, which a collapsed int8 artifact
     produces) and ``rel_entr`` would give ``inf``.
     """
+    from scipy import special
+
     log_p = special.log_softmax(np.asarray(reference, dtype=np.float64), axis=1)
     log_q = special.log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
     per_image = np.sum(np.exp(log_p) * (log_p - log_q), axis=1)
