@@ -14,7 +14,8 @@ from conftest import assert_one_line_error, share_zoo_artifacts
 from export.pipeline import export_model
 from export.source import resolve
 
-FAMILIES = ["edgevit_xxs", "shiftvit_tiny_light", "stvit_deit_tiny", "ast_xxs", "vast_tiny", "mobilenetv2_100"]
+FAMILIES = ["edgevit_xxs", "shiftvit_tiny_light", "stvit_deit_tiny", "stvit_swin_tiny", "ast_xxs", "vast_tiny",
+            "mobilenetv2_100"]  # fmt: skip
 
 USER_MODELS = textwrap.dedent(
     """

@@ -88,12 +88,12 @@ def add_up_round(profile: Profile, runtime: str, wait: float) -> dict:
             "ok": bound[0] <= ratio <= bound[1]}  # fmt: skip
 
 
-def profile_round(model: str, runtime: str, runs: int) -> tuple[Profile, dict]:
+def profile_round(model: str, runtime: str, runs: int, depth: int = 1) -> tuple[Profile, dict]:
     """A fresh profile of ``model`` on ``runtime`` and its round (see ``add_up_round``)."""
     from bench.profiling.profile import profile_model
 
     run0, wait0 = cpu_time_s()
-    profile = profile_model(model, runtime, runs=runs)
+    profile = profile_model(model, runtime, runs=runs, depth=depth)
     run1, wait1 = cpu_time_s()
     return profile, add_up_round(profile, runtime, (wait1 - wait0) / max(run1 - run0, 1e-9))
 
@@ -129,6 +129,27 @@ def test_block_times_add_up_to_the_measured_total(model: str, runtime: str, prof
     top = next((b for b in profile.blocks if b.block == TOP_LEVEL), None)
     assert top is None or top.share < 0.2, top  # nearly everything is attributed to a block
     assert abs(sum(b.share for b in profile.blocks) - 1) < 1e-9
+
+
+# STViT-R on Swin: stage 3 of Swin-T is a Swin block, the block that pools each window's semantic
+# tokens and recovers them by attention (SemanticAttentionBlock), then four blocks on the semantic
+# tokens (SemanticTokenBlock, the last with the multi-scale recovery). At depth 2 each is a block of
+# its own, timed, and the blocks still add up to the whole model.
+SWIN_STAGE3 = ["layers.2.blocks.0", "layers.2.blocks.1", "layers.2.blocks.2", "layers.2.blocks.3",
+               "layers.2.blocks.4", "layers.2.blocks.5"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnxruntime", "litert"])
+def test_stvit_swin_semantic_token_blocks_are_blocks_of_their_own_and_add_up(runtime: str, shared_results) -> None:
+    rounds = [profile_round("stvit_swin_tiny", runtime, 10, depth=2)]
+    while not rounds[-1][1]["ok"] and len(rounds) < ADD_UP_ROUNDS:
+        rounds.append(profile_round("stvit_swin_tiny", runtime, 10, depth=2))
+    assert rounds[-1][1]["ok"], [r for _, r in rounds]
+    blocks = {b.block: b for b in rounds[-1][0].blocks}
+    assert all(blocks[name].ms > 0 for name in SWIN_STAGE3), {n: blocks.get(n) for n in SWIN_STAGE3}
+    # 16 semantic tokens per window instead of 49 image tokens: each token block costs less than the Swin block
+    assert all(blocks[name].macs < 0.6 * blocks["layers.2.blocks.0"].macs for name in SWIN_STAGE3[2:5])
 
 
 @pytest.mark.slow
