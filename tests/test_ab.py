@@ -244,6 +244,9 @@ def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other
 
     # the same commit spelled otherwise is the same version
     sha = git(repo, "rev-parse", "HEAD").strip()
+    # a setting typed beside --resume that differs from the run's is refused, shown as typed
+    typed = finish(bench(repo, results, *args, "--resume", "--threshold", "3%"))
+    assert_one_line_error(typed, "--threshold 3% conflicts with the recorded 5%")
     resumed = finish(bench(repo, results, *[sha if a == "HEAD" else a for a in args], "--resume", "--json"))
     assert resumed.code == 1, resumed.stderr  # the regression, judged on all 8 rounds
     data = json.loads(resumed.stdout)

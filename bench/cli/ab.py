@@ -40,6 +40,7 @@ from bench.cli.options import (
     fraction,
     ints,
     model_references,
+    percent,
     protocol_params,
     refuse_typed_conflicts,
     split,
@@ -200,9 +201,11 @@ def ab_cmd(
             previous = check_resumable(opened.resumable_run(dev.name, "ab"), dev.name, version_a, version_b, pairs,
                                        asdict(delegation))  # fmt: skip
             recorded = previous["settings"]
-            given = {"rounds": rounds, "seed": seed, "threshold": limit, "alpha": level,
+            # fractions compared and shown as typed: "--threshold 3% conflicts with the recorded 5%"
+            given = {"rounds": rounds, "seed": seed, "threshold": percent(limit), "alpha": percent(level),
                      **protocol_params(asdict(protocol))}  # fmt: skip
-            kept = {**{k: recorded["ab"][k] for k in ("rounds", "seed", "threshold", "alpha")},
+            kept = {"rounds": recorded["ab"]["rounds"], "seed": recorded["ab"]["seed"],
+                    "threshold": percent(recorded["ab"]["threshold"]), "alpha": percent(recorded["ab"]["alpha"]),
                     **protocol_params(recorded["protocol"])}  # fmt: skip
             refuse_typed_conflicts(ctx, given, kept, previous["run_id"])
             protocol = Protocol(**recorded["protocol"])

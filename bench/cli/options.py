@@ -224,6 +224,11 @@ def fraction(text: str, option: str) -> float:
     return value
 
 
+def percent(value: float) -> str:
+    """A fraction as :func:`fraction` reads it back, in percent: 0.03 -> '3%', 0.005 -> '0.5%'."""
+    return f"{100 * value:.6g}%"
+
+
 def parse_shape(text: str | None):
     """``--input-shape`` (:func:`export.reference.parse_inputs`: '1,3,224,224', or several inputs
     'a:1,3,8,8;b:1,4:int64') -> ``export.reference.Inputs``; None when the option was not given."""
