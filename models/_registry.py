@@ -42,6 +42,7 @@ _factories: dict[str, Callable[..., nn.Module]] = {}
 _cards: dict[str, ModelCard] = {}
 _loaded = False
 _catalogue: dict[str, ModelCard] | None = None
+CATALOGUES_KEPT = 8  # catalogue files kept in the cache folder (one per version of the zoo's code)
 
 
 class UnknownModelError(KeyError):
@@ -109,16 +110,20 @@ def _all_cards() -> dict[str, ModelCard]:
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         pass
     _ensure_loaded()
+    written = None
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=file.parent, prefix=".zoo-cards-", delete=False) as tmp:
+            written = tmp.name
             tmp.write(pickle.dumps(dict(_cards)))
-        os.replace(tmp.name, file)  # atomic: a process reading at the same time sees the old or the new file
-        for old in file.parent.glob("zoo-cards-*.pickle"):
-            if old != file:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass
+        os.replace(written, file)  # atomic: a process reading at the same time sees the old or the new file
+        # the newest few are kept: checkouts of other revisions (bench ab's worktrees) have their own
+        kept = sorted(file.parent.glob("zoo-cards-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[CATALOGUES_KEPT:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # a full disk or a read-only home: no catalogue, and no half-written file left behind
+        if written is not None:
+            Path(written).unlink(missing_ok=True)
     return _cards
 
 
