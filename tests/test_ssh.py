@@ -152,7 +152,16 @@ def test_sampled_board_power_over_ssh_matches_the_simulated_truth(bench_cli, ssh
     idle_w = sim.energy_j(i0, i1) / (i1 - i0)
     truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / row["n_samples"] * 1e3
     assert truth_mj > 0
-    assert row["energy_mj_per_inference"] == pytest.approx(truth_mj, rel=0.05), energy
+    # The simulated rail follows the whole host's CPU load, a co-runner's included: on a busy CI runner
+    # its idle power read 9.2 W of the 12 W maximum, so the net energy was a small difference of two
+    # sampled integrals (21.9 J over the window, 18.5 J of idle) and the meter's sampling error on them
+    # (0.24 J, 1.1% of the window's energy) was 7% of the net. So the error is held to 5% of the net
+    # energy, or 1.5% of the two integrals it is the difference of, whichever is larger (on a quiet
+    # machine, idle near 2 W, the 5% governs).
+    error_j = abs(row["energy_mj_per_inference"] - truth_mj) * row["n_samples"] / 1e3
+    net_j = truth_mj * row["n_samples"] / 1e3
+    integrals_j = sim.energy_j(w0, w1) + idle_w * (w1 - w0)
+    assert error_j <= max(0.05 * net_j, 0.015 * integrals_j), (error_j, net_j, integrals_j, energy)
 
 
 def test_sshd_killed_mid_suite_fails_that_cell_after_one_retry(tiny_files, tmp_path: Path, results_dir) -> None:
