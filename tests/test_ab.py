@@ -263,7 +263,9 @@ def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other
 @pytest.mark.slow
 def test_a_killed_agent_drops_its_round_and_says_so(tiny_files, tmp_path: Path) -> None:
     model = str(tiny_files["onnx"])
-    args = ["ab", "--a", model, "--b", model, "--rounds", "4", "--seed", "0", "--json"]
+    # one file against itself; the test is about the dropped round, not the verdict: with 3 complete rounds
+    # a 6% drift between two agents of one file was read as REGRESSION (untested) in a CI run
+    args = ["ab", "--a", model, "--b", model, "--rounds", "4", "--seed", "0", "--json", "--threshold", "60%"]
     proc = bench(ROOT, tmp_path / "results", *args, "--min-runs", "10", "--min-time", "0.2", "--warmup", "1")
     killed: list[int] = []
 

@@ -76,9 +76,10 @@ def test_bench_ab_interleaves_its_rounds_on_the_board(bench_cli, sshd, tiny_file
     from bench.results.store import Store
 
     model, store = str(tiny_files["onnx"]), str(tmp_path / "s.sqlite")
+    # one file against itself, 3 rounds: the threshold keeps a drift between two agents from failing the gate
     result = bench_cli("ab", "--device-file", str(board_profile(tmp_path, sshd)), "--a", model, "--b", model,
                        "--rounds", "3", "--seed", "0", "--min-runs", "20", "--min-time", "0.1", "--store", store,
-                       "--json")  # fmt: skip
+                       "--json", "--threshold", "60%")  # fmt: skip
     assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["device"] == "loopback-board" and data["orders"] == round_orders(3, 0)
