@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_one_line_error
 
+from bench.errors import BenchError
 from bench.predictor.kernels import SPACES
 from bench.predictor.model import Graph, Predictor, PredictorMismatch, predictor_path
 from bench.predictor.nodes import Node, NodeProfile
@@ -148,6 +149,24 @@ def test_the_sweep_stops_within_its_budget() -> None:
     start = time.monotonic()
     count = sweep.run()
     assert time.monotonic() - start < 0.75 and 3 <= count <= 5
+
+
+def test_a_budget_shorter_than_one_kernel_of_each_kind_still_measures_each_kind_once() -> None:
+    spaces = {name: SPACES[name] for name in ("conv", "linear", "layernorm")}
+    seen: list[str] = []
+
+    def measure(space, config) -> NodeProfile:
+        time.sleep(0.1)  # a busy machine: the budget is spent on the first kernel
+        if space.name == "linear":
+            raise BenchError("the converter failed")
+        seen.append(space.name)
+        return NodeProfile([], 1.0, 1)
+
+    assert KernelSweep(measure, budget_s=0.05, spaces=spaces).run() == 2 and seen == ["conv", "layernorm"]
+    sweep = KernelSweep(measure, budget_s=0.05, spaces=spaces)
+    sweep.samples["conv"].append(({}, 1.0))  # a kind an earlier sweep measured is not measured again
+    assert sweep.run() == 1 and seen[2:] == ["layernorm"]  # and a failed kind is tried once only
+    assert KernelSweep(measure, budget_s=0, spaces=spaces).run() == 0  # a budget of 0 reuses only
 
 
 # --- nodes as the runtimes run them -------------------------------------------------------------

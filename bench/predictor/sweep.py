@@ -211,6 +211,7 @@ class KernelSweep:
         self.on_sample = on_sample
         self.samples: dict[str, list[tuple[dict[str, int], float]]] = {name: [] for name in self.spaces}
         self.tried: set[str] = set(done or ())  # labels measured (or failed) already
+        self.failures: dict[str, int] = dict.fromkeys(self.spaces, 0)  # this sweep's failed kernels per kind
 
     def _random(self, space: KernelSpace) -> dict[str, int] | None:
         for _ in range(200):
@@ -236,8 +237,8 @@ class KernelSweep:
         from sklearn.ensemble import RandomForestRegressor
 
         samples = self.samples[name]
-        if len(samples) < INITIAL:
-            return math.inf, None
+        if len(samples) < INITIAL:  # not enough to rank: first, unless failures took its initial turns
+            return (math.inf if len(samples) + self.failures[name] < INITIAL else 0.0), None
         keys = list(self.spaces[name].grid)
         x = np.array([[math.log(c[k] + 1) for k in keys] for c, _ in samples])
         y = np.array([math.log(max(ms, 1e-4)) for _, ms in samples])
@@ -250,7 +251,7 @@ class KernelSweep:
         short budget still sees every kernel), then adaptive."""
         for rounds in range(INITIAL):
             for name, space in self.spaces.items():
-                if len(self.samples[name]) == rounds:
+                if len(self.samples[name]) + self.failures[name] == rounds:
                     config = self._random(space)
                     if config is not None:
                         return space, config
@@ -264,20 +265,30 @@ class KernelSweep:
 
     def run(self) -> int:
         """Measure until the budget is spent (a kernel is started only when the last one's time
-        still fits); returns the number of kernels measured."""
+        still fits); returns the number of kernels measured. A budget above 0 always tries every
+        kernel kind that has no sample yet once, however long that takes (about 15 s here): the
+        predictor fits one forest per operator kind, and the nodes of a kernel kind it never saw
+        would be predicted by the forest over all nodes alone."""
         start = time.monotonic()
         last = 0.0
         measured = 0
-        while time.monotonic() - start + last <= self.budget_s:
+        attempted: set[str] = set()
+
+        def uncovered() -> bool:
+            return self.budget_s > 0 and any(not self.samples[n] and n not in attempted for n in self.spaces)
+
+        while uncovered() or time.monotonic() - start + last <= self.budget_s:
             chosen = self.next_config()
             if chosen is None:
                 break
             space, config = chosen
+            attempted.add(space.name)
             self.tried.add(space.label(config))
             began = time.monotonic()
             try:
                 profile = self.measure(space, config)
             except BenchError as exc:
+                self.failures[space.name] += 1
                 self.on_sample(space, config, str(exc))
                 continue
             last = time.monotonic() - began
