@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, CliResult, assert_one_line_error, hog_on, last_cpu
 
+from bench.cli.render import untested_text
 from bench.measure.ab import paired_verdict, round_orders, rounds_needed
 
 # --- the paired verdict on synthetic rounds -------------------------------------------------------------
@@ -81,6 +82,14 @@ def test_a_large_slowdown_with_too_few_rounds_still_fails_the_gate_and_dropped_r
     assert two.change_ci is None and two.change == pytest.approx(1.0, abs=0.1) and two.untested_regression(0.05)
     same = paired_verdict(*synthetic_rounds(3, 0.0, rounds=3), threshold=0.05)
     assert same.verdict == "not-tested" and not same.untested_regression(0.05)
+    # one file against itself on a busy CI runner: 3 rounds 5.5-7.8% apart are not a regression
+    drift = paired_verdict([10.0, 10.0, 10.0], [10.55, 10.78, 10.62], threshold=0.05)
+    assert drift.verdict == "not-tested" and drift.change_ci[0] > 0.05 and not drift.untested_regression(0.05)
+    twelve = paired_verdict([10.0] * 3, [11.2, 11.5, 11.3], threshold=0.05)
+    assert twelve.untested_regression(0.05)  # +12%
+    assert untested_text(twelve, 0.05) == (
+        "+13.0% (95% CI +12.0% .. +15.0%), more than 2x the 5% threshold with too few rounds to test; the gate fails"
+    )
     assert not paired_verdict(*synthetic_rounds(3, 1.0, rounds=10)).untested_regression(0.05)  # tested: a regression
 
 

@@ -351,7 +351,10 @@ def contended_rounds(c, rounds: int) -> str:
 def untested_text(v, threshold: float) -> str:
     """Why a not-tested ``bench ab`` cell (its ``PairedVerdict``) still fails the gate."""
     ci = f" (95% CI {v.change_ci[0]:+.1%} .. {v.change_ci[1]:+.1%})" if v.change_ci else ""
-    return f"{v.change:+.1%}{ci}, more than the {threshold:.0%} threshold with too few rounds to test; the gate fails"
+    from bench.measure.ab import UNTESTED_FACTOR
+
+    twice = f"{UNTESTED_FACTOR:g}x the {threshold:.0%} threshold"
+    return f"{v.change:+.1%}{ci}, more than {twice} with too few rounds to test; the gate fails"
 
 
 def ab(result: ABResult) -> None:
