@@ -15,7 +15,7 @@ import pytest
 from conftest import assert_one_line_error
 
 from bench.results.records import load_results
-from bench.results.report import pareto_front
+from bench.results.report import MEASURED_AND_PUBLISHED, pareto_front
 from bench.results.store import Store
 
 FAST = ["--warmup", "2", "--min-runs", "10", "--min-time", "0.2"]
@@ -52,6 +52,32 @@ def test_pareto_legend_covers_no_point_and_log_tick_labels_do_not_overlap() -> N
         extents = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
         assert len(extents) >= 3
         assert all(a.x1 <= b.x0 for a, b in zip(extents, extents[1:], strict=False)), [t.get_text() for t in labels]
+
+
+@pytest.mark.parametrize(
+    "description",
+    [MEASURED_AND_PUBLISHED, "measured top-1 (%) from accuracy_of_the_shipped_models_on_our_val_set.csv"],
+)
+def test_the_top1_axis_label_stays_clear_of_the_figure_title(description: str) -> None:
+    from bench.results.report import _colours, _pareto_figure, axis_label
+
+    cells = pd.DataFrame(
+        {
+            "family": ["a", "b", "c"],
+            "model": ["a_1", "b_1", "c_1"],
+            "median_ms": [10.0, 20, 30],
+            "top1": [72.9, 74.4, 72.2],
+            "top1_source": ["measured", "published", "published"],
+        }
+    )
+    fig = _pareto_figure(cells, "median_ms", "latency", axis_label(description), _colours(["a", "b", "c"]),
+                         [("host / litert", cells), ("pixel6 / litert", cells)], "Accuracy vs latency")  # fmt: skip
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)  # noqa: SLF001 - no public accessor
+    for ax in fig.axes:  # the full description ran up into the title
+        label = ax.yaxis.label.get_window_extent(renderer)
+        assert not label.overlaps(title) and label.height <= ax.get_window_extent(renderer).height
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:

@@ -44,6 +44,17 @@ class Report:
 MEASURED_AND_PUBLISHED = "top-1 (%): filled = measured (bench accuracy), hollow = published"
 
 
+def axis_label(ylabel: str) -> str:
+    """The plots' top-1 axis label for the report's accuracy description ``ylabel``: short enough
+    to stay within the axes' height (a longer one ran into the figure's title). The legend says
+    what filled and hollow mean, so the mixed case is "top-1 (%)"; others wrap at 40 characters."""
+    if ylabel == MEASURED_AND_PUBLISHED:
+        return "top-1 (%)"
+    import textwrap
+
+    return textwrap.fill(ylabel, 40)
+
+
 def _accuracy(models: list[str], accuracy_file: str | None) -> tuple[dict[str, float] | None, dict[str, str], str]:
     """top-1 per model from ``accuracy_file`` (None without one: each cell keeps its own), family per
     model, and the axis label."""
@@ -283,6 +294,7 @@ def make_plots(cells: pd.DataFrame, out_dir: Path, ylabel: str) -> list[Path]:
     from bench.results.report_sections import pyplot, save_figure
 
     plt = pyplot()
+    ylabel = axis_label(ylabel)
     colours = _colours(list(cells["family"]))
     panels = [
         (f"{d} / {r}" if a == "cpu" else f"{d} / {r} / {a}", sub)
