@@ -165,8 +165,9 @@ class NativeToolRunner(CellRunner):
             full = self._command(cell, tool, graph, options, short=False, inputs=inputs)
             if not measure_energy and self.protocol.min_time > 0 and get_runtime(cell.runtime).tool_needs_estimate:
                 # a tool that takes a count or a duration: its count is sized to last --min-time from
-                # the mean latency of a short run of a fifth of it (0.1-1 s; one inference misjudges
-                # a busy device by 2x)
+                # the median latency of a short run of a fifth of it (0.1-1 s; one inference misjudges
+                # a busy device by 2x; a stall in the short run moves its mean, not its median), or
+                # its mean where the tool prints no median
                 p = self.protocol
                 probe = tool_command(cell.runtime, tool, graph, cell.threads, runs=None,
                                      seconds=min(max(p.min_time / 5, 0.1), 1.0), max_secs=p.max_time,
@@ -176,7 +177,8 @@ class NativeToolRunner(CellRunner):
                 short, error = self._parse_tool(done, tool_name)
                 if error:
                     return Execution(error=error)
-                full = self._command(cell, tool, graph, options, short=False, estimate_ms=short.mean_ms, inputs=inputs)
+                estimate = short.median_ms or short.mean_ms
+                full = self._command(cell, tool, graph, options, short=False, estimate_ms=estimate, inputs=inputs)
             if measure_energy:
                 short_run = self._command(cell, tool, graph, options, short=True, inputs=inputs)
                 done, short_window, problem = self._metered(short_run)
