@@ -35,16 +35,18 @@ def test_a_co_runner_on_the_measured_cpu_is_seen_and_our_own_time_is_not() -> No
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, [cpu])
     try:
-        before = cpu_times([cpu])
+        before, ours = cpu_times([cpu]), time.process_time()
         end = time.time() + 0.6
         while time.time() < end:  # our own work on the measured CPU is not contention
             pass
-        after = cpu_times([cpu])
+        after, ours = cpu_times([cpu]), time.process_time() - ours
     finally:
         os.sched_setaffinity(0, allowed)
     total = after["total"] - before["total"]
     raw = (after["busy"] - before["busy"]) / total  # everything the CPU did, ours included
-    assert raw - contention(before, after)["others_share"] > 0.3  # our own share is not counted as others'
+    # our own share is not counted as others' (another test's process may share the CPU: how much
+    # of it we got is read from the kernel's count of our CPU time, not assumed)
+    assert ours / total > 0.1 and raw - contention(before, after)["others_share"] >= ours / total - 0.05
     assert assess_contention(None) is None
 
 
@@ -58,7 +60,7 @@ def run(bench_cli, tiny_files, tmp_path: Path, *args: str) -> tuple[int, list[di
 
 @pytest.mark.slow
 def test_a_contended_cell_is_flagged_retried_and_failed_on_request(bench_cli, tiny_files, tmp_path: Path) -> None:
-    hog = hog_on(last_cpu(), 60.0)  # the agent runs on the last CPU (one thread)
+    hog = hog_on(last_cpu(), 900.0)  # the agent runs on the last CPU (one thread); killed below
     try:
         code, rows, stderr = run(bench_cli, tiny_files, tmp_path, "--on-contention", "warn")
         (row,) = rows

@@ -77,27 +77,37 @@ def test_ci_target_stops_early(tiny_files, tmp_path: Path) -> None:
     )
     start = time.monotonic()
     row = harness.measure(Cell(str(tiny_files["tflite"]), "tflite", "fp32", "litert", 1)).to_row()
-    assert row["status"] == "ok" and time.monotonic() - start < 15
+    assert row["status"] == "ok" and time.monotonic() - start < 25  # not the 30 s of min_time (one retry allowed)
     assert row["n_samples"] >= 20
 
 
 def test_rapl_energy_per_inference_matches_the_simulated_truth(tiny_files, tmp_path: Path) -> None:
-    with SimulatedPowercap(tmp_path / "powercap") as sim:
-        harness = Harness(
-            get_device("host"),
-            Store(str(tmp_path / "s.sqlite")),
-            Protocol(warmup=5, min_runs=20, min_time=2.0),
-            rapl_root=str(tmp_path / "powercap"),
-        )
-        measurement = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
-        row, samples = measurement.to_row(), measurement.samples_ms
-    assert row["status"] == "ok", row["error"]
-    energy = row["energy"]
-    assert list(energy["rails_j"]) == ["intel-rapl:0:package-0"]  # the subzone is not double counted
-    (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
-    idle_w = sim.energy_j(i0, i1) / (i1 - i0)
-    truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / len(samples) * 1e3
-    assert truth_mj > 0, energy
+    # The simulated package follows the whole machine's load: another test's burst in the idle
+    # window can leave no net energy to measure. The meter then stores none (a negative net is
+    # refused), and the test measures again, at most three times.
+    truth_mj, energy = 0.0, None
+    for attempt in range(3):
+        with SimulatedPowercap(tmp_path / f"powercap{attempt}") as sim:
+            harness = Harness(
+                get_device("host"),
+                Store(str(tmp_path / f"s{attempt}.sqlite")),
+                Protocol(warmup=5, min_runs=20, min_time=2.0),
+                rapl_root=str(tmp_path / f"powercap{attempt}"),
+            )
+            measurement = harness.measure(Cell(str(tiny_files["onnx"]), "onnx", "fp32", "onnxruntime", 1))
+            row, samples = measurement.to_row(), measurement.samples_ms
+        assert row["status"] == "ok", row["error"]
+        if row["energy_mj_per_inference"] is None:  # the meter saw no net energy and stored none
+            assert "below zero" in row["energy_note"], row["energy_note"]
+            continue
+        energy = row["energy"]
+        assert list(energy["rails_j"]) == ["intel-rapl:0:package-0"]  # the subzone is not double counted
+        (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
+        idle_w = sim.energy_j(i0, i1) / (i1 - i0)
+        truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / len(samples) * 1e3
+        if truth_mj > 0:
+            break
+    assert truth_mj > 0, ("three idle windows busier than the measured ones", energy)
 
     # A read at t sees the counter as last rewritten, up to one update interval earlier: on a loaded
     # machine the simulator's thread is late, so the bound is taken from the intervals it really had.

@@ -138,16 +138,25 @@ def test_a_heartbeat_that_proves_nothing_does_not_lock_the_run(tmp_path: Path, b
         assert store.lease_of(run_id)["lease_holder"] == "me:2"
 
 
+def until(condition, timeout_s: float = 30.0) -> bool:
+    """Poll ``condition`` every 10 ms until it holds (True) or ``timeout_s`` passes (False): a
+    heartbeat thread on a busy machine may take far longer than its period."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_heartbeats_keep_the_lease_and_a_takeover_is_noticed(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "s.sqlite"))
     run_id = store.start_run("host", {}, [], holder="me:1")
     first = store.lease_of(run_id)["lease_heartbeat"]
     with RunLease(store, run_id, "me:1", heartbeat_s=0.05) as lease:
-        time.sleep(0.3)
-        assert store.lease_of(run_id)["lease_heartbeat"] > first and lease.lost is None
+        assert until(lambda: store.lease_of(run_id)["lease_heartbeat"] > first) and lease.lost is None
         RunLease(store, run_id, "other:2", stale_after_s=0.0).take()
-        time.sleep(0.3)
-        assert lease.lost == "other:2"
+        assert until(lambda: lease.lost is not None) and lease.lost == "other:2"
     assert store.lease_of(run_id)["lease_holder"] == "other:2"  # the loser does not release it
 
 

@@ -139,20 +139,30 @@ def test_probe_reports_the_board(bench_cli, sshd, tmp_path: Path) -> None:
 
 
 def test_sampled_board_power_over_ssh_matches_the_simulated_truth(bench_cli, sshd, tiny_files, tmp_path: Path) -> None:
-    with SimulatedIna3221(tmp_path / "ina", idle_w=2.0, busy_w=10.0, period=0.01) as sim:
-        profile = board_profile(tmp_path, sshd, meter="ina3221", rails=["VDD_IN"], root=str(tmp_path / "ina"))
-        result = bench_cli(
-            "run", "--device-file", str(profile), "-m", str(tiny_files["onnx"]),
-            "--min-runs", "20", "--min-time", "2", "--store", str(tmp_path / "s.sqlite"), "--json",
-        )  # fmt: skip
-    assert result.code == 0, result.stderr
-    (row,) = json.loads(result.stdout)
-    energy = row["energy"]
-    assert list(energy["rails_j"]) == ["VDD_IN"]
-    (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
-    idle_w = sim.energy_j(i0, i1) / (i1 - i0)
-    truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / row["n_samples"] * 1e3
-    assert truth_mj > 0
+    # another test's burst in the idle window can leave no net energy (the rail follows the whole
+    # machine's load): the meter then stores none, and the test measures again, at most three times
+    truth_mj, energy = 0.0, None
+    for attempt in range(3):
+        root = tmp_path / f"ina{attempt}"
+        with SimulatedIna3221(root, idle_w=2.0, busy_w=10.0, period=0.01) as sim:
+            profile = board_profile(tmp_path, sshd, meter="ina3221", rails=["VDD_IN"], root=str(root))
+            result = bench_cli(
+                "run", "--device-file", str(profile), "-m", str(tiny_files["onnx"]),
+                "--min-runs", "20", "--min-time", "2", "--store", str(tmp_path / f"s{attempt}.sqlite"), "--json",
+            )  # fmt: skip
+        assert result.code == 0, result.stderr
+        (row,) = json.loads(result.stdout)
+        if row["energy_mj_per_inference"] is None:  # the meter saw no net energy and stored none
+            assert "below zero" in row["energy_note"], row["energy_note"]
+            continue
+        energy = row["energy"]
+        assert list(energy["rails_j"]) == ["VDD_IN"]
+        (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
+        idle_w = sim.energy_j(i0, i1) / (i1 - i0)
+        truth_mj = (sim.energy_j(w0, w1) - idle_w * (w1 - w0)) / row["n_samples"] * 1e3
+        if truth_mj > 0:
+            break
+    assert truth_mj > 0, ("three idle windows busier than the measured ones", energy)
     # The simulated rail follows the whole host's CPU load, a co-runner's included: on a busy CI runner
     # its idle power read 9.2 W of the 12 W maximum, so the net energy was a small difference of two
     # sampled integrals (21.9 J over the window, 18.5 J of idle) and the meter's sampling error on them

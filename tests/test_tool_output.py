@@ -411,7 +411,8 @@ def test_a_delegated_run_pays_its_hand_over_per_partition(phone, tiny_files) -> 
     code, out, ran = bm(phone, tiny_files, slow_gpu, "--use_gpu=true")
     gpu = parse_benchmark_model(out)
     assert ran["overhead_ms"] == 30.0 * ran["delegates"]["GPU"]["partitions"]
-    assert gpu.mean_ms - cpu.mean_ms > 0.8 * ran["overhead_ms"]
+    # the fastest runs of each: a stall of this busy machine only ever adds to a run
+    assert gpu.min_ms - cpu.min_ms > 0.8 * ran["overhead_ms"] and gpu.mean_ms > ran["overhead_ms"]
 
 
 def perf(phone, tiny_files, accelerators: dict, *flags: str):
