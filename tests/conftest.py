@@ -14,6 +14,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist, each worker's math libraries (torch's OpenMP pool, BLAS) and the ``bench``
+    processes it starts get the worker's share of the cores, unless the variables are set: two
+    workers each running two spinning threads on two cores spent their waits taking the other's
+    CPU. A cell's own ``--threads`` is set by the runtimes and does not depend on these."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers > 1:
+        share = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, share)
 
 
 @dataclass
