@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error
+from conftest import MACHINE_CPUS, ROOT, assert_one_line_error
 from simulators.powercap import SimulatedPowercap
 
 from bench.devices.config import get_device
@@ -419,11 +419,18 @@ def test_thermal_wait_reads_zones_and_gives_up_when_too_hot(tmp_path: Path) -> N
 def test_agent_is_pinned_to_the_profile_mask_or_the_last_cpus() -> None:
     from bench.measure.harness import pinned_cpus
 
-    allowed = sorted(os.sched_getaffinity(0))
-    assert pinned_cpus("1", 1) == ([0] if 0 in allowed else None)
-    if len(allowed) > 1:
+    assert len(MACHINE_CPUS) > 1, "the suite is sized for a machine of 2 CPUs or more"
+    worker = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, MACHINE_CPUS)  # all of them, not this xdist worker's share
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        assert pinned_cpus("1", 1) == ([0] if 0 in allowed else None)
         assert pinned_cpus(None, 1) == allowed[-1:]
-    assert pinned_cpus(None, len(allowed)) is None  # all CPUs: nothing to pin
+        assert pinned_cpus(None, len(allowed)) is None  # all CPUs: nothing to pin
+        os.sched_setaffinity(0, allowed[:1])
+        assert pinned_cpus(None, 1) is None  # one CPU allowed (taskset, a cpuset): the agent runs there
+    finally:
+        os.sched_setaffinity(0, worker)
 
 
 def test_many_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
