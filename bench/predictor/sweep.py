@@ -277,11 +277,16 @@ class KernelSweep:
         def uncovered() -> bool:
             return self.budget_s > 0 and any(not self.samples[n] and n not in attempted for n in self.spaces)
 
-        while uncovered() or time.monotonic() - start + last <= self.budget_s:
+        while True:
+            fits = time.monotonic() - start + last <= self.budget_s
+            if not (fits or uncovered()):
+                break
             chosen = self.next_config()
             if chosen is None:
                 break
             space, config = chosen
+            if not fits and (self.samples[space.name] or space.name in attempted):
+                break  # past the budget only a kind's first kernel runs (none left of an uncovered kind)
             attempted.add(space.name)
             self.tried.add(space.label(config))
             began = time.monotonic()
