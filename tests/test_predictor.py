@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -180,6 +181,10 @@ def test_a_budget_shorter_than_one_kernel_of_each_kind_still_measures_each_kind_
     sweep.samples["conv"].append(({}, 1.0))  # a kind an earlier sweep measured is not measured again
     assert sweep.run() == 1 and seen[2:] == ["layernorm"]  # and a failed kind is tried once only
     assert KernelSweep(measure, budget_s=0, spaces=spaces).run() == 0  # a budget of 0 reuses only
+    shift = SPACES["shift"]  # a kind with nothing left to try (every configuration stored) ends the sweep too
+    every = {shift.label(dict(zip(shift.grid, v, strict=True))) for v in itertools.product(*shift.grid.values())}
+    sweep = KernelSweep(measure, budget_s=0.05, spaces={"shift": shift, "conv": SPACES["conv"]}, done=every)
+    assert sweep.run() == 1 and seen[-1] == "conv"
 
 
 # --- nodes as the runtimes run them -------------------------------------------------------------
