@@ -15,32 +15,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-MACHINE_CPUS = sorted(os.sched_getaffinity(0))  # before pytest_configure gives a worker its share
+MACHINE_CPUS = sorted(os.sched_getaffinity(0))  # the CPUs this test run may use
 
 
 def pytest_configure(config) -> None:
-    """Under pytest-xdist, each worker gets its own share of the CPUs (worker k of n: every n-th CPU
-    from the k-th), and its math libraries (torch's OpenMP pool, BLAS) and the ``bench`` processes
-    it starts get as many threads as it has CPUs, unless the variables are set.
+    """Under pytest-xdist, each worker's math libraries (torch's OpenMP pool, BLAS) and the ``bench``
+    processes it starts get the worker's share of the cores, unless the variables are set: two
+    workers each running two spinning threads on two cores spent their waits taking the other's
+    CPU. A cell's own ``--threads`` is set by the runtimes and does not depend on these.
 
-    Two workers each running two spinning threads on two cores spent their waits taking the
-    other's CPU; and every agent of both workers was pinned to the same last CPU, so one test's
-    timed window and co-runner checks saw the other test's work. A cell's own ``--threads`` is set
-    by the runtimes, and an agent is pinned within the CPUs its process may use, so the product
-    runs as it does under ``taskset`` or a container's cpuset. ``BENCH_TEST_SHARED_CPUS=1`` leaves
-    every worker all CPUs."""
+    Every worker keeps all CPUs: giving each its own (tried) put an emulated phone's device-side
+    sampler on the one CPU its benchmark tool was busy on, which no phone does."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if workers < 2 or not worker.startswith("gw"):
-        return
-    allowed = sorted(os.sched_getaffinity(0))
-    share = allowed[int(worker[2:]) % workers :: workers]
-    if share and len(allowed) >= workers and os.environ.get("BENCH_TEST_SHARED_CPUS") != "1":
-        os.sched_setaffinity(0, share)  # this thread's; the threads and processes started later inherit it
-    else:
-        share = allowed[: max(1, len(allowed) // workers)]
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, str(len(share)))
+    if workers > 1:
+        share = str(max(1, len(MACHINE_CPUS) // workers))
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, share)
 
 
 @dataclass
