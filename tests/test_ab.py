@@ -368,3 +368,16 @@ def test_the_digest_of_local_changes_reads_files_that_are_not_utf8(repo: Path) -
     assert first is not None and len(first) == 12
     (repo / "net.py").write_bytes(NET.encode() + b"# cafe\n")
     assert local_changes(repo) not in (None, first)  # other changes, another digest
+
+
+def test_a_threshold_typed_as_a_bare_percentage_is_refused_with_what_to_write() -> None:
+    from bench.cli.options import fraction
+    from bench.errors import BenchError
+
+    assert fraction("5%", "--threshold") == fraction("0.05", "--threshold") == pytest.approx(0.05)
+    with pytest.raises(
+        BenchError, match=r"^--threshold '5' must be between 0 and 100% \(5 reads as 500%: write 5% or 0\.05\)$"
+    ):
+        fraction("5", "--threshold")
+    with pytest.raises(BenchError, match=r"^--threshold '150%' must be between 0 and 100%$"):
+        fraction("150%", "--threshold")

@@ -220,7 +220,9 @@ def fraction(text: str, option: str) -> float:
     except ValueError:
         raise BenchError(f"{option} '{text}' is not a number like 5% or 0.05") from None
     if not 0 <= value < 1:
-        raise BenchError(f"{option} '{text}' must be between 0 and 100%")
+        bare = not text.endswith("%") and 1 <= value < 100  # "5" meant as 5%
+        hint = f" ({text} reads as {percent(value)}: write {text}% or {value / 100:g})" if bare else ""
+        raise BenchError(f"{option} '{text}' must be between 0 and 100%{hint}")
     return value
 
 

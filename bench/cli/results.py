@@ -175,6 +175,7 @@ def report_cmd(
     from bench.results.report import build_report
 
     report = build_report(out_dir, store, split_or_none(device), split_or_none(runtime), accuracy)
-    render.out.print(f"plots: {', '.join(p.name for p in report.plots if p.suffix == '.png') or 'none'}")
+    pareto = ", ".join(p.name for p in report.plots if p.suffix == ".png") or "none"
+    render.out.print(f"Pareto and MACs plots: {pareto}")  # the report's other sections draw their own
     render.out.print(f"markdown summary: {report.markdown}")
     render.out.print(f"report: {report.html.resolve()}")
