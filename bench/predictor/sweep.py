@@ -213,6 +213,10 @@ class KernelSweep:
         self.tried: set[str] = set(done or ())  # labels measured (or failed) already
         self.failures: dict[str, int] = dict.fromkeys(self.spaces, 0)  # this sweep's failed kernels per kind
 
+    def _turns(self, name: str) -> int:
+        """Kernels of kind ``name`` measured (this sweep's and earlier sweeps' samples) or failed."""
+        return len(self.samples[name]) + self.failures[name]
+
     def _random(self, space: KernelSpace) -> dict[str, int] | None:
         for _ in range(200):
             config = {k: self.rng.choice(v) for k, v in space.grid.items()}
@@ -238,7 +242,7 @@ class KernelSweep:
 
         samples = self.samples[name]
         if len(samples) < INITIAL:  # not enough to rank: first, unless failures took its initial turns
-            return (math.inf if len(samples) + self.failures[name] < INITIAL else 0.0), None
+            return (math.inf if self._turns(name) < INITIAL else 0.0), None
         keys = list(self.spaces[name].grid)
         x = np.array([[math.log(c[k] + 1) for k in keys] for c, _ in samples])
         y = np.array([math.log(max(ms, 1e-4)) for _, ms in samples])
@@ -251,7 +255,7 @@ class KernelSweep:
         short budget still sees every kernel), then adaptive."""
         for rounds in range(INITIAL):
             for name, space in self.spaces.items():
-                if len(self.samples[name]) + self.failures[name] == rounds:
+                if self._turns(name) == rounds:
                     config = self._random(space)
                     if config is not None:
                         return space, config
@@ -272,22 +276,16 @@ class KernelSweep:
         start = time.monotonic()
         last = 0.0
         measured = 0
-        attempted: set[str] = set()
-
-        def uncovered() -> bool:
-            return self.budget_s > 0 and any(not self.samples[n] and n not in attempted for n in self.spaces)
-
         while True:
             fits = time.monotonic() - start + last <= self.budget_s
-            if not (fits or uncovered()):
+            if not (fits or (self.budget_s > 0 and any(self._turns(n) == 0 for n in self.spaces))):
                 break
             chosen = self.next_config()
             if chosen is None:
                 break
             space, config = chosen
-            if not fits and (self.samples[space.name] or space.name in attempted):
+            if not fits and self._turns(space.name):
                 break  # past the budget only a kind's first kernel runs (none left of an uncovered kind)
-            attempted.add(space.name)
             self.tried.add(space.label(config))
             began = time.monotonic()
             try:
