@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,33 @@ class SimulatedPowercap:
         """Simulated truth: energy between two CLOCK_MONOTONIC instants."""
         uj = np.interp([t0, t1], self.log_t, self.log_uj)
         return float(uj[1] - uj[0]) / 1e6
+
+    def net_of(self, energy: dict) -> tuple[float, float]:
+        """Simulated truth for a meter's stored ``energy`` (its ``window_t`` and ``idle_t``): the
+        window's energy less the idle window's mean power over it (J), and that idle power (W)."""
+        (w0, w1), (i0, i1) = energy["window_t"], energy["idle_t"]
+        idle_w = self.energy_j(i0, i1) / (i1 - i0)
+        return self.energy_j(w0, w1) - idle_w * (w1 - w0), idle_w
+
+
+def measured_net_energy(
+    measure: Callable[[int], tuple[dict, SimulatedPowercap]], rails: list[str], attempts: int = 3
+) -> tuple[dict, SimulatedPowercap, float]:
+    """(row, simulator, true mJ per inference) of the first of ``attempts`` measurements
+    (``measure(attempt)`` -> its stored row and the simulator it ran beside) whose simulated truth
+    has net energy. The simulated rails follow the whole machine's load, so another test's burst in
+    the idle window can leave none: the meter must then store none and say it was below zero, and
+    the measurement is taken again. Each stored result's rails must be ``rails``."""
+    for attempt in range(attempts):
+        row, sim = measure(attempt)
+        if row["energy_mj_per_inference"] is None:  # the meter saw no net energy and stored none
+            assert "below zero" in row["energy_note"], row["energy_note"]
+            continue
+        assert list(row["energy"]["rails_j"]) == rails, row["energy"]
+        truth_mj = sim.net_of(row["energy"])[0] / row["n_samples"] * 1e3
+        if truth_mj > 0:
+            return row, sim, truth_mj
+    raise AssertionError(f"{attempts} idle windows busier than the measured ones")
 
 
 class SimulatedIna3221(SimulatedPowercap):
