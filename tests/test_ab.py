@@ -224,7 +224,7 @@ def test_head_working_tree_with_a_wider_conv_is_a_regression(repo: Path, tmp_pat
 def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other_versions(
     repo: Path, tmp_path: Path
 ) -> None:
-    from bench.results.store import Store
+    from bench.results.store import NoStoreError, Store
 
     (repo / "net.py").write_text(NET.replace("width=8", "width=32"))
     results, store = tmp_path / "results", tmp_path / "results" / "bench.sqlite"
@@ -232,8 +232,11 @@ def test_an_interrupted_ab_resumes_keeping_its_complete_rounds_and_refuses_other
     proc = bench(repo, results, *args)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists() and len(Store(str(store), create=False).measurement_rows()) >= 5:
-            break
+        try:
+            if len(Store(str(store), create=False).measurement_rows()) >= 5:
+                break
+        except NoStoreError:  # the run has not made its store yet (or is writing its tables)
+            pass
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     stopped = finish(proc)
