@@ -1,8 +1,9 @@
-"""Shared fixtures: run the real ``bench`` CLI in a subprocess, as a user would."""
+"""Shared fixtures: run the real ``bench`` CLI as a user would (a process, or its entry point in this one)."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import subprocess
@@ -125,9 +126,14 @@ def bench_cli(results_dir: Path):
 def bench_here(results_dir: Path, monkeypatch):
     """Run ``bench ARGS...`` in this process through the console script's own entry point
     (``bench.cli.main``: the same parsing, exit codes and one-line errors on stderr), with its own
-    results folder. A ``bench ingest`` process spends nearly all its time importing (torch among
-    them); ``bench_cli`` runs it as a process where the process is what a test is about (its
-    output as a whole, a store it leaves closed)."""
+    results folder; what the command left unreferenced is collected after it, so a store it opened
+    is closed (no ``-wal``/``-shm`` files) as at the end of a process.
+
+    For commands that stop at bad input and for the store's own commands (ingest, results,
+    compare, baseline, history): a ``bench`` process spends most of such a command importing
+    (torch among them, 2-3 s of CPU), once per call. ``bench_cli`` runs a process where the
+    process is what a test is about: measurements and exports (their threads, native libraries
+    writing to the file descriptors, signals), and a whole process's stdout (``--json``)."""
 
     def run(*args: str) -> CliResult:
         from bench.cli import main
@@ -135,6 +141,7 @@ def bench_here(results_dir: Path, monkeypatch):
         out, err = io.StringIO(), io.StringIO()
         with monkeypatch.context() as mp:
             mp.setenv("BENCH_RESULTS", str(results_dir))
+            mp.chdir(ROOT)  # where bench_cli runs its process
             mp.setattr(sys, "argv", ["bench", *args])
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
@@ -142,6 +149,7 @@ def bench_here(results_dir: Path, monkeypatch):
                     code = 0
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        gc.collect()
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run

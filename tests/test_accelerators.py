@@ -140,16 +140,16 @@ def test_the_accelerator_is_part_of_the_cell_key_in_the_store(tmp_path: Path) ->
          "unknown-option", "providers-clash", "full-of-cpu", "provider-as-option", "option-twice", "format-dropped"],
 )  # fmt: skip
 def test_accelerators_that_cannot_run_here_are_refused_before_any_work(
-    bench_cli, tiny_files, tmp_path: Path, args: list[str], words: list[str]
+    bench_here, tiny_files, tmp_path: Path, args: list[str], words: list[str]
 ) -> None:
     store = tmp_path / "s.sqlite"
-    result = bench_cli("run", "-m", f"{tiny_files['source']}:tiny", "--input-shape", "1,3,64,64", "--store",
+    result = bench_here("run", "-m", f"{tiny_files['source']}:tiny", "--input-shape", "1,3,64,64", "--store",
                        str(store), *args, *([] if "--format" in args else ["--format", "onnx"]))  # fmt: skip
     assert_one_line_error(result, *words)
     assert not store.exists()
 
 
-def test_a_delegate_option_for_a_runtime_the_run_does_not_use_is_refused(bench_cli, tmp_path: Path) -> None:
+def test_a_delegate_option_for_a_runtime_the_run_does_not_use_is_refused() -> None:
     pixel = get_device("pixel6")
     cells = plan_cells(["m"], ["onnx"], ["fp32"], None, [1], device=pixel, accelerators=["nnapi"])
     from bench.cli.options import delegation_settings
@@ -163,7 +163,7 @@ def test_a_delegate_option_for_a_runtime_the_run_does_not_use_is_refused(bench_c
     )
 
 
-def test_a_results_file_from_before_accelerators_compares_as_cpu_cells(bench_cli, tmp_path: Path) -> None:
+def test_a_results_file_from_before_accelerators_compares_as_cpu_cells(bench_here, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     row = {"model": "m", "format": "tflite", "precision": "fp32", "runtime": "litert", "device": "p", "threads": 1,
            "status": "ok"}  # fmt: skip
@@ -173,7 +173,7 @@ def test_a_results_file_from_before_accelerators_compares_as_cpu_cells(bench_cli
     files = [tmp_path / "old.json", tmp_path / "new.json"]
     for file, rows in zip(files, (old, new), strict=True):
         file.write_text(json.dumps(rows))
-    result = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
+    result = bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
     said = " ".join(result.stdout.split())
     assert result.code == 0, result.stdout + result.stderr
     assert "unchanged" in said and "litert[gpu]" in said and "missing-in-baseline" in said

@@ -32,8 +32,8 @@ def digits(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def accuracy(bench_cli, digits, factory: str, *args: str, weights: str = "convnet", data: Path | None = None):
-    result = bench_cli(
+def accuracy(bench, digits, factory: str, *args: str, weights: str = "convnet", data: Path | None = None):
+    result = bench(
         "accuracy", f"{MODELS_FILE}:{factory}", "--weights", str(digits[weights]), "--data",
         str(data or digits["heldout"]), *DIGITS_OPTIONS, *args,
     )  # fmt: skip
@@ -160,7 +160,7 @@ def test_corrupt_and_unreadable_images_are_skipped_and_counted(bench_cli, digits
 
 
 @pytest.mark.slow
-def test_bad_data_and_calibration_folders_are_one_line_errors(bench_cli, digits, tmp_path: Path) -> None:
+def test_bad_data_and_calibration_folders_are_one_line_errors(bench_here, digits, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     flat = tmp_path / "flat"
@@ -182,19 +182,19 @@ def test_bad_data_and_calibration_folders_are_one_line_errors(bench_cli, digits,
         (digits["heldout"], ("-f", "onnx", "--precision", "fp64"), "fp64"),
     ]
     for data, extra, fragment in cases:
-        result, _ = accuracy(bench_cli, digits, "convnet", "-f", "onnx", *store, *extra, data=data)
+        result, _ = accuracy(bench_here, digits, "convnet", "-f", "onnx", *store, *extra, data=data)
         assert_one_line_error(result, fragment)
     assert not (tmp_path / "s.sqlite").exists() or Store(str(tmp_path / "s.sqlite")).accuracy_rows() == []
 
 
-def test_export_of_int8_static_without_calibration_images_names_the_option(bench_cli) -> None:
-    result = bench_cli("export", f"{ROOT}/tests/user_models/digits_models.py:convnet", "--precision", "int8-static")
+def test_export_of_int8_static_without_calibration_images_names_the_option(bench_here) -> None:
+    result = bench_here("export", f"{ROOT}/tests/user_models/digits_models.py:convnet", "--precision", "int8-static")
     assert_one_line_error(result, "--calibration DIR")
 
 
 @pytest.mark.slow
-def test_bench_run_of_int8_static_says_how_to_measure_it(bench_cli) -> None:
-    result = bench_cli("run", "-m", "mobilenetv2_100", "--precision", "int8-static")
+def test_bench_run_of_int8_static_says_how_to_measure_it(bench_here) -> None:
+    result = bench_here("run", "-m", "mobilenetv2_100", "--precision", "int8-static")
     assert_one_line_error(result, "bench export MODEL --precision int8-static --calibration DIR --out OUT")
 
 

@@ -24,8 +24,8 @@ def test_version(bench_cli) -> None:
 
 
 @pytest.mark.slow
-def test_models_json_has_measured_and_published_numbers(bench_cli, results_dir: Path) -> None:
-    result = bench_cli("models", "edgevit*", "--json")
+def test_models_json_has_measured_and_published_numbers(bench_here, results_dir: Path) -> None:
+    result = bench_here("models", "edgevit*", "--json")
     assert result.code == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [r["name"] for r in rows] == ["edgevit_s", "edgevit_xs", "edgevit_xxs"]
@@ -37,26 +37,26 @@ def test_models_json_has_measured_and_published_numbers(bench_cli, results_dir: 
 
 
 @pytest.mark.slow
-def test_models_table_uses_the_cache_on_a_second_call(bench_cli, results_dir: Path) -> None:
-    first = bench_cli("models", "edgevit_xxs")
+def test_models_table_uses_the_cache_on_a_second_call(bench_here, results_dir: Path) -> None:
+    first = bench_here("models", "edgevit_xxs")
     cache = json.loads((results_dir / "cache" / "macs.json").read_text())
     cache["entries"]["edgevit_xxs"] = [1.0, 2.0]  # a marker only a cache read can produce
     (results_dir / "cache" / "macs.json").write_text(json.dumps(cache))
-    second = bench_cli("models", "edgevit_xxs", "--json")
+    second = bench_here("models", "edgevit_xxs", "--json")
     assert first.code == 0 and "edgevit_xxs" in first.stdout
     assert json.loads(second.stdout)[0]["macs_g"] == 2.0
 
 
 @pytest.mark.slow
-def test_models_suite_filter(bench_cli) -> None:
-    result = bench_cli("models", "deit*", "--suite", "default", "--json")
+def test_models_suite_filter(bench_here) -> None:
+    result = bench_here("models", "deit*", "--suite", "default", "--json")
     names = [r["name"] for r in json.loads(result.stdout)]
     assert names == ["deit_tiny_patch16_224", "deit_small_patch16_224"]
 
 
 @pytest.mark.slow
-def test_flops_json_lists_modules_cross_check_and_skipped_ops(bench_cli) -> None:
-    result = bench_cli("flops", "shiftvit_tiny_light", "--depth", "1", "--json")
+def test_flops_json_lists_modules_cross_check_and_skipped_ops(bench_here) -> None:
+    result = bench_here("flops", "shiftvit_tiny_light", "--depth", "1", "--json")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["unit"].startswith("MACs")
@@ -67,15 +67,15 @@ def test_flops_json_lists_modules_cross_check_and_skipped_ops(bench_cli) -> None
 
 
 @pytest.mark.slow
-def test_flops_table_says_macs(bench_cli) -> None:
-    result = bench_cli("flops", "edgevit_xxs")
+def test_flops_table_says_macs(bench_here) -> None:
+    result = bench_here("flops", "edgevit_xxs")
     assert result.code == 0
     assert "MACs (one multiply-add = 1)" in result.stdout and "blocks1" in result.stdout
     assert "not counted" in result.stdout
 
 
-def test_unknown_model_exits_2_with_closest_names(bench_cli) -> None:
-    assert_one_line_error(bench_cli("flops", "edgevit_xx"), "unknown model 'edgevit_xx'", "edgevit_xxs")
+def test_unknown_model_exits_2_with_closest_names(bench_here) -> None:
+    assert_one_line_error(bench_here("flops", "edgevit_xx"), "unknown model 'edgevit_xx'", "edgevit_xxs")
 
 
 def test_pattern_matching_nothing_exits_2(bench_here) -> None:
@@ -98,18 +98,18 @@ def test_weights_file_that_is_not_a_checkpoint_exits_2(bench_here, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_checkpoint_of_another_model_exits_2(bench_cli, tmp_path: Path) -> None:
+def test_checkpoint_of_another_model_exits_2(bench_here, tmp_path: Path) -> None:
     import torch
 
     import models
 
     path = tmp_path / "ast.pth"
     torch.save(models.create_model("ast_xxs").state_dict(), path)
-    assert_one_line_error(bench_cli("flops", "edgevit_xxs", "--weights", str(path)), "missing keys", "unexpected keys")
+    assert_one_line_error(bench_here("flops", "edgevit_xxs", "--weights", str(path)), "missing keys", "unexpected keys")
 
 
-def test_nonsense_option_value_exits_2_without_traceback(bench_cli) -> None:
-    result = bench_cli("flops", "edgevit_xxs", "--depth", "lots")
+def test_nonsense_option_value_exits_2_without_traceback(bench_here) -> None:
+    result = bench_here("flops", "edgevit_xxs", "--depth", "lots")
     assert result.code == 2 and "Traceback" not in result.stderr and "--depth" in result.stderr
 
 

@@ -115,9 +115,9 @@ def two_runs(tmp_path_factory, tiny_files) -> dict:
 
 
 @pytest.mark.slow
-def test_slower_candidate_fails_the_gate_and_names_the_cell(bench_cli, two_runs: dict) -> None:
+def test_slower_candidate_fails_the_gate_and_names_the_cell(bench_here, two_runs: dict) -> None:
     md = two_runs["home"] / "summary.md"
-    result = bench_cli(
+    result = bench_here(
         "compare",
         "--baseline",
         two_runs["baseline"],
@@ -134,64 +134,64 @@ def test_slower_candidate_fails_the_gate_and_names_the_cell(bench_cli, two_runs:
     assert "| regression |" in text and "missing-in-candidate" in text  # the tflite cell was not re-run
 
 
-def test_run_compared_with_itself_passes(bench_cli, two_runs: dict) -> None:
-    result = bench_cli(
+def test_run_compared_with_itself_passes(bench_here, two_runs: dict) -> None:
+    result = bench_here(
         "compare", "--baseline", two_runs["baseline"], "--candidate", two_runs["baseline"], "--store", two_runs["store"]
     )
     assert result.code == 0, result.stdout + result.stderr
     assert "unchanged" in result.stdout and "regression" not in result.stdout.replace("regressions", "")
 
 
-def test_missing_cells_fail_only_with_strict(bench_cli, two_runs: dict) -> None:
+def test_missing_cells_fail_only_with_strict(bench_here, two_runs: dict) -> None:
     # reversed: the onnx cell got faster (an improvement), the tflite cell exists only on one side
     args = ["compare", "--baseline", two_runs["candidate"], "--candidate", two_runs["baseline"]]
-    result = bench_cli(*args, "--store", two_runs["store"])
+    result = bench_here(*args, "--store", two_runs["store"])
     assert result.code == 0 and "improvement" in result.stdout and "missing-in-baseline" in result.stdout
-    assert bench_cli(*args, "--store", two_runs["store"], "--strict").code == 1
+    assert bench_here(*args, "--store", two_runs["store"], "--strict").code == 1
 
 
 @pytest.mark.slow
-def test_baselines_are_saved_listed_and_compared_by_name(bench_cli, two_runs: dict, results_dir: Path) -> None:
-    saved = bench_cli("baseline", "save", "main", "--run", two_runs["baseline"], "--store", two_runs["store"])
+def test_baselines_are_saved_listed_and_compared_by_name(bench_here, two_runs: dict, results_dir: Path) -> None:
+    saved = bench_here("baseline", "save", "main", "--run", two_runs["baseline"], "--store", two_runs["store"])
     assert saved.code == 0, saved.stderr
     path = results_dir / "baselines" / "main.json"
     data = json.loads(path.read_text())
     assert data["baseline"] == "main" and all(m["samples_ms"] for m in data["measurements"])
-    listed = bench_cli("baseline", "list")
+    listed = bench_here("baseline", "list")
     assert "main" in listed.stdout
-    result = bench_cli(
+    result = bench_here(
         "compare", "--baseline", "main", "--candidate", two_runs["candidate"], "--store", two_runs["store"]
     )
     assert result.code == 1
     exported = results_dir / "candidate.json"
     exported.write_text(
-        bench_cli("results", "--format", "json", "--run", two_runs["baseline"], "--store", two_runs["store"]).stdout
+        bench_here("results", "--format", "json", "--run", two_runs["baseline"], "--store", two_runs["store"]).stdout
     )
-    assert bench_cli("compare", "--baseline", "main", "--candidate", str(exported)).code == 0
+    assert bench_here("compare", "--baseline", "main", "--candidate", str(exported)).code == 0
 
 
-def test_unknown_ref_exits_2(bench_cli, two_runs: dict) -> None:
+def test_unknown_ref_exits_2(bench_here, two_runs: dict) -> None:
     assert_one_line_error(
-        bench_cli("compare", "--baseline", "nope", "--candidate", two_runs["baseline"], "--store", two_runs["store"]),
+        bench_here("compare", "--baseline", "nope", "--candidate", two_runs["baseline"], "--store", two_runs["store"]),
         "unknown ref 'nope'",
     )
 
 
-def test_malformed_results_file_exits_2(bench_cli, tmp_path: Path) -> None:
+def test_malformed_results_file_exits_2(bench_here, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert_one_line_error(bench_cli("compare", "--baseline", str(bad), "--candidate", str(bad)), "not valid JSON")
+    assert_one_line_error(bench_here("compare", "--baseline", str(bad), "--candidate", str(bad)), "not valid JSON")
 
 
-def test_incompatible_schema_exits_2(bench_cli, tmp_path: Path) -> None:
+def test_incompatible_schema_exits_2(bench_here, tmp_path: Path) -> None:
     old = tmp_path / "old.json"
     old.write_text(json.dumps([{"model": "x", "latency": 3.0}]))
-    assert_one_line_error(bench_cli("compare", "--baseline", str(old), "--candidate", str(old)), "incompatible schema")
+    assert_one_line_error(bench_here("compare", "--baseline", str(old), "--candidate", str(old)), "incompatible schema")
 
 
-def test_bad_threshold_exits_2(bench_cli, two_runs: dict) -> None:
+def test_bad_threshold_exits_2(bench_here, two_runs: dict) -> None:
     assert_one_line_error(
-        bench_cli(
+        bench_here(
             "compare",
             "--baseline",
             two_runs["baseline"],
@@ -272,7 +272,7 @@ def test_a_growing_tail_under_a_steady_median_shows_in_the_p95_change() -> None:
     assert result.test == "mann-whitney" and abs(result.change) < 0.05 and result.tail_change > 0.5
 
 
-def test_an_untested_cell_that_moved_past_the_threshold_fails_the_gate(bench_cli, tmp_path: Path) -> None:
+def test_an_untested_cell_that_moved_past_the_threshold_fails_the_gate(bench_here, tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
     base, cand = tool_rows(latency_samples(rng, 10.0)), tool_rows(latency_samples(rng, 100.0))
     cand[0]["std_ms"] = None  # no spread on one side: nothing to test with
@@ -280,11 +280,11 @@ def test_an_untested_cell_that_moved_past_the_threshold_fails_the_gate(bench_cli
     for name, rows in (("base", base), ("cand", cand)):
         files.append(tmp_path / f"{name}.json")
         files[-1].write_text(json.dumps(rows))
-    result = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
+    result = bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
     assert result.code == 1, result.stderr
     said = " ".join(result.stdout.split())  # Rich wraps long lines
     assert "REGRESSION (untested):" in said and "+899.4%" in said
-    same = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[0]))
+    same = bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[0]))
     assert same.code == 0, same.stdout
 
 
@@ -296,7 +296,7 @@ def test_a_comparison_of_a_tools_means_says_so() -> None:
     assert both.test == "welch, of means" and mixed.test == "welch, mean vs median"
 
 
-def test_a_tool_summary_cell_missing_on_one_side_is_listed_and_fails_strict(bench_cli, tmp_path: Path) -> None:
+def test_a_tool_summary_cell_missing_on_one_side_is_listed_and_fails_strict(bench_here, tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     gpu = tool_rows(latency_samples(rng, 4.0))
     gpu[0]["accelerator"] = "gpu"
@@ -305,8 +305,8 @@ def test_a_tool_summary_cell_missing_on_one_side_is_listed_and_fails_strict(benc
     for name, rows in (("base", base), ("cand", cand)):
         files.append(tmp_path / f"{name}.json")
         files[-1].write_text(json.dumps(rows))
-    result = bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
+    result = bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
     assert result.code == 0 and "missing-in-candidate" in result.stdout, result.stdout
-    assert bench_cli("compare", "--baseline", str(files[0]), "--candidate", str(files[1]), "--strict").code == 1
-    reverse = bench_cli("compare", "--baseline", str(files[1]), "--candidate", str(files[0]), "--strict")
+    assert bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]), "--strict").code == 1
+    reverse = bench_here("compare", "--baseline", str(files[1]), "--candidate", str(files[0]), "--strict")
     assert reverse.code == 1 and "missing-in-baseline" in reverse.stdout

@@ -67,8 +67,8 @@ def test_bad_profiles_name_file_and_line(tmp_path: Path, text: str, line: int, f
     assert fragment in str(info.value)
 
 
-def test_devices_command_lists_profiles(bench_cli) -> None:
-    result = bench_cli("devices")
+def test_devices_command_lists_profiles(bench_here) -> None:
+    result = bench_here("devices")
     assert result.code == 0 and "pixel6" in result.stdout and "raspberry-pi5" in result.stdout
 
 
@@ -79,10 +79,10 @@ def test_probe_host_reports_runtimes_and_why_energy_is_missing(bench_cli, tmp_pa
 
 
 @pytest.mark.slow
-def test_malformed_device_file_exits_2_with_file_and_line(bench_cli, tmp_path: Path) -> None:
+def test_malformed_device_file_exits_2_with_file_and_line(bench_here, tmp_path: Path) -> None:
     path = tmp_path / "dev.toml"
     path.write_text('name = "x"\ntransport = "local"\n[cpu]\nthreads = [0]\n')
-    assert_one_line_error(bench_cli("run", "--device-file", str(path)), f"{path}:4", "positive integers")
+    assert_one_line_error(bench_here("run", "--device-file", str(path)), f"{path}:4", "positive integers")
 
 
 @pytest.mark.slow
@@ -109,12 +109,12 @@ def test_run_on_a_device_file(bench_cli, tiny_files, tmp_path: Path) -> None:
     assert Store(store).measurement_rows()[0]["device"] == "box"
 
 
-def test_unknown_device_lists_the_known(bench_cli) -> None:
-    assert_one_line_error(bench_cli("devices", "--probe", "nokia3310"), "unknown device 'nokia3310'", "pixel6")
+def test_unknown_device_lists_the_known(bench_here) -> None:
+    assert_one_line_error(bench_here("devices", "--probe", "nokia3310"), "unknown device 'nokia3310'", "pixel6")
 
 
-def test_unreadable_device_file_exits_2(bench_cli, tmp_path: Path) -> None:
-    assert_one_line_error(bench_cli("devices", "--device-file", str(tmp_path / "none.toml")), "cannot read")
+def test_unreadable_device_file_exits_2(bench_here, tmp_path: Path) -> None:
+    assert_one_line_error(bench_here("devices", "--device-file", str(tmp_path / "none.toml")), "cannot read")
 
 
 def test_the_device_loader_takes_its_transports_from_the_registry(tmp_path: Path, monkeypatch) -> None:

@@ -54,29 +54,29 @@ def history_store(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, chosen
 
 
-def test_bench_history_names_the_first_commit_of_the_step(bench_cli, history_store) -> None:
+def test_bench_history_names_the_first_commit_of_the_step(bench_here, history_store) -> None:
     path, commits = history_store
-    result = bench_cli("history", "-m", "m", "--store", str(path), "--json")
+    result = bench_here("history", "-m", "m", "--store", str(path), "--json")
     assert result.code == 0, result.stderr
     (history,) = json.loads(result.stdout)
     assert [p["commit"] for p in history["points"]] == commits
     (step,) = history["steps"]
     assert step["commit"] == commits[6] and step["change"] == pytest.approx(0.12, abs=0.02)
-    table = bench_cli("history", "--store", str(path))
+    table = bench_here("history", "--store", str(path))
     assert table.code == 0 and f"step at {commits[6][:12]}" in table.stdout and "other" in table.stdout
 
 
-def test_history_of_nothing_stored_is_a_one_line_error(bench_cli, history_store, tmp_path: Path) -> None:
+def test_history_of_nothing_stored_is_a_one_line_error(bench_here, history_store, tmp_path: Path) -> None:
     path, _ = history_store
-    assert_one_line_error(bench_cli("history", "-m", "nope", "--store", str(path)), "no stored measurement matches")
-    assert_one_line_error(bench_cli("history", "--store", str(tmp_path / "none.sqlite")), "no store")
-    assert_one_line_error(bench_cli("history", "--threshold", "x", "--store", str(path)), "--threshold")
+    assert_one_line_error(bench_here("history", "-m", "nope", "--store", str(path)), "no stored measurement matches")
+    assert_one_line_error(bench_here("history", "--store", str(tmp_path / "none.sqlite")), "no store")
+    assert_one_line_error(bench_here("history", "--threshold", "x", "--store", str(path)), "--threshold")
     with sqlite3.connect(path) as db:
         assert db.execute("select count(*) from measurements").fetchone()[0] == 24  # nothing changed
 
 
 @pytest.mark.slow
-def test_report_plots_the_history_of_a_cell_stored_in_three_runs_and_none_for_fewer(bench_cli, tmp_path: Path) -> None:
+def test_report_plots_the_history_of_a_cell_stored_in_three_runs_and_none_for_fewer(bench_here, tmp_path: Path) -> None:
     """Six runs of cell 'm' (a 20% step from the fourth commit on) and two runs of cell 'few': the
     report's history section has one embedded plot, for 'm', with its step named."""
     commits = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
@@ -92,7 +92,7 @@ def test_report_plots_the_history_of_a_cell_stored_in_three_runs_and_none_for_fe
             store.add_measurement(Measurement(cell, "ok", samples_ms=tuple(level * rng.normal(1.0, 0.01, 100)),
                                               run_id=run_id))  # fmt: skip
     out = tmp_path / "report"
-    result = bench_cli("report", "--out", str(out), "--store", str(path))
+    result = bench_here("report", "--out", str(out), "--store", str(path))
     assert result.code == 0, result.stderr
     page = (out / "report.html").read_text()
     section = page[page.index('<h2 id="history">Latency history</h2>') :]

@@ -52,9 +52,9 @@ def test_perf_test_and_monsoon_logs(bench_here, tmp_path: Path) -> None:
         assert db.execute("select count(*) from measurements").fetchone()[0] == 2
 
 
-def test_an_unparsable_file_is_exit_2_naming_the_line(bench_cli, tmp_path: Path) -> None:
+def test_an_unparsable_file_is_exit_2_naming_the_line(bench_here, tmp_path: Path) -> None:
     bad = PLAIN.replace("avg=249684", "avg=oops")
-    result = ingest(bench_cli, tmp_path, bad, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    result = ingest(bench_here, tmp_path, bad, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
     assert_one_line_error(result, "phone run.log:9", "benchmark_model")
     assert not (tmp_path / "s.sqlite").exists() or _count(tmp_path / "s.sqlite") == 0
 
@@ -75,22 +75,22 @@ def test_bad_ingest_arguments_are_one_line_errors(bench_here, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_an_older_store_is_upgraded_in_place(bench_cli, tmp_path: Path) -> None:
+def test_an_older_store_is_upgraded_in_place(bench_here, tmp_path: Path) -> None:
     # processes, not bench_here: the store file is renamed and altered between commands, as only a
     # finished process (whose connections are closed) leaves it
     store = tmp_path / "old.sqlite"
-    ingest(bench_cli, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    ingest(bench_here, tmp_path, PLAIN, "--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
     (tmp_path / "s.sqlite").rename(store)
     with sqlite3.connect(store) as db:  # make it a version-1 store: no source column
         db.execute("alter table measurements drop column source")
         db.execute("update schema_info set value = '1'")
-    result = bench_cli("results", "--format", "json", "--store", str(store))
+    result = bench_here("results", "--format", "json", "--store", str(store))
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)[0]["source"] is None
     with sqlite3.connect(store) as db:
         assert db.execute("select value from schema_info").fetchone()[0] == str(SCHEMA_VERSION)  # 7 since #22
         db.execute("update schema_info set value = '99'")
-    assert_one_line_error(bench_cli("results", "--store", str(store)), "schema 99", "upgrade bench")
+    assert_one_line_error(bench_here("results", "--store", str(store)), "schema 99", "upgrade bench")
 
 
 # --- power logs: cut lines, whole-second stamps, one sample, ignored options, encodings ---------

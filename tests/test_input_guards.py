@@ -58,14 +58,14 @@ def rows(store: Path) -> list[tuple]:
 
 
 def made(folder: Path) -> list[str]:
-    """What is in a test's folder besides its results folder (``bench_cli``'s $BENCH_RESULTS)."""
+    """What is in a test's folder besides its results folder (``bench_here``'s $BENCH_RESULTS)."""
     return sorted(p.name for p in folder.iterdir() if p.name != "results")
 
 
-def ingest_plain(bench_cli, tmp_path: Path, store: Path, *extra: str):
+def ingest_plain(bench_here, tmp_path: Path, store: Path, *extra: str):
     log = tmp_path / "bm.log"
     log.write_text(PLAIN)
-    return bench_cli("ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m", "m",
+    return bench_here("ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m", "m",
                      "--store", str(store), *extra)  # fmt: skip
 
 
@@ -73,14 +73,14 @@ def ingest_plain(bench_cli, tmp_path: Path, store: Path, *extra: str):
 
 
 @pytest.mark.slow
-def test_a_foreign_database_is_refused_and_left_byte_for_byte(bench_cli, tmp_path: Path) -> None:
+def test_a_foreign_database_is_refused_and_left_byte_for_byte(bench_here, tmp_path: Path) -> None:
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as db:
         db.execute("create table measurements (id integer primary key, reading real, label text)")
         db.execute("insert into measurements (reading, label) values (1.5, 'theirs')")
     before = other.read_bytes()
-    assert_one_line_error(bench_cli("results", "--store", str(other)), "not a bench store", "measurements")
-    assert_one_line_error(ingest_plain(bench_cli, tmp_path, other), "not a bench store")
+    assert_one_line_error(bench_here("results", "--store", str(other)), "not a bench store", "measurements")
+    assert_one_line_error(ingest_plain(bench_here, tmp_path, other), "not a bench store")
     assert other.read_bytes() == before
     assert made(tmp_path) == ["bm.log", "other.sqlite"]  # no -wal / -shm either
     with sqlite3.connect(other) as db:
@@ -89,16 +89,16 @@ def test_a_foreign_database_is_refused_and_left_byte_for_byte(bench_cli, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_store_of_a_newer_bench_says_so_before_naming_its_new_tables(bench_cli, tmp_path: Path) -> None:
+def test_a_store_of_a_newer_bench_says_so_before_naming_its_new_tables(bench_here, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
-    assert ingest_plain(bench_cli, tmp_path, store).code == 0
+    assert ingest_plain(bench_here, tmp_path, store).code == 0
     with sqlite3.connect(store) as db:
         db.execute("create table newthing (x integer)")
         db.execute("update schema_info set value = '99'")
-    assert_one_line_error(bench_cli("results", "--store", str(store)), "has schema 99, newer than this bench")
+    assert_one_line_error(bench_here("results", "--store", str(store)), "has schema 99, newer than this bench")
     with sqlite3.connect(store) as db:
         db.execute("update schema_info set value = '-1'")
-    assert_one_line_error(bench_cli("results", "--store", str(store)), "schema version -1: a damaged store")
+    assert_one_line_error(bench_here("results", "--store", str(store)), "schema version -1: a damaged store")
 
 
 @pytest.mark.parametrize(
@@ -109,24 +109,24 @@ def test_a_store_of_a_newer_bench_says_so_before_naming_its_new_tables(bench_cli
     ],
 )
 def test_a_damaged_store_is_one_line_for_reading_and_writing(
-    bench_cli, tmp_path: Path, damage: str, fragment: str
+    bench_here, tmp_path: Path, damage: str, fragment: str
 ) -> None:
     store = tmp_path / "s.sqlite"
-    assert ingest_plain(bench_cli, tmp_path, store).code == 0
+    assert ingest_plain(bench_here, tmp_path, store).code == 0
     with sqlite3.connect(store) as db:
         db.execute("pragma foreign_keys=off")
         db.execute(damage)
-    assert_one_line_error(bench_cli("results", "--store", str(store)), "is damaged", fragment)
-    assert_one_line_error(ingest_plain(bench_cli, tmp_path, store), "is damaged", fragment)
+    assert_one_line_error(bench_here("results", "--store", str(store)), "is damaged", fragment)
+    assert_one_line_error(ingest_plain(bench_here, tmp_path, store), "is damaged", fragment)
 
 
 @pytest.mark.slow
-def test_a_schema_version_that_is_not_a_number_is_exit_2(bench_cli, tmp_path: Path) -> None:
+def test_a_schema_version_that_is_not_a_number_is_exit_2(bench_here, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
-    assert ingest_plain(bench_cli, tmp_path, store).code == 0
+    assert ingest_plain(bench_here, tmp_path, store).code == 0
     with sqlite3.connect(store) as db:
         db.execute("update schema_info set value = 'two'")
-    assert_one_line_error(bench_cli("results", "--store", str(store)), "'two'", "not a number")
+    assert_one_line_error(bench_here("results", "--store", str(store)), "'two'", "not a number")
     assert rows(store) == [("m", "tflite", "fp32", "litert", "ok")]
 
 
@@ -143,20 +143,20 @@ def test_a_schema_version_that_is_not_a_number_is_exit_2(bench_cli, tmp_path: Pa
         ["baseline", "save", "main"],
     ],
 )
-def test_reading_commands_never_create_a_store(bench_cli, tmp_path: Path, command: list[str]) -> None:
+def test_reading_commands_never_create_a_store(bench_here, tmp_path: Path, command: list[str]) -> None:
     store = tmp_path / "typo" / "bench.sqlite"
     args = [a.replace("{tmp}", str(tmp_path)) for a in command]
-    assert_one_line_error(bench_cli(*args, "--store", str(store)), f"no store at {store}")
+    assert_one_line_error(bench_here(*args, "--store", str(store)), f"no store at {store}")
     assert made(tmp_path) == []  # neither the store nor its folder nor the report folder
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("older", [False, True], ids=["current", "schema-3"])
-def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, older: bool) -> None:
+def test_a_read_only_store_is_read_without_writing(bench_here, tmp_path: Path, older: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-ro-"))  # outside pytest's private tmp: other users may enter
     try:
         store = folder / "s.sqlite"
-        assert ingest_plain(bench_cli, tmp_path, store).code == 0
+        assert ingest_plain(bench_here, tmp_path, store).code == 0
         if older:  # a store of the bench before #18: read as it is, not upgraded (it cannot be written)
             with sqlite3.connect(store) as db:
                 db.execute("drop table accuracy")
@@ -200,16 +200,16 @@ def test_a_read_only_store_is_read_without_writing(bench_cli, tmp_path: Path, ol
 
 @pytest.mark.slow
 def test_an_absent_execution_provider_is_refused_before_any_work_and_used_ones_are_recorded(
-    bench_cli, conv_onnx: Path, tmp_path: Path
+    bench_here, bench_cli, conv_onnx: Path, tmp_path: Path
 ) -> None:
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has CUDA: the provider is not absent")
     store = tmp_path / "s.sqlite"
-    asked = bench_cli("run", "-m", str(conv_onnx), "--store", str(store), "--accelerator", "cuda", *FAST)
+    asked = bench_here("run", "-m", str(conv_onnx), "--store", str(store), "--accelerator", "cuda", *FAST)
     assert_one_line_error(asked, "CUDAExecutionProvider is not in onnxruntime", "pip install onnxruntime-gpu")
-    as_option = bench_cli("run", "-m", str(conv_onnx), "--store", str(store), "--option",
+    as_option = bench_here("run", "-m", str(conv_onnx), "--store", str(store), "--option",
                           "providers=CUDAExecutionProvider", *FAST)  # fmt: skip
     assert_one_line_error(as_option, "is an accelerator: use --accelerator")
     assert not store.exists()  # refused before any work
@@ -224,14 +224,14 @@ def test_an_absent_execution_provider_is_refused_before_any_work_and_used_ones_a
 
 
 @pytest.mark.slow
-def test_idle_power_above_the_mean_power_is_exit_2_with_the_numbers(bench_cli, tmp_path: Path) -> None:
+def test_idle_power_above_the_mean_power_is_exit_2_with_the_numbers(bench_here, tmp_path: Path) -> None:
     csv, store = tmp_path / "power.csv", tmp_path / "s.sqlite"
     csv.write_text(MONSOON)  # 2.0 J over 2 s: 1 W on average
-    result = bench_cli("ingest", str(csv), "--tool", "monsoon", "--device", "pixel6", "-m", "m", "-f", "tflite",
+    result = bench_here("ingest", str(csv), "--tool", "monsoon", "--device", "pixel6", "-m", "m", "-f", "tflite",
                        "--inferences", "10", "--idle-w", "1000", "--store", str(store))  # fmt: skip
     assert_one_line_error(result, "idle power 1000.000 W", "mean power 1.000 W", "2.000 J over 2.00 s", "below zero")
     assert not store.exists()
-    ok = bench_cli("ingest", str(csv), "--tool", "monsoon", "--device", "pixel6", "-m", "m", "-f", "tflite",
+    ok = bench_here("ingest", str(csv), "--tool", "monsoon", "--device", "pixel6", "-m", "m", "-f", "tflite",
                    "--inferences", "10", "--idle-w", "0.5", "--store", str(store), "--json")  # fmt: skip
     assert ok.code == 0, ok.stderr
     assert json.loads(ok.stdout)["energy_mj_per_inference"] == pytest.approx((2.0 - 0.5 * 2) / 10 * 1e3)
@@ -272,11 +272,11 @@ def _results_file(path: Path, samples, **stats_fields) -> Path:
     ],
 )
 def test_compare_refuses_non_finite_or_non_numeric_numbers(
-    bench_cli, tmp_path: Path, samples, fields: dict, fragment: str
+    bench_here, tmp_path: Path, samples, fields: dict, fragment: str
 ) -> None:
     good = _results_file(tmp_path / "good.json", [1.0, 1.1, 1.2] * 10)
     bad = _results_file(tmp_path / "bad.json", samples, **fields)
-    assert_one_line_error(bench_cli("compare", "--baseline", str(good), "--candidate", str(bad)), "bad.json", fragment)
+    assert_one_line_error(bench_here("compare", "--baseline", str(good), "--candidate", str(bad)), "bad.json", fragment)
 
 
 def test_a_baseline_is_not_saved_from_a_run_holding_a_non_finite_sample(tmp_path: Path) -> None:
@@ -341,10 +341,10 @@ def test_the_agent_runner_fails_a_cell_whose_agent_printed_nan(tmp_path: Path, c
     ],
 )
 def test_run_refuses_a_format_or_precision_the_file_is_not(
-    bench_cli, conv_onnx: Path, tmp_path: Path, args: list[str], fragment: str
+    bench_here, conv_onnx: Path, tmp_path: Path, args: list[str], fragment: str
 ) -> None:
     store = tmp_path / "s.sqlite"
-    assert_one_line_error(bench_cli("run", "-m", str(conv_onnx), "--store", str(store), *args), fragment)
+    assert_one_line_error(bench_here("run", "-m", str(conv_onnx), "--store", str(store), *args), fragment)
     assert not store.exists()
 
 
@@ -372,19 +372,19 @@ def test_a_model_files_precision_and_format_are_read_from_its_content(conv_onnx:
     ],
 )
 def test_ingest_refuses_a_precision_or_format_the_log_cannot_have(
-    bench_cli, tmp_path: Path, args: list[str], fragment: str
+    bench_here, tmp_path: Path, args: list[str], fragment: str
 ) -> None:
     store = tmp_path / "s.sqlite"
-    assert_one_line_error(ingest_plain(bench_cli, tmp_path, store, *args), fragment)
+    assert_one_line_error(ingest_plain(bench_here, tmp_path, store, *args), fragment)
     assert not store.exists()
 
 
 # --- 10 and 11: every numeric option is finite and within its documented range ----------------
 
 
-def test_a_chunk_longer_than_the_sustained_run_is_exit_2(bench_cli, tmp_path: Path) -> None:
+def test_a_chunk_longer_than_the_sustained_run_is_exit_2(bench_here, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
-    result = bench_cli("run", "-m", "edgevit_xxs", "--sustained", "2", "--chunk", "5", "--store", str(store))
+    result = bench_here("run", "-m", "edgevit_xxs", "--sustained", "2", "--chunk", "5", "--store", str(store))
     assert_one_line_error(result, "--chunk 5 is longer than --sustained 2")
     assert not store.exists()
 
@@ -409,10 +409,10 @@ def test_a_chunk_longer_than_the_sustained_run_is_exit_2(bench_cli, tmp_path: Pa
         ["flops", "edgevit_xxs", "--depth", "99"],
     ],
 )
-def test_numeric_options_out_of_range_are_exit_2(bench_cli, tmp_path: Path, args: list[str]) -> None:
+def test_numeric_options_out_of_range_are_exit_2(bench_here, tmp_path: Path, args: list[str]) -> None:
     option = next(a for a in args[1:] if a.startswith("--") and a not in ("--tool", "--device"))
     store = ["--store", str(tmp_path / "s.sqlite")] if args[0] in ("run", "ingest") else []
-    assert_one_line_error(bench_cli(*args, *store), option, "must be a number")
+    assert_one_line_error(bench_here(*args, *store), option, "must be a number")
     assert made(tmp_path) == []
 
 
@@ -433,13 +433,13 @@ def test_one_range_check_serves_the_cli_and_the_protocol() -> None:
 
 
 @pytest.mark.slow
-def test_outputs_that_cannot_be_written_are_one_line_errors(bench_cli, tmp_path: Path) -> None:
+def test_outputs_that_cannot_be_written_are_one_line_errors(bench_here, tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
-    assert ingest_plain(bench_cli, tmp_path, store).code == 0
+    assert ingest_plain(bench_here, tmp_path, store).code == 0
     (tmp_path / "folder").mkdir()
     a_file = tmp_path / "file"
     a_file.write_text("")
-    run_json = bench_cli("results", "--format", "json", "--store", str(store)).stdout
+    run_json = bench_here("results", "--format", "json", "--store", str(store)).stdout
     (tmp_path / "r.json").write_text(run_json)
     ref = str(tmp_path / "r.json")
     cases = [
@@ -449,29 +449,30 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(bench_cli, tmp_path:
         (("export", "edgevit_xxs", "--out", str(a_file)), "is a file, not a folder"),
     ]
     for args, fragment in cases:
-        assert_one_line_error(bench_cli(*args, *(["--store", str(store)] if args[0] == "results" else [])), fragment)
+        assert_one_line_error(bench_here(*args, *(["--store", str(store)] if args[0] == "results" else [])), fragment)
     assert not (tmp_path / "missing").exists()
     assert rows(store) == [("m", "tflite", "fp32", "litert", "ok")]
 
 
 @pytest.mark.slow
-def test_bad_files_and_addresses_are_one_line_errors(bench_cli, tmp_path: Path) -> None:
+def test_bad_files_and_addresses_are_one_line_errors(bench_here, bench_cli, tmp_path: Path) -> None:
     latin1 = tmp_path / "latin1.toml"
     latin1.write_bytes('name = "caf\xe9"\ntransport = "local"\n'.encode("latin-1"))
-    assert_one_line_error(bench_cli("devices", "--device-file", str(latin1)), "not UTF-8")
+    assert_one_line_error(bench_here("devices", "--device-file", str(latin1)), "not UTF-8")
     factory = tmp_path / "factory.py"
     factory.write_text("def make():\n    return 42\n")
-    assert_one_line_error(bench_cli("profile", f"{factory}:make"), "returned int, not a torch.nn.Module")
+    assert_one_line_error(bench_here("profile", f"{factory}:make"), "returned int, not a torch.nn.Module")
+    # a scheduler that could listen would start there and then: in a process of its own
     assert_one_line_error(bench_cli("farm", "scheduler", "--host", "999.1.1.1"), "--host 999.1.1.1: cannot listen")
     for address in ("tcp://127.0.0.1:notaport", "tcp://[::1"):
         farm_store = tmp_path / "farm.sqlite"
-        assert_one_line_error(bench_cli("run", "--farm", address, "-m", "edgevit_xxs", "--store", str(farm_store)),
+        assert_one_line_error(bench_here("run", "--farm", address, "-m", "edgevit_xxs", "--store", str(farm_store)),
                               "bad scheduler address")  # fmt: skip
         assert not farm_store.exists()  # exit 2 leaves no store behind
     phone = tmp_path / "phone.toml"
     phone.write_text('name = "phone"\ntransport = "adb"\naddress = "127.0.0.1:5555"\nadb = "/nonexistent/adb"\n'
                      '[runtimes]\navailable = ["litert"]\n')  # fmt: skip
-    assert_one_line_error(bench_cli("devices", "--device-file", str(phone), "--probe", "phone"), "not found")
+    assert_one_line_error(bench_here("devices", "--device-file", str(phone), "--probe", "phone"), "not found")
 
 
 def test_a_sampled_window_just_below_idle_is_zero_within_the_sampling_error_and_far_below_is_refused() -> None:

@@ -264,14 +264,14 @@ def test_tflite_nodes_are_the_files_operators_and_their_profiled_times_add_up(mo
 
 
 @pytest.mark.slow
-def test_predict_without_a_trained_predictor_names_the_command_that_trains_one(bench_cli) -> None:
-    result = bench_cli("predict", "mobilenetv2_100", "--runtime", "litert")
+def test_predict_without_a_trained_predictor_names_the_command_that_trains_one(bench_here) -> None:
+    result = bench_here("predict", "mobilenetv2_100", "--runtime", "litert")
     assert_one_line_error(result, "no latency predictor for host / litert / cpu x1",
                           "bench predictor train --device host --runtime litert")  # fmt: skip
 
 
 @pytest.mark.slow
-def test_predict_refuses_a_predictor_trained_for_another_runtime_version(bench_cli, results_dir: Path) -> None:
+def test_predict_refuses_a_predictor_trained_for_another_runtime_version(bench_here, results_dir: Path) -> None:
     import sklearn
 
     meta = {"device": "host", "runtime": "onnxruntime", "runtime_version": "1.20.0", "accelerator": "cpu",
@@ -279,25 +279,27 @@ def test_predict_refuses_a_predictor_trained_for_another_runtime_version(bench_c
     Predictor.fit(synthetic_sweep(random.Random(2), 5), meta).save(
         predictor_path(results_dir, "host", "onnxruntime", "cpu", 1)
     )
-    result = bench_cli("predict", "mobilenetv2_100")
+    result = bench_here("predict", "mobilenetv2_100")
     assert_one_line_error(result, "trained for runtime_version 1.20.0, not 1.32.0",
                           "bench predictor train --device host --runtime onnxruntime")  # fmt: skip
 
 
 @pytest.mark.slow
-def test_prediction_is_refused_where_it_cannot_be_made(bench_cli) -> None:
+def test_prediction_is_refused_where_it_cannot_be_made(bench_here) -> None:
     assert_one_line_error(
-        bench_cli("predictor", "train", "--runtime", "coreml"), "supports runtimes onnxruntime, litert"
+        bench_here("predictor", "train", "--runtime", "coreml"), "supports runtimes onnxruntime, litert"
     )
-    assert_one_line_error(bench_cli("predictor", "train", "--device", "pixel6"), "measures its kernels on this machine")
-    assert_one_line_error(bench_cli("predictor", "train", "--accelerator", "gpu"), "CPU only")
-    assert_one_line_error(bench_cli("predictor", "train", "--budget", "nan"), "--budget must be a number of minutes")
-    assert_one_line_error(bench_cli("predictor", "evaluate"), "at least two families", "--zoo")
-    assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "onnx", "--runtime", "litert"),
+    assert_one_line_error(
+        bench_here("predictor", "train", "--device", "pixel6"), "measures its kernels on this machine"
+    )
+    assert_one_line_error(bench_here("predictor", "train", "--accelerator", "gpu"), "CPU only")
+    assert_one_line_error(bench_here("predictor", "train", "--budget", "nan"), "--budget must be a number of minutes")
+    assert_one_line_error(bench_here("predictor", "evaluate"), "at least two families", "--zoo")
+    assert_one_line_error(bench_here("predict", "mobilenetv2_100", "-f", "onnx", "--runtime", "litert"),
                           "litert runs tflite, not onnx")  # fmt: skip
-    assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "mlpackage"), "supports formats onnx, tflite")
+    assert_one_line_error(bench_here("predict", "mobilenetv2_100", "-f", "mlpackage"), "supports formats onnx, tflite")
     # the format picks the runtime: no LiteRT predictor here yet
-    assert_one_line_error(bench_cli("predict", "mobilenetv2_100", "-f", "tflite"), "host / litert / cpu x1")
+    assert_one_line_error(bench_here("predict", "mobilenetv2_100", "-f", "tflite"), "host / litert / cpu x1")
 
 
 @pytest.mark.slow

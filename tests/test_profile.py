@@ -162,15 +162,15 @@ def test_profile_json_is_the_only_stdout(bench_cli, tiny_files) -> None:
 
 
 @pytest.mark.slow
-def test_unsupported_profiling_names_the_runtimes_that_support_it(bench_cli) -> None:
+def test_unsupported_profiling_names_the_runtimes_that_support_it(bench_here) -> None:
     assert_one_line_error(
-        bench_cli("profile", "edgevit_xxs", "--runtime", "coreml"), "not supported by coreml", "onnxruntime, litert"
+        bench_here("profile", "edgevit_xxs", "--runtime", "coreml"), "not supported by coreml", "onnxruntime, litert"
     )
     assert_one_line_error(
-        bench_cli("profile", "edgevit_xxs", "--device", "pixel6"), "onnxruntime_perf_test", "[runtimes]", "pixel6.toml"
+        bench_here("profile", "edgevit_xxs", "--device", "pixel6"), "onnxruntime_perf_test", "[runtimes]", "pixel6.toml"
     )
-    assert_one_line_error(bench_cli("profile", "edgevit_xxs", "--device", "pixel6", "-f", "pytorch"), "this machine")
-    assert_one_line_error(bench_cli("profile", "nosuchnet", "--format", "onnx"), "nosuchnet")
+    assert_one_line_error(bench_here("profile", "edgevit_xxs", "--device", "pixel6", "-f", "pytorch"), "this machine")
+    assert_one_line_error(bench_here("profile", "nosuchnet", "--format", "onnx"), "nosuchnet")
 
 
 @pytest.mark.slow

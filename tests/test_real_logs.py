@@ -469,7 +469,7 @@ def test_each_run_of_a_pasted_tf113_session_is_read_whole() -> None:
 
 
 @pytest.mark.slow
-def test_the_threads_a_log_states_are_read_and_must_agree_with_the_command_line(bench_cli, tmp_path: Path) -> None:
+def test_the_threads_a_log_states_are_read_and_must_agree_with_the_command_line(bench_here, tmp_path: Path) -> None:
     assert (parse_benchmark_model(TI_AM62).threads, parse_benchmark_model(GPU_43541).threads) == (4, 4)
     assert parse_perf_test(ORT_2020).threads is None  # "intra_op_num_threads to 0": onnxruntime's default
     assert parse_benchmark_model("Setting intra_op_num_threads to 2\n" + TI_AM62).threads == 4  # perf_test's line
@@ -477,10 +477,10 @@ def test_the_threads_a_log_states_are_read_and_must_agree_with_the_command_line(
     path.write_text(TI_AM62)
     args = ["ingest", str(path), "--tool", "benchmark_model", "--device", "am62", "-m", "m", "--store",
             str(tmp_path / "s.sqlite")]  # fmt: skip
-    stored = bench_cli(*args, "--json")
+    stored = bench_here(*args, "--json")
     assert stored.code == 0, stored.stderr
     assert json.loads(stored.stdout)["threads"] == 4  # not the default 1
-    assert_one_line_error(bench_cli(*args, "--threads", "1"), "--threads 1", "used 4 threads")
+    assert_one_line_error(bench_here(*args, "--threads", "1"), "--threads 1", "used 4 threads")
 
 
 def test_unknown_formats_list_the_known_ones() -> None:
@@ -582,33 +582,33 @@ def test_thermalservice_temperatures_are_kept_with_the_status() -> None:
 # --- bench ingest of the real logs and of power logs --------------------------------------------
 
 
-def ingest(bench_cli, tmp_path: Path, name: str, text: str, *args: str):
+def ingest(bench, tmp_path: Path, name: str, text: str, *args: str):
     path = tmp_path / name
     path.write_text(text)
-    return bench_cli("ingest", str(path), "--store", str(tmp_path / "s.sqlite"), "--device", "d", "-m", "m", *args)
+    return bench("ingest", str(path), "--store", str(tmp_path / "s.sqlite"), "--device", "d", "-m", "m", *args)
 
 
 @pytest.mark.slow
-def test_ingest_real_logs_and_power_logs(bench_cli, tmp_path: Path) -> None:
-    row = json.loads(ingest(bench_cli, tmp_path, "a.log", TF114, "--tool", "benchmark_model", "--json").stdout)
+def test_ingest_real_logs_and_power_logs(bench_here, tmp_path: Path) -> None:
+    row = json.loads(ingest(bench_here, tmp_path, "a.log", TF114, "--tool", "benchmark_model", "--json").stdout)
     assert (row["first_ms"], row["init_ms"], row["mean_ms"]) == pytest.approx((751.932, 21.039, 747.733))
     assert "first" not in row["source"]["missing"] and "init" not in row["source"]["missing"]
-    power = ingest(bench_cli, tmp_path, "t.log", XAVIER, "--tool", "tegrastats", "-f", "onnx",
+    power = ingest(bench_here, tmp_path, "t.log", XAVIER, "--tool", "tegrastats", "-f", "onnx",
                    "--inferences", "100", "--idle-w", "30", "--json")  # fmt: skip
     assert power.code == 0, power.stderr
     row = json.loads(power.stdout)
     joules = parse_tegrastats_log(XAVIER).joules
     assert row["energy_mj_per_inference"] == pytest.approx((joules - 30 * 9.0) / 100 * 1e3)
     assert row["energy"]["meter"] == "tegrastats" and len(row["energy"]["total_rails"]) == 6
-    mac = ingest(bench_cli, tmp_path, "p.txt", POWERMETRICS_11, "--tool", "powermetrics", "-f", "coreml",
+    mac = ingest(bench_here, tmp_path, "p.txt", POWERMETRICS_11, "--tool", "powermetrics", "-f", "coreml",
                  "--inferences", "10", "--json")  # fmt: skip
     assert mac.code == 0, mac.stderr
     assert json.loads(mac.stdout)["energy"]["total_rails"] == ["package"]
-    several = ingest(bench_cli, tmp_path, "s.log", TF114 + TI_AM62, "--tool", "benchmark_model")
+    several = ingest(bench_here, tmp_path, "s.log", TF114 + TI_AM62, "--tool", "benchmark_model")
     assert_one_line_error(several, "2 benchmark_model runs", "--run N")
-    picked = ingest(bench_cli, tmp_path, "s.log", TF114 + TI_AM62, "--tool", "benchmark_model", "--run", "2", "--json")
+    picked = ingest(bench_here, tmp_path, "s.log", TF114 + TI_AM62, "--tool", "benchmark_model", "--run", "2", "--json")
     assert json.loads(picked.stdout)["source"]["delegates"][0]["execution"] == "partial"
-    failed = ingest(bench_cli, tmp_path, "f.log", FAILED, "--tool", "benchmark_model")
+    failed = ingest(bench_here, tmp_path, "f.log", FAILED, "--tool", "benchmark_model")
     assert_one_line_error(failed, "run in this file failed", "Could not open")
 
 

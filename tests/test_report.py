@@ -152,20 +152,20 @@ def test_report_writes_plots_markdown_and_html(bench_cli, report_store: str, tmp
 
 
 @pytest.mark.slow
-def test_measured_accuracy_replaces_published(bench_cli, report_store: str, tmp_path: Path) -> None:
+def test_measured_accuracy_replaces_published(bench_here, report_store: str, tmp_path: Path) -> None:
     acc = tmp_path / "acc.csv"
     acc.write_text("model,top1\nmobilenetv2_100,70.1\n")
     out = tmp_path / "r"
-    assert bench_cli("report", "--out", str(out), "--store", report_store, "--accuracy", str(acc)).code == 0
+    assert bench_here("report", "--out", str(out), "--store", report_store, "--accuracy", str(acc)).code == 0
     assert "measured top-1 (%) from acc.csv" in (out / "report.html").read_text()
     assert "70.1" in (out / "summary.md").read_text()
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_html_report_renders_in_headless_chromium(bench_cli, report_store: str, tmp_path: Path) -> None:
+def test_html_report_renders_in_headless_chromium(bench_here, report_store: str, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    assert bench_cli("report", "--out", str(out), "--store", report_store).code == 0
+    assert bench_here("report", "--out", str(out), "--store", report_store).code == 0
     profile = tmp_path / "chromium-profile"
     dom = subprocess.run(
         [
@@ -199,31 +199,30 @@ def test_html_report_renders_in_headless_chromium(bench_cli, report_store: str, 
     assert "pwned" not in dom.split("<body")[1].split(">")[0]  # the onerror handler never ran
 
 
-def test_report_on_an_empty_store_exits_2(bench_cli, tmp_path: Path) -> None:
+def test_report_on_an_empty_store_exits_2(bench_here, tmp_path: Path) -> None:
     assert_one_line_error(
-        bench_cli("report", "--out", str(tmp_path / "r"), "--store", str(tmp_path / "e.sqlite")),
+        bench_here("report", "--out", str(tmp_path / "r"), "--store", str(tmp_path / "e.sqlite")),
         "no measurements to report",
     )
 
 
 @pytest.mark.slow
-def test_report_with_a_bad_accuracy_file_exits_2(bench_cli, report_store: str, tmp_path: Path) -> None:
+def test_report_with_a_bad_accuracy_file_exits_2(bench_here, report_store: str, tmp_path: Path) -> None:
     acc = tmp_path / "acc.csv"
     acc.write_text("name;accuracy\n")
-    assert_one_line_error(
-        bench_cli("report", "--out", str(tmp_path / "r"), "--store", report_store, "--accuracy", str(acc)), "--accuracy"
-    )
+    result = bench_here("report", "--out", str(tmp_path / "r"), "--store", report_store, "--accuracy", str(acc))
+    assert_one_line_error(result, "--accuracy")
 
 
 @pytest.mark.slow
-def test_report_json_roundtrip_keeps_samples(bench_cli, report_store: str) -> None:
-    rows = json.loads(bench_cli("results", "--format", "json", "--store", report_store).stdout)
+def test_report_json_roundtrip_keeps_samples(bench_here, report_store: str) -> None:
+    rows = json.loads(bench_here("results", "--format", "json", "--store", report_store).stdout)
     assert {r["model"] for r in rows} >= {HOSTILE, "mobilenetv2_100"}
 
 
 @pytest.mark.slow
 def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
-    bench_cli, report_store: str, tmp_path: Path
+    bench_here, report_store: str, tmp_path: Path
 ) -> None:
     store = tmp_path / "acc.sqlite"
     shutil.copy(report_store, store)
@@ -244,7 +243,7 @@ def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
     )
     assert pd.isna(frame.loc["int8-static", "top1"]) and "published for fp32" in frame.loc["int8-static", "top1_source"]
     out = tmp_path / "r"
-    assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
+    assert bench_here("report", "--out", str(out), "--store", str(store)).code == 0
     md = (out / "summary.md").read_text()
     assert (
         "| onnx/int8 | 1 |" in md and "| 65.2 | measured |" in md and "| 72.9 | published |" in md
@@ -254,7 +253,7 @@ def test_a_measured_int8_point_and_a_published_fp32_point_are_told_apart(
 
 
 @pytest.mark.slow
-def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, report_store: str, tmp_path: Path) -> None:
+def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_here, report_store: str, tmp_path: Path) -> None:
     from test_tool_output import INFO
 
     store = tmp_path / "tool.sqlite"
@@ -262,11 +261,11 @@ def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, repo
     log = tmp_path / "phone.log"
     delta_only = "".join(line for line in INFO.splitlines(keepends=True) if "periodic monitoring" not in line)
     log.write_text(delta_only)  # benchmark_model: p5/median/p95 but no p90; "Memory footprint delta ..." only
-    ingested = bench_cli("ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m",
+    ingested = bench_here("ingest", str(log), "--tool", "benchmark_model", "--device", "pixel6", "-m",
                          "mobilenetv2_100", "--store", str(store))  # fmt: skip
     assert ingested.code == 0, ingested.stderr
     out = tmp_path / "r"
-    assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
+    assert bench_here("report", "--out", str(out), "--store", str(store)).code == 0
     md = (out / "summary.md").read_text()
     assert "| mobilenetv2_100 | pixel6 | litert | cpu | tflite/fp32 | 1 | 249.60 | - | 251.80 |" in md
     page = (out / "report.html").read_text()
@@ -278,7 +277,7 @@ def test_a_tool_row_shows_its_p95_and_says_its_memory_is_a_delta(bench_cli, repo
 
 
 @pytest.mark.slow
-def test_a_median_that_is_the_tools_mean_says_so(bench_cli, report_store: str, tmp_path: Path) -> None:
+def test_a_median_that_is_the_tools_mean_says_so(bench_here, report_store: str, tmp_path: Path) -> None:
     from test_tool_output import PLAIN
 
     store = tmp_path / "mean.sqlite"
@@ -286,13 +285,13 @@ def test_a_median_that_is_the_tools_mean_says_so(bench_cli, report_store: str, t
     log = tmp_path / "old.log"
     log.write_text(PLAIN)  # the older format: count= avg= std=, no median
     args = ["--tool", "benchmark_model", "--device", "pixel6", "-m", "mobilenetv2_100", "--store", str(store)]
-    assert bench_cli("ingest", str(log), *args).code == 0
+    assert bench_here("ingest", str(log), *args).code == 0
     out = tmp_path / "r"
-    assert bench_cli("report", "--out", str(out), "--store", str(store)).code == 0
+    assert bench_here("report", "--out", str(out), "--store", str(store)).code == 0
     assert "| 249.68 (mean) |" in (out / "summary.md").read_text()
     assert re.search(
         r'title="the native tool printed no median: this is its mean"[^>]*>249.68 \(mean\)<',
         (out / "report.html").read_text(),
     )
-    table = bench_cli("results", "--store", str(store))
+    table = bench_here("results", "--store", str(store))
     assert "(mean)" in table.stdout and "pixel6" in table.stdout and "nan" not in table.stdout

@@ -180,9 +180,9 @@ def test_export_cli_retries_a_cached_failure_only_when_asked(bench_cli) -> None:
         (["--precision", "fp64"], "does not support precision 'fp64'"),
     ],
 )
-def test_bad_verification_options_are_one_line_errors(bench_cli, args: list[str], fragment: str) -> None:
+def test_bad_verification_options_are_one_line_errors(bench_here, args: list[str], fragment: str) -> None:
 
-    assert_one_line_error(bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", *args), fragment)
+    assert_one_line_error(bench_here("export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", *args), fragment)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite", "coreml"])
@@ -348,7 +348,7 @@ def test_a_helper_named_like_the_zoo_package_is_the_users(results: Path) -> None
 
 
 @pytest.mark.slow
-def test_bad_input_files_and_shapes_are_exit_2_before_any_export(bench_cli, tmp_path: Path) -> None:
+def test_bad_input_files_and_shapes_are_exit_2_before_any_export(bench_here, tmp_path: Path) -> None:
     from conftest import assert_one_line_error
 
     cases = {"shape": np.zeros((1, 3, 32, 32), np.float32), "nan": np.full(SHAPE, np.nan, np.float32),
@@ -357,11 +357,11 @@ def test_bad_input_files_and_shapes_are_exit_2_before_any_export(bench_cli, tmp_
         (tmp_path / name).mkdir()
         np.save(tmp_path / name / "x.npy", array)
     export = ["export", f"{KINDS}:log1p", "--input-shape", "1,3,16,16", "--format", "onnx"]
-    assert_one_line_error(bench_cli(*export, "--inputs", str(tmp_path / "shape")), "has shape (1, 3, 32, 32)")
-    assert_one_line_error(bench_cli(*export, "--inputs", str(tmp_path / "nan")), "holds NaN or inf")
-    assert_one_line_error(bench_cli(*export, "--inputs", str(tmp_path / "text")), "as a numeric array")
+    assert_one_line_error(bench_here(*export, "--inputs", str(tmp_path / "shape")), "has shape (1, 3, 32, 32)")
+    assert_one_line_error(bench_here(*export, "--inputs", str(tmp_path / "nan")), "holds NaN or inf")
+    assert_one_line_error(bench_here(*export, "--inputs", str(tmp_path / "text")), "as a numeric array")
     assert_one_line_error(
-        bench_cli("export", f"{KINDS}:log1p", "--input-shape", "1,3,16", "--format", "onnx"),
+        bench_here("export", f"{KINDS}:log1p", "--input-shape", "1,3,16", "--format", "onnx"),
         "does not run on input shape 1,3,16",
     )
 

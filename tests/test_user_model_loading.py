@@ -156,33 +156,33 @@ def test_factory_args_option_reaches_the_factory_through_the_cli(bench_cli) -> N
 
 
 @pytest.mark.slow
-def test_a_factory_missing_arguments_is_one_line_naming_what_to_pass(bench_cli) -> None:
+def test_a_factory_missing_arguments_is_one_line_naming_what_to_pass(bench_here) -> None:
     needs = f"{MODELS.relative_to(ROOT)}/load_needs_args.py:make"
     assert_one_line_error(
-        bench_cli("export", needs, "--input-shape", SHAPE),
+        bench_here("export", needs, "--input-shape", SHAPE),
         f"{needs} needs argument 'width'",
         f"pass it as {needs}(width=...) or --factory-args",
     )
     assert_one_line_error(
-        bench_cli("run", "-m", f"{needs}(depth=2)", *FAST_RUN),
+        bench_here("run", "-m", f"{needs}(depth=2)", *FAST_RUN),
         f"pass it as {needs}(depth=2, width=...) or --factory-args",
     )
 
 
 @pytest.mark.slow
-def test_a_factory_returning_no_module_is_one_line(bench_cli) -> None:
+def test_a_factory_returning_no_module_is_one_line(bench_here) -> None:
     assert_one_line_error(
-        bench_cli("export", f"{MODELS}/load_not_a_module.py:make"),
+        bench_here("export", f"{MODELS}/load_not_a_module.py:make"),
         "load_not_a_module.py:make returned dict, not a torch.nn.Module",
     )
     assert_one_line_error(
-        bench_cli("run", "-m", f"{MODELS}/load_not_a_module.py:make", *FAST_RUN), "not a torch.nn.Module"
+        bench_here("run", "-m", f"{MODELS}/load_not_a_module.py:make", *FAST_RUN), "not a torch.nn.Module"
     )
 
 
-def test_factory_arguments_must_be_literals_that_fit_the_factory(bench_cli) -> None:
+def test_factory_arguments_must_be_literals_that_fit_the_factory(bench_here) -> None:
     file = f"{MODELS}/load_factory_args.py"
-    assert_one_line_error(bench_cli("export", f"{file}:make(__import__('os'))"), "must be Python literals")
+    assert_one_line_error(bench_here("export", f"{file}:make(__import__('os'))"), "must be Python literals")
     with pytest.raises(BenchError, match="unexpected keyword argument 'wdth'.*its parameters: width, classes"):
         resolve(f"{file}:make(wdth=2)")
     with pytest.raises(BenchError, match="positional factory arguments are given twice"):
@@ -237,9 +237,9 @@ def test_bench_run_measures_a_user_factory_at_its_input_shape(bench_cli, results
     assert row["model"] == f"{MODELS}/load_factory_args.py:make(width=0.5) --input-shape {SHAPE}"
 
 
-def test_bench_run_refuses_eager_pytorch_for_a_user_model(bench_cli) -> None:
+def test_bench_run_refuses_eager_pytorch_for_a_user_model(bench_here) -> None:
     assert_one_line_error(
-        bench_cli("run", "-m", f"{MODELS}/load_factory_args.py:make", "--format", "pytorch"), "format pytorch"
+        bench_here("run", "-m", f"{MODELS}/load_factory_args.py:make", "--format", "pytorch"), "format pytorch"
     )
 
 
@@ -257,18 +257,18 @@ def test_inputs_of_rank_2_and_3_export_for_a_users_model(bench_cli, factory: str
 
 
 @pytest.mark.slow
-def test_a_zoo_model_keeps_the_rank_of_its_card(bench_cli) -> None:
-    assert_one_line_error(bench_cli("export", "edgevit_xxs", "--input-shape", "1,16"), "rank 4")
-    assert_one_line_error(bench_cli("export", f"{MODELS}/load_sequence.py:linear", "--input-shape", "1,0"), "positive")
+def test_a_zoo_model_keeps_the_rank_of_its_card(bench_here) -> None:
+    assert_one_line_error(bench_here("export", "edgevit_xxs", "--input-shape", "1,16"), "rank 4")
+    assert_one_line_error(bench_here("export", f"{MODELS}/load_sequence.py:linear", "--input-shape", "1,0"), "positive")
 
 
 @pytest.mark.slow
-def test_a_factory_or_file_that_calls_sys_exit_is_one_line_not_a_silent_exit(bench_cli, tmp_path: Path) -> None:
+def test_a_factory_or_file_that_calls_sys_exit_is_one_line_not_a_silent_exit(bench_here, tmp_path: Path) -> None:
     (tmp_path / "exits.py").write_text(
         "import sys\nimport torch.nn as nn\n\ndef boom():\n    sys.exit(3)\n\ndef fine():\n    return nn.Identity()\n"
     )
     (tmp_path / "exits_on_import.py").write_text("raise SystemExit('configured for training only')\n")
-    assert_one_line_error(bench_cli("profile", f"{tmp_path}/exits.py:boom"), "the factory raised SystemExit: 3")
+    assert_one_line_error(bench_here("profile", f"{tmp_path}/exits.py:boom"), "the factory raised SystemExit: 3")
     assert_one_line_error(
-        bench_cli("export", f"{tmp_path}/exits_on_import.py:make"), "SystemExit: configured for training only"
+        bench_here("export", f"{tmp_path}/exits_on_import.py:make"), "SystemExit: configured for training only"
     )
