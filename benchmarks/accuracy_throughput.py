@@ -53,8 +53,7 @@ def main() -> None:
         from bench.accuracy.preprocess import decode
         from export.base import get_exporter
         from export.pipeline import export_model
-        from export.reference import Inputs
-        from export.source import canonical
+        from export.reference import Inputs, canonical
 
         data = write_digits_imagefolder(Path(home) / "digits")
         targets = [("pytorch", "fp32"), (args.format, "fp32")]

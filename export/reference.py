@@ -19,7 +19,8 @@ everything its artifact was built from (a resume and a farm export the same thin
 other record), and ``bench compare`` never pairs a model measured at 16x16 with the same model at
 224x224.
 
-Pure parsing: nothing here imports torch or the zoo (the CLI checks options before it loads them).
+Pure parsing: nothing here imports torch or the zoo's model code (the CLI checks options before it
+loads them; :func:`canonical` reads a zoo model's card from the catalogue).
 """
 
 from __future__ import annotations
@@ -360,3 +361,20 @@ def _merge_args(ref: str, written: tuple[tuple, dict], given: tuple[tuple, dict]
         if not name.isidentifier():
             raise BenchError(f"--factory-args: '{name}' is not an argument name")
     return args or more_args, {**kwargs, **more_kwargs}
+
+
+USER_INPUT_SHAPE = (1, 3, 224, 224)  # a user's model without --input-shape
+USER_INPUTS = Inputs.of_shape(USER_INPUT_SHAPE)
+
+
+def canonical(ref: str, *options) -> str:
+    """The canonical reference of ``ref`` with the command line's ``options`` (input shape, weights,
+    factory arguments, as :func:`export.source.resolve` takes them): the input shape named only
+    when it is not the model's default (a zoo model's card, or :data:`USER_INPUT_SHAPE`). Loads
+    nothing: no torch, no model code. Raises what :func:`parse_reference` raises and the zoo's
+    UnknownModelError."""
+    import models  # the catalogue of names and cards only
+
+    parsed = parse_reference(ref, *options)
+    default = USER_INPUTS if parsed.is_user else Inputs.of_shape(models.get_card(parsed.target).input_shape)
+    return parsed.without_shape(default).canonical

@@ -49,12 +49,10 @@ import torch.nn as nn
 import models
 from bench.digest import file_sha256
 from bench.errors import BenchError
-from export.reference import Inputs, ModelRef, parse_reference
+from export.reference import USER_INPUTS, Inputs, ModelRef, parse_reference
 from models._weights import unzero_scales
 
 WEIGHT_SEED = 0
-USER_INPUT_SHAPE = (1, 3, 224, 224)  # a user's model without --input-shape
-USER_INPUTS = Inputs.of_shape(USER_INPUT_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -532,13 +530,3 @@ def resolve(
         reference=replace(ref, inputs=Inputs.of_shape(given.shape)).without_shape(default).canonical,
         origin=ZooModel(name),
     )
-
-
-def canonical(ref: str, *options) -> str:
-    """The canonical reference of ``ref`` with the command line's ``options`` (input shape, weights,
-    factory arguments, as :func:`resolve` takes them): the input shape named only when it is not
-    the model's default. Loads nothing; raises what :func:`parse_reference` raises and the zoo's
-    UnknownModelError."""
-    parsed = parse_reference(ref, *options)
-    default = USER_INPUTS if parsed.is_user else Inputs.of_shape(models.get_card(parsed.target).input_shape)
-    return parsed.without_shape(default).canonical

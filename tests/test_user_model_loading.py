@@ -19,8 +19,8 @@ from bench.errors import BenchError
 from bench.measure.harness import prepare_workload
 from bench.measure.measurement import Cell
 from export.pipeline import cache_key
-from export.reference import is_model_file, is_user_reference, parse_reference
-from export.source import USER_INPUT_SHAPE, resolve
+from export.reference import USER_INPUT_SHAPE, is_model_file, is_user_reference, parse_reference
+from export.source import resolve
 
 MODELS = ROOT / "tests/user_models"
 SHAPE = "1,3,16,16"

@@ -259,12 +259,7 @@ def model_references(
     take them; the zoo's UnknownModelError for an unknown name.
     """
     from bench.measure.suite import resolve_models
-    from export.reference import is_model_file, is_user_reference, parse_factory_args, split_options
-
-    def canonical(*args) -> str:  # torch and the zoo load only for references that need them
-        from export.source import canonical
-
-        return canonical(*args)
+    from export.reference import canonical, is_model_file, is_user_reference, parse_factory_args, split_options
 
     shape = parse_shape(input_shape_text(input_shape))
     arguments = parse_factory_args(factory_args) if factory_args is not None else None
