@@ -9,6 +9,7 @@ import math
 import os
 import pickle
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -302,13 +303,33 @@ def test_prediction_is_refused_where_it_cannot_be_made(bench_here) -> None:
     assert_one_line_error(bench_here("predict", "mobilenetv2_100", "-f", "tflite"), "host / litert / cpu x1")
 
 
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> tuple[Path, dict]:
+    """One kernel sweep for the module: ``bench predictor train --budget 0.25 --runs 3 --json`` in a
+    results folder of its own (about 30 s of CPU); returns the folder and the command's JSON."""
+    folder = tmp_path_factory.mktemp("swept")
+    env = {**os.environ, "BENCH_RESULTS": str(folder), "PYTHONWARNINGS": "ignore"}
+    argv = [sys.executable, "-m", "bench.cli", "predictor", "train", "--budget", "0.25", "--runs", "3", "--json"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return folder, json.loads(done.stdout)
+
+
+def trained_here(swept: tuple[Path, dict], results: Path) -> dict:
+    """The module's sweep copied into ``results`` (its store and predictor, as that command left
+    them in its own folder); returns the sweep's JSON with its predictor's path in ``results``."""
+    folder, result = swept
+    for file in folder.glob("bench.sqlite*"):  # with a write-ahead log, should the process have left one
+        shutil.copy(file, results / file.name)
+    shutil.copytree(folder / "predictors", results / "predictors")
+    return {**result, "path": str(results / Path(result["path"]).relative_to(folder))}
+
+
 @pytest.mark.slow
 def test_train_predict_and_report_keep_kernels_and_predictions_apart_from_measurements(
-    bench_cli, results_dir: Path
+    bench_cli, results_dir: Path, swept: tuple[Path, dict]
 ) -> None:
-    trained = bench_cli("predictor", "train", "--budget", "0.25", "--runs", "3", "--json")
-    assert trained.code == 0, trained.stderr
-    result = json.loads(trained.stdout)
+    result = trained_here(swept, results_dir)
     assert result["kernels_measured"] >= 9 and Path(result["path"]).is_file()  # every kernel kind at least once
     store = results_dir / "bench.sqlite"
     with sqlite3.connect(store) as db:
@@ -373,11 +394,17 @@ def test_sigterm_ends_a_training_as_ctrl_c_does_keeping_its_kernels(results_dir:
 
 
 @pytest.mark.slow
-def test_evaluate_leaves_each_family_out_and_prints_the_macs_only_baseline(bench_cli) -> None:
-    trained = bench_cli("predictor", "train", "--budget", "0.25", "--runs", "3", "--zoo", "mobilenetv2_100",
+def test_evaluate_leaves_each_family_out_and_prints_the_macs_only_baseline(
+    bench_cli, results_dir: Path, swept: tuple[Path, dict]
+) -> None:
+    kernels = trained_here(swept, results_dir)["kernels_measured"]
+    # the zoo's two models profiled into the kernels' store; budget 0: the stored kernels serve
+    trained = bench_cli("predictor", "train", "--budget", "0", "--runs", "3", "--zoo", "mobilenetv2_100",
                         "--zoo", "edgevit_xxs", "--json")  # fmt: skip
     assert trained.code == 0, trained.stderr
-    assert sorted(json.loads(trained.stdout)["profiles_measured"]) == ["edgevit_xxs", "mobilenetv2_100"]
+    again = json.loads(trained.stdout)
+    assert sorted(again["profiles_measured"]) == ["edgevit_xxs", "mobilenetv2_100"]
+    assert (again["kernels_measured"], again["kernels_reused"]) == (0, kernels)
     result = bench_cli("predictor", "evaluate", "--json")
     assert result.code == 0, result.stderr
     evaluation = json.loads(result.stdout)
