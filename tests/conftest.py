@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import os
 import subprocess
@@ -126,8 +125,8 @@ def bench_cli(results_dir: Path):
 def bench_here(results_dir: Path, monkeypatch):
     """Run ``bench ARGS...`` in this process through the console script's own entry point
     (``bench.cli.main``: the same parsing, exit codes and one-line errors on stderr), with its own
-    results folder; what the command left unreferenced is collected after it, so a store it opened
-    is closed (no ``-wal``/``-shm`` files) as at the end of a process.
+    results folder. A store is closed after each use (:class:`bench.results.store.Store` pools no
+    SQLite connection), so the command leaves it as a finished process does.
 
     For commands that stop at bad input and for the store's own commands (ingest, results,
     compare, baseline, history): a ``bench`` process spends most of such a command importing
@@ -149,7 +148,6 @@ def bench_here(results_dir: Path, monkeypatch):
                     code = 0
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        gc.collect()
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run

@@ -126,6 +126,19 @@ def test_a_stored_measurement_reads_back_the_same(tmp_path: Path) -> None:
     assert store.done_cells(run_id) == {CELL}
 
 
+def test_a_sqlite_store_holds_nothing_open_between_uses(tmp_path: Path) -> None:
+    # a program (or a test) that runs several commands in one process leaves each store as a finished
+    # bench process does: its write-ahead log folded into the file, readable by anyone from the file alone
+    store = Store(str(tmp_path / "s.sqlite"))
+    run_id = store.start_run("host", {}, [CELL.plan_entry()])
+    store.add_measurement(measured([1.0, 2.0], run_id=run_id))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]  # no -wal / -shm: no connection is open
+    copy = tmp_path / "copy" / "s.sqlite"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "s.sqlite").read_bytes())  # the file alone holds what was written
+    assert [r["median_ms"] for r in Store(str(copy), create=False).measurement_rows(run_id)] == [1.5]
+
+
 def test_the_store_refuses_a_field_it_does_not_know(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "s.sqlite"))
     run_id = store.start_run("host", {}, [])
