@@ -163,6 +163,9 @@ class Exporter(ABC):
         return versions
 
     io_types: tuple[str, ...] = ("float32",)  # element types the file's inputs/outputs can have at int8-static
+    # its lower precisions are made from its fp32 file (:meth:`quantize`), so the export pipeline starts
+    # them from a cached fp32 export; False where a precision is an option of the conversion (CoreML fp16)
+    quantizes_files: bool = False
 
     def settings(self, precision: str, io: str = "float32") -> dict:
         """Export settings that change the produced file (part of the cache key)."""
@@ -185,6 +188,20 @@ class Exporter(ABC):
         and ``io`` the element type of its inputs and outputs there (one of :attr:`io_types`).
         Returns what was checked on the way, for a format that cannot be run here
         (:class:`ConvertReport`, or None); raises whatever the converter raises."""
+
+    def quantize(
+        self,
+        fp32: Path,
+        path: Path,
+        precision: str,
+        names: list[str],
+        calibration: list[list[np.ndarray]] | None = None,
+        io: str = "float32",
+    ) -> None:
+        """Write ``precision`` (not fp32) of ``fp32``, this format's fp32 file of the same model, to
+        ``path`` without converting the model again (arguments as :meth:`convert`'s); only where
+        :attr:`quantizes_files`. Raises whatever the quantizer raises."""
+        raise NotImplementedError(f"{self.name} makes its precisions in the conversion itself")
 
     @abstractmethod
     def load_runner(self, path: Path) -> Runner | str:

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -365,7 +366,14 @@ def _export_fresh(
             examples = example_tensors(spec.inputs, inputs.sample(spec.inputs, 1, seed=SEED + 1)[0])
             names = input_names(model, spec.inputs)
             images = calibration.samples(spec.inputs) if precision == STATIC else None
-            report = exporter.convert(model, examples, file, precision, names, images, io) or ConvertReport()
+            with _fp32_file(spec, exporter, precision, inputs) as fp32:
+                if fp32 is not None:  # converted once: this precision is quantized from the fp32 export
+                    exporter.quantize(fp32, file, precision, names, images, io)
+                    base = path_sha256(fp32)[0][:12]
+                    artifact.notes.append(f"quantized from the verified fp32 export (sha256 {base}...)")
+                    report = ConvertReport()
+                else:
+                    report = exporter.convert(model, examples, file, precision, names, images, io) or ConvertReport()
             artifact.inputs, artifact.outputs = exporter.io_signature(file)
             _save_reference(model, spec, inputs, folder)
             runner = exporter.load_runner(file)
@@ -387,6 +395,28 @@ def _export_fresh(
         artifact.sha256, artifact.size_bytes = path_sha256(file)
     artifact.save(folder / META)  # a failure too: a retry gets it from the cache (retry_failed converts again)
     return artifact
+
+
+@contextlib.contextmanager
+def _fp32_file(spec: ModelSpec, exporter, precision: str, inputs: InputSpec) -> Iterator[Path | None]:
+    """For a precision other than fp32: a private copy of the cached, verified fp32 file of the same
+    model and format (same cache key but the precision), which :meth:`Exporter.quantize` starts from
+    instead of converting the model again (the same graph a conversion now would give: the key
+    covers code, weights, settings and converter versions); None when there is none. The copy is
+    taken under that artifact's lock, so another process re-exporting it is never read halfway."""
+    if precision == "fp32" or not exporter.quantizes_files:
+        yield None
+        return
+    key = cache_key(spec, exporter.name, "fp32", inputs)[0]
+    folder = artifacts_dir() / spec.name / f"{exporter.name}-fp32-{key[:16]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = None
+        if folder.is_dir():
+            with FileLock(folder.parent / f"{folder.name}.lock"):
+                cached = _lookup(folder)
+                if cached is not None and cached.error is None and cached.verified:
+                    copy = Path(shutil.copy2(cached.path, Path(tmp) / Path(cached.path).name))
+        yield copy
 
 
 def _copy_out(source: Path, out_dir: Path, name: str, precision: str) -> Path:

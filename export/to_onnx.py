@@ -42,6 +42,7 @@ class OnnxExporter(Exporter):
     converter = "torch.onnx.export (dynamo) + onnxslim"
     precisions = ("fp32", "int8", STATIC)
     extra = "onnx"
+    quantizes_files = True
     packages = ("onnx", "onnxscript", "onnxslim", "onnxruntime")
     modules = ("onnx", "onnxslim", "onnxruntime")
 
@@ -90,14 +91,26 @@ class OnnxExporter(Exporter):
             if precision == "fp32":
                 onnx.save(slim, str(path))
                 return
-            from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
             fp32 = Path(tmp) / "fp32.onnx"
             onnx.save(slim, str(fp32))
-            if precision == "int8":
-                quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
-                return
+            self.quantize(fp32, path, precision, names, calibration, io)
+
+    def quantize(
+        self,
+        fp32: Path,
+        path: Path,
+        precision: str,
+        names: list[str],
+        calibration: list[list[np.ndarray]] | None = None,
+        io: str = "float32",
+    ) -> None:
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        if precision == "int8":
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
             ready = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32), str(ready))  # shape inference + basic fusions, as onnxruntime advises
             quantize_static(

@@ -89,6 +89,7 @@ class TFLiteExporter(Exporter):
     converter = "litert-torch (+ ai-edge-quantizer for fp16/int8)"
     precisions = ("fp32", "fp16", "int8", STATIC)
     extra = "tflite"
+    quantizes_files = True
     packages = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer")
     modules = ("litert_torch", "ai_edge_quantizer")
 
@@ -123,19 +124,30 @@ class TFLiteExporter(Exporter):
         if precision == "fp32":
             edge_model.export(str(path))
             return
-        from ai_edge_quantizer import Quantizer, recipe
-
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = Path(tmp) / "fp32.tflite"
             edge_model.export(str(fp32))
-            quantizer = Quantizer(str(fp32))
-            if precision == STATIC:
-                quantizer.load_quantization_recipe(recipe.static_wi8_ai8() + (_FLOAT_IO if io == "float32" else []))
-                result = quantizer.quantize(_calibrate(quantizer, fp32, calibration or []))
-            else:
-                quantizer.load_quantization_recipe(_FP16_RECIPE if precision == "fp16" else recipe.dynamic_wi8_afp32())
-                result = quantizer.quantize()
-            result.export_model(str(path), overwrite=True)
+            self.quantize(fp32, path, precision, names, calibration, io)
+
+    def quantize(
+        self,
+        fp32: Path,
+        path: Path,
+        precision: str,
+        names: list[str],
+        calibration: list[list[np.ndarray]] | None = None,
+        io: str = "float32",
+    ) -> None:
+        from ai_edge_quantizer import Quantizer, recipe
+
+        quantizer = Quantizer(str(fp32))
+        if precision == STATIC:
+            quantizer.load_quantization_recipe(recipe.static_wi8_ai8() + (_FLOAT_IO if io == "float32" else []))
+            result = quantizer.quantize(_calibrate(quantizer, fp32, calibration or []))
+        else:
+            quantizer.load_quantization_recipe(_FP16_RECIPE if precision == "fp16" else recipe.dynamic_wi8_afp32())
+            result = quantizer.quantize()
+        result.export_model(str(path), overwrite=True)
 
     def load_runner(self, path: Path) -> Runner | str:
         """The file run by the LiteRT interpreter on one thread with its default options (XNNPACK),

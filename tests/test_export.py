@@ -182,6 +182,20 @@ def test_different_weights_miss_the_cache_and_reach_the_artifact_from_the_comman
     assert np.abs(exported - expected).max() < 1e-4
 
 
+@pytest.mark.parametrize(("fmt", "precision"), [("onnx", "int8"), ("tflite", "fp16")])
+def test_a_lower_precision_is_quantized_from_the_cached_fp32_export(
+    artifacts_home: Path, user_file: Path, fmt: str, precision: str
+) -> None:
+    spec = resolve(f"{user_file}:small", input_shape=(1, 3, 40, 40))
+    converted = export_model(spec, fmt, precision)  # no fp32 export yet: converted from the model
+    assert converted.verified and not any("quantized from" in n for n in converted.notes)
+    fp32 = export_model(spec, fmt, "fp32")
+    again = export_model(spec, fmt, precision, use_cache=False)
+    assert again.verified and again.cache_key == converted.cache_key
+    assert f"quantized from the verified fp32 export (sha256 {fp32.sha256[:12]}...)" in again.notes
+    assert again.sha256 == converted.sha256  # the same file a conversion gives: the same graph, quantized
+
+
 def test_corrupted_cached_file_is_exported_again(artifacts_home: Path, user_file: Path) -> None:
     spec = resolve(f"{user_file}:small", input_shape=(1, 3, 32, 32))
     good = export_model(spec, "onnx", "fp32")
