@@ -227,7 +227,7 @@ def export_model(
     inputs = inputs or default_inputs(spec)
     static = calibration if precision == STATIC else None
     key, settings, versions = cache_key(spec, fmt, precision, inputs, static, io)
-    folder = artifacts_dir() / spec.name / f"{fmt}-{precision}-{key[:16]}"
+    folder = _artifact_folder(spec, fmt, precision, key)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # One process at a time per artifact: another `bench` sharing the results folder (a second run, a
     # farm worker on this host) waits here and then finds the artifact cached, instead of deleting
@@ -366,11 +366,11 @@ def _export_fresh(
             examples = example_tensors(spec.inputs, inputs.sample(spec.inputs, 1, seed=SEED + 1)[0])
             names = input_names(model, spec.inputs)
             images = calibration.samples(spec.inputs) if precision == STATIC else None
-            with _fp32_file(spec, exporter, precision, inputs) as fp32:
-                if fp32 is not None:  # converted once: this precision is quantized from the fp32 export
+            with _fp32_file(spec, exporter, precision, inputs) as base:
+                if base is not None:  # converted once: this precision is quantized from the fp32 export
+                    fp32, sha256 = base
                     exporter.quantize(fp32, file, precision, names, images, io)
-                    base = path_sha256(fp32)[0][:12]
-                    artifact.notes.append(f"quantized from the verified fp32 export (sha256 {base}...)")
+                    artifact.notes.append(f"quantized from the verified fp32 export (sha256 {sha256[:12]}...)")
                     report = ConvertReport()
                 else:
                     report = exporter.convert(model, examples, file, precision, names, images, io) or ConvertReport()
@@ -397,26 +397,31 @@ def _export_fresh(
     return artifact
 
 
+def _artifact_folder(spec: ModelSpec, fmt: str, precision: str, key: str) -> Path:
+    """Where the artifact of ``spec`` in ``fmt`` at ``precision`` with cache key ``key`` lives."""
+    return artifacts_dir() / spec.name / f"{fmt}-{precision}-{key[:16]}"
+
+
 @contextlib.contextmanager
-def _fp32_file(spec: ModelSpec, exporter, precision: str, inputs: InputSpec) -> Iterator[Path | None]:
+def _fp32_file(spec: ModelSpec, exporter, precision: str, inputs: InputSpec) -> Iterator[tuple[Path, str] | None]:
     """For a precision other than fp32: a private copy of the cached, verified fp32 file of the same
-    model and format (same cache key but the precision), which :meth:`Exporter.quantize` starts from
-    instead of converting the model again (the same graph a conversion now would give: the key
-    covers code, weights, settings and converter versions); None when there is none. The copy is
-    taken under that artifact's lock, so another process re-exporting it is never read halfway."""
+    model and format (same cache key but the precision) and its sha256, which
+    :meth:`Exporter.quantize` starts from instead of converting the model again (the same graph a
+    conversion now would give: the key covers code, weights, settings and converter versions); None
+    when there is none. The copy is taken under that artifact's lock, so another process
+    re-exporting it is never read halfway."""
     if precision == "fp32" or not exporter.quantizes_files:
         yield None
         return
-    key = cache_key(spec, exporter.name, "fp32", inputs)[0]
-    folder = artifacts_dir() / spec.name / f"{exporter.name}-fp32-{key[:16]}"
+    folder = _artifact_folder(spec, exporter.name, "fp32", cache_key(spec, exporter.name, "fp32", inputs)[0])
     with tempfile.TemporaryDirectory() as tmp:
-        copy = None
+        base = None
         if folder.is_dir():
             with FileLock(folder.parent / f"{folder.name}.lock"):
-                cached = _lookup(folder)
+                cached = _lookup(folder)  # its sha256 checked against the file
                 if cached is not None and cached.error is None and cached.verified:
-                    copy = Path(shutil.copy2(cached.path, Path(tmp) / Path(cached.path).name))
-        yield copy
+                    base = Path(shutil.copy2(cached.path, Path(tmp) / Path(cached.path).name)), cached.sha256
+        yield base
 
 
 def _copy_out(source: Path, out_dir: Path, name: str, precision: str) -> Path:
