@@ -128,9 +128,9 @@ def bench_here(results_dir: Path, monkeypatch):
     results folder. A store is closed after each use (:class:`bench.results.store.Store` pools no
     SQLite connection), so the command leaves it as a finished process does.
 
-    For commands that stop at bad input and for the store's own commands (ingest, results,
-    compare, baseline, history): a ``bench`` process spends most of such a command importing
-    (torch among them, 2-3 s of CPU), once per call. ``bench_cli`` runs a process where the
+    For commands that stop at bad input, the store's own commands (ingest, results, compare,
+    baseline, history, report) and the zoo's tables (models, flops): a ``bench`` process spends most
+    of such a command importing (torch among them, 2-3 s of CPU), once per call. ``bench_cli`` runs a process where the
     process is what a test is about: measurements and exports (their threads, native libraries
     writing to the file descriptors, signals), and a whole process's stdout (``--json``)."""
 
