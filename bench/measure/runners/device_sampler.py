@@ -2,7 +2,7 @@
 
 A counter meter's files are read right before and after a command, each in one shell call. A
 sampled meter (the battery gauge) is sampled every ``period_s`` by a shell loop on the device,
-started just before the command and stopped after it, with one more sample at the end; samples
+started just before the command and asked to stop after it, with one more sample at the end; samples
 carry the device's uptime (``/proc/uptime``), since the host's clock would add the link's delay.
 
 What else used the measured CPUs while a native tool ran (contention, as the agent reads it where
@@ -21,15 +21,19 @@ from bench.devices.transports.base import Completed, Transport
 from bench.measure.agent import contention, proc_stat_cpus, proc_stat_times
 
 # ``sh -c SAMPLER sh OUT PERIOD N FILE1..FILEN CMD...``: each sample is "==> t" + /proc/uptime,
-# then "==> FILE" + its content, appended to OUT while CMD runs; exits with CMD's status.
+# then "==> FILE" + its content, appended to OUT while CMD runs; exits with CMD's status. The loop
+# is asked to stop (OUT.stop) and waited for, never killed: a killed loop leaves its running ``cat``
+# behind, which then writes a file's value over the final sample at the loop's file offset. The
+# loop also ends when this shell is gone (killed at the link's timeout).
 SAMPLER = (
-    "out=$1; period=$2; n=$3; shift 3\n"
+    'out=$1; period=$2; n=$3; shift 3; stop="$out.stop"; rm -f "$stop"\n'
     'sample() { echo "==> t"; cat /proc/uptime; i=0; for f; do [ "$i" -ge "$n" ] && break; '
     'echo "==> $f"; cat "$f"; i=$((i + 1)); done; }\n'
-    '( while :; do sample "$@"; sleep "$period"; done ) > "$out" 2>/dev/null &\n'
+    '( while [ ! -e "$stop" ] && kill -0 $$ 2>/dev/null; do sample "$@"; sleep "$period"; done ) '
+    '> "$out" 2>/dev/null &\n'
     "loop=$!\n"
     '( shift "$n"; exec "$@" ); rc=$?\n'
-    'kill "$loop" 2>/dev/null; wait "$loop" 2>/dev/null\n'
+    ': > "$stop"; wait "$loop" 2>/dev/null; rm -f "$stop"\n'
     'sample "$@" >> "$out" 2>/dev/null\n'
     'exit "$rc"\n'
 )
