@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error
-from test_tool_output import INFO, MONSOON, PERF_TEST, PLAIN
+from test_tool_output import INFO, MONSOON, ORT_PLACEMENT, PERF_TEST, PLAIN
 
 from bench.results.store import SCHEMA_VERSION
 
@@ -209,3 +209,80 @@ def test_a_file_ingested_before_is_refused_unless_asked_again(bench_here, tmp_pa
     assert ingest(bench_here, tmp_path, PLAIN, *args, "--again").code == 0
     assert _count(tmp_path / "s.sqlite") == 2
     assert ingest(bench_here, tmp_path, PLAIN.replace("count=50", "count=51"), *args).code == 0  # other content
+
+
+REAL_LOGS = Path(__file__).parent / "fixtures" / "real-logs"
+GPU_FULL = (REAL_LOGS / "bm_tf2.x_android_gpu_full_issue43541_excerpt.txt").read_text()
+NNAPI_PARTIAL = (REAL_LOGS / "bm_tf2.9_apk_logcat_nnapi_partial_excerpt.txt").read_text()
+XNNPACK_PARTIAL = (REAL_LOGS / "bm_tf2.18_ti_am62_xnnpack_partial.txt").read_text()
+
+
+def test_a_delegated_log_is_stored_under_the_accelerator_it_reports(bench_here, tmp_path: Path) -> None:
+    args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m", "--json")
+    gpu = json.loads(ingest(bench_here, tmp_path, GPU_FULL, *args).stdout)
+    assert (gpu["accelerator"], gpu["coverage"]) == ("gpu", 1.0)
+    assert gpu["source"]["accelerator"]["delegate"] == "GPU" and gpu["source"]["accelerator"]["partial"] is False
+    nnapi = json.loads(ingest(bench_here, tmp_path, NNAPI_PARTIAL, *args).stdout)
+    # 'partially executed by the delegate w/ 2 delegate kernels': partial, with no node counts
+    assert nnapi["accelerator"] == "nnapi" and nnapi["coverage"] is None and nnapi["source"]["accelerator"]["partial"]
+    listed = bench_here("results", "--store", str(tmp_path / "s.sqlite"))
+    assert "nnapi partial" in listed.stdout and "gpu 100%" in listed.stdout
+    # XNNPACK, benchmark_model's default CPU delegate, is the CPU unless named
+    board = ("--tool", "benchmark_model", "--device", "am62", "-m", "m", "--json")
+    cpu = json.loads(ingest(bench_here, tmp_path, XNNPACK_PARTIAL, *board).stdout)
+    assert cpu["accelerator"] == "cpu" and cpu["coverage"] is None
+    named = json.loads(
+        ingest(bench_here, tmp_path, XNNPACK_PARTIAL, *board, "--accelerator", "xnnpack", "--again").stdout
+    )
+    assert named["accelerator"] == "xnnpack" and named["source"]["accelerator"]["partial"] is True
+
+
+def test_an_accelerator_the_log_contradicts_is_refused_with_nothing_stored(bench_here, tmp_path: Path) -> None:
+    args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    assert_one_line_error(ingest(bench_here, tmp_path, GPU_FULL, *args, "--accelerator", "cpu"),
+                          "the log shows the gpu delegate ran nodes", "--accelerator gpu")  # fmt: skip
+    assert_one_line_error(ingest(bench_here, tmp_path, GPU_FULL, *args, "--accelerator", "nnapi"),
+                          "accelerator nnapi (NNAPI) was not applied", "nothing stored")  # fmt: skip
+    assert_one_line_error(ingest(bench_here, tmp_path, NNAPI_PARTIAL, *args, "--require-full-delegation"),
+                          "took only part of the graph")  # fmt: skip
+    assert_one_line_error(ingest(bench_here, tmp_path, GPU_FULL, *args, "--accelerator", "cuda"),
+                          "accelerator cuda runs on onnxruntime, not litert")  # fmt: skip
+    board = ("--tool", "benchmark_model", "--device", "raspberry-pi5", "-m", "m")
+    assert_one_line_error(
+        ingest(bench_here, tmp_path, GPU_FULL, *board), "device 'raspberry-pi5' has no accelerator gpu"
+    )
+    assert not (tmp_path / "s.sqlite").exists() or _count(tmp_path / "s.sqlite") == 0
+
+
+def test_a_delegate_that_took_no_node_is_stored_only_as_the_cpu_run_it_was(bench_here, tmp_path: Path) -> None:
+    # what benchmark_tflite_model.cc prints when the delegate is applied but takes no node
+    refused = GPU_FULL.replace(
+        "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
+        "Though GPU delegate is explicitly applied, the model graph will not be executed by the delegate.",
+    )
+    args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    assert_one_line_error(ingest(bench_here, tmp_path, refused, *args), "gpu delegate took no node",
+                          "its latency is the CPU's", "--accelerator cpu")  # fmt: skip
+    assert_one_line_error(ingest(bench_here, tmp_path, refused, *args, "--accelerator", "gpu"),
+                          "accelerator gpu (GPU) took none of the graph's nodes")  # fmt: skip
+    row = json.loads(ingest(bench_here, tmp_path, refused, *args, "--accelerator", "cpu", "--json").stdout)
+    assert row["accelerator"] == "cpu" and any("stored as the CPU run it was" in n for n in row["source"]["notes"])
+    assert _count(tmp_path / "s.sqlite") == 1
+
+
+def test_perf_test_placement_gives_the_execution_provider_and_its_absence_is_said(bench_here, tmp_path: Path) -> None:
+    placed = "\n".join(ORT_PLACEMENT.splitlines()[1:5]) + "\n" + PERF_TEST  # NNAPI 2 nodes, the CPU 1
+    args = ("--tool", "onnxruntime_perf_test", "--device", "pixel6", "-m", "m", "--json")
+    row = json.loads(ingest(bench_here, tmp_path, placed, *args).stdout)
+    assert row["accelerator"] == "nnapi" and row["coverage"] == pytest.approx(2 / 3)
+    assert row["source"]["accelerator"]["cpu_nodes"] == 1
+    # without -v perf_test prints no placement: the user's word, marked unchecked
+    plain = json.loads(ingest(bench_here, tmp_path, PERF_TEST, *args, "--accelerator", "nnapi").stdout)
+    assert plain["accelerator"] == "nnapi" and plain["source"]["accelerator"]["checked"] is False
+    assert "delegation" in plain["source"]["missing"] and any("not checked" in n for n in plain["source"]["notes"])
+    assert_one_line_error(ingest(bench_here, tmp_path, PERF_TEST, *args, "--accelerator", "nnapi", "--again",
+                                 "--require-full-delegation"), "cannot be checked")  # fmt: skip
+    other = placed.replace("NnapiExecutionProvider", "MIGraphXExecutionProvider")
+    assert_one_line_error(ingest(bench_here, tmp_path, other, *args), "MIGraphXExecutionProvider running nodes",
+                          "no accelerator for on onnxruntime")  # fmt: skip
+    assert _count(tmp_path / "s.sqlite") == 2

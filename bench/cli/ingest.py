@@ -44,6 +44,17 @@ def ingest_cmd(
         float | None,
         typer.Option(callback=bounded, help="tegrastats: its --interval in ms (default: from time stamps, else 1000)."),
     ] = None,
+    accelerator: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the graph ran (gpu, nnapi, nnapi:NAME, hexagon, xnnpack, cpu ...), checked against the "
+            "delegation the log reports (default: read from the log)."
+        ),
+    ] = None,
+    require_full: Annotated[
+        bool,
+        typer.Option("--require-full-delegation", help="Refuse a log whose accelerator took only part of the graph."),
+    ] = False,
     again: Annotated[
         bool, typer.Option("--again", help="Store a file whose content was ingested before once more.")
     ] = False,
@@ -54,7 +65,8 @@ def ingest_cmd(
     from bench.results.ingest import ingest
 
     row = ingest(store, file, tool, device, model, fmt, runtime, precision, threads, inferences, idle_w,
-                 run=run, interval_ms=interval_ms, again=again)  # fmt: skip
+                 run=run, interval_ms=interval_ms, again=again, accelerator=accelerator,
+                 require_full=require_full)  # fmt: skip
     if as_json:
         print(json.dumps(row, indent=2, default=str))
         return

@@ -170,8 +170,9 @@ def accelerator_text(row: dict) -> str:
     coverage = row.get("coverage")
     check = (row.get("source") or {}).get("output_check") if isinstance(row.get("source"), dict) else None
     off = " outputs OFF" if check and check.get("flagged") else ""  # its outputs differ from the CPU's
+    partial = isinstance(row.get("source"), dict) and (row["source"].get("accelerator") or {}).get("partial")
     if name == "cpu" or coverage is None or coverage != coverage:
-        return name + off
+        return name + (" partial" if partial and name != "cpu" else "") + off
     return f"{name} {coverage:.0%}" + (" partial" if coverage < 1.0 else "") + off
 
 
@@ -496,9 +497,10 @@ def evaluation(result: Any) -> None:
 def ingested(row: dict[str, Any], model: str, precision: str, device: str) -> None:
     """The stored row of ``bench ingest``, and which values the file did not have."""
     missing = row["source"].get("missing") or []
+    where = device if row.get("accelerator", "cpu") == "cpu" else f"{device} [{accelerator_text(row)}]"
     out.print(
         Text(
-            f"stored measurement {row['id']} (run {row['run_id']}): {model} {row['format']}/{precision} on {device}, "
+            f"stored measurement {row['id']} (run {row['run_id']}): {model} {row['format']}/{precision} on {where}, "
             f"median {fmt(row.get('median_ms'))} ms, energy {fmt(row.get('energy_mj_per_inference'))} mJ/inf"
         )
     )

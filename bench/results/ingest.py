@@ -17,7 +17,7 @@ from bench.devices.energy.jetson import parse_tegrastats_log
 from bench.devices.energy.macos import parse_powermetrics_log
 from bench.devices.energy.monsoon import parse_monsoon_csv
 from bench.digest import file_sha256
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 from bench.measure.measurement import Cell, Measurement
 from bench.measure.runners.tool_results import tool_source, tool_stats
 from bench.measure.stats import LatencyStats
@@ -58,6 +58,7 @@ EXPECTED = {
         "p90",
         "p95",
         "p99",
+        "delegation",
     ],  # fmt: skip
 }
 
@@ -77,6 +78,8 @@ def ingest(
     run: int | None = None,
     interval_ms: float | None = None,
     again: bool = False,
+    accelerator: str | None = None,
+    require_full: bool = False,
 ) -> dict:
     """Store the result in ``file`` (a ``tool``'s output) as one measurement of ``model`` on ``device``,
     in a run of its own; returns the stored row (``Measurement.to_row``, with ``id`` and ``run_id``).
@@ -91,6 +94,16 @@ def ingest(
     tegrastats stamps that cannot give the interval), or one whose energy after idle subtraction is
     not above zero, or a file whose content the store already holds as an ingested run (unless
     ``again``: its numbers would be pooled twice in reports and compare).
+
+    ``accelerator``: where the graph ran (an accelerator spec, e.g. ``gpu``, ``nnapi:google-edgetpu``),
+    checked against the delegation the tool log reports exactly as a measured cell is
+    (:func:`bench.accelerators.coverage.judge`): BenchError, nothing stored, when the log shows that
+    accelerator took no node, or shows another accelerator running nodes of a run given as ``cpu``.
+    None: read from the log (the accelerator whose delegate took nodes; the CPU when none did, with
+    XNNPACK, benchmark_model's default CPU delegate, counted as the CPU). A log whose only delegate
+    took no node is refused unless ``accelerator`` is ``cpu`` (its latency is the CPU's, measured
+    under a delegate's name). Power logs do not say: ``accelerator`` as given, else the CPU.
+    ``require_full``: a partially delegated log is refused, as ``--require-full-delegation`` fails it.
 
     ``threads``: the CPU threads of the run; a tool log that states them (benchmark_model's
     ``Num threads: [N]``, perf_test's ``intra_op_num_threads``) gives them when ``threads`` is None and
@@ -114,6 +127,10 @@ def ingest(
             )
     if interval_ms is not None and tool != "tegrastats":
         raise BenchError(f"--interval-ms applies to tegrastats logs (their sampling interval), not to a {tool} log")
+    if require_full and tool in POWER_LOGS:
+        raise BenchError(
+            f"--require-full-delegation applies to tool logs, which report delegation, not to a {tool} log"
+        )
     path = Path(file)
     text = read_log(path, file)
     if fmt and tool in TOOL_FORMAT and fmt != TOOL_FORMAT[tool]:
@@ -130,6 +147,11 @@ def ingest(
         from export.base import check_combination
 
         check_combination(fmt, precision)
+    if accelerator is not None:
+        from bench.accelerators.base import serving_for
+
+        serving_for(accelerator, runtime)  # an unknown accelerator, or one this runtime does not run
+        _check_device_lists(device, accelerator)
     source = {"method": "ingested", "tool": tool, "file": str(path.resolve()), "file_sha256": file_sha256(path)}
     try:
         if tool == "tegrastats":
@@ -154,15 +176,19 @@ def ingest(
     if threads is None and stated is None:
         source.setdefault("notes", []).append("threads: not in the log and --threads not given; stored as 1")
     threads = threads or stated or 1
+    spec, coverage = _accelerator(accelerator, tool, runtime, source, require_full, file)
+    if accelerator is None:
+        _check_device_lists(device, spec)
     from bench.zoo import macs_of
 
     now = time.time()
-    cell = Cell(model, fmt, precision, runtime, threads, device=device)
+    cell = Cell(model, fmt, precision, runtime, threads, device=device, accelerator=spec)
     measurement = Measurement(
         cell,
         "ok",
         settings={"ingested": True},
         source=source,
+        coverage=coverage,
         macs=macs_of(model),
         started_at=now,
         ended_at=now,
@@ -217,6 +243,103 @@ def read_log(path: Path, name: str) -> str:
             "save the log as UTF-8"
         )
     return text
+
+
+def _check_device_lists(device: str, spec: str) -> None:
+    """BenchError when ``device`` is a profiled device whose profile does not list accelerator ``spec``
+    (a device with no profile here, or with one that does not load, is taken at its word: an
+    ingested row's device is a label)."""
+    from bench.devices.config import get_device
+    from bench.measure.harness import check_device_has
+
+    if spec == "cpu":
+        return
+    try:
+        profile = get_device(device)
+    except BenchError:
+        return
+    check_device_has(profile, spec)
+
+
+# delegates that run their nodes on the CPU (TensorFlow's own kernels for Select TF ops)
+CPU_DELEGATES = {"TfLiteFlexDelegate"}
+
+
+def _took(entry: dict) -> bool:
+    """Whether a delegate entry ran any node."""
+    return entry.get("execution") != "none" and entry.get("replaced") != 0
+
+
+def _accelerator(
+    given: str | None, tool: str, runtime: str, source: dict, require_full: bool, file: str
+) -> tuple[str, float | None]:
+    """The ingested cell's accelerator spec and coverage (share of nodes it ran; None: the CPU or not
+    reported), its delegation record added to ``source`` as a measured cell's is; BenchError with
+    nothing stored as :func:`ingest` describes."""
+    from bench.accelerators.base import DEFAULT, accelerators, serving_for, split_spec
+    from bench.accelerators.coverage import judge
+
+    if tool in POWER_LOGS:
+        if given and given != DEFAULT:
+            source.setdefault("notes", []).append(f"accelerator {given}: as given (a power log does not say)")
+        return given or DEFAULT, None
+    names = {s.reports_as: n for n, a in accelerators().items() for r, s in a.serves.items() if r == runtime}
+    names.pop(None, None)
+    delegates = source.get("delegates") or []
+    entries = [d for d in delegates if d.get("delegate") in names]
+    other = [d["delegate"] for d in delegates if d.get("delegate") not in {*names, *CPU_DELEGATES} and _took(d)]
+    if other:
+        raise BenchError(
+            f"{file}: the log shows {one_line(str(other[0]), 60)} running nodes of the graph, which bench has no "
+            f"accelerator for on {runtime}: nothing stored (it is not a CPU run)"
+        )
+    took = [d for d in entries if _took(d)]
+    # benchmark_model applies XNNPACK, its default CPU delegate, unasked: part of a CPU run unless named
+    cpu_too = set() if given and split_spec(given)[0] == "xnnpack" else {"xnnpack"}
+    ran = list(dict.fromkeys(names[d["delegate"]] for d in took if names[d["delegate"]] not in cpu_too))
+    refused = [names[d["delegate"]] for d in entries if d not in took and names[d["delegate"]] not in cpu_too]
+    said = "; ".join(one_line(e, 160) for e in (source.get("delegate_errors") or [])[:2])
+    failed = f"the log's {refused[0]} delegate took no node" if refused else "a delegate failed in the log"
+    if given is None:
+        if len(ran) > 1:
+            raise BenchError(
+                f"{file}: the log shows delegation to {' and '.join(ran)}: pass --accelerator to say which the "
+                "measurement is of; nothing stored"
+            )
+        if not ran and (refused or said):
+            raise BenchError(
+                f"{file}: {failed}{f' ({said})' if said else ''}, so its latency is the CPU's: pass "
+                "--accelerator cpu to store it as a CPU run; nothing stored"
+            )
+        given = ran[0] if ran else DEFAULT
+    if split_spec(given)[0] == DEFAULT:
+        if ran:
+            raise BenchError(
+                f"{file}: --accelerator cpu, but the log shows the {ran[0]} delegate ran nodes of the graph: "
+                f"pass --accelerator {ran[0]}; nothing stored"
+            )
+        if refused or said:
+            source.setdefault("notes", []).append(f"stored as the CPU run it was: {failed} ({said or 'no reason'})")
+        return DEFAULT, None
+    serving = serving_for(given, runtime)
+    if tool == "onnxruntime_perf_test" and "delegation" not in (source.get("found") or []):
+        # perf_test prints the node placement only with -v: the user's word, marked unchecked
+        if require_full:
+            raise BenchError(
+                f"{file}: --require-full-delegation cannot be checked: the log has no node placement (run perf_test "
+                "with -v); nothing stored"
+            )
+        source["accelerator"] = {"delegate": serving.reports_as, "checked": False}
+        source.setdefault("notes", []).append(
+            f"accelerator {given}: as given, not checked (the log has no node placement; perf_test prints it with -v)"
+        )
+        return given, None
+    verdict = judge(given, serving, source, require_full)
+    if verdict.error:
+        raise BenchError(f"{file}: {verdict.error}; nothing stored")
+    if verdict.record:
+        source["accelerator"] = verdict.record
+    return given, verdict.coverage
 
 
 def _tool(result: ToolResult, source: dict) -> dict:

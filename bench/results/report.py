@@ -101,6 +101,8 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "coverage": float(group["coverage"].min())
                 if "coverage" in group and group["coverage"].notna().any()
                 else None,
+                # partially delegated, with or without node counts (NNAPI's 'partially executed' has none)
+                "partial": "source" in group and any(_partial(source) for source in group["source"]),
                 "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
                 "median_is_mean": "source" in group and median_is_mean(group["source"].iloc[-1]),
                 "contended": any(isinstance(c, dict) and c.get("contended") for c in group.get("contention", [])),
@@ -110,6 +112,11 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _partial(source) -> bool:
+    """Whether a row's ``source`` records a partially delegated accelerator."""
+    return isinstance(source, dict) and bool((source.get("accelerator") or {}).get("partial"))
 
 
 def _latency(parts: list[Measurement]) -> dict:
@@ -472,7 +479,7 @@ def _md_accelerator(c) -> str:
     """A cell's accelerator with its coverage in the summary: ``gpu 91% (partial)``."""
     coverage = c.get("coverage")
     if _missing(coverage):
-        return md_cell(c["accelerator"])
+        return md_cell(c["accelerator"]) + (" (partial)" if c.get("partial") is True else "")
     return f"{md_cell(c['accelerator'])} {coverage:.0%}" + (" (partial)" if coverage < 1 else "")
 
 
@@ -530,18 +537,29 @@ def _missing(value) -> bool:
 
 
 def _table_cell(
-    name: str, value, spec: str, noisy: bool, meaning: str | None = None, mean: bool = False, contended: bool = False
+    name: str,
+    value,
+    spec: str,
+    noisy: bool,
+    meaning: str | None = None,
+    mean: bool = False,
+    contended: bool = False,
+    partial: bool = False,
 ) -> dict:
     """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip.
     ``meaning``: what the peak-memory number is (:func:`memory_meaning`), its tooltip; a delta (what
     benchmark_model reports) is marked "(delta)" in the text too. ``mean``: the cell's median is a
-    native tool's mean (it printed no median), marked "(mean)". Format "range": ``value`` is a
+    native tool's mean (it printed no median), marked "(mean)". ``partial``: the accelerator took part
+    of the graph, shown in the coverage column when the runtime gave no node counts. Format "range": ``value`` is a
     (low, high) pair (:data:`_RANGES`)."""
     if spec == "range":
         low, high = value
         if _missing(low) or _missing(high):
             return {"text": "-", "sort": None, "cls": "", "tip": None}
         return {"text": f"{low:.2f}-{high:.2f}", "sort": repr(float(low)), "cls": "", "tip": _RANGES[name][1]}
+    if name == "coverage" and _missing(value) and partial:
+        tip = "the accelerator took only part of the graph (the runtime did not say how many nodes)"
+        return {"text": "partial", "sort": None, "cls": "noisy", "tip": tip}
     if _missing(value):
         return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
     if not spec:
@@ -606,7 +624,10 @@ def render_html(
         values = {name: tuple(c.get(k) for k in _RANGES[name][0]) if name in _RANGES else c.get(name)
                   for name, _, _, _ in _COLUMNS}  # fmt: skip
         rows.append(
-            [_table_cell(name, values[name], spec, noisy, meaning, mean, contended) for name, _, _, spec in _COLUMNS]
+            [
+                _table_cell(name, values[name], spec, noisy, meaning, mean, contended, c.get("partial") is True)
+                for name, _, _, spec in _COLUMNS
+            ]
         )
     return env.get_template("report.html.j2").render(
         ylabel=ylabel,
