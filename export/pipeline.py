@@ -214,6 +214,8 @@ def export_model(
     outputs (``int8`` for TFLite: :attr:`export.base.Exporter.io_types`). A cache hit is re-verified on one seeded input
     (``reverified``; a calibration image for int8-static) and exported again when it no longer
     matches today's PyTorch model; a cached failure is returned as it is unless ``retry_failed``.
+    A precision below fp32 that is not cached yet exports (or finds) the fp32 file first and, where
+    the format quantizes files, is quantized from it.
     Raises BenchError for a format/precision combination that does not exist, and for
     ``int8-static`` without calibration images."""
     check_combination(fmt, precision)
@@ -229,6 +231,10 @@ def export_model(
     key, settings, versions = cache_key(spec, fmt, precision, inputs, static, io)
     folder = _artifact_folder(spec, fmt, precision, key)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    if precision != "fp32" and use_cache and exporter.quantizes_files and not (folder / META).exists():
+        # a lower precision is quantized from the verified fp32 file (_fp32_file): make that first, so
+        # asking for both (--precision int8,fp32) converts the model once, in either order
+        export_model(spec, fmt, "fp32", inputs=inputs)
     # One process at a time per artifact: another `bench` sharing the results folder (a second run, a
     # farm worker on this host) waits here and then finds the artifact cached, instead of deleting
     # and rewriting the folder under a process that is writing or reading it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -187,13 +188,15 @@ def test_a_lower_precision_is_quantized_from_the_cached_fp32_export(
     artifacts_home: Path, user_file: Path, fmt: str, precision: str
 ) -> None:
     spec = resolve(f"{user_file}:small", input_shape=(1, 3, 40, 40))
-    converted = export_model(spec, fmt, precision)  # no fp32 export yet: converted from the model
-    assert converted.verified and not any("quantized from" in n for n in converted.notes)
+    lower = export_model(spec, fmt, precision)  # an empty cache: the fp32 file is exported first
     fp32 = export_model(spec, fmt, "fp32")
-    again = export_model(spec, fmt, precision, use_cache=False)
-    assert again.verified and again.cache_key == converted.cache_key
-    assert f"quantized from the verified fp32 export (sha256 {fp32.sha256[:12]}...)" in again.notes
-    assert again.sha256 == converted.sha256  # the same file a conversion gives: the same graph, quantized
+    assert fp32.cached and fp32.verified  # made by the lower precision's request: one conversion for both
+    assert lower.verified and f"quantized from the verified fp32 export (sha256 {fp32.sha256[:12]}...)" in lower.notes
+    shutil.rmtree(Path(fp32.path).parent)  # no fp32 file to start from: converted from the model
+    converted = export_model(spec, fmt, precision, use_cache=False)
+    assert converted.verified and not any("quantized from" in n for n in converted.notes)
+    assert converted.cache_key == lower.cache_key
+    assert converted.sha256 == lower.sha256  # the same file a conversion gives: the same graph, quantized
 
 
 def test_corrupted_cached_file_is_exported_again(artifacts_home: Path, user_file: Path) -> None:
