@@ -147,11 +147,16 @@ class Exporter(ABC):
     packages: tuple[str, ...]  # distributions whose versions go into the cache key
     modules: tuple[str, ...]  # what must import for this backend to work
 
+    def check_available(self) -> None:
+        """MissingBackendError (exit 2, naming what to install) when a module this format's export
+        needs cannot be imported; imports nothing (cheap: a command checks it before any work)."""
+        for module in self.modules:
+            if not importable(module):
+                raise MissingBackendError(f"{self.name} export", self.extra, module)
+
     def versions(self) -> dict[str, str]:
         """Versions of torch and this format's converter packages; missing backend -> exit 2."""
-        for module in self.modules:
-            if not importable(module):  # cheap: no import on a cache hit
-                raise MissingBackendError(f"{self.name} export", self.extra, module)
+        self.check_available()
         import torch
 
         versions = {"torch": torch.__version__}

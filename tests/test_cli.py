@@ -151,10 +151,22 @@ def test_run_json_rows_carry_the_run_id_that_bench_results_takes(bench_cli, tiny
     assert "run_id" in bench_cli("run", "--help").stdout  # the help says where the id is
 
 
-@pytest.mark.parametrize("model", ["edgevit_xxs", "tests/user_models/digits_models.py:convnet"])
-def test_a_bad_option_is_refused_before_torch_loads(model: str, tmp_path: Path) -> None:
-    # bench run names its models (zoo cards, a factory's canonical reference) without loading them,
-    # so a typo costs the user no torch import (2-3 s)
+FACTORY = "tests/user_models/digits_models.py:convnet"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "-m", "edgevit_xxs", "--accelerator", "warp"], "unknown accelerator 'warp'"),
+        (["run", "-m", FACTORY, "--accelerator", "warp"], "unknown accelerator 'warp'"),
+        (["export", "mobilenetv3_small_100"], "unknown model 'mobilenetv3_small_100'"),
+        (["export", FACTORY, "--precision", "int8-static"], "needs --calibration DIR"),
+        (["export", "edgevit_xxs", "-f", "onnx", "--precision", "fp64"], "does not support precision 'fp64'"),
+    ],
+)
+def test_a_bad_option_is_refused_before_torch_loads(argv: list[str], message: str, tmp_path: Path) -> None:
+    # bench run and bench export name their models (zoo cards, a factory's canonical reference)
+    # without loading them, so a typo costs the user no torch import (2-3 s)
     import os
     import subprocess
     import sys
@@ -163,10 +175,10 @@ def test_a_bad_option_is_refused_before_torch_loads(model: str, tmp_path: Path) 
 
     code = (
         "import sys\nfrom bench.cli import main\n"
-        f"sys.argv = ['bench', 'run', '-m', {model!r}, '--accelerator', 'warp', '--store', {str(tmp_path / 's')!r}]\n"
+        f"sys.argv = ['bench', *{argv!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    print(exc.code, 'torch' in sys.modules)\n"
     )
     env = {**os.environ, "BENCH_RESULTS": str(tmp_path), "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
-    assert "unknown accelerator 'warp'" in done.stderr
+    assert message in done.stderr

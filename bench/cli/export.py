@@ -68,8 +68,6 @@ def export_cmd(
     """Export models to ONNX / TFLite / CoreML, verified against PyTorch."""
     from bench.paths import output_folder
     from export.base import check_combination, check_io, get_exporter, io_type_for
-    from export.pipeline import export_model
-    from export.source import resolve
     from export.verify import InputSpec
 
     formats, precisions = split(fmt), split(precision)
@@ -80,7 +78,7 @@ def export_cmd(
     verify_on = InputSpec.parse_range(input_range) if input_range else InputSpec.from_folder(inputs) if inputs else None
     combinations = []
     for f in formats:
-        get_exporter(f).versions()  # unknown format or missing backend: exit 2 before any work
+        get_exporter(f).check_available()  # unknown format or missing backend: exit 2 before any work
         combinations += [(f, p) for p in precisions if p in get_exporter(f).precisions]
     for p in precisions:  # a precision no chosen format has (fp64, or fp16 with only onnx): exit 2
         if not any(p == q for _, q in combinations):
@@ -93,7 +91,11 @@ def export_cmd(
     if "int8-static" in precisions and calibration is None:
         raise BenchError("--precision int8-static needs --calibration DIR: images to measure activation ranges on")
     check_io(io, formats, precisions)
-    specs = [resolve(ref) for ref in model_references(model, suite, input_shape, weights, factory_args)]
+    refs = model_references(model, suite, input_shape, weights, factory_args)  # unknown names: exit 2, no torch
+    from export.pipeline import export_model
+    from export.source import resolve
+
+    specs = [resolve(ref) for ref in refs]
     for spec in specs:  # a user's factory and model run once, here: their errors exit 2 before any export
         spec.check_runs()
         if verify_on is not None:
