@@ -159,6 +159,7 @@ FACTORY = "tests/user_models/digits_models.py:convnet"
     [
         (["run", "-m", "edgevit_xxs", "--accelerator", "warp"], "unknown accelerator 'warp'"),
         (["run", "-m", FACTORY, "--accelerator", "warp"], "unknown accelerator 'warp'"),
+        (["run", "-m", "tests/nowhere.py:make"], "model file not found: tests/nowhere.py"),
         (["export", "mobilenetv3_small_100"], "unknown model 'mobilenetv3_small_100'"),
         (["export", FACTORY, "--precision", "int8-static"], "needs --calibration DIR"),
         (["export", "edgevit_xxs", "-f", "onnx", "--precision", "fp64"], "does not support precision 'fp64'"),

@@ -254,12 +254,20 @@ def model_references(
     measures them as they are (``files``); a file named twice (``a.onnx`` and ``/abs/a.onnx``, or
     through a link) is the first spelling, once.
 
-    Loads no model file. Raises BenchError for a malformed reference or option, a model file where
+    Loads no model file. Raises BenchError for a malformed reference or option, a ``file.py`` that
+    does not exist, a model file where
     ``files`` is False, ``--weights`` for several models or ``--factory-args`` without a factory to
     take them; the zoo's UnknownModelError for an unknown name.
     """
     from bench.measure.suite import resolve_models
-    from export.reference import canonical, is_model_file, is_user_reference, parse_factory_args, split_options
+    from export.reference import (
+        canonical,
+        is_model_file,
+        is_user_reference,
+        parse_factory_args,
+        parse_reference,
+        split_options,
+    )
 
     shape = parse_shape(input_shape_text(input_shape))
     arguments = parse_factory_args(factory_args) if factory_args is not None else None
@@ -273,6 +281,9 @@ def model_references(
             refs.append(text)
         elif is_user_reference(text):
             refs.append(canonical(text, shape, weights, arguments))
+            parsed = parse_reference(refs[-1])
+            if not Path(parsed.target).is_file():  # a mistyped path: exit 2 before anything loads
+                raise BenchError(f"model file not found: {parsed.shown or parsed.target}")
         else:
             head, tail = split_options(text)
             refs += [canonical(name + tail, shape, weights) for name in resolve_models([head], suite)]
