@@ -145,9 +145,9 @@ def test_run_json_rows_carry_the_run_id_that_bench_results_takes(bench_cli, tiny
     (run_id,) = {row["run_id"] for row in rows}
     stored = bench_cli("results", "--run", run_id, "--format", "json", "--store", store)
     assert stored.code == 0, stored.stderr
-    assert [(r["run_id"], r["threads"], r["median_ms"]) for r in json.loads(stored.stdout)] == [
-        (r["run_id"], r["threads"], r["median_ms"]) for r in rows
-    ]
+    assert [(r["run_id"], r["threads"], r["median_ms"], r["created_at"]) for r in json.loads(stored.stdout)] == [
+        (r["run_id"], r["threads"], r["median_ms"], r["created_at"]) for r in rows
+    ]  # the --json lines are the stored rows, their time of storing included
     assert "run_id" in bench_cli("run", "--help").stdout  # the help says where the id is
 
 

@@ -227,6 +227,8 @@ def test_a_delegated_log_is_stored_under_the_accelerator_it_reports(bench_here, 
     assert nnapi["accelerator"] == "nnapi" and nnapi["coverage"] is None and nnapi["source"]["accelerator"]["partial"]
     listed = bench_here("results", "--store", str(tmp_path / "s.sqlite"))
     assert "nnapi partial" in listed.stdout and "gpu 100%" in listed.stdout
+    stored = json.loads(bench_here("results", "--format", "json", "--store", str(tmp_path / "s.sqlite")).stdout)
+    assert [(r["run_id"], r["created_at"]) for r in stored] == [(m["run_id"], m["created_at"]) for m in (gpu, nnapi)]
     # XNNPACK, benchmark_model's default CPU delegate, is the CPU unless named
     board = ("--tool", "benchmark_model", "--device", "am62", "-m", "m", "--json")
     cpu = json.loads(ingest(bench_here, tmp_path, XNNPACK_PARTIAL, *board).stdout)

@@ -438,7 +438,7 @@ def run_on_farm(
 def _store(store, result: FarmResult, measurement: Measurement, on_row) -> None:
     """Store ``measurement`` in its device's run, keep it in ``result`` and report its row to ``on_row``."""
     measurement = replace(measurement, run_id=result.run_ids[measurement.cell.device])
-    measurement = replace(measurement, id=store.add_measurement(measurement))
+    measurement = store.stored(measurement)
     result.measurements.append(measurement)
     if on_row:
         on_row(measurement.to_row())

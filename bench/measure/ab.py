@@ -535,7 +535,7 @@ def measure_ab(
                             )
                         measured = _tagged(measured, run_id, versions[side], side, index, order, cab.pair.label,
                                            attempt)  # fmt: skip
-                        measured = replace(measured, id=store.add_measurement(measured))
+                        measured = store.stored(measured)
                         if on_measurement:
                             on_measurement(cab.pair, side, index, measured)
                         values[side], reason = _round_value(measured)

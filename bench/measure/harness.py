@@ -510,7 +510,7 @@ class Harness:
                             f"run {run_id} was taken over by {lease.lost} while this process did not renew its "
                             "lease; stopped without storing more"
                         )
-                    measurement = replace(measurement, id=self.store.add_measurement(measurement))
+                    measurement = self.store.stored(measurement)
                     result.measurements.append(measurement)
                     if on_cell:
                         on_cell(cell, measurement.to_row())

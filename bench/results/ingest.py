@@ -206,7 +206,7 @@ def ingest(
         )
     run_id = store.start_run(device, environment, [cell.plan_entry()], f"ingest {tool} {file}")
     measurement = replace(measurement, run_id=run_id)
-    measurement = replace(measurement, id=store.add_measurement(measurement))
+    measurement = store.stored(measurement)
     store.finish_run(run_id, "finished")
     return measurement.to_row()
 

@@ -14,6 +14,7 @@ import os
 import re
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -523,6 +524,13 @@ class Store:
             return [dict(r) for r in conn.execute(sa.select(runs).order_by(runs.c.created_at)).mappings()]
 
     # --- measurements -------------------------------------------------------------------------
+
+    def stored(self, measurement: Measurement) -> Measurement:
+        """``measurement`` added (:meth:`add_measurement`) and returned as stored: with its ``id``
+        and ``created_at`` (what ``--json`` prints is then the row the store holds)."""
+        if measurement.created_at is None:
+            measurement = replace(measurement, created_at=now_iso())
+        return replace(measurement, id=self.add_measurement(measurement))
 
     def add_measurement(self, measurement: Measurement | dict, samples_ms: list[float] | None = None) -> int:
         """Store one measurement and its raw samples in one transaction (retried while the file is
