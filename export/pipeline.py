@@ -272,15 +272,17 @@ def _reverify(
     if spec.zoo and artifact.cache_key in _REVERIFIED:
         artifact.reverified = _REVERIFIED[artifact.cache_key]
         return None
-    try:
-        runner = exporter.load_runner(Path(artifact.path))
-        model, _ = spec.build_noting()
-        if isinstance(runner, str):  # cannot run here (CoreML off macOS): today's model against the export's
-            check = _against_reference(model, spec, inputs, Path(artifact.path).parent)
-        else:
-            samples = calibration.samples(spec.inputs)[:1] if artifact.precision == STATIC else None
-            limits = _limits(spec, artifact.precision)
-            check = verify(_reference(model, spec), runner, spec.inputs, artifact.precision, inputs, 1, samples, limits)
+    try:  # the runtimes' own lines (LiteRT's "Created TensorFlow Lite XNNPACK delegate") go to the export's log
+        with _output_to(Path(artifact.path).parent / "export.log"):
+            runner = exporter.load_runner(Path(artifact.path))
+            model, _ = spec.build_noting()
+            if isinstance(runner, str):  # cannot run here (CoreML off macOS): today's model against the export's
+                check = _against_reference(model, spec, inputs, Path(artifact.path).parent)
+            else:
+                samples = calibration.samples(spec.inputs)[:1] if artifact.precision == STATIC else None
+                limits = _limits(spec, artifact.precision)
+                reference = _reference(model, spec)
+                check = verify(reference, runner, spec.inputs, artifact.precision, inputs, 1, samples, limits)
     except Exception as exc:  # noqa: BLE001 - a file or model that no longer runs: export again
         return f"the cached artifact could not be re-verified ({type(exc).__name__}); exported again"
     if check.passed is False:
