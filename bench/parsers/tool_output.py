@@ -681,7 +681,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             tool="benchmark_model",
             variant="info" if info else "plain",
             count=_count(fields["count"], number),
-            mean_ms=_number(fields["avg"], number, "avg") * us,
+            mean_ms=_ms(_number(fields["avg"], number, "avg"), us),
             found=["count", "avg"],
         )
     elif hidden := next(((n, raw) for n, line, raw in run if STAT_ANYWHERE.search(line)), None):
@@ -692,7 +692,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         )
     elif "mean" in timings:  # only the summary line (e.g. `adb logcat | grep "Average inference"`)
         number, value = timings["mean"]
-        result = ToolResult("benchmark_model", "info" if info else "plain", 0, _number(value, number, "avg") * us)
+        result = ToolResult("benchmark_model", "info" if info else "plain", 0, _ms(_number(value, number, "avg"), us))
         result.found.append("avg")
         result.warnings.append("only the summary line: the number of timed runs is not in the output")
     elif failures:
@@ -711,35 +711,35 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     if timed:
         for key, attr in (("std", "std_ms"), ("min", "min_ms"), ("max", "max_ms"), ("median", "median_ms")):
             if key in fields:
-                setattr(result, attr, _number(fields[key], number, key) * us)
+                setattr(result, attr, _ms(_number(fields[key], number, key), us))
                 result.found.append(key)
         for key in ("p5", "p95"):
             if key in fields:
-                result.percentiles_ms[key] = _number(fields[key], number, key) * us
+                result.percentiles_ms[key] = _ms(_number(fields[key], number, key), us)
                 result.found.append(key)
     warm = stats[-2] if len(stats) > 1 and "count" in stats[-2][1] and "avg" in stats[-2][1] else None
     if warm:
         warm_line, warm_fields = warm
         result.warmup_count = _count(warm_fields["count"], warm_line)
-        result.warmup_mean_ms = _number(warm_fields["avg"], warm_line, "warm-up avg") * us
+        result.warmup_mean_ms = _ms(_number(warm_fields["avg"], warm_line, "warm-up avg"), us)
         result.found.append("warmup")
         if "first" in warm_fields:  # the first warm-up run is the first inference
-            result.first_ms = _number(warm_fields["first"], warm_line, "warm-up first") * us
+            result.first_ms = _ms(_number(warm_fields["first"], warm_line, "warm-up first"), us)
         for key in ("p5", "median", "p95"):
             if key in warm_fields:
-                result.extra[f"warmup_{key}_ms"] = _number(warm_fields[key], warm_line, key) * us
+                result.extra[f"warmup_{key}_ms"] = _ms(_number(warm_fields[key], warm_line, key), us)
     for attr in ("init_ms", "first_ms", "warmup_mean_ms"):
         if attr in timings:
             line_no, value = timings[attr]
-            setattr(result, attr, _number(value, line_no, attr.removesuffix("_ms")) * us)
+            setattr(result, attr, _ms(_number(value, line_no, attr.removesuffix("_ms")), us))
     if result.init_ms is None and init_line:
         result.init_ms = _number(init_line[1], init_line[0], "Initialized session in")  # already ms
     if timed and result.first_ms is None and "first" in fields and not warm:
-        result.first_ms = _number(fields["first"], number, "first") * us
+        result.first_ms = _ms(_number(fields["first"], number, "first"), us)
         result.warnings.append("no warm-up line: first_ms is the first timed run")
     if timed and "mean" in timings:
         line_no, value = timings["mean"]
-        summary_mean = _number(value, line_no, "summary average") * us
+        summary_mean = _ms(_number(value, line_no, "summary average"), us)
         if not math.isclose(summary_mean, result.mean_ms, rel_tol=1e-3, abs_tol=1e-3):
             result.warnings.append(f"the summary line's average ({summary_mean:g} ms) differs from count= avg")
     for attr, name in (("init_ms", "init"), ("first_ms", "first"), ("warmup_mean_ms", "warmup_mean")):
@@ -830,6 +830,14 @@ PERF_EXTRA = {  # printed, kept under source, not a store column
 }
 PERCENTILE = re.compile(r"^P(\d+) Latency$")
 UNIT_TO_MS = {"ms": 1.0, "s": 1e3, "sec": 1e3}
+
+
+def _ms(value: float, per_unit: float) -> float:
+    """``value`` (in a tool's unit) in ms, without the binary noise of the product (113737 us is
+    113.737 ms, not 113.73700000000001): rounded to 15 significant digits, more than any tool prints."""
+    return float(f"{value * per_unit:.15g}")
+
+
 PERF_FAILURE = re.compile(
     r"(?i)\[E:onnxruntime|^error|\bfailed\b|exception|invalid|not found|cannot|could not|not supported in this build"
     r"|not included in perf test runner"
@@ -920,7 +928,7 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         tool="onnxruntime_perf_test",
         variant="perf_test",
         count=_count(count[1], count[0]) if count else 0,
-        mean_ms=mean * UNIT_TO_MS[unit],
+        mean_ms=_ms(mean, UNIT_TO_MS[unit]),
         found=["mean"],
         warnings=warnings,
         summary_format="'Average inference time cost'"
@@ -935,7 +943,7 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             result.extra[PERF_EXTRA[name]] = value
             continue
         if name not in PERF_FIELDS and (percentile := PERCENTILE.match(name)):
-            result.percentiles_ms[f"p{percentile.group(1)}"] = value * UNIT_TO_MS[unit]
+            result.percentiles_ms[f"p{percentile.group(1)}"] = _ms(value, UNIT_TO_MS[unit])
             result.found.append(f"p{percentile.group(1)}")
             continue
         attr, _ = PERF_FIELDS[name]
@@ -946,7 +954,7 @@ def _perf_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             result.memory = {"peak_working_set_mb": result.peak_memory_mb}
             result.memory_meaning = "peak working set (resident memory) of the tool's process, from the OS (MiB)"
         else:
-            setattr(result, attr, value * UNIT_TO_MS[unit])
+            setattr(result, attr, _ms(value, UNIT_TO_MS[unit]))
         result.found.append(attr.removesuffix("_ms").removesuffix("_mb"))
     if result.median_ms is not None:
         result.percentiles_ms.setdefault("p50", result.median_ms)
