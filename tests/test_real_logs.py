@@ -100,6 +100,29 @@ def test_tf29_apk_read_from_logcat_nnapi_partial() -> None:
     assert r.peak_memory_mb is None  # the excerpt has no memory lines
 
 
+def test_another_processs_logcat_lines_are_not_the_tools() -> None:
+    # a second app's TFLite logs a GPU delegation between the tool's lines: not this run's
+    other = "05-30 15:16:44.857  9999  9999 I tflite  : Replacing 60 out of 60 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 1 partitions.\n"  # noqa: E501
+    lines = APK_LOGCAT.splitlines(keepends=True)
+    r = parse_benchmark_model("".join([lines[0], other, *lines[1:]]))
+    assert [(d["delegate"], d["execution"]) for d in r.delegates] == [("NNAPI", "partial")]
+    assert r.count == 75 and r.mean_ms == pytest.approx(12.1676)
+
+
+def test_a_restored_execution_plan_undoes_the_delegation_before_it() -> None:
+    # subgraph.cc restores the original plan after a delegate failed to apply: whatever the lines
+    # before said, the graph runs on the CPU, even when the excerpt lacks "Failed to apply"
+    restored = GPU_FULL.replace(
+        "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
+        "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.\n"
+        "ERROR: Restored original execution plan after delegate application failure.",
+    )
+    r = parse_benchmark_model(restored)
+    assert [(d["delegate"], d["execution"]) for d in r.delegates] == [("GPU", "none"), ("NNAPI", "none")]
+    assert r.delegates[0]["replaced"] == 0  # it had claimed 58 of 58
+    assert r.delegate_errors == ["Restored original execution plan after delegate application failure."]
+
+
 def test_perf_test_before_2020_reads_every_latency() -> None:
     r = parse_perf_test(ORT_OLD)
     assert (r.count, r.mean_ms, r.median_ms) == (1000, pytest.approx(58.8053), pytest.approx(58.7108))

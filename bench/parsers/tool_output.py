@@ -168,12 +168,12 @@ def _count(text: str, line: int) -> int:
 _STAMP = r"(?:(?:\d{4}-)?\d\d-\d\d \d\d:\d\d:\d\d\.\d+|\d+\.\d+)(?: [+-]\d{4})?"
 _LEVEL = r"[VDIWEFAS]"
 # threadtime (the default; -v uid adds the uid before the pid): "STAMP  pid  tid I tag     : "
-LOGCAT_THREADTIME = re.compile(rf"^{_STAMP}\s+(?:\S+\s+)?\d+\s+\d+\s+{_LEVEL}\s+[^:]*?\s*: ?")
+LOGCAT_THREADTIME = re.compile(rf"^{_STAMP}\s+(?:\S+\s+)?(?P<pid>\d+)\s+\d+\s+{_LEVEL}\s+[^:]*?\s*: ?")
 # brief "I/tag(  pid): ", time "STAMP I/tag(  pid): ", tag "I/tag     : "
-LOGCAT_BRIEF = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}/[^(:]*?\s*(?:\(\s*(?:\S+:\s*)?\d+\))?: ?")
+LOGCAT_BRIEF = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}/[^(:]*?\s*(?:\(\s*(?:\S+:\s*)?(?P<pid>\d+)\))?: ?")
 # thread "I(  pid:  tid) ", process "I(  pid) message  (tag)"
-LOGCAT_THREAD = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}\(\s*\d+:\s*\d+\) ?")
-LOGCAT_PROCESS = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}\(\s*\d+\) ?")
+LOGCAT_THREAD = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}\(\s*(?P<pid>\d+):\s*\d+\) ?")
+LOGCAT_PROCESS = re.compile(rf"^(?:{_STAMP}\s+)?{_LEVEL}\(\s*(?P<pid>\d+)\) ?")
 PROCESS_TAG = re.compile(r"\s+\([^()]*\)$")  # -v process puts the tag after the message
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # -v color
 GLOG = re.compile(r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ )\S+:\d+\] ")
@@ -202,15 +202,40 @@ def strip_prefix(raw: str) -> tuple[str, str | None]:
     return INFO_PREFIX.sub("", raw), kind
 
 
+def logcat_pid(raw: str) -> str | None:
+    """The process id of a line saved from ``adb logcat`` (None: no logcat prefix, or a format
+    without the pid)."""
+    raw = ANSI_COLOUR.sub("", raw) if "\x1b" in raw else raw
+    for _, pattern in PREFIXES[:4]:
+        if found := pattern.match(raw):
+            return found.group("pid")
+    return None
+
+
 def _lines(text: str) -> tuple[list[tuple[int, str, str]], str | None]:
-    """[(1-based number, stripped text, raw line)] and the prefix most lines carried."""
-    out, kinds = [], {}
+    """[(1-based number, stripped text, raw line)] and the prefix most lines carried.
+
+    A log saved from ``adb logcat`` holds other processes' lines too (another app's TFLite may print
+    ``Replacing ... with delegate``): where the tool's own output lines (``STARTING!``, its
+    statistics and summary) carry a pid, lines of other pids are left empty (numbers kept)."""
+    out, kinds, pids = [], {}, []
     for number, raw in enumerate(text.splitlines(), start=1):
         line, kind = strip_prefix(raw.strip())
         if kind:
             kinds[kind] = kinds.get(kind, 0) + 1
-        out.append((number, INFO_PREFIX.sub("", line.strip()).strip(), raw.strip()))
+        line = INFO_PREFIX.sub("", line.strip()).strip()
+        out.append((number, line, raw.strip()))
+        pids.append(logcat_pid(raw.strip()) if kind == "logcat" else None)
+    own = [pid for (_, line, _), pid in zip(out, pids, strict=True) if pid and _tool_line(line)]
+    if own:
+        tool = max(set(own), key=own.count)
+        out = [(n, "" if pid not in (None, tool) else line, raw) for (n, line, raw), pid in zip(out, pids, strict=True)]
     return out, max(kinds, key=kinds.get) if kinds else None
+
+
+def _tool_line(line: str) -> bool:
+    """A line only the benchmark tool itself prints: its start, statistics and summaries."""
+    return line.startswith("STARTING!") or bool(STAT_LINE.match(line) or TIMINGS.search(line))
 
 
 # --- TFLite benchmark_model -------------------------------------------------------------------
@@ -242,6 +267,7 @@ GPU_OPS = re.compile(
 GPU_NO_OPS = re.compile(r"^No operations will run on the GPU, and all (\d+) operations will run on the CPU")
 # the Hexagon / QNN delegates: "TfLiteHexagonDelegate delegate: 125 nodes delegated out of 125 nodes with 1 partitions."
 NODES_DELEGATED = re.compile(r"^(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes(?: with (\d+) partitions)?")
+RESTORED = re.compile(r"Restored original execution plan after delegate application failure")  # subgraph.cc
 FAILED_TO_APPLY = re.compile(r"^Failed to apply (?!the )(\w+(?: \w+)?) delegate\.")  # benchmark_tflite_model.cc
 UNSUPPORTED_BY = re.compile(r"^(?:Following|Next) operations are not supported by (\w+) delegate")
 # a delegate's creation or application failed (delegate providers, benchmark_tflite_model.cc, subgraph.cc,
@@ -394,6 +420,9 @@ class _DelegationReader:
             self.entries.setdefault(found.group(1), {})["execution"] = "none"
         elif found := FAILED_TO_APPLY.search(line):  # the original execution plan was restored: nothing delegated
             self.entries.setdefault(found.group(1), {})["failed"] = True
+        elif RESTORED.search(line):  # subgraph.cc undid every delegate applied so far: the graph is on the CPU
+            for entry in self.entries.values():
+                entry["failed"] = True
         elif found := GPU_OPS.search(line):
             gpu, cpu = int(found.group(1)), int(found.group(2))
             self._entry("GPU")["nodes"] = (gpu, gpu + cpu, None)
