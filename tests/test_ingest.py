@@ -244,6 +244,8 @@ def test_an_accelerator_the_log_contradicts_is_refused_with_nothing_stored(bench
     assert_one_line_error(ingest(bench_here, tmp_path, GPU_FULL, *args, "--accelerator", "cpu"),
                           "the log shows the gpu delegate ran nodes", "--accelerator gpu")  # fmt: skip
     assert_one_line_error(ingest(bench_here, tmp_path, GPU_FULL, *args, "--accelerator", "nnapi"),
+                          "--accelerator nnapi, but the log shows the gpu delegate running nodes")  # fmt: skip
+    assert_one_line_error(ingest(bench_here, tmp_path, XNNPACK_PARTIAL, *args, "--accelerator", "nnapi"),
                           "accelerator nnapi (NNAPI) was not applied", "nothing stored")  # fmt: skip
     assert_one_line_error(ingest(bench_here, tmp_path, NNAPI_PARTIAL, *args, "--require-full-delegation"),
                           "took only part of the graph")  # fmt: skip
@@ -288,3 +290,54 @@ def test_perf_test_placement_gives_the_execution_provider_and_its_absence_is_sai
     assert_one_line_error(ingest(bench_here, tmp_path, other, *args), "MIGraphXExecutionProvider running nodes",
                           "no accelerator for on onnxruntime")  # fmt: skip
     assert _count(tmp_path / "s.sqlite") == 2
+
+
+def test_the_log_names_the_nnapi_device_and_one_accelerator_per_measurement(bench_here, tmp_path: Path) -> None:
+    # benchmark_model's parameter line for --nnapi_accelerator_name (nnapi_delegate_provider.cc)
+    named = NNAPI_PARTIAL.replace(
+        "05-30 15:16:44.857  3380  3380 I tflite  : Explicitly",
+        "05-30 15:16:44.850  3380  3380 I tflite  : NNAPI accelerator name: [nnapi-reference]\n"
+        "05-30 15:16:44.857  3380  3380 I tflite  : Explicitly",
+    )
+    args = ("--tool", "benchmark_model", "-m", "m")
+    row = json.loads(ingest(bench_here, tmp_path, named, *args, "--device", "phone-x", "--json").stdout)
+    assert row["accelerator"] == "nnapi:nnapi-reference"  # NNAPI's CPU reference implementation, not "nnapi"
+    edgetpu = ingest(bench_here, tmp_path, named, *args, "--device", "phone-x", "--again", "--accelerator",
+                     "nnapi:google-edgetpu")  # fmt: skip
+    assert_one_line_error(edgetpu, "NNAPI accelerator name is nnapi-reference")
+    assert_one_line_error(ingest(bench_here, tmp_path, named, *args, "--device", "pixel6", "--again"),
+                          "device 'pixel6' has no accelerator nnapi:nnapi-reference")  # fmt: skip
+    # the GPU ran nodes: not an XNNPACK measurement, whatever XNNPACK took besides
+    both = GPU_FULL.replace(
+        "Explicitly applied GPU",
+        "Replacing 20 out of 22 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions.\n"
+        "Explicitly applied GPU",
+    )
+    assert_one_line_error(ingest(bench_here, tmp_path, both, *args, "--device", "pixel6", "--accelerator", "xnnpack"),
+                          "--accelerator xnnpack, but the log shows the gpu delegate running nodes")  # fmt: skip
+    spaced = json.loads(ingest(bench_here, tmp_path, GPU_FULL, *args, "--device", "pixel6", "--accelerator", " gpu ",
+                               "--json").stdout)  # fmt: skip
+    assert spaced["accelerator"] == "gpu"  # one spelling, one cell
+    assert _count(tmp_path / "s.sqlite") == 2
+
+
+def test_what_the_log_cannot_show_is_said_and_never_passes_for_full_delegation(bench_here, tmp_path: Path) -> None:
+    args = ("--tool", "onnxruntime_perf_test", "--device", "board", "-m", "m")
+    assert ingest(bench_here, tmp_path, PERF_TEST, *args, "--accelerator", "cuda").code == 0
+    assert "cuda unchecked" in bench_here("results", "--store", str(tmp_path / "s.sqlite")).stdout
+    cpu = json.loads(ingest(bench_here, tmp_path, PERF_TEST, *args, "--again", "--json").stdout)
+    assert cpu["accelerator"] == "cpu" and any("no node placement" in n for n in cpu["source"]["notes"])
+    power = json.loads(ingest(bench_here, tmp_path, MONSOON, "--tool", "monsoon", "--device", "p", "-m", "m", "-f",
+                              "tflite", "--inferences", "10", "--json").stdout)  # fmt: skip
+    assert any("a power log does not say where the graph ran" in n for n in power["source"]["notes"])
+    # TF 2.3's "Replacing 40 node(s)" has no total: full delegation cannot be told
+    old = GPU_FULL.replace(
+        "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
+        "Replacing 40 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 3 partitions.",
+    )
+    bm = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    assert_one_line_error(ingest(bench_here, tmp_path, old, *bm, "--require-full-delegation"),
+                          "full delegation cannot be told")  # fmt: skip
+    assert json.loads(ingest(bench_here, tmp_path, old, *bm, "--json").stdout)["accelerator"] == "gpu"
+    long = bench_here("ingest", str(tmp_path / "phone run.log"), *bm[:2], "--device", "d" * 65, "-m", "m")
+    assert_one_line_error(long, "1 to 64 letters")

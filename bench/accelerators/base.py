@@ -146,6 +146,13 @@ def get_accelerator(spec: str) -> tuple[Accelerator, str]:
     return known[name], variant
 
 
+def normal_spec(spec: str) -> str:
+    """``spec`` as stored: validated (:func:`get_accelerator`'s BenchError) and spelled one way
+    (``" gpu "`` -> ``"gpu"``, ``"nnapi: x"`` -> ``"nnapi:x"``), so one accelerator is one cell."""
+    accelerator, variant = get_accelerator(spec)
+    return f"{accelerator.name}:{variant}" if variant else accelerator.name
+
+
 def one(text: str) -> str:
     from bench.errors import one_line
 

@@ -10,7 +10,8 @@ judges them all (:func:`judge`):
   latency measured on the CPU is never stored under the accelerator's name;
 - it took every node -> ok, coverage 1.0;
 - it took some -> ok with its coverage (and partitions), marked partial; failed instead when the run
-  asks for full delegation (``--require-full-delegation``).
+  asks for full delegation (``--require-full-delegation``), as is a delegation whose share the runtime
+  did not report (no node total, no verdict).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def judge(spec: str, serving: Serving, source: dict | None, require_full: bool =
         "cpu_nodes": entry.get("cpu_nodes"),
     }
     record = {k: v for k, v in record.items() if v is not None}
+    if require_full and not partial and coverage is None:  # "Replacing 40 node(s)" (TF 2.3): no total
+        return Verdict(
+            None,
+            f"accelerator {name} took {replaced if replaced is not None else 'some'} nodes of a graph whose size the "
+            "runtime did not report, so full delegation cannot be told (--require-full-delegation)",
+            record,
+        )
     if partial and require_full:
         share = f"{replaced} of {total} nodes" if total else "part of the graph"
         return Verdict(
@@ -94,3 +102,13 @@ def assess_outputs(check: dict) -> dict:
 def not_checked(why: str) -> dict:
     """The output check of a cell whose accelerator's outputs were not compared with the CPU's, and why."""
     return {"status": "not checked", "why": why}
+
+
+def delegation_mark(sources) -> str | None:
+    """What a cell's rows (their ``source``) say of its accelerator's delegation beyond the coverage
+    number: "partial" when any row records partial delegation, "unchecked" when any records an
+    accelerator taken as given (an ingested log without node placement), else None."""
+    records = [(s.get("accelerator") or {}) for s in sources if isinstance(s, dict)]
+    if any(r.get("partial") for r in records):
+        return "partial"
+    return "unchecked" if any(r.get("checked") is False for r in records) else None

@@ -164,15 +164,18 @@ def cell_line(row: dict[str, Any]) -> str:
 
 
 def accelerator_text(row: dict) -> str:
-    """A row's accelerator with its delegation coverage: ``cpu``, ``gpu 100%``, ``gpu 91% partial``, and
+    """A row's accelerator with its delegation coverage: ``cpu``, ``gpu 100%``, ``gpu 91% partial``,
+    ``nnapi partial`` (no node counts), ``cuda unchecked`` (an ingested log's word), and
     ``outputs OFF`` when its outputs were checked against the CPU's and differ too much."""
     name = row.get("accelerator") or "cpu"
     coverage = row.get("coverage")
     check = (row.get("source") or {}).get("output_check") if isinstance(row.get("source"), dict) else None
     off = " outputs OFF" if check and check.get("flagged") else ""  # its outputs differ from the CPU's
-    partial = isinstance(row.get("source"), dict) and (row["source"].get("accelerator") or {}).get("partial")
+    from bench.accelerators.coverage import delegation_mark
+
+    mark = delegation_mark([row.get("source")]) if name != "cpu" else None  # "partial", "unchecked"
     if name == "cpu" or coverage is None or coverage != coverage:
-        return name + (" partial" if partial and name != "cpu" else "") + off
+        return name + (f" {mark}" if mark else "") + off
     return f"{name} {coverage:.0%}" + (" partial" if coverage < 1.0 else "") + off
 
 
@@ -496,12 +499,15 @@ def evaluation(result: Any) -> None:
 
 def ingested(row: dict[str, Any], model: str, precision: str, device: str) -> None:
     """The stored row of ``bench ingest``, and which values the file did not have."""
+    from bench.measure.runners.tool_results import median_is_mean
+
     missing = row["source"].get("missing") or []
     where = device if row.get("accelerator", "cpu") == "cpu" else f"{device} [{accelerator_text(row)}]"
     out.print(
         Text(
             f"stored measurement {row['id']} (run {row['run_id']}): {model} {row['format']}/{precision} on {where}, "
-            f"median {fmt(row.get('median_ms'))} ms, energy {fmt(row.get('energy_mj_per_inference'))} mJ/inf"
+            f"{'mean (no median in the log)' if median_is_mean(row['source']) else 'median'} "
+            f"{fmt(row.get('median_ms'))} ms, energy {fmt(row.get('energy_mj_per_inference'))} mJ/inf"
         )
     )
     if missing:

@@ -171,15 +171,14 @@ def load_device(path: str | Path) -> Device:
     listed = data.get("accelerators", {}).get("available", ["cpu"])
     accelerators = []
     for spec in listed:
-        from bench.accelerators.base import get_accelerator
+        from bench.accelerators.base import normal_spec
 
         if not isinstance(spec, str):
             raise fail("available", "accelerators", f"'[accelerators] available' lists {spec!r}: names are strings")
         try:
-            accelerator, variant = get_accelerator(spec)
+            normal = normal_spec(spec)  # " gpu" -> "gpu"
         except BenchError as exc:
             raise fail("available", "accelerators", str(exc)) from None
-        normal = f"{accelerator.name}:{variant}" if variant else accelerator.name  # " gpu" -> "gpu"
         if normal not in accelerators:
             accelerators.append(normal)
     if "cpu" not in accelerators:

@@ -127,6 +127,8 @@ class ToolResult:
     # the run then failed (a delegate that could not be created leaves the run on the CPU)
     delegate_errors: list[str] = field(default_factory=list)
     placement: dict[str, int] = field(default_factory=dict)  # onnxruntime (-v): execution provider -> nodes
+    # benchmark_model's "NNAPI accelerator name: [X]" (--nnapi_accelerator_name; nnapi_delegate_provider.cc)
+    nnapi_accelerator: str | None = None
     threads: int | None = None  # the CPU threads the tool says it used (None: not printed, or "default")
     extra: dict[str, float] = field(default_factory=dict)  # other values the tool printed (name with unit)
     line_prefix: str | None = None  # "logcat" or "glog" when the lines carried one
@@ -267,6 +269,7 @@ GPU_OPS = re.compile(
 GPU_NO_OPS = re.compile(r"^No operations will run on the GPU, and all (\d+) operations will run on the CPU")
 # the Hexagon / QNN delegates: "TfLiteHexagonDelegate delegate: 125 nodes delegated out of 125 nodes with 1 partitions."
 NODES_DELEGATED = re.compile(r"^(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes(?: with (\d+) partitions)?")
+NNAPI_NAME = re.compile(r"NNAPI accelerator name: \[([^\]]*)\]")  # the tool's parameter (nnapi_delegate_provider.cc)
 RESTORED = re.compile(r"Restored original execution plan after delegate application failure")  # subgraph.cc
 FAILED_TO_APPLY = re.compile(r"^Failed to apply (?!the )(\w+(?: \w+)?) delegate\.")  # benchmark_tflite_model.cc
 UNSUPPORTED_BY = re.compile(r"^(?:Following|Next) operations are not supported by (\w+) delegate")
@@ -366,6 +369,7 @@ class _DelegationReader:
         self.placement: dict[str, int] = {}
         self.all_on: str | None = None  # the old "All nodes have been placed on [P]." (no count)
         self.capability: dict[str, tuple[int, int | None, int | None]] = {}  # provider: partitions, nodes, supported
+        self.nnapi_accelerator: str | None = None
 
     def _entry(self, name: str) -> dict:
         return self.entries.setdefault(DELEGATE_NAMES.get(name, name), {})
@@ -420,6 +424,8 @@ class _DelegationReader:
             self.entries.setdefault(found.group(1), {})["execution"] = "none"
         elif found := FAILED_TO_APPLY.search(line):  # the original execution plan was restored: nothing delegated
             self.entries.setdefault(found.group(1), {})["failed"] = True
+        elif found := NNAPI_NAME.match(line):
+            self.nnapi_accelerator = found.group(1).strip() or None
         elif RESTORED.search(line):  # subgraph.cc undid every delegate applied so far: the graph is on the CPU
             for entry in self.entries.values():
                 entry["failed"] = True
@@ -778,6 +784,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
     result.threads = threads or None
     result.warnings = [*result.warnings, *warnings]
     result.delegation, result.delegates, result.delegate_errors = reader.delegation, reader.delegates(), errors
+    result.nnapi_accelerator = reader.nnapi_accelerator
     if result.delegation or result.delegates:
         result.found.append("delegation")
     return result

@@ -111,8 +111,8 @@ def ingest(
     """
     if tool not in TOOLS:
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
-    if not re.fullmatch(r"[\w.\-]+", device):
-        raise BenchError(f"--device '{device}': use letters, digits, '.', '_' or '-'")
+    if not re.fullmatch(r"[\w.\-]{1,64}", device) or set(device) == {"."}:
+        raise BenchError(f"--device '{one_line(device, 80)}': 1 to 64 letters, digits, '.', '_' or '-' (not only dots)")
     if not model.strip() or not model.isprintable() or len(model) > 200:
         raise BenchError("--model: a name of 1 to 200 printable characters (no newline or control character)")
     if tool in POWER_LOGS and run is not None:
@@ -148,8 +148,9 @@ def ingest(
 
         check_combination(fmt, precision)
     if accelerator is not None:
-        from bench.accelerators.base import serving_for
+        from bench.accelerators.base import normal_spec, serving_for
 
+        accelerator = normal_spec(accelerator)  # " gpu" is gpu: one accelerator, one cell
         serving_for(accelerator, runtime)  # an unknown accelerator, or one this runtime does not run
         _check_device_lists(device, accelerator)
     source = {"method": "ingested", "tool": tool, "file": str(path.resolve()), "file_sha256": file_sha256(path)}
@@ -177,7 +178,7 @@ def ingest(
         source.setdefault("notes", []).append("threads: not in the log and --threads not given; stored as 1")
     threads = threads or stated or 1
     spec, coverage = _accelerator(accelerator, tool, runtime, source, require_full, file)
-    if accelerator is None:
+    if spec != accelerator:  # read from the log (or named more precisely by it)
         _check_device_lists(device, spec)
     from bench.zoo import macs_of
 
@@ -279,9 +280,10 @@ def _accelerator(
     from bench.accelerators.base import DEFAULT, accelerators, serving_for, split_spec
     from bench.accelerators.coverage import judge
 
+    notes = source.setdefault("notes", [])
     if tool in POWER_LOGS:
-        if given and given != DEFAULT:
-            source.setdefault("notes", []).append(f"accelerator {given}: as given (a power log does not say)")
+        said = f"{given}: as given" if given else f"{DEFAULT} (--accelerator not given)"
+        notes.append(f"accelerator {said}; a power log does not say where the graph ran")
         return given or DEFAULT, None
     names = {s.reports_as: n for n, a in accelerators().items() for r, s in a.serves.items() if r == runtime}
     names.pop(None, None)
@@ -294,32 +296,49 @@ def _accelerator(
             f"accelerator for on {runtime}: nothing stored (it is not a CPU run)"
         )
     took = [d for d in entries if _took(d)]
-    # benchmark_model applies XNNPACK, its default CPU delegate, unasked: part of a CPU run unless named
-    cpu_too = set() if given and split_spec(given)[0] == "xnnpack" else {"xnnpack"}
+    name = split_spec(given)[0] if given else None
+    # benchmark_model applies XNNPACK, its default CPU delegate, unasked: part of the run's CPU side unless named
+    cpu_too = set() if name == "xnnpack" else {"xnnpack"}
     ran = list(dict.fromkeys(names[d["delegate"]] for d in took if names[d["delegate"]] not in cpu_too))
     refused = [names[d["delegate"]] for d in entries if d not in took and names[d["delegate"]] not in cpu_too]
     said = "; ".join(one_line(e, 160) for e in (source.get("delegate_errors") or [])[:2])
     failed = f"the log's {refused[0]} delegate took no node" if refused else "a delegate failed in the log"
+    others = [r for r in ran if r != name]
+    if name and name != DEFAULT and others:
+        raise BenchError(
+            f"{file}: --accelerator {given}, but the log shows the {' and '.join(others)} delegate running nodes of "
+            "the graph; nothing stored"
+        )
+    if len(ran) > 1:
+        raise BenchError(
+            f"{file}: the log shows delegation to {' and '.join(ran)}: one accelerator per measurement; nothing stored"
+        )
     if given is None:
-        if len(ran) > 1:
-            raise BenchError(
-                f"{file}: the log shows delegation to {' and '.join(ran)}: pass --accelerator to say which the "
-                "measurement is of; nothing stored"
-            )
         if not ran and (refused or said):
             raise BenchError(
                 f"{file}: {failed}{f' ({said})' if said else ''}, so its latency is the CPU's: pass "
                 "--accelerator cpu to store it as a CPU run; nothing stored"
             )
-        given = ran[0] if ran else DEFAULT
-    if split_spec(given)[0] == DEFAULT:
+        given = name = ran[0] if ran else DEFAULT
+    named = source.get("nnapi_accelerator")  # the NNAPI device the tool was asked for
+    if name == "nnapi" and named:
+        variant = split_spec(given)[1]
+        if variant and variant != named:
+            raise BenchError(
+                f"{file}: --accelerator {given}, but the log's NNAPI accelerator name is {one_line(named, 60)}; "
+                "nothing stored"
+            )
+        given = _nnapi_spec(named, file)
+    if name == DEFAULT:
         if ran:
             raise BenchError(
                 f"{file}: --accelerator cpu, but the log shows the {ran[0]} delegate ran nodes of the graph: "
                 f"pass --accelerator {ran[0]}; nothing stored"
             )
         if refused or said:
-            source.setdefault("notes", []).append(f"stored as the CPU run it was: {failed} ({said or 'no reason'})")
+            notes.append(f"stored as the CPU run it was: {failed} ({said or 'no reason'})")
+        elif tool == "onnxruntime_perf_test" and "delegation" not in (source.get("found") or []):
+            notes.append("accelerator cpu: the log has no node placement (perf_test prints it with -v)")
         return DEFAULT, None
     serving = serving_for(given, runtime)
     if tool == "onnxruntime_perf_test" and "delegation" not in (source.get("found") or []):
@@ -330,9 +349,7 @@ def _accelerator(
                 "with -v); nothing stored"
             )
         source["accelerator"] = {"delegate": serving.reports_as, "checked": False}
-        source.setdefault("notes", []).append(
-            f"accelerator {given}: as given, not checked (the log has no node placement; perf_test prints it with -v)"
-        )
+        notes.append(f"accelerator {given}: as given, not checked (the log has no node placement; perf_test -v)")
         return given, None
     verdict = judge(given, serving, source, require_full)
     if verdict.error:
@@ -340,6 +357,16 @@ def _accelerator(
     if verdict.record:
         source["accelerator"] = verdict.record
     return given, verdict.coverage
+
+
+def _nnapi_spec(named: str, file: str) -> str:
+    """``nnapi:NAME`` for the NNAPI device a log names; BenchError for a name no spec can hold."""
+    from bench.accelerators.base import normal_spec
+
+    try:
+        return normal_spec(f"nnapi:{named}")
+    except BenchError as exc:
+        raise BenchError(f"{file}: the log's NNAPI accelerator name: {exc}; nothing stored") from None
 
 
 def _tool(result: ToolResult, source: dict) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.accelerators.coverage import delegation_mark
 from bench.errors import BenchError
 from bench.measure.measurement import POOLED_FIELDS, Measurement
 from bench.measure.runners.tool_results import median_is_mean
@@ -101,8 +102,9 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "coverage": float(group["coverage"].min())
                 if "coverage" in group and group["coverage"].notna().any()
                 else None,
-                # partially delegated, with or without node counts (NNAPI's 'partially executed' has none)
-                "partial": "source" in group and any(_partial(source) for source in group["source"]),
+                # "partial" (with or without node counts: NNAPI's 'partially executed' has none) or
+                # "unchecked" (an ingested log that did not show where the graph ran)
+                "delegation": delegation_mark(group["source"]) if "source" in group else None,
                 "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
                 "median_is_mean": "source" in group and median_is_mean(group["source"].iloc[-1]),
                 "contended": any(isinstance(c, dict) and c.get("contended") for c in group.get("contention", [])),
@@ -112,11 +114,6 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _partial(source) -> bool:
-    """Whether a row's ``source`` records a partially delegated accelerator."""
-    return isinstance(source, dict) and bool((source.get("accelerator") or {}).get("partial"))
 
 
 def _latency(parts: list[Measurement]) -> dict:
@@ -479,7 +476,8 @@ def _md_accelerator(c) -> str:
     """A cell's accelerator with its coverage in the summary: ``gpu 91% (partial)``."""
     coverage = c.get("coverage")
     if _missing(coverage):
-        return md_cell(c["accelerator"]) + (" (partial)" if c.get("partial") is True else "")
+        mark = c.get("delegation")
+        return md_cell(c["accelerator"]) + (f" ({mark})" if isinstance(mark, str) else "")
     return f"{md_cell(c['accelerator'])} {coverage:.0%}" + (" (partial)" if coverage < 1 else "")
 
 
@@ -532,6 +530,12 @@ def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
+_MARKS = {
+    "partial": "the accelerator took only part of the graph (the runtime did not say how many nodes)",
+    "unchecked": "the accelerator as given: the ingested log did not show where the graph ran",
+}
+
+
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -544,22 +548,23 @@ def _table_cell(
     meaning: str | None = None,
     mean: bool = False,
     contended: bool = False,
-    partial: bool = False,
+    mark: str | None = None,
 ) -> dict:
     """One results-table cell: shown text, numeric sort key, class ("t" for text, "noisy") and tooltip.
     ``meaning``: what the peak-memory number is (:func:`memory_meaning`), its tooltip; a delta (what
     benchmark_model reports) is marked "(delta)" in the text too. ``mean``: the cell's median is a
-    native tool's mean (it printed no median), marked "(mean)". ``partial``: the accelerator took part
-    of the graph, shown in the coverage column when the runtime gave no node counts. Format "range": ``value`` is a
+    native tool's mean (it printed no median), marked "(mean)". ``mark``: "partial" (the accelerator took
+    part of the graph) or "unchecked" (taken as given), shown in the coverage column when there is no
+    coverage number (:func:`delegation_mark`). Format "range": ``value`` is a
     (low, high) pair (:data:`_RANGES`)."""
     if spec == "range":
         low, high = value
         if _missing(low) or _missing(high):
             return {"text": "-", "sort": None, "cls": "", "tip": None}
         return {"text": f"{low:.2f}-{high:.2f}", "sort": repr(float(low)), "cls": "", "tip": _RANGES[name][1]}
-    if name == "coverage" and _missing(value) and partial:
-        tip = "the accelerator took only part of the graph (the runtime did not say how many nodes)"
-        return {"text": "partial", "sort": None, "cls": "noisy", "tip": tip}
+    if name == "coverage" and _missing(value) and isinstance(mark, str):
+        tip = _MARKS[mark]
+        return {"text": mark, "sort": None, "cls": "noisy", "tip": tip}
     if _missing(value):
         return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
     if not spec:
@@ -625,7 +630,7 @@ def render_html(
                   for name, _, _, _ in _COLUMNS}  # fmt: skip
         rows.append(
             [
-                _table_cell(name, values[name], spec, noisy, meaning, mean, contended, c.get("partial") is True)
+                _table_cell(name, values[name], spec, noisy, meaning, mean, contended, c.get("delegation"))
                 for name, _, _, spec in _COLUMNS
             ]
         )

@@ -52,7 +52,8 @@ def tool_source(result: ToolResult) -> dict:
     if result.memory_meaning:
         notes.append(f"peak_memory_mb is the {result.memory_meaning}")
     printed = result.to_dict()  # everything the tool printed: percentiles, warm-up, memory figures ...
-    for key in ("tool", "variant", "found", "delegation", "delegates", "delegate_errors", "placement", "warnings"):
+    for key in ("tool", "variant", "found", "delegation", "delegates", "delegate_errors", "placement", "warnings",
+                "nnapi_accelerator"):  # fmt: skip
         printed.pop(key, None)
     return {
         "tool_format": result.variant,
@@ -62,6 +63,7 @@ def tool_source(result: ToolResult) -> dict:
         "partially_delegated": result.partially_delegated,
         "delegate_errors": list(result.delegate_errors),
         "placement": dict(result.placement),  # onnxruntime_perf_test -v: nodes per execution provider
+        "nnapi_accelerator": result.nnapi_accelerator,  # the NNAPI device benchmark_model was asked for
         "memory_meaning": result.memory_meaning,
         "median_is_mean": no_median,
         "tool_values": printed,
