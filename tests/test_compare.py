@@ -310,3 +310,30 @@ def test_a_tool_summary_cell_missing_on_one_side_is_listed_and_fails_strict(benc
     assert bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]), "--strict").code == 1
     reverse = bench_here("compare", "--baseline", str(files[1]), "--candidate", str(files[0]), "--strict")
     assert reverse.code == 1 and "missing-in-baseline" in reverse.stdout
+
+
+def test_an_accelerator_that_took_less_of_the_graph_fails_the_gate(bench_here, tmp_path: Path) -> None:
+    # one real GPU log (TF 2.x, tensorflow issue 43541): fully delegated, then the same timings with
+    # the GPU delegate taking 40 of 58 nodes
+    full = (Path(__file__).parent / "fixtures/real-logs/bm_tf2.x_android_gpu_full_issue43541_excerpt.txt").read_text()
+    partial = full.replace(
+        "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
+        "Replacing 40 out of 58 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions.\n"
+        "Explicitly applied GPU delegate, and the model graph will be partially executed by the delegate w/ 2 "
+        "delegate kernels.",
+    )
+    store = str(tmp_path / "s.sqlite")
+    runs = []
+    for name, text in (("full", full), ("partial", partial)):
+        (tmp_path / f"{name}.log").write_text(text)
+        row = bench_here("ingest", str(tmp_path / f"{name}.log"), "--tool", "benchmark_model", "--device", "pixel6",
+                         "-m", "m", "--store", store, "--json")  # fmt: skip
+        runs.append(json.loads(row.stdout)["run_id"])
+    result = bench_here("compare", "--baseline", runs[0], "--candidate", runs[1], "--store", store,
+                        "--markdown", str(tmp_path / "c.md"))  # fmt: skip
+    assert result.code == 1, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())  # Rich wraps long lines
+    assert "REGRESSION: m tflite/fp32 litert[gpu] x4 on pixel6: delegation 100% -> 69% partial" in said
+    assert "delegation 100% -> 69% partial" in (tmp_path / "c.md").read_text()
+    back = bench_here("compare", "--baseline", runs[1], "--candidate", runs[0], "--store", store)
+    assert back.code == 0 and "delegation 69% partial -> 100%" in " ".join(back.stdout.split())

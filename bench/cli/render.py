@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -330,6 +331,8 @@ def comparison(results: Sequence[CellComparison], title: str) -> None:
     style = {"regression": "bold red", "improvement": "green"}
     for r in results:
         collapse = f"; [bold red]{r.accuracy}[/]" if r.accuracy else ""
+        if r.delegation:  # the accelerator took a different share of the graph
+            collapse += f"; [{'bold red' if r.delegation_dropped else 'yellow'}]{escape(r.delegation)}[/]"
         table.add_row(
             f"[{style.get(r.verdict, 'default')}]{r.verdict}[/]{collapse}",
             Text(r.name),
@@ -403,7 +406,8 @@ def ab(result: ABResult) -> None:
 
 def regressions(results: Iterable[CellComparison], threshold: float) -> None:
     """One line per regressed cell, for CI logs that grep for REGRESSION (an accuracy collapse of the
-    candidate is one too, and so is a cell that could not be tested but moved past ``threshold``)."""
+    candidate is one too, so is an accelerator that took less of the graph, and so is a cell that
+    could not be tested but moved past ``threshold``)."""
     for r in results:
         if r.verdict == "regression":
             say(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})")
@@ -412,6 +416,8 @@ def regressions(results: Iterable[CellComparison], threshold: float) -> None:
             say(f"REGRESSION (untested): {r.name}: {r.change:+.1%}, more than {threshold:.0%}; {why}")
         if r.accuracy:
             say(f"REGRESSION: {r.name}: {r.accuracy}")
+        if r.delegation_dropped:
+            say(f"REGRESSION: {r.name}: {r.delegation} (the accelerator took less of the graph)")
 
 
 def baselines(entries: Iterable[dict[str, Any]]) -> None:

@@ -103,7 +103,8 @@ def compare_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="Cells missing on either side fail too.")] = False,
     store: StoreOption = None,
 ) -> None:
-    """Compare two runs per cell; exit 1 on a significant latency regression or an accuracy collapse."""
+    """Compare two runs per cell; exit 1 on a significant latency regression, an accuracy collapse or an
+    accelerator that took less of the graph."""
     from bench.paths import output_file
     from bench.results.compare import compare, load_ref, markdown
 
@@ -118,7 +119,11 @@ def compare_cmd(
             markdown_path.write_text(markdown(results, limit, level))
         except OSError as exc:
             raise BenchError(f"cannot write --markdown {markdown_file}: {exc.strerror or exc}") from None
-    regressions = [r for r in results if r.verdict == "regression" or r.accuracy or r.untested_regression(limit)]
+    regressions = [
+        r
+        for r in results
+        if r.verdict == "regression" or r.accuracy or r.delegation_dropped or r.untested_regression(limit)
+    ]
     missing = [r for r in results if r.verdict.startswith("missing")]
     if not any(r.verdict in ("regression", "improvement", "unchanged", "not-tested") for r in results):
         raise BenchError(

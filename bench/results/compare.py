@@ -51,6 +51,9 @@ class CellComparison:
     accuracy: str | None = None  # "accuracy collapse ..." when the candidate's artifact was scored so
     test: str | None = None  # "mann-whitney" (samples) | "welch" (the tools' mean/std/count)
     tail_change: float | None = None  # relative change of the p95 (samples' or the tools' own)
+    # "delegation 100% -> 67% partial" when the accelerator's share of the graph changed between the sides
+    delegation: str | None = None
+    delegation_dropped: bool = False  # the candidate's accelerator took less of the graph: a regression
 
     def untested_regression(self, threshold: float) -> bool:
         """A ``not-tested`` cell whose median moved up by more than ``threshold``: no test can say it
@@ -236,13 +239,48 @@ def compare(
         )
     collapsed = collapses(candidate)
     means = (means_by_cell(baseline), means_by_cell(candidate))
+    delegated = (delegation_by_cell(baseline), delegation_by_cell(candidate))
     for result in out:
         result.accuracy = collapsed.get(result.cell)
+        before, after = (side.get(result.cell) for side in delegated)
+        if before and after and before != after:
+            result.delegation = f"delegation {_delegation_text(before)} -> {_delegation_text(after)}"
+            result.delegation_dropped = _share(after) < _share(before)
         sides = [result.cell in side for side in means]
         if any(sides):  # say what was compared: a tool's mean is not a median
             what = "of means" if all(sides) else "mean vs median"
             result.test = f"{result.test or 'none'}, {what}"
     return out
+
+
+def delegation_by_cell(records: list[dict]) -> dict[tuple, tuple[float | None, str | None]]:
+    """Pooled cell key -> (the smallest coverage of its rows, or None; "partial" / "unchecked" /
+    None: :func:`bench.accelerators.coverage.delegation_mark`), for cells on an accelerator."""
+    from bench.accelerators.coverage import delegation_mark
+
+    rows: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r.get("status", "ok") == "ok" and (r.get("accelerator") or "cpu") != "cpu":
+            rows.setdefault(Cell.from_row(r).pooled_key, []).append(r)
+    out = {}
+    for cell, group in rows.items():
+        shares = [float(r["coverage"]) for r in group if isinstance(r.get("coverage"), int | float)]
+        out[cell] = (min(shares) if shares else None, delegation_mark([r.get("source") for r in group]))
+    return out
+
+
+def _delegation_text(state: tuple[float | None, str | None]) -> str:
+    coverage, mark = state
+    return " ".join(t for t in (None if coverage is None else f"{coverage:.0%}", mark) if t) or "unreported"
+
+
+def _share(state: tuple[float | None, str | None]) -> float:
+    """A side's share of the graph on the accelerator, for ordering: a partial one without node
+    counts ranks below any full one."""
+    coverage, mark = state
+    if coverage is not None:
+        return coverage
+    return 0.5 if mark == "partial" else 1.0
 
 
 def collapses(records: list[dict]) -> dict[tuple, str]:
@@ -272,7 +310,7 @@ def markdown(results: list[CellComparison], threshold: float, alpha: float) -> s
     ]
     for r in results:
         ci = f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-"
-        verdict = f"{r.verdict}; {r.accuracy}" if r.accuracy else r.verdict
+        verdict = "; ".join(t for t in (r.verdict, r.accuracy, r.delegation) if t)
         lines.append(
             f"| {verdict} | {md_cell(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
             f"{_percent(r.change)} | {ci} | {'-' if r.p_value is None else f'{r.p_value:.2g}'} | "
