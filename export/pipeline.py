@@ -213,7 +213,8 @@ def export_model(
     ``calibration`` the images of ``int8-static``, ``io`` the element type of its inputs and
     outputs (``int8`` for TFLite: :attr:`export.base.Exporter.io_types`). A cache hit is re-verified on one seeded input
     (``reverified``; a calibration image for int8-static) and exported again when it no longer
-    matches today's PyTorch model; a cached failure is returned as it is unless ``retry_failed``.
+    matches today's PyTorch model; a cached failure (of the conversion, or of the verification) is
+    returned as it is unless ``retry_failed``.
     A precision below fp32 that is not cached yet exports (or finds) the fp32 file first and, where
     the format quantizes files, is quantized from it.
     Raises BenchError for a format/precision combination that does not exist, and for
@@ -240,7 +241,7 @@ def export_model(
     # and rewriting the folder under a process that is writing or reading it.
     with FileLock(folder.parent / f"{folder.name}.lock"):
         artifact = _lookup(folder) if use_cache else None
-        if artifact is not None and artifact.error is not None and retry_failed:
+        if artifact is not None and not artifact.ok and retry_failed:  # a failed conversion or verification
             artifact = None
         stale = None
         if artifact is not None and artifact.error is None:

@@ -199,6 +199,21 @@ def test_a_lower_precision_is_quantized_from_the_cached_fp32_export(
     assert converted.sha256 == lower.sha256  # the same file a conversion gives: the same graph, quantized
 
 
+def test_a_cached_verification_failure_is_converted_again_only_with_retry_failed(
+    artifacts_home: Path, user_file: Path
+) -> None:
+    spec = resolve(f"{user_file}:small", input_shape=(1, 3, 36, 36))
+    good = export_model(spec, "onnx", "fp32")
+    meta = Path(good.path).parent / "artifact.json"
+    record = json.loads(meta.read_text())
+    record["verification"]["passed"] = False  # as a file that failed its verification is cached
+    meta.write_text(json.dumps(record))
+    cached = export_model(spec, "onnx", "fp32")
+    assert cached.cached and not cached.ok  # the failure stands: no silent re-conversion
+    again = export_model(spec, "onnx", "fp32", retry_failed=True)
+    assert not again.cached and again.ok and again.sha256 == good.sha256
+
+
 def test_corrupted_cached_file_is_exported_again(artifacts_home: Path, user_file: Path) -> None:
     spec = resolve(f"{user_file}:small", input_shape=(1, 3, 32, 32))
     good = export_model(spec, "onnx", "fp32")
