@@ -23,7 +23,7 @@ INFO: STARTING!
 INFO: Graph: [/data/local/tmp/m.tflite]
 INFO: Initialized session in 3.51ms.
 INFO: count=3 first=260000 curr=250500 min=250500 max=260000 avg=255250 std=4750 p5=250500 median=255000 p95=260000
-INFO: count=50 first=251000 min=247812 max=252301 avg=249684 std=1442 p5=247900 median=249600 p95=251800
+INFO: count=50 first=251000 curr=249000 min=247812 max=252301 avg=249684 std=1442 p5=247900 median=249600 p95=251800
 INFO: Inference timings in us: Init: 3510, First inference: 251000, Warmup (avg): 250123, Inference (avg): 249684
 INFO: Memory footprint delta from the start of the tool (MB): init=2.14 overall=12.7
 """

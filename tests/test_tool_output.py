@@ -48,7 +48,8 @@ INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
 INFO: Replacing 60 out of 66 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 3 partitions.
 INFO: Initialized session in 3.51ms.
 INFO: count=3 first=2.6e+05 curr=250500 min=250500 max=260000 avg=2.5525e+05 std=4750 p5=250500 median=255000 p95=260000
-INFO: count=50 first=251000 min=247812 max=252301 avg=2.49684e+05 std=1442 p5=247900 median=249600 p95=251800
+INFO: count=50 first=251000 curr=249000 min=247812 max=252301 avg=2.49684e+05 std=1442 \
+p5=247900 median=249600 p95=251800
 INFO: Inference timings in us: Init: 3510, First inference: 251000, Warmup (avg): 250123, Inference (avg): 249684
 INFO: Memory footprint delta from the start of the tool (MB): init=2.14 overall=12.7
 INFO: Overall peak memory footprint (MB) via periodic monitoring: 15.25
@@ -283,6 +284,15 @@ def test_statistics_out_of_order_are_refused_not_stored(low: float, high: float,
         parse_perf_test("Average inference time cost: 5 ms\nP50 Latency: 0.006 s\nP90 Latency: 0.005 s\n")
 
 
+@pytest.mark.parametrize("keep", [2, 4, 6])  # cut after count=, after curr=, after avg=
+def test_a_timed_runs_line_cut_before_its_last_field_is_refused(keep: int) -> None:
+    whole = "count=50 first=2510 curr=2490 min=2478 max=2523 avg=2496.84 std=14"
+    cut = " ".join(whole.split()[:keep])
+    with pytest.raises(ToolOutputError, match="the timed-runs line has no .*std="):
+        parse_benchmark_model(f"INFO: {cut}\n")
+    assert parse_benchmark_model(f"INFO: {whole}\n").mean_ms == pytest.approx(2.49684)
+
+
 # --- accelerators: every delegation outcome as the tools' stand-ins print it (SIMULATION) ------------
 
 SIMULATOR = Path(__file__).parent / "simulators" / "native_tools.py"
@@ -475,7 +485,7 @@ WARNING: Could not create Hexagon delegate: platform may not support delegate or
 ERROR: Could not find the specified NNAPI accelerator: x. Must be one of: {nnapi-reference}.
 INFO: TfLiteHexagonDelegate delegate: 5 nodes delegated out of 6 nodes with 1 partitions.
 INFO: count=3 first=2600 curr=2500 min=2500 max=2600 avg=2533 std=47
-INFO: count=50 first=2510 min=2478 max=2523 avg=2496.84 std=14
+INFO: count=50 first=2510 curr=2490 min=2478 max=2523 avg=2496.84 std=14
 INFO: Inference timings in us: Init: 351, First inference: 2600, Warmup (avg): 2533, Inference (avg): 2496.84
 """
 ORT_PLACEMENT = """\

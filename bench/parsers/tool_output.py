@@ -8,6 +8,7 @@
 - statistics lines ``count=N first= curr= min= max= avg= std=`` (+ ``p5= median= p95=`` in newer
   builds; numbers may be in scientific notation), once for the warm-up and once for the timed runs;
   a stage whose runs all took the same time prints only ``count=N curr=T`` (``(all same)`` when N > 1);
+  a timed-runs line missing any of these fields is refused (cut, so its ``avg=`` may be wrong);
 - lines bare, ``INFO: ``-prefixed, or as saved from ``adb logcat`` / glog (prefixes are stripped);
 - delegation: ``Replacing N out of M node(s) with delegate (D) node, yielding K partitions`` (TFLite's
   subgraph.cc; later builds add `` for the whole graph`` / `` for subgraph S``, LiteRT drops `` node``,
@@ -325,6 +326,12 @@ SUMMARY_NAMES = {  # summary-line field -> ToolResult attribute ("mean" = the ti
     "no stats": "mean",
     "": "mean",  # the oldest builds: "Average inference timings in us: A , Warmup: W"
 }
+
+
+# what Stat::OutputToStream prints on each statistics line (tensorflow/core/util/stats_calculator.h since TF 1.x,
+# now xla/tsl/util/stats_calculator.h; StatWithPercentiles appends p5= median= p95= after these); a stage whose
+# runs all took one time prints only count= curr=, which _stat completes
+STAT_FIELDS = ("count", "first", "curr", "min", "max", "avg", "std")
 
 
 def _stat(line: str) -> dict[str, str]:
@@ -707,8 +714,14 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
         )
     if timed and timed[1].get("count") == "0":
         raise ToolFailed(timed[0], "benchmark_model ran no timed runs (count=0)" + _reasons(failures, errors))
-    if timed and ("count" not in timed[1] or "avg" not in timed[1]):
-        raise ToolOutputError(timed[0], f"the timed-runs line has no count= or avg=: {_line_text(run, timed[0])!r}")
+    if timed and (missing := [key for key in STAT_FIELDS if key not in timed[1]]):
+        raise ToolOutputError(
+            timed[0],
+            f"the timed-runs line has no {', '.join(k + '=' for k in missing)} (benchmark_model prints "
+            f"{' '.join(k + '=' for k in STAT_FIELDS)} on every statistics line: this one is cut or was not "
+            f"printed by it, and a cut avg= may be a wrong number, so nothing is read): "
+            f"{_line_text(run, timed[0])!r}",
+        )
     us = 1e-3
     if timed:
         number, fields = timed
