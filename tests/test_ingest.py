@@ -341,3 +341,5 @@ def test_what_the_log_cannot_show_is_said_and_never_passes_for_full_delegation(b
     assert json.loads(ingest(bench_here, tmp_path, old, *bm, "--json").stdout)["accelerator"] == "gpu"
     long = bench_here("ingest", str(tmp_path / "phone run.log"), *bm[:2], "--device", "d" * 65, "-m", "m")
     assert_one_line_error(long, "1 to 64 letters")
+    cased = ingest(bench_here, tmp_path, GPU_FULL, "--tool", "benchmark_model", "--device", "Pixel6", "-m", "m")
+    assert_one_line_error(cased, "the profiled device is 'pixel6'")  # its own cell, apart from pixel6's rows

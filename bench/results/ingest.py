@@ -113,6 +113,7 @@ def ingest(
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
     if not re.fullmatch(r"[\w.\-]{1,64}", device) or set(device) == {"."}:
         raise BenchError(f"--device '{one_line(device, 80)}': 1 to 64 letters, digits, '.', '_' or '-' (not only dots)")
+    _check_device_spelling(device)
     if not model.strip() or not model.isprintable() or len(model) > 200:
         raise BenchError("--model: a name of 1 to 200 printable characters (no newline or control character)")
     if tool in POWER_LOGS and run is not None:
@@ -244,6 +245,22 @@ def read_log(path: Path, name: str) -> str:
             "save the log as UTF-8"
         )
     return text
+
+
+def _check_device_spelling(device: str) -> None:
+    """BenchError when ``device`` is a profiled device's name in other letter case ("Pixel6" for
+    "pixel6"): its rows would form cells of their own, apart from the device's, and skip its checks."""
+    from bench.devices.config import device_paths
+
+    if device in device_paths():
+        return
+    folded = {name.casefold(): name for name in device_paths()}
+    if device.casefold() in folded:
+        known = folded[device.casefold()]
+        raise BenchError(
+            f"--device '{device}': the profiled device is '{known}' (names are case-sensitive; "
+            f"rows under '{device}' would not pool with its rows)"
+        )
 
 
 def _check_device_lists(device: str, spec: str) -> None:
