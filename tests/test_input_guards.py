@@ -173,6 +173,8 @@ def test_a_read_only_store_is_read_without_writing(bench_here, tmp_path: Path, o
                 pytest.skip("running as root without setpriv: cannot read as another user")
             argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONDONTWRITEBYTECODE": "1"}
+        if argv[0] == "setpriv":  # that user's own home: root's (0700) is closed to it, and ingest reads
+            env["HOME"] = str(folder)  # ~/.config/bench/devices (an unreadable one is an error of its own)
         done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
         assert [(r["model"], r["status"], r["median_ms"]) for r in json.loads(done.stdout)] == [("m", "ok", 249.684)]
