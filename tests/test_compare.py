@@ -337,3 +337,19 @@ def test_an_accelerator_that_took_less_of_the_graph_fails_the_gate(bench_here, t
     assert "delegation 100% -> 69% partial" in (tmp_path / "c.md").read_text()
     back = bench_here("compare", "--baseline", runs[1], "--candidate", runs[0], "--store", store)
     assert back.code == 0 and "delegation 69% partial -> 100%" in " ".join(back.stdout.split())
+    # both runs are one cell: the report pools them and says their delegation differed
+    report = bench_here("report", "--store", store, "--out", str(tmp_path / "report"))
+    assert report.code == 0, report.stderr
+    assert "| litert | gpu 69% (mixed) |" in (tmp_path / "report/summary.md").read_text()
+    assert "69 (mixed)" in (tmp_path / "report/report.html").read_text()
+
+
+def test_repeats_with_different_delegation_are_marked_mixed() -> None:
+    from bench.accelerators.coverage import delegation_mark
+
+    full, partial = {"accelerator": {"partial": False}}, {"accelerator": {"partial": True}}
+    assert delegation_mark([full, full], [1.0, 1.0]) is None
+    assert delegation_mark([full, partial], [1.0, 0.69]) == "mixed"
+    assert delegation_mark([full, partial], [1.0, None]) == "mixed"  # a partial run without node counts
+    assert delegation_mark([partial, partial], [0.69, float("nan")]) == "partial"  # one share known: not shown mixed
+    assert delegation_mark([full, partial]) == "partial"  # no shares given: the marks alone

@@ -104,11 +104,19 @@ def not_checked(why: str) -> dict:
     return {"status": "not checked", "why": why}
 
 
-def delegation_mark(sources) -> str | None:
+def delegation_mark(sources, coverages=None) -> str | None:
     """What a cell's rows (their ``source``) say of its accelerator's delegation beyond the coverage
-    number: "partial" when any row records partial delegation, "unchecked" when any records an
-    accelerator taken as given (an ingested log without node placement), else None."""
-    records = [(s.get("accelerator") or {}) for s in sources if isinstance(s, dict)]
+    number: "mixed" when its rows ran with different delegation, so that pooling them mixes two
+    placements of the graph (``coverages``: the rows' shares of nodes, 0..1 or None/NaN where not
+    recorded, in the order of ``sources``; mixed = two different shares, or 100% beside a row that
+    records partial delegation); else "partial" when any row records partial delegation,
+    "unchecked" when any records an accelerator taken as given (an ingested log without node
+    placement), else None."""
+    records = [(s.get("accelerator") or {}) if isinstance(s, dict) else {} for s in sources]
+    if coverages is not None:
+        shares = {round(float(c), 4) for c in coverages if c is not None and c == c}  # c != c: NaN
+        if len(shares) > 1 or (shares == {1.0} and any(r.get("partial") for r in records)):
+            return "mixed"
     if any(r.get("partial") for r in records):
         return "partial"
     return "unchecked" if any(r.get("checked") is False for r in records) else None

@@ -254,8 +254,9 @@ def compare(
 
 
 def delegation_by_cell(records: list[dict]) -> dict[tuple, tuple[float | None, str | None]]:
-    """Pooled cell key -> (the smallest coverage of its rows, or None; "partial" / "unchecked" /
-    None: :func:`bench.accelerators.coverage.delegation_mark`), for cells on an accelerator."""
+    """Pooled cell key -> (the smallest coverage of its rows, or None; "mixed" / "partial" /
+    "unchecked" / None: :func:`bench.accelerators.coverage.delegation_mark`), for cells on an
+    accelerator."""
     from bench.accelerators.coverage import delegation_mark
 
     rows: dict[tuple, list[dict]] = {}
@@ -265,7 +266,8 @@ def delegation_by_cell(records: list[dict]) -> dict[tuple, tuple[float | None, s
     out = {}
     for cell, group in rows.items():
         shares = [float(r["coverage"]) for r in group if isinstance(r.get("coverage"), int | float)]
-        out[cell] = (min(shares) if shares else None, delegation_mark([r.get("source") for r in group]))
+        mark = delegation_mark([r.get("source") for r in group], [r.get("coverage") for r in group])
+        out[cell] = (min(shares) if shares else None, mark)
     return out
 
 

@@ -102,9 +102,10 @@ def summarize_cells(frame: pd.DataFrame) -> pd.DataFrame:
                 "coverage": float(group["coverage"].min())
                 if "coverage" in group and group["coverage"].notna().any()
                 else None,
-                # "partial" (with or without node counts: NNAPI's 'partially executed' has none) or
-                # "unchecked" (an ingested log that did not show where the graph ran)
-                "delegation": delegation_mark(group["source"]) if "source" in group else None,
+                # "partial" (with or without node counts: NNAPI's 'partially executed' has none),
+                # "unchecked" (an ingested log that did not show where the graph ran) or "mixed"
+                # (repeats with different delegation: the lowest share is shown, the latency mixes them)
+                "delegation": delegation_mark(group["source"], group.get("coverage")) if "source" in group else None,
                 "memory_meaning": memory_meaning(group["source"].iloc[-1] if "source" in group else None),
                 "median_is_mean": "source" in group and median_is_mean(group["source"].iloc[-1]),
                 "contended": any(isinstance(c, dict) and c.get("contended") for c in group.get("contention", [])),
@@ -478,7 +479,8 @@ def _md_accelerator(c) -> str:
     if _missing(coverage):
         mark = c.get("delegation")
         return md_cell(c["accelerator"]) + (f" ({mark})" if isinstance(mark, str) else "")
-    return f"{md_cell(c['accelerator'])} {coverage:.0%}" + (" (partial)" if coverage < 1 else "")
+    mark = "mixed" if c.get("delegation") == "mixed" else "partial" if coverage < 1 else None
+    return f"{md_cell(c['accelerator'])} {coverage:.0%}" + (f" ({mark})" if mark else "")
 
 
 NOISY_CV = 0.10  # a cell whose latency CV is above this is marked noisy in the HTML table
@@ -533,6 +535,8 @@ def data_uri(path: Path) -> str:
 _MARKS = {
     "partial": "the accelerator took only part of the graph (the runtime did not say how many nodes)",
     "unchecked": "the accelerator as given: the ingested log did not show where the graph ran",
+    "mixed": "the repeats ran with different delegation (the lowest share is shown): the pooled latency mixes "
+    "two placements of the graph; compare them with bench results",
 }
 
 
@@ -555,7 +559,8 @@ def _table_cell(
     benchmark_model reports) is marked "(delta)" in the text too. ``mean``: the cell's median is a
     native tool's mean (it printed no median), marked "(mean)". ``mark``: "partial" (the accelerator took
     part of the graph) or "unchecked" (taken as given), shown in the coverage column when there is no
-    coverage number (:func:`delegation_mark`). Format "range": ``value`` is a
+    coverage number, or "mixed" (repeats with different delegation), shown beside it
+    (:func:`delegation_mark`). Format "range": ``value`` is a
     (low, high) pair (:data:`_RANGES`)."""
     if spec == "range":
         low, high = value
@@ -569,9 +574,11 @@ def _table_cell(
         return {"text": "-", "sort": None, "cls": "t" if not spec else "", "tip": None}
     if not spec:
         return {"text": str(value), "sort": None, "cls": "t", "tip": None}
-    mark = noisy and name in ("median_ms", "cv")
+    noisy_here = noisy and name in ("median_ms", "cv")
     text = format(float(value) * _SCALE.get(name, 1.0), spec)
-    tip = f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if mark else None
+    tip = f"noisy: CV above {NOISY_CV:.0%}, the median is less trustworthy" if noisy_here else None
+    if name == "coverage" and mark == "mixed":  # repeats with different delegation pooled
+        return {"text": f"{text} (mixed)", "sort": repr(float(value)), "cls": "noisy", "tip": _MARKS["mixed"]}
     if name == "coverage" and float(value) < 1.0:  # partial delegation: part of the graph ran on the CPU
         text, tip = f"{text} (partial)", "the accelerator took only part of the graph; the rest ran on the CPU"
         return {"text": text, "sort": repr(float(value)), "cls": "noisy", "tip": tip}
@@ -582,7 +589,7 @@ def _table_cell(
     if name == "median_ms" and contended:  # other processes used the measured CPUs: inflated
         text, tip = f"{text} (contended)", "other processes used the measured CPUs during the timed runs"
         return {"text": text, "sort": repr(float(value)), "cls": "noisy", "tip": tip}
-    return {"text": text, "sort": repr(float(value)), "cls": "noisy" if mark else "", "tip": tip}
+    return {"text": text, "sort": repr(float(value)), "cls": "noisy" if noisy_here else "", "tip": tip}
 
 
 def _plot_entry(png: Path) -> dict:
