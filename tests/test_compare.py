@@ -147,7 +147,9 @@ def test_missing_cells_fail_only_with_strict(bench_here, two_runs: dict) -> None
     args = ["compare", "--baseline", two_runs["candidate"], "--candidate", two_runs["baseline"]]
     result = bench_here(*args, "--store", two_runs["store"])
     assert result.code == 0 and "improvement" in result.stdout and "missing-in-baseline" in result.stdout
-    assert bench_here(*args, "--store", two_runs["store"], "--strict").code == 1
+    strict = bench_here(*args, "--store", two_runs["store"], "--strict")
+    assert strict.code == 1 and "MISSING (--strict fails on it)" in strict.stdout  # says why it failed
+    assert "MISSING" not in result.stdout
 
 
 @pytest.mark.slow
@@ -334,9 +336,13 @@ def test_an_accelerator_that_took_less_of_the_graph_fails_the_gate(bench_here, t
     assert result.code == 1, result.stdout + result.stderr
     said = " ".join(result.stdout.split())  # Rich wraps long lines
     assert "REGRESSION: m tflite/fp32 litert[gpu] x4 on pixel6: delegation 100% -> 69% partial" in said
-    assert "delegation 100% -> 69% partial" in (tmp_path / "c.md").read_text()
-    back = bench_here("compare", "--baseline", runs[1], "--candidate", runs[0], "--store", store)
+    md = (tmp_path / "c.md").read_text()  # the PR comment says what the exit status says
+    assert "**Gate: FAIL** (1 of 1 cells)" in md
+    assert "| unchanged; delegation 100% -> 69% partial (**fails the gate**) |" in md
+    back = bench_here("compare", "--baseline", runs[1], "--candidate", runs[0], "--store", store,
+                      "--markdown", str(tmp_path / "back.md"))  # fmt: skip
     assert back.code == 0 and "delegation 69% partial -> 100%" in " ".join(back.stdout.split())
+    assert "**Gate: pass**" in (tmp_path / "back.md").read_text()
     # both runs are one cell: the report pools them and says their delegation differed
     report = bench_here("report", "--store", store, "--out", str(tmp_path / "report"))
     assert report.code == 0, report.stderr

@@ -404,11 +404,13 @@ def ab(result: ABResult) -> None:
         say(f"device lost: {result.lost}; the rounds measured before are judged")
 
 
-def regressions(results: Iterable[CellComparison], threshold: float) -> None:
+def regressions(results: Iterable[CellComparison], threshold: float, strict: bool = False) -> None:
     """One line per regressed cell, for CI logs that grep for REGRESSION (an accuracy collapse of the
     candidate is one too, so is an accelerator that took less of the graph, and so is a cell that
-    could not be tested but moved past ``threshold``)."""
+    could not be tested but moved past ``threshold``); with ``strict``, one per cell missing on a side."""
     for r in results:
+        if strict and r.verdict.startswith("missing"):
+            say(f"MISSING (--strict fails on it): {r.name}: {r.verdict}")
         if r.verdict == "regression":
             say(f"REGRESSION: {r.name}: {r.change:+.1%} (p={r.p_value:.2g})")
         if r.untested_regression(threshold):

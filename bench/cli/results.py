@@ -116,21 +116,19 @@ def compare_cmd(
     render.comparison(results, f"{baseline} -> {candidate} (threshold {limit:.0%}, alpha {level})")
     if markdown_path:
         try:
-            markdown_path.write_text(markdown(results, limit, level))
+            markdown_path.write_text(markdown(results, limit, level, strict))
         except OSError as exc:
             raise BenchError(f"cannot write --markdown {markdown_file}: {exc.strerror or exc}") from None
-    regressions = [
-        r
-        for r in results
-        if r.verdict == "regression" or r.accuracy or r.delegation_dropped or r.untested_regression(limit)
-    ]
+    regressions = [r for r in results if r.fails_gate(limit)]
     missing = [r for r in results if r.verdict.startswith("missing")]
     if not any(r.verdict in ("regression", "improvement", "unchanged", "not-tested") for r in results):
+        only = {side: sum(r.verdict == f"missing-in-{side}" for r in results) for side in ("baseline", "candidate")}
         raise BenchError(
-            "no cell has a latency in both runs: nothing to compare (rows with energy only, such as ingested "
-            "power logs, carry no latency)"
+            f"no cell has a latency in both runs: nothing to compare ({only['candidate']} cells only in the "
+            f"baseline, {only['baseline']} only in the candidate: model, format, precision, runtime, accelerator, "
+            "device and threads must all match; rows with energy only, such as ingested power logs, carry no latency)"
         )
-    render.regressions(regressions, limit)
+    render.regressions(results, limit, strict)
     if regressions or (strict and missing):
         raise typer.Exit(1)
 

@@ -60,6 +60,18 @@ class CellComparison:
         is noise, so the gate treats it as a regression (a 10x slowdown never passes untested)."""
         return self.verdict == "not-tested" and self.change is not None and self.change > threshold
 
+    def fails_gate(self, threshold: float, strict: bool = False) -> bool:
+        """Whether this cell fails ``bench compare``'s gate: a significant latency regression, an
+        untested rise above ``threshold`` (:meth:`untested_regression`), an accuracy collapse, an
+        accelerator that took less of the graph, or (``strict``) a cell missing on one side."""
+        return (
+            self.verdict == "regression"
+            or bool(self.accuracy)
+            or self.delegation_dropped
+            or self.untested_regression(threshold)
+            or (strict and self.verdict.startswith("missing"))
+        )
+
     @property
     def name(self) -> str:
         model, fmt, precision, runtime, accelerator, device, threads = self.cell
@@ -297,11 +309,19 @@ def collapses(records: list[dict]) -> dict[tuple, str]:
     return found
 
 
-def markdown(results: list[CellComparison], threshold: float, alpha: float) -> str:
+def markdown(results: list[CellComparison], threshold: float, alpha: float, strict: bool = False) -> str:
+    """The comparison as a markdown section (a PR comment): the gate's verdict as ``bench compare``'s
+    exit status gives it (:meth:`CellComparison.fails_gate`), the latency verdicts' counts, and one
+    table row per cell; a cell that fails for more than its latency verdict (an accuracy collapse, lost
+    delegation, an untested rise, missing with ``strict``) says so after its verdict."""
     counts = {v: sum(r.verdict == v for r in results) for v in ("regression", "improvement", "unchanged")}
     missing = sum(r.verdict.startswith("missing") for r in results)
+    failing = sum(r.fails_gate(threshold, strict) for r in results)
+    gate = f"**Gate: FAIL** ({failing} of {len(results)} cells)" if failing else "**Gate: pass**"
     lines = [
         "## Latency comparison",
+        "",
+        gate,
         "",
         f"{counts['regression']} regressions, {counts['improvement']} improvements, {counts['unchanged']} unchanged, "
         f"{missing} missing (threshold {threshold:.0%}, alpha {alpha}; test: Mann-Whitney U on samples, "
@@ -313,6 +333,8 @@ def markdown(results: list[CellComparison], threshold: float, alpha: float) -> s
     for r in results:
         ci = f"{r.change_ci[0]:+.1%} .. {r.change_ci[1]:+.1%}" if r.change_ci else "-"
         verdict = "; ".join(t for t in (r.verdict, r.accuracy, r.delegation) if t)
+        if r.verdict != "regression" and r.fails_gate(threshold, strict):  # failing for another reason
+            verdict += " (**fails the gate**)"
         lines.append(
             f"| {verdict} | {md_cell(r.name)} | {_num(r.baseline_ms)} | {_num(r.candidate_ms)} | "
             f"{_percent(r.change)} | {ci} | {'-' if r.p_value is None else f'{r.p_value:.2g}'} | "
