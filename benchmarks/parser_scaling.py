@@ -5,8 +5,9 @@
 A saved log is often long: a logcat capture, a verbose run, a pasted terminal session. Builds
 one benchmark_model log, one onnxruntime_perf_test log and one tegrastats log of ``--lines`` lines
 and of ``factor`` times as many (the extra lines are what long logs really hold: verbose
-parameter lines, or more tegrastats samples), parses each, and prints both times and their ratio
-side by side. Goal: the ratio at most 1.5 x ``factor`` (linear); a parser that looks at the
+parameter lines, or more tegrastats samples), and a log with one line of ``--lines`` x 50
+characters without a space (then ``factor`` times longer) before the run, parses each, and prints
+both times and their ratio side by side. Goal: the ratio at most 1.5 x ``factor`` (linear); a parser that looks at the
 lines so far for each new line (quadratic) shows about ``factor`` squared.
 """
 
@@ -24,7 +25,7 @@ INFO: Graph: [/data/local/tmp/m.tflite]
 INFO: Initialized session in 3.51ms.
 INFO: count=3 first=260000 curr=250500 min=250500 max=260000 avg=255250 std=4750 p5=250500 median=255000 p95=260000
 INFO: count=50 first=251000 curr=249000 min=247812 max=252301 avg=249684 std=1442 p5=247900 median=249600 p95=251800
-INFO: Inference timings in us: Init: 3510, First inference: 251000, Warmup (avg): 250123, Inference (avg): 249684
+INFO: Inference timings in us: Init: 3510, First inference: 260000, Warmup (avg): 250123, Inference (avg): 249684
 INFO: Memory footprint delta from the start of the tool (MB): init=2.14 overall=12.7
 """
 PERF_TEST_RUN = """\
@@ -43,10 +44,13 @@ TEGRASTATS_LINE = (
 def logs(lines: int) -> dict[str, tuple]:
     """Each parser with a log of about ``lines`` lines."""
     verbose = "INFO: Log parameter values verbosely: [0]\n" * lines
+    long_line = "x" * (lines * 50) + "\n"  # one line of lines * 50 characters without a space (a binary paste)
     return {
         "benchmark_model": (parse_benchmark_model, verbose + BENCHMARK_MODEL_RUN),
         "onnxruntime_perf_test": (parse_perf_test, "[I:onnxruntime:, session.cc] verbose\n" * lines + PERF_TEST_RUN),
         "tegrastats": (parse_tegrastats_log, TEGRASTATS_LINE * lines),
+        "benchmark_model, 1 line": (parse_benchmark_model, long_line + BENCHMARK_MODEL_RUN),
+        "perf_test, 1 line": (parse_perf_test, long_line + PERF_TEST_RUN),
     }
 
 

@@ -439,6 +439,29 @@ def test_a_last_line_without_a_line_end_is_not_read_and_said() -> None:
     assert any("no line end" in w and "overall=14" in w for w in r.warnings)
 
 
+def test_a_value_the_log_ends_on_is_not_read_even_with_a_line_end_added() -> None:
+    # an editor saving a cut log adds the line end it lacked: the last value may still be short
+    cut_std = parse_benchmark_model(_cut_after(TI_AM62, "std=276") + "\n")  # of std=27690: never 0.276 ms
+    assert cut_std.std_ms is None and cut_std.mean_ms == pytest.approx(602.943)
+    assert "the log ends on its timed-runs line (line 18), so its last value (std=276)" in cut_std.warnings[0]
+    cut_init = parse_benchmark_model(_cut_after(TI_AM62, "Init: 59") + "\n")  # of Init: 592232 us
+    assert cut_init.init_ms == pytest.approx(592.232)  # from 'Initialized session in 592.232ms' instead
+    cut_first = parse_benchmark_model(_cut_after(TI_AM62, "First inference: 63343") + "\n")  # of 633430
+    assert cut_first.first_ms == pytest.approx(633.43)  # from the warm-up line's first=
+    assert "(first 63343) may be cut short" in cut_first.warnings[0]
+    whole = parse_benchmark_model(TI_AM62)
+    assert (whole.std_ms, whole.init_ms, whole.first_ms) == (27.69, 592.232, 633.43)
+    assert not any("may be cut short" in w for w in whole.warnings)
+
+
+def test_a_time_printed_twice_that_disagrees_is_not_read() -> None:
+    damaged = TI_AM62.replace("Init: 592232,", "Init: 59,").replace("First inference: 633430,", "First inference: 63,")
+    r = parse_benchmark_model(damaged)
+    assert r.init_ms is None and r.first_ms is None and r.mean_ms == pytest.approx(602.943)
+    assert any("'Initialized session in 592.232ms' differ" in w for w in r.warnings)
+    assert any("warm-up line's first= (633.43 ms) differ" in w for w in r.warnings)
+
+
 def test_perf_test_values_without_their_unit_are_refused() -> None:
     with pytest.raises(ToolOutputError, match="no unit"):
         parse_perf_test(ORT_OLD.replace("P90 Latency is 0.0599845 sec", "P90 Latency is 0.05"))

@@ -62,7 +62,7 @@ from dataclasses import asdict, dataclass, field
 from bench.errors import BenchError, one_line
 
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-KEY_VALUE = re.compile(rf"(\w+)=({NUMBER})(?=\s|,|$)")
+KEY_VALUE = re.compile(rf"\b(\w+)=({NUMBER})(?=\s|,|$)")
 
 # What each parser reads, with where each format was seen (the README lists the same).
 KNOWN_FORMATS = {
@@ -353,7 +353,7 @@ OLD_PROVIDER = re.compile(r"^Provider: \[([^\]]+)\]: \[(.*)\]$")  # 2019-2022: t
 OLD_NODE = re.compile(r"^Node \[(.+)\] has been placed on \[([^\]]+)\]")  # mid-2022
 # NNAPI / CoreML execution providers (a warning when K > 1), and QNN's (0 alone when none)
 EP_CAPABILITY = re.compile(
-    r"(\w+ExecutionProvider)::GetCapability, number of partitions supported by \w+: (\d+) number of nodes in the "
+    r"\b(\w+ExecutionProvider)::GetCapability, number of partitions supported by \w+: (\d+) number of nodes in the "
     r"graph: (\d+) number of nodes supported by \w+: (\d+)"
 )
 QNN_CAPABILITY = re.compile(
@@ -649,6 +649,19 @@ def check_order(result: ToolResult) -> None:
     )
 
 
+def _ends_on(line: int, value: str, what: str) -> str:
+    """The warning for a value left unread because the log ends right after it (line ``line``)."""
+    return (
+        f"the log ends on {what} (line {line}), so its last value ({value}) may be cut short (an editor adds "
+        "the line end a cut log lacks): it is not read"
+    )
+
+
+def _agree(a: float | None, b: float | None) -> bool:
+    """Two readings of one time (ms) the tool printed twice, in different units and roundings."""
+    return a is None or b is None or math.isclose(a, b, rel_tol=1e-2, abs_tol=1e-2)
+
+
 def parse_benchmark_model(text: str, run: int | None = None) -> ToolResult:
     """Parse a ``benchmark_model`` log (any format above); ``run`` picks one of several runs (1-based)."""
     return _parse_runs(text, run, "benchmark_model", _benchmark_runs, _benchmark_run)
@@ -722,6 +735,22 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             f"printed by it, and a cut avg= may be a wrong number, so nothing is read): "
             f"{_line_text(run, timed[0])!r}",
         )
+    cut_warnings = []
+    last = max((n for n, line, _ in run if line), default=None)
+    if run and run[-1][0] == n_lines and last is not None:  # this run ends the log: its last value may be cut
+        pairs = KEY_VALUE.findall(_line_text(run, timed[0])) if timed and timed[0] == last else []
+        if pairs and pairs[-1][0] not in ("count", "curr", "avg"):  # not a whole "count=N curr=T(all same)"
+            key, value = pairs[-1]  # count= ... avg= std= [p5= median= p95=]
+            timed = (timed[0], {k: v for k, v in timed[1].items() if k != key})
+            cut_warnings.append(_ends_on(timed[0], f"{key}={value}", "its timed-runs line"))
+        elif timed and last in {line_no for line_no, _ in timings.values()}:  # a whole log ending on its summary
+            attr = next(a for a, (line_no, _) in reversed(list(timings.items())) if line_no == last)
+            if attr == "mean":  # Inference (avg), the usual last: only compared with avg=, not read
+                timings.pop(attr)
+            else:
+                cut_warnings.append(
+                    _ends_on(last, f"{attr.removesuffix('_ms')} {timings.pop(attr)[1]}", "its summary line")
+                )
     us = 1e-3
     if timed:
         number, fields = timed
@@ -782,6 +811,20 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             setattr(result, attr, _ms(_number(value, line_no, attr.removesuffix("_ms")), us))
     if result.init_ms is None and init_line:
         result.init_ms = _number(init_line[1], init_line[0], "Initialized session in")  # already ms
+    elif init_line and not _agree(result.init_ms, _number(init_line[1], init_line[0], "Initialized session in")):
+        result.warnings.append(
+            f"the summary's Init ({result.init_ms:g} ms) and line {init_line[0]}'s 'Initialized session in "
+            f"{init_line[1]}ms' differ (a number cut short?): no init time is read"
+        )
+        result.init_ms = None
+    if warm and "first" in warm_fields and "first_ms" in timings:
+        from_warm = _ms(_number(warm_fields["first"], warm[0], "warm-up first"), us)
+        if not _agree(result.first_ms, from_warm):
+            result.warnings.append(
+                f"the summary's First inference ({result.first_ms:g} ms) and the warm-up line's first= "
+                f"({from_warm:g} ms) differ (a number cut short?): no first-inference time is read"
+            )
+            result.first_ms = None
     if timed and result.first_ms is None and "first" in fields and not warm:
         result.first_ms = _ms(_number(fields["first"], number, "first"), us)
         result.warnings.append("no warm-up line: first_ms is the first timed run")
@@ -795,7 +838,7 @@ def _benchmark_run(run: list[tuple[int, str, str]], n_lines: int) -> ToolResult:
             result.found.append(name)
     _memory(result, memory)
     result.threads = threads or None
-    result.warnings = [*result.warnings, *warnings]
+    result.warnings = [*cut_warnings, *result.warnings, *warnings]
     result.delegation, result.delegates, result.delegate_errors = reader.delegation, reader.delegates(), errors
     result.nnapi_accelerator = reader.nnapi_accelerator
     if result.delegation or result.delegates:
