@@ -121,6 +121,12 @@ def test_power_logs_cut_mid_line_drop_the_cut_sample_and_say_so(bench_here, tmp_
     # before: 174.852 J over 3.00 s (the cut sample's interval counted in the time, not in the energy)
     assert (energy["window_j"], energy["window_s"]) == (pytest.approx(174.852), 2.0)
     assert "line 4 (lacks VIN)" in json.loads(result.stdout)["energy_note"]
+    # the inferences ran over all 3 s, the energy covers 2 s of them: no per-inference energy (was 33% low)
+    per = ingest(bench_here, tmp_path, cut, "--tool", "tegrastats", "--device", "thor", "-m", "m", "-f", "onnx",
+                 "--inferences", "100", "--again", "--json")  # fmt: skip
+    row = json.loads(per.stdout)
+    assert per.code == 0 and row["energy_mj_per_inference"] is None and row["energy"]["window_j"] > 0
+    assert "no per-inference energy stored: 1 s at the log's ends (line 4 dropped)" in row["energy_note"]
     orin = stamped(AGX_ORIN, 4)
     trace = parse_tegrastats_log(orin[: orin.rindex(" VIN_SYS_5V0 ")])  # before: 16.24 J over 3 s
     assert (trace.joules, trace.seconds, trace.samples) == (pytest.approx(13.51), 2.0, 3)
@@ -128,12 +134,16 @@ def test_power_logs_cut_mid_line_drop_the_cut_sample_and_say_so(bench_here, tmp_
     rows[1] = rows[1][: rows[1].index(" VIN_SYS_5V0 ")]
     middle = parse_tegrastats_log("\n".join(rows))  # line 2 cut: lines 1 and 3 bridge it
     assert (middle.joules, middle.seconds) == (pytest.approx(6.755 * 3), 3.0) and "line 2" in middle.note
+    assert middle.uncovered == "" and trace.uncovered.startswith("1 s at the log's ends")  # bridged vs lost
     mac = parse_powermetrics_log(MAC[: MAC.index("E-Cluster Power: 7 mW") + len("E-Cluster Power: 7 mW")])
     # before: 0.045 J over 2.02 s (the cut sample's elapsed time counted with no Package line)
     assert (mac.joules, mac.seconds, mac.samples) == (pytest.approx(0.045216), pytest.approx(1.0048), 1)
     assert "1 of 2 samples dropped" in mac.note and "lacks" in mac.note and "package" in mac.note
+    assert mac.uncovered.endswith("s, the elapsed time of the dropped samples")
     monsoon = parse_monsoon_csv(MONSOON[:-3])  # the last row cut in its voltage: 4 of 4.0
     assert (monsoon.joules, monsoon.seconds) == (pytest.approx(0.8), 1.0) and "line 4" in monsoon.note
+    assert monsoon.uncovered == "the interval before line 4, the dropped last row"
+    assert parse_monsoon_csv(MONSOON).uncovered == "" and parse_powermetrics_log(MAC).uncovered == ""
 
 
 def test_tegrastats_whole_second_stamps_never_set_a_wrong_interval(bench_here, tmp_path: Path) -> None:
@@ -184,8 +194,8 @@ def test_logs_with_a_byte_order_mark_are_read_and_other_encodings_named(bench_he
     args = ("--store", store, "--device", "d", "-m", "m", "--json")
     for name, data in (("ps.log", PLAIN.encode("utf-16")), ("bom.log", PLAIN.encode("utf-8-sig"))):
         (tmp_path / name).write_bytes(data)  # PowerShell's `>` writes UTF-16 LE with a BOM
-        result = bench_here("ingest", str(tmp_path / name), "--tool", "benchmark_model", *args)
-        assert result.code == 0, result.stderr
+        result = bench_here("ingest", str(tmp_path / name), "--tool", "benchmark_model", *args, "--again")
+        assert result.code == 0, result.stderr  # --again: the same log in two encodings is one content
         assert json.loads(result.stdout)["mean_ms"] == 249.684
     (tmp_path / "csv").write_bytes(MONSOON.encode("utf-32"))
     result = bench_here("ingest", str(tmp_path / "csv"), "--tool", "monsoon", "-f", "tflite", *args)
@@ -209,6 +219,22 @@ def test_a_file_ingested_before_is_refused_unless_asked_again(bench_here, tmp_pa
     assert ingest(bench_here, tmp_path, PLAIN, *args, "--again").code == 0
     assert _count(tmp_path / "s.sqlite") == 2
     assert ingest(bench_here, tmp_path, PLAIN.replace("count=50", "count=51"), *args).code == 0  # other content
+    # the same log saved by another editor: CRLF, UTF-16 with a byte-order mark, a blank line added
+    for name, data in (("crlf", PLAIN.replace("\n", "\r\n").encode()), ("utf16", PLAIN.encode("utf-16")),
+                       ("blank", (PLAIN + "\n \n").encode())):  # fmt: skip
+        (tmp_path / name).write_bytes(data)
+        result = bench_here("ingest", str(tmp_path / name), "--store", str(tmp_path / "s.sqlite"), *args)
+        assert_one_line_error(result, "already ingested", "--again")
+    assert _count(tmp_path / "s.sqlite") == 3
+
+
+def test_each_run_of_a_file_of_several_is_ingested_once(bench_here, tmp_path: Path) -> None:
+    two = PLAIN + PLAIN.replace("avg=249684", "avg=250684").replace("(avg): 249684", "(avg): 250684")
+    args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")
+    assert ingest(bench_here, tmp_path, two, *args, "--run", "2").code == 0
+    assert ingest(bench_here, tmp_path, two, *args, "--run", "1").code == 0  # another run: not a duplicate
+    assert_one_line_error(ingest(bench_here, tmp_path, two, *args, "--run", "2"), "run 2 of", "already ingested")
+    assert _count(tmp_path / "s.sqlite") == 2
 
 
 REAL_LOGS = Path(__file__).parent / "fixtures" / "real-logs"

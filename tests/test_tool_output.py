@@ -37,7 +37,7 @@ Running benchmark for at least 1 iterations and at least 0.5 seconds but termina
 count=2 first=260000 curr=250500 min=250500 max=260000 avg=255250 std=4750
 Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
 count=50 first=251000 curr=249000 min=247812 max=252301 avg=249684 std=1442
-Inference timings in us: Init: 3510, First inference: 251000, Warmup (avg): 250123, Inference (avg): 249684
+Inference timings in us: Init: 3510, First inference: 260000, Warmup (avg): 250123, Inference (avg): 249684
 Peak memory footprint (MB): init=2.14 overall=12.7
 """
 
@@ -50,7 +50,7 @@ INFO: Initialized session in 3.51ms.
 INFO: count=3 first=2.6e+05 curr=250500 min=250500 max=260000 avg=2.5525e+05 std=4750 p5=250500 median=255000 p95=260000
 INFO: count=50 first=251000 curr=249000 min=247812 max=252301 avg=2.49684e+05 std=1442 \
 p5=247900 median=249600 p95=251800
-INFO: Inference timings in us: Init: 3510, First inference: 251000, Warmup (avg): 250123, Inference (avg): 249684
+INFO: Inference timings in us: Init: 3510, First inference: 260000, Warmup (avg): 250123, Inference (avg): 249684
 INFO: Memory footprint delta from the start of the tool (MB): init=2.14 overall=12.7
 INFO: Overall peak memory footprint (MB) via periodic monitoring: 15.25
 """
@@ -107,7 +107,7 @@ def test_old_format_reads_the_timed_line_init_and_memory() -> None:
     assert (r.variant, r.count) == ("plain", 50)
     assert (r.mean_ms, r.std_ms) == pytest.approx((249.684, 1.442))
     assert (r.min_ms, r.max_ms) == pytest.approx((247.812, 252.301))
-    assert (r.init_ms, r.first_ms) == pytest.approx((3.51, 251.0)) and r.warmup_count == 2
+    assert (r.init_ms, r.first_ms) == pytest.approx((3.51, 260.0)) and r.warmup_count == 2
     assert (r.peak_memory_mb, r.init_memory_mb) == (12.7, 2.14)
     assert r.median_ms is None and r.delegation == []
 
@@ -173,6 +173,14 @@ def test_monsoon_errors_name_the_line() -> None:
     with pytest.raises(ToolOutputError) as info:
         parse_monsoon_csv(MONSOON.replace("1000,300", "1000,abc"))
     assert info.value.line == 3
+
+
+@pytest.mark.parametrize("times", [(0, 200, 100), (0, 400, 300), (0, 400, 400)])
+def test_a_monsoon_time_that_goes_back_or_repeats_is_refused(times: tuple[int, int, int]) -> None:
+    rows = "".join(f"{t},{ma},0,4.0\n" for t, ma in zip(times, (100, 200, 300), strict=True))
+    with pytest.raises(ToolOutputError, match="time goes backwards or repeats") as info:
+        parse_monsoon_csv("Time(ms),Main(mA),USB(mA),Main Voltage(V)\n" + rows)
+    assert info.value.line == 4
 
 
 def test_odpm_rails_are_read_by_name_with_the_device_timestamp() -> None:

@@ -154,7 +154,13 @@ def ingest(
         accelerator = normal_spec(accelerator)  # " gpu" is gpu: one accelerator, one cell
         serving_for(accelerator, runtime)  # an unknown accelerator, or one this runtime does not run
         _check_device_lists(device, accelerator)
-    source = {"method": "ingested", "tool": tool, "file": str(path.resolve()), "file_sha256": file_sha256(path)}
+    source = {
+        "method": "ingested",
+        "tool": tool,
+        "file": str(path.resolve()),
+        "file_sha256": file_sha256(path),
+        "content_sha256": content_digest(text, run),
+    }
     try:
         if tool == "tegrastats":
             measured = _power_log(
@@ -201,9 +207,10 @@ def ingest(
     environment = {**fingerprint(), "ingested_from": str(path.resolve())}
     if not isinstance(store, Store):
         store = Store(store)
-    if not again and (before := store.ingested_as(source["file_sha256"])):
+    if not again and (before := store.ingested_as(source["content_sha256"], None if run else source["file_sha256"])):
+        what = f"run {run} of {file}" if run else file
         raise BenchError(
-            f"{file} was already ingested (run {before[-1]}, same content): nothing stored, so its numbers are not "
+            f"{what} was already ingested (run {before[-1]}, same content): nothing stored, so its numbers are not "
             "counted twice; pass --again to store it once more"
         )
     run_id = store.start_run(device, environment, [cell.plan_entry()], f"ingest {tool} {file}")
@@ -221,6 +228,20 @@ BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+
+
+def content_digest(text: str, run: int | None = None) -> str:
+    """sha256 (hex) of a log's text as read (:func:`read_log`: its encoding and byte-order mark
+    already gone) with CRLF / CR line ends as LF, trailing blanks of each line and blank lines at
+    the end left out, and the run picked (``--run``) appended: one log saved by another editor, as
+    UTF-16 or with a final newline added has the same digest; another run of the same file does not."""
+    import hashlib
+
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    picked = f"\n--run {run}" if run is not None else ""
+    return hashlib.sha256(("\n".join(lines) + picked).encode()).hexdigest()
 
 
 def read_log(path: Path, name: str) -> str:
@@ -402,7 +423,8 @@ def _tool(result: ToolResult, source: dict) -> dict:
 
 def _power_log(trace, meter: str, inferences: int | None, idle_w: float | None, source: dict) -> dict:
     """Measurement fields from a power log (Monsoon CSV, tegrastats, powermetrics; energy only):
-    (log energy - idle power x its span) / inferences; notes what it lacked in ``source``. Raises
+    (log energy - idle power x its span) / inferences, none when part of the logged time has no
+    power reading (``trace.uncovered``); notes what it lacked in ``source``. Raises
     BenchError with the numbers when that energy is not above zero (idle power above the mean power)."""
     source.update(samples=trace.samples, seconds=trace.seconds, mean_w=trace.mean_w)
     rails = {"rails_j": trace.rails_j, "total_rails": trace.total_rails} if getattr(trace, "rails_j", None) else {}
@@ -420,11 +442,17 @@ def _power_log(trace, meter: str, inferences: int | None, idle_w: float | None, 
         if idle == 0
         else f", idle {idle:.2f} W subtracted"
     )
-    per = net / inferences * 1e3 if inferences else None
+    uncovered = getattr(trace, "uncovered", "")
+    per = net / inferences * 1e3 if inferences and not uncovered else None
     if getattr(trace, "note", ""):
         note += f"; {trace.note}"
     if not inferences:
         note += "; per-inference energy needs --inferences"
+    elif uncovered:  # the inferences ran over the whole log; its energy covers less of it
+        note += (
+            f"; no per-inference energy stored: {uncovered} has no power reading, while the --inferences "
+            f"{inferences} ran over the whole log (its energy over the rest and its mean power are stored)"
+        )
     return {
         "energy_mj_per_inference": per,
         "energy_note": note,

@@ -500,14 +500,20 @@ class Store:
             ).mappings()
             return {Cell.from_row(row) for row in rows}
 
-    def ingested_as(self, sha256: str) -> list[str]:
-        """The run ids whose measurements were ingested from a file with this content (``source.file_sha256``,
-        a 64-digit hex digest), oldest first; empty when none was."""
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256[:70]!r}")
+    def ingested_as(self, content_sha256: str, file_sha256: str | None = None) -> list[str]:
+        """The run ids whose measurements were ingested from a log with this content, oldest first;
+        empty when none was. ``content_sha256``: ``source.content_sha256``, the digest of the log's
+        text as :func:`bench.results.ingest.content_digest` normalises it (its encoding, line ends
+        and trailing blanks do not count; the run picked from a file of several does); rows stored
+        before that digest existed are matched on ``file_sha256`` (the file's bytes), when given.
+        Both are 64-digit hex digests; ValueError otherwise."""
+        for digest in (content_sha256, file_sha256 or content_sha256):
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"not a sha256 hex digest: {digest[:70]!r}")
+        wanted = [content_sha256, *([file_sha256] if file_sha256 else [])]
         query = (
             sa.select(measurements.c.run_id, measurements.c.source)
-            .where(sa.cast(measurements.c.source, sa.Text).contains(sha256))
+            .where(sa.or_(*(sa.cast(measurements.c.source, sa.Text).contains(d) for d in wanted)))
             .order_by(measurements.c.id)
         )
         with self.engine.connect() as conn:
@@ -515,7 +521,14 @@ class Store:
         found = []
         for run_id, source in rows:
             source = json.loads(source) if isinstance(source, str) else source
-            if isinstance(source, dict) and source.get("file_sha256") == sha256 and run_id not in found:
+            if not isinstance(source, dict) or run_id in found:
+                continue
+            same = (
+                source.get("content_sha256") == content_sha256
+                if "content_sha256" in source
+                else file_sha256 is not None and source.get("file_sha256") == file_sha256
+            )
+            if same:
                 found.append(run_id)
         return found
 

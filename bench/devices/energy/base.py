@@ -109,13 +109,16 @@ class EnergyResult:
 @dataclass
 class PowerLog:
     """Energy of a power log saved during a manual run (``bench ingest``): total joules over the
-    log's span, per rail too, and which rails make the total (the others are parts of it)."""
+    log's span, per rail too, and which rails make the total (the others are parts of it).
+    ``uncovered``: what part of the logged time has no power reading in ``seconds`` (samples
+    dropped at the log's ends, or a powermetrics sample's own elapsed time), empty when none."""
 
     seconds: float
     samples: int
     rails_j: dict[str, float] = field(default_factory=dict)
     total_rails: list[str] = field(default_factory=list)
     note: str = ""
+    uncovered: str = ""
 
     @property
     def joules(self) -> float:

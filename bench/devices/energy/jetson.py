@@ -152,12 +152,16 @@ def parse_tegrastats_log(text: str, interval_s: float | None = None) -> PowerLog
     if below:
         shown = ", ".join(f"{rail} down to {w:g} W" for rail, w in below.items())
         note += f"; read below zero, kept as printed (a sensor offset; not in the total): {shown}"
+    ends = [lines[k] for k in range(len(samples)) if k < kept[0] or k > kept[-1]]
     return PowerLog(
         seconds=interval_s * (kept[-1] - kept[0]),
         samples=len(kept),
         rails_j=rails_j,
         total_rails=total,
         note=note,
+        uncovered=f"{len(ends) * interval_s:g} s at the log's ends (line {', '.join(map(str, ends))} dropped)"
+        if ends
+        else "",
     )
 
 

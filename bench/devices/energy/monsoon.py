@@ -26,6 +26,7 @@ class MonsoonTrace:
     joules: float
     samples: int
     note: str = ""
+    uncovered: str = ""  # what part of the logged time has no power reading in seconds (a dropped last row)
 
     @property
     def mean_w(self) -> float:
@@ -72,12 +73,15 @@ def parse_monsoon_csv(text: str) -> MonsoonTrace:
             ) from None
         if not all(math.isfinite(x) for x in (t, ma, v)):
             raise ToolOutputError(line, "a value is not finite")
-        if points and t <= points[-1][0]:
-            raise ToolOutputError(line, f"time goes backwards or repeats ({t} ms)")
+        if points and t / 1e3 <= points[-1][0]:  # points hold seconds, the column milliseconds
+            raise ToolOutputError(line, f"time goes backwards or repeats ({t} ms after {points[-1][0] * 1e3} ms)")
         points.append((t / 1e3, ma / 1e3 * v))
     if len(points) < 2:
         raise PowerLogUnusable(
             0, f"{len(points)} sample(s) read{f' ({note})' if note else ''}: energy needs at least two samples"
         )
     joules = sum((p0 + p1) / 2 * (t1 - t0) for (t0, p0), (t1, p1) in zip(points, points[1:], strict=False))
-    return MonsoonTrace(seconds=points[-1][0] - points[0][0], joules=joules, samples=len(points), note=note)
+    uncovered = f"the interval before line {last}, the dropped last row" if note else ""
+    return MonsoonTrace(
+        seconds=points[-1][0] - points[0][0], joules=joules, samples=len(points), note=note, uncovered=uncovered
+    )
