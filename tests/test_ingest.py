@@ -369,3 +369,12 @@ def test_what_the_log_cannot_show_is_said_and_never_passes_for_full_delegation(b
     assert_one_line_error(long, "1 to 64 letters")
     cased = ingest(bench_here, tmp_path, GPU_FULL, "--tool", "benchmark_model", "--device", "Pixel6", "-m", "m")
     assert_one_line_error(cased, "the profiled device is 'pixel6'")  # its own cell, apart from pixel6's rows
+    spaced = ingest(bench_here, tmp_path, GPU_FULL, "--tool", "benchmark_model", "--device", " pixel6", "-m", "m")
+    assert_one_line_error(spaced, "--device ' pixel6': 1 to 64 letters")  # the space shown
+
+
+def test_the_results_table_marks_a_memory_delta(bench_here, tmp_path: Path) -> None:
+    ti = (REAL_LOGS / "bm_tf2.18_ti_am62_xnnpack_partial.txt").read_text()  # "Memory footprint delta ..."
+    assert ingest(bench_here, tmp_path, ti, "--tool", "benchmark_model", "--device", "am62", "-m", "m").code == 0
+    table = bench_here("results", "--store", str(tmp_path / "s.sqlite"))
+    assert table.code == 0 and "150 (delta)" in table.stdout  # benchmark_model's delta, not a peak

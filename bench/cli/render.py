@@ -195,6 +195,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
     printed under the table. Sustained runs add one line each with their drift and verdict.
     """
     from bench.measure.runners.tool_results import median_is_mean
+    from bench.results.report import memory_meaning
 
     rows = list(rows)
     table = Table(title=f"run {run_id}")
@@ -221,6 +222,8 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
         ok = r["status"] == "ok"
         n, cv = r.get("n_samples"), r.get("cv")
         mean = " (mean)" if median_is_mean(r.get("source")) else ""  # the tool printed no median
+        meaning = memory_meaning(r.get("source")) or ""
+        delta = " (delta)" if "delta" in meaning and fmt(r.get("peak_memory_mb"), 0) != "-" else ""  # not a peak
         table.add_row(
             r["model"],
             r["device"],
@@ -236,7 +239,7 @@ def runs(rows: Iterable[dict[str, Any]], run_id: str, energy_reason: str | None)
             if ok and fmt(r.get("median_ci_low_ms")) != "-" and fmt(r.get("median_ci_high_ms")) != "-"
             else "-",
             fmt(r.get("init_ms"), 1),
-            fmt(r.get("peak_memory_mb"), 0),
+            fmt(r.get("peak_memory_mb"), 0) + delta,
             fmt(r.get("gflops_per_s"), 1),
             fmt(r.get("energy_mj_per_inference")),
             Text(("ok" + contended_text(r)) if ok else f"failed: {r['error']}"),  # brackets are text, not markup

@@ -112,7 +112,8 @@ def ingest(
     if tool not in TOOLS:
         raise BenchError(f"unknown tool '{tool}'; choose from: {', '.join(TOOLS)}")
     if not re.fullmatch(r"[\w.\-]{1,64}", device) or set(device) == {"."}:
-        raise BenchError(f"--device '{one_line(device, 80)}': 1 to 64 letters, digits, '.', '_' or '-' (not only dots)")
+        shown = one_line(repr(device), 80)  # quoted by repr: a leading space shows
+        raise BenchError(f"--device {shown}: 1 to 64 letters, digits, '.', '_' or '-' (not only dots)")
     _check_device_spelling(device)
     if not model.strip() or not model.isprintable() or len(model) > 200:
         raise BenchError("--model: a name of 1 to 200 printable characters (no newline or control character)")
