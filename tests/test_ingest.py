@@ -331,6 +331,11 @@ def test_the_log_names_the_nnapi_device_and_one_accelerator_per_measurement(benc
     edgetpu = ingest(bench_here, tmp_path, named, *args, "--device", "phone-x", "--again", "--accelerator",
                      "nnapi:google-edgetpu")  # fmt: skip
     assert_one_line_error(edgetpu, "NNAPI accelerator name is nnapi-reference")
+    unnamed = ingest(bench_here, tmp_path, NNAPI_PARTIAL, *args, "--device", "phone-x", "--accelerator",
+                     "nnapi:google-edgetpu", "--json")  # fmt: skip  # the log names no NNAPI device
+    taken = json.loads(unnamed.stdout)
+    assert taken["accelerator"] == "nnapi:google-edgetpu" and taken["source"]["accelerator"]["device_checked"] is False
+    assert any("'google-edgetpu' as given, not checked" in n for n in taken["source"]["notes"])
     assert_one_line_error(ingest(bench_here, tmp_path, named, *args, "--device", "pixel6", "--again"),
                           "device 'pixel6' has no accelerator nnapi:nnapi-reference")  # fmt: skip
     # the GPU ran nodes: not an XNNPACK measurement, whatever XNNPACK took besides
@@ -344,7 +349,7 @@ def test_the_log_names_the_nnapi_device_and_one_accelerator_per_measurement(benc
     spaced = json.loads(ingest(bench_here, tmp_path, GPU_FULL, *args, "--device", "pixel6", "--accelerator", " gpu ",
                                "--json").stdout)  # fmt: skip
     assert spaced["accelerator"] == "gpu"  # one spelling, one cell
-    assert _count(tmp_path / "s.sqlite") == 2
+    assert _count(tmp_path / "s.sqlite") == 3  # named, unnamed, spaced
 
 
 def test_what_the_log_cannot_show_is_said_and_never_passes_for_full_delegation(bench_here, tmp_path: Path) -> None:

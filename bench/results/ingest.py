@@ -368,6 +368,12 @@ def _accelerator(
                 "nothing stored"
             )
         given = _nnapi_spec(named, file)
+    unnamed = name == "nnapi" and not named and split_spec(given)[1]  # the user's NNAPI device, not the log's
+    if unnamed:
+        notes.append(
+            f"accelerator {given}: the NNAPI device '{unnamed}' as given, not checked (the log does not name it: "
+            "benchmark_model prints its --nnapi_accelerator_name parameter line)"
+        )
     if name == DEFAULT:
         if ran:
             raise BenchError(
@@ -394,7 +400,7 @@ def _accelerator(
     if verdict.error:
         raise BenchError(f"{file}: {verdict.error}; nothing stored")
     if verdict.record:
-        source["accelerator"] = verdict.record
+        source["accelerator"] = {**verdict.record, **({"device_checked": False} if unnamed else {})}
     return given, verdict.coverage
 
 
