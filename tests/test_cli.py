@@ -183,3 +183,21 @@ def test_a_bad_option_is_refused_before_torch_loads(argv: list[str], message: st
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
     assert message in done.stderr
+
+
+def test_ctrl_c_while_the_command_loads_ends_in_one_line_and_130() -> None:
+    import subprocess
+    import sys
+
+    # Ctrl-C arrives while a command group's module is being imported (the first ~0.3 s of `bench`)
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'bench.cli.devices':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "import bench.cli\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
