@@ -376,6 +376,10 @@ def test_what_the_log_cannot_show_is_said_and_never_passes_for_full_delegation(b
     assert_one_line_error(cased, "the profiled device is 'pixel6'")  # its own cell, apart from pixel6's rows
     spaced = ingest(bench_here, tmp_path, GPU_FULL, "--tool", "benchmark_model", "--device", " pixel6", "-m", "m")
     assert_one_line_error(spaced, "--device ' pixel6': 1 to 64 letters")  # the space shown
+    wide = ingest(bench_here, tmp_path, GPU_FULL, "--tool", "benchmark_model", "--device", "ｐｉｘｅｌ６", "-m", "m")
+    assert_one_line_error(wide, "--device 'ｐｉｘｅｌ６' is written in compatibility characters ('pixel6' in plain")
+    zoo_case = ingest(bench_here, tmp_path, GPU_FULL, "--tool", "benchmark_model", "--device", "d", "-m", "EdgeViT_XXS")
+    assert_one_line_error(zoo_case, "--model 'EdgeViT_XXS': the zoo model is 'edgevit_xxs'")  # its MACs, its card
 
 
 def test_the_results_table_marks_a_memory_delta(bench_here, tmp_path: Path) -> None:

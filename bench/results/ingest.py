@@ -114,9 +114,17 @@ def ingest(
     if not re.fullmatch(r"[\w.\-]{1,64}", device) or set(device) == {"."}:
         shown = one_line(repr(device), 80)  # quoted by repr: a leading space shows
         raise BenchError(f"--device {shown}: 1 to 64 letters, digits, '.', '_' or '-' (not only dots)")
-    _check_device_spelling(device)
+    from bench.devices.config import device_paths
+
+    _check_spelling("--device", device, list(device_paths()), "profiled device")
     if not model.strip() or not model.isprintable() or len(model) > 200:
         raise BenchError("--model: a name of 1 to 200 printable characters (no newline or control character)")
+    from export.reference import is_model_file, is_user_reference
+
+    if not (is_model_file(model) or is_user_reference(model)):
+        import models as zoo
+
+        _check_spelling("--model", model, zoo.list_models(), "zoo model")
     if tool in POWER_LOGS and run is not None:
         raise BenchError(
             f"--run applies to tool logs holding several runs (--tool {', '.join(PARSERS)}), not to a {tool} power log"
@@ -269,19 +277,26 @@ def read_log(path: Path, name: str) -> str:
     return text
 
 
-def _check_device_spelling(device: str) -> None:
-    """BenchError when ``device`` is a profiled device's name in other letter case ("Pixel6" for
-    "pixel6"): its rows would form cells of their own, apart from the device's, and skip its checks."""
-    from bench.devices.config import device_paths
+def _check_spelling(option: str, value: str, known: list[str], what: str) -> None:
+    """BenchError when ``value`` (of ``option``) is one of the ``known`` names in other letter case
+    ("Pixel6" for the profiled device "pixel6"), or is written in compatibility characters that
+    NFKC folds to others (full-width "ｐｉｘｅｌ６"): its rows would form cells of their own, apart
+    from the name's, and miss what the name brings (the device's checks, the model's MACs)."""
+    import unicodedata
 
-    if device in device_paths():
+    if value in known:
         return
-    folded = {name.casefold(): name for name in device_paths()}
-    if device.casefold() in folded:
-        known = folded[device.casefold()]
+    if (plain := unicodedata.normalize("NFKC", value)) != value:
         raise BenchError(
-            f"--device '{device}': the profiled device is '{known}' (names are case-sensitive; "
-            f"rows under '{device}' would not pool with its rows)"
+            f"{option} {value!r} is written in compatibility characters ({plain!r} in plain ones): type it in "
+            "plain characters, so that its rows pool with that name's"
+        )
+    folded = {name.casefold(): name for name in known}
+    if value.casefold() in folded:
+        known_as = folded[value.casefold()]
+        raise BenchError(
+            f"{option} '{value}': the {what} is '{known_as}' (names are case-sensitive; "
+            f"rows under '{value}' would not pool with its rows)"
         )
 
 
