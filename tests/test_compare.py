@@ -300,15 +300,18 @@ def test_a_comparison_of_a_tools_means_says_so() -> None:
 
 def test_a_tool_summary_cell_missing_on_one_side_is_listed_and_fails_strict(bench_here, tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
-    gpu = tool_rows(latency_samples(rng, 4.0))
+    gpu = tool_rows(latency_samples(rng, 4.0), median=False)  # a mean on one side only
     gpu[0]["accelerator"] = "gpu"
     base, cand = tool_rows(latency_samples(rng, 10.0)) + gpu, tool_rows(latency_samples(rng, 10.0))
     files = []
     for name, rows in (("base", base), ("cand", cand)):
         files.append(tmp_path / f"{name}.json")
         files[-1].write_text(json.dumps(rows))
-    result = bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]))
+    result = bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]),
+                        "--markdown", str(tmp_path / "c.md"))  # fmt: skip
     assert result.code == 0 and "missing-in-candidate" in result.stdout, result.stdout
+    missing = next(line for line in (tmp_path / "c.md").read_text().splitlines() if "missing-in" in line)
+    assert "mean vs median" not in missing  # nothing was compared for it
     assert bench_here("compare", "--baseline", str(files[0]), "--candidate", str(files[1]), "--strict").code == 1
     reverse = bench_here("compare", "--baseline", str(files[1]), "--candidate", str(files[0]), "--strict")
     assert reverse.code == 1 and "missing-in-baseline" in reverse.stdout

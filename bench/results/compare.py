@@ -259,7 +259,7 @@ def compare(
             result.delegation = f"delegation {_delegation_text(before)} -> {_delegation_text(after)}"
             result.delegation_dropped = _share(after) < _share(before)
         sides = [result.cell in side for side in means]
-        if any(sides):  # say what was compared: a tool's mean is not a median
+        if any(sides) and not result.verdict.startswith("missing"):  # what was compared: a mean is not a median
             what = "of means" if all(sides) else "mean vs median"
             result.test = f"{result.test or 'none'}, {what}"
     return out
