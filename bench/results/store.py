@@ -507,10 +507,10 @@ class Store:
         and trailing blanks do not count; the run picked from a file of several does); rows stored
         before that digest existed are matched on ``file_sha256`` (the file's bytes), when given.
         Both are 64-digit hex digests; ValueError otherwise."""
-        for digest in (content_sha256, file_sha256 or content_sha256):
+        wanted = [content_sha256, *([file_sha256] if file_sha256 else [])]
+        for digest in wanted:
             if not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise ValueError(f"not a sha256 hex digest: {digest[:70]!r}")
-        wanted = [content_sha256, *([file_sha256] if file_sha256 else [])]
         query = (
             sa.select(measurements.c.run_id, measurements.c.source)
             .where(sa.or_(*(sa.cast(measurements.c.source, sa.Text).contains(d) for d in wanted)))

@@ -86,14 +86,15 @@ def parse_powermetrics_log(text: str) -> PowerLog:
         note += f"; {dropped_note}; their elapsed time is not counted"
     if extra := sorted({rail for _, _, watts in samples for rail in watts} - rails):
         note += f"; power lines only some samples print, not read: {', '.join(extra)}"
-    lost = sum(samples[k][1] for k in sorted(set(range(len(samples))) - set(whole)))
+    dropped = set(range(len(samples))) - set(whole)
+    lost = sum(samples[k][1] for k in dropped)
     return PowerLog(
         seconds=sum(seconds for seconds, _ in kept),
         samples=len(kept),
         rails_j=rails_j,
         total_rails=total,
         note=note,
-        uncovered=f"{lost:g} s, the elapsed time of the dropped samples" if len(whole) < len(samples) else "",
+        uncovered=f"{lost:g} s, the elapsed time of the dropped samples" if dropped else "",
     )
 
 
