@@ -228,6 +228,16 @@ def test_a_file_ingested_before_is_refused_unless_asked_again(bench_here, tmp_pa
     assert _count(tmp_path / "s.sqlite") == 3
 
 
+def test_the_content_digest_splits_lines_as_the_parsers_do() -> None:
+    from bench.results.ingest import content_digest
+
+    assert PLAIN.splitlines() == PLAIN.replace("\n", "\u2028").splitlines()  # one log to the parsers
+    same = {content_digest(PLAIN.replace("\n", end)) for end in ("\n", "\r\n", "\r", "\u2028", "\x85")}
+    assert same == {content_digest(PLAIN + " \n\n")}
+    assert content_digest(PLAIN) != content_digest(PLAIN.replace("count=50", "count=51"))
+    assert content_digest(PLAIN, run=1) != content_digest(PLAIN, run=2) != content_digest(PLAIN)
+
+
 def test_each_run_of_a_file_of_several_is_ingested_once(bench_here, tmp_path: Path) -> None:
     two = PLAIN + PLAIN.replace("avg=249684", "avg=250684").replace("(avg): 249684", "(avg): 250684")
     args = ("--tool", "benchmark_model", "--device", "pixel6", "-m", "m")

@@ -241,12 +241,13 @@ BOMS = (
 
 def content_digest(text: str, run: int | None = None) -> str:
     """sha256 (hex) of a log's text as read (:func:`read_log`: its encoding and byte-order mark
-    already gone) with CRLF / CR line ends as LF, trailing blanks of each line and blank lines at
-    the end left out, and the run picked (``--run``) appended: one log saved by another editor, as
-    UTF-16 or with a final newline added has the same digest; another run of the same file does not."""
+    already gone) split into lines as the parsers split it (``str.splitlines``: CRLF, CR and the
+    other Unicode line ends), trailing blanks of each line and blank lines at the end left out, and
+    the run picked (``--run``) appended: one log saved by another editor, as UTF-16 or with a final
+    newline added has the same digest; another run of the same file does not."""
     import hashlib
 
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    lines = [line.rstrip() for line in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     picked = f"\n--run {run}" if run is not None else ""
