@@ -109,6 +109,44 @@ def test_a_saved_predictor_is_refused_for_another_device_runtime_version_or_libr
             Predictor.load(path, {**expect, key: other})
 
 
+def node_moving(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Node:
+    size = 4 * math.prod(in_shape)
+    return Node("t", "Transpose", in_shape, out_shape, size, size)
+
+
+def test_data_movement_is_told_apart_by_how_the_axes_move() -> None:
+    from bench.predictor.model import inner_run, movement
+
+    # NHWC -> NCHW and tokens <-> channels: two groups of axes swapped, a blocked 2-D transpose
+    assert movement(node_moving((1, 28, 28, 96), (1, 96, 28, 28))) == (1.0, 0.0)
+    assert movement(node_moving((1, 196, 2, 48), (1, 2, 196, 48))) == (1.0, 0.0)
+    assert inner_run(node_moving((1, 196, 2, 48), (1, 2, 196, 48))) == 48  # rows of 48 stay whole
+    # MobileViT's unfold: the innermost axis moves to the middle, a general permutation
+    assert movement(node_moving((1, 4, 256, 96), (1, 96, 256, 4))) == (0.0, 0.0)
+    assert inner_run(node_moving((1, 4, 256, 96), (1, 96, 256, 4))) == 1
+    # only a unit axis moves: the elements keep their order (a copy)
+    assert movement(node_moving((1, 196, 1, 48), (1, 1, 196, 48)))[1] == 1.0
+    assert movement(node_moving((1, 64), (64, 1))) == (1.0, 1.0)
+    assert movement(Node("c", "Conv", (1, 3, 8, 8), (1, 16, 8, 8), 768, 4096)) == (0.0, 0.0)  # not a movement
+
+
+def test_the_reference_brackets_a_measurement_with_the_mean_of_before_and_after() -> None:
+    from bench.predictor.sweep import ReferenceProbe
+    from bench.profiling.runtimes import _median_ms
+
+    probe = ReferenceProbe.__new__(ReferenceProbe)  # without exporting its model: the timing rule only
+    probe.runs, probe._median = 5, _median_ms
+    pause = [0.002]
+    probe._run = lambda: time.sleep(pause[0])
+
+    def measure() -> NodeProfile:
+        pause[0] = 0.006  # the machine slowed down while the model ran: the reference after it sees it
+        return NodeProfile([], 10.0, 1)
+
+    profile = probe.around(measure)
+    assert profile.total_ms == 10.0 and 3.5 < profile.reference_ms < 5.5  # (2 + 6) / 2 ms, and sleep's overshoot
+
+
 # --- the adaptive sweep -----------------------------------------------------------------------
 
 
@@ -143,6 +181,27 @@ def test_the_sweep_measures_every_kernel_then_samples_next_to_its_worst_predicte
 
     adaptive = range(2 * INITIAL, len(order))
     assert sum(one_step_from_earlier(k) for k in adaptive) >= 0.8 * len(adaptive)
+
+
+def test_adaptive_turns_are_shared_by_grid_size_before_going_to_the_worst_predicted_kernel() -> None:
+    spaces = {name: SPACES[name] for name in ("conv", "layout")}  # 6 parameters against 2
+    sweep = KernelSweep(lambda *_: NodeProfile([], 1.0, 1), budget_s=10, spaces=spaces, seed=0)
+    rng = random.Random(0)
+
+    def sampled(name: str, count: int, noisy: bool) -> None:
+        while len(sweep.samples[name]) < count:
+            config = sweep._random(spaces[name])
+            sweep.tried.add(spaces[name].label(config))
+            sweep.samples[name].append((config, rng.uniform(0.1, 10) if noisy else 1.0))
+
+    sampled("conv", 2 * INITIAL, noisy=False)  # 8 samples, 1.3 per parameter: predicted well
+    sampled("layout", INITIAL, noisy=True)  # 4 samples, 2 per parameter: predicted badly
+    assert sweep._worst("layout")[0] > sweep._worst("conv")[0]
+    assert sweep.next_config()[0].name == "conv"  # fewer samples per parameter goes first
+    sampled("conv", 3 * INITIAL, noisy=False)  # 12 samples, 2 per parameter: a tie, the worse-predicted first
+    assert sweep.next_config()[0].name == "layout"
+    sampled("conv", 4 * INITIAL, noisy=False)
+    assert sweep.next_config()[0].name == "layout"
 
 
 def test_the_sweep_stops_within_its_budget() -> None:

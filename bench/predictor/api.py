@@ -9,11 +9,12 @@ swept yet (its benchmark tool would measure each kernel there).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -117,8 +118,7 @@ def train(
             with tempfile.TemporaryDirectory() as folder:
                 try:
                     path = model_file(name, runtime, Path(folder))
-                    reference = probe()
-                    profile = replace(node_profile(runtime, path, threads, runs), reference_ms=reference)
+                    profile = probe.around(functools.partial(node_profile, runtime, path, threads, runs))
                 except BenchError as exc:
                     failed.append(f"{name}: {exc}")
                     continue

@@ -6,8 +6,9 @@ a PyTorch module and its input shape. The modules are what the zoo's families ar
 convolutions with batch norm and activation (fused by every converter, as in MobileNet and the
 EdgeViT / STViT stems), depthwise convolutions, linear layers over tokens, the attention core
 (two batched matrix products around a softmax), layer norm, GELU / hard-swish, pooling, the
-shifts' pad + slice (ShiftViT, AS-MLP), concat, and the reshape / transpose between image and
-token layouts. Sampling over these grids is :mod:`bench.predictor.sweep`'s.
+shifts' pad + slice (ShiftViT, AS-MLP), concat, the reshape / transpose between image and
+token layouts, and the regrouping of tokens by patch (MobileViT) or window (Swin). Sampling over
+these grids is :mod:`bench.predictor.sweep`'s.
 """
 
 from __future__ import annotations
@@ -191,6 +192,37 @@ def _layout(c: dict[str, int]):
     return _Layout(), (1, c["c"], c["hw"], c["hw"])
 
 
+class _Windows(nn.Module):
+    """Tokens regrouped by patch or window and back, the general permutations the hybrid and
+    windowed models make: ``op`` 0 is MobileViT's unfold and fold of 2x2 patches (timm's
+    ``MobileVitBlock``: ``[1, C, H, W]`` -> ``[4, HW/4, C]`` -> back), ``op`` 1 Swin's window
+    partition and reverse of 7x7 windows on ``[1, H, W, C]``. A layer norm over the channels of
+    the regrouped tokens sits between, as in both models (and so that no optimizer cancels the
+    two permutations)."""
+
+    def __init__(self, op: int, c: int) -> None:
+        super().__init__()
+        self.op = op
+        self.norm = nn.LayerNorm(c)
+
+    def forward(self, x):
+        if self.op == 0:
+            b, c, h, w = x.shape
+            nh, nw = h // 2, w // 2
+            t = x.reshape(b * c * nh, 2, nw, 2).transpose(1, 2)
+            t = self.norm(t.reshape(b, c, nh * nw, 4).transpose(1, 3).reshape(b * 4, nh * nw, -1))
+            t = t.reshape(b, 4, nh * nw, -1).transpose(1, 3).reshape(b * c * nh, nw, 2, 2)
+            return t.transpose(1, 2).reshape(b, c, h, w)
+        b, h, w, c = x.shape
+        t = self.norm(x.view(b, h // 7, 7, w // 7, 7, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 49, c))
+        return t.view(b, h // 7, w // 7, 7, 7, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+def _windows(c: dict[str, int]):
+    shape = (1, c["c"], c["hw"], c["hw"]) if c["op"] == 0 else (1, c["hw"], c["hw"], c["c"])
+    return _Windows(c["op"], c["c"]), shape
+
+
 SPACES: dict[str, KernelSpace] = {
     space.name: space
     for space in (
@@ -226,6 +258,7 @@ SPACES: dict[str, KernelSpace] = {
         KernelSpace("pool", {"c": CHANNELS, "hw": RESOLUTIONS, "op": (0, 1, 2)}, _pool),
         KernelSpace("shift", {"c": (24, 48, 96, 192, 384, 768), "hw": RESOLUTIONS}, _shift),
         KernelSpace("layout", {"c": CHANNELS, "hw": RESOLUTIONS}, _layout),
+        KernelSpace("windows", {"c": CHANNELS, "hw": (14, 28, 56), "op": (0, 1)}, _windows),
     )
 }
 
@@ -250,7 +283,7 @@ def largest_tensor(space: KernelSpace, config: dict[str, int]) -> int:
         return c["windows"] * max(c["tokens"] * 3 * c["heads"] * c["dim"], c["heads"] * c["tokens"] ** 2)
     if space.name == "conv":
         return max(c["cin"], c["cout"]) * c["hw"] ** 2
-    if space.name in ("dwconv", "pool", "shift", "layout", "elementwise_image"):
+    if space.name in ("dwconv", "pool", "shift", "layout", "elementwise_image", "windows"):
         return c["c"] * c["hw"] ** 2
     if space.name == "linear":
         return c["tokens"] * max(c["cin"], c["cout"])

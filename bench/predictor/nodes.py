@@ -78,7 +78,7 @@ class NodeProfile:
     total_ms: float
     runs: int
     note: str = ""
-    reference_ms: float | None = None  # the machine's speed just before (sweep.ReferenceProbe)
+    reference_ms: float | None = None  # the machine's speed around it (sweep.ReferenceProbe.around)
 
     @property
     def nodes_ms(self) -> float:

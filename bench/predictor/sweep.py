@@ -5,20 +5,22 @@
   sampling does (Zhang et al., MobiSys 2021, section 4.2): a few random configurations of every
   kernel first, then, repeatedly, a neighbour (one parameter one grid step away) of the
   configuration whose latency a random forest over that kernel's configurations predicted worst
-  (out-of-bag), in the kernel where those errors are largest: samples gather where latency
-  changes fastest.
+  (out-of-bag): samples gather where latency changes fastest. As nn-Meter samples each kernel in
+  turn, the turns are shared between kernels (by the number of parameters of each one's grid), and
+  among kernels with equal shares the one whose forest errs most goes first.
 - Zoo node profiles (``kind = "profile"`` rows) are the nodes of the zoo's own models as the
   runtime runs them, each timed by its profiler; a model already profiled for this device,
   runtime version and threads is not measured again.
 
 Both store one row per model file: ``median_ms`` (the whole model, measured without the profiler),
 ``macs``, ``settings["nodes"]`` (:class:`~bench.predictor.nodes.Node` dicts with each node's
-median ``ms``) and ``settings["reference_ms"]``: the machine's speed just before, the median time
-of one fixed small model (:class:`ReferenceProbe`). A shared machine's speed drifts by tens of
-percent over minutes (another tenant, frequency scaling: here the same DeiT-S measured 85, 128
-and 90 ms within one hour), and a sweep and its zoo profiles are measured minutes apart, so
-:func:`training_graphs` scales every graph to the median speed of the set before fitting or
-evaluating on it. :func:`training_graphs` reads them back for the runtime version installed here.
+median ``ms``) and ``settings["reference_ms"]``: the machine's speed around the measurement, the
+median time of one fixed small model just before and just after it (:class:`ReferenceProbe`). A
+shared machine's speed drifts by tens of percent over minutes (another tenant, frequency
+scaling: here the same DeiT-S measured 85, 128 and 90 ms within one hour), and a sweep and its
+zoo profiles are measured minutes apart, so :func:`training_graphs` scales every graph to the
+median speed of the set before fitting or evaluating on it. :func:`training_graphs` reads them
+back for the runtime version installed here.
 """
 
 from __future__ import annotations
@@ -40,9 +42,15 @@ from bench.predictor.nodes import Node, NodeProfile, node_profile
 from bench.results.store import Store, now_iso
 
 FORMATS = {"onnxruntime": "onnx", "litert": "tflite"}
-# the fixed model whose time tells the machine's speed; a new definition gets a new name, so rows
-# timed against another reference are never scaled by this one
-REFERENCE = "reference-v1: conv 3x3 64->64 at 28x28 + BN + ReLU, then linear 64->256 over 784 tokens"
+# the fixed model whose time tells the machine's speed, and how it is timed; a new definition gets a
+# new name, so rows timed against another reference are never scaled by this one. v1 took the median
+# of 15 runs before the measurement only: on this host its spread over 15 probes a second apart was
+# 31% (sd 9.6%, the first runs after other work slower), which scaling then added to every graph and
+# which cost the leave-one-family-out evaluation 12 points; 300 runs gave a spread of 9.5% (sd 2.7%)
+REFERENCE = (
+    "reference-v2: conv 3x3 64->64 at 28x28 + BN + ReLU, then linear 64->256 over 784 tokens; "
+    "the mean of its medians over 300 runs just before and just after the measurement"
+)
 INITIAL = 4  # random configurations of each kernel before adaptive sampling (taken round-robin)
 
 
@@ -146,11 +154,11 @@ def training_graphs(store: Store, device: str, runtime: str, threads: int) -> li
 
 
 class ReferenceProbe:
-    """The machine's speed now: the median time (ms) of :data:`REFERENCE` over ``runs`` runs after
-    two warm-up runs, on the runtime and threads being swept. Exported once; call it before each
-    measurement. A context manager (its temporary folder is removed on exit)."""
+    """The machine's speed: the median time (ms) of :data:`REFERENCE` over ``runs`` runs after ten
+    warm-up runs, on the runtime and threads being swept (``probe()``), and a measurement bracketed
+    by it (:meth:`around`). Exported once. A context manager (its temporary folder is removed on exit)."""
 
-    def __init__(self, runtime: str, threads: int, runs: int = 15) -> None:
+    def __init__(self, runtime: str, threads: int, runs: int = 300) -> None:
         from bench.profiling.runtimes import _median_ms
 
         self.runs = runs
@@ -180,7 +188,13 @@ class ReferenceProbe:
             self._run = invoke
 
     def __call__(self) -> float:
-        return self._median(self._run, self.runs, warmup=2)
+        return self._median(self._run, self.runs, warmup=10)
+
+    def around(self, measure: Callable[[], NodeProfile]) -> NodeProfile:
+        """``measure()``'s profile with ``reference_ms`` the mean of the probe just before and just after it."""
+        before = self()
+        profile = measure()
+        return replace(profile, reference_ms=(before + self()) / 2)
 
     def __enter__(self) -> ReferenceProbe:
         return self
@@ -252,14 +266,21 @@ class KernelSweep:
 
     def next_config(self) -> tuple[KernelSpace, dict[str, int]] | None:
         """The next kernel to measure: every kernel's initial random ones first (round-robin, so a
-        short budget still sees every kernel), then adaptive."""
+        short budget still sees every kernel), then adaptive: the kernel with the fewest samples per
+        grid parameter (a convolution's six parameters earn it three times a layout's two), at a
+        neighbour of its worst-predicted configuration."""
         for rounds in range(INITIAL):
             for name, space in self.spaces.items():
                 if self._turns(name) == rounds:
                     config = self._random(space)
                     if config is not None:
                         return space, config
-        ranked = sorted(((self._worst(n), n) for n in self.spaces), key=lambda item: -item[0][0])
+        # adaptive turns are shared out by the size of each kernel's grid (its number of parameters),
+        # then go to the kernel whose forest predicts worst: ranking by error alone gave a 15-minute
+        # onnxruntime sweep 300 attention kernels (the noisiest) against 51 convolutions and 13
+        # depthwise ones, and left MobileNet's 1x1 convolutions at 112x112 unsampled
+        share = {n: self._turns(n) / len(self.spaces[n].grid) for n in self.spaces}
+        ranked = sorted(((self._worst(n), n) for n in self.spaces), key=lambda item: (share[item[1]], -item[0][0]))
         for (_, worst), name in ranked:
             space = self.spaces[name]
             config = (self._neighbour(space, worst) if worst else None) or self._random(space)
@@ -302,18 +323,18 @@ class KernelSweep:
 
 
 def kernel_measurer(
-    runtime: str, threads: int, runs: int, probe: Callable[[], float] | None = None
+    runtime: str, threads: int, runs: int, probe: ReferenceProbe | None = None
 ) -> Callable[[KernelSpace, dict[str, int]], NodeProfile]:
-    """Export and node-profile one kernel on this machine, the ``probe``'s reference time taken
-    just before; BenchError (one line) when it fails."""
+    """Export and node-profile one kernel on this machine, bracketed by the ``probe``
+    (:meth:`ReferenceProbe.around`); BenchError (one line) when it fails."""
 
     def measure(space: KernelSpace, config: dict[str, int]) -> NodeProfile:
         module, shape = space.build(config)
         with tempfile.TemporaryDirectory() as folder:
             try:
                 path = export_kernel(module, shape, runtime, Path(folder))
-                reference = probe() if probe else None
-                return replace(node_profile(runtime, path, threads, runs), reference_ms=reference)
+                profiled = lambda: node_profile(runtime, path, threads, runs)  # noqa: E731
+                return probe.around(profiled) if probe else profiled()
             except Exception as exc:  # noqa: BLE001 - a converter's or runtime's failure is the kernel's result
                 raise BenchError(f"{space.label(config)}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
