@@ -273,6 +273,31 @@ def mobilenet_files(tmp_path_factory, zoo_artifacts: Path) -> dict[str, Path]:
             os.environ["BENCH_RESULTS"] = saved
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "litert"])
+def test_3d_and_transposed_convolutions_carry_their_multiply_adds(runtime: str, tmp_path: Path) -> None:
+    import torch
+
+    from bench.predictor.nodes import node_profile
+    from bench.predictor.sweep import export_kernel
+
+    class VideoThenUpsampling(torch.nn.Module):  # VAST's 3-D pointwise layer, EdgeViT's upsampling
+        def __init__(self) -> None:
+            super().__init__()
+            self.pointwise = torch.nn.Conv3d(8, 16, 1, bias=False)
+            self.up = torch.nn.ConvTranspose2d(16, 12, 2, stride=2)
+
+        def forward(self, x):
+            return self.up(self.pointwise(x).mean(2))
+
+    path = export_kernel(VideoThenUpsampling(), (1, 8, 4, 14, 14), runtime, tmp_path)
+    nodes = node_profile(runtime, path).nodes
+    macs = {n.op: n.macs for n in nodes if n.macs}
+    conv3d = 16 * 4 * 14 * 14 * 8  # output elements x input channels
+    up = 16 * 14 * 14 * 12 * 2 * 2  # each input element spreads over a 2x2 kernel of 12 channels
+    assert macs == ({"Conv": conv3d, "ConvTranspose": up} if runtime == "onnxruntime"
+                    else {"CONV_3D": conv3d, "TRANSPOSE_CONV": up}), nodes  # fmt: skip
+
+
 @pytest.mark.slow
 def test_nodes_read_from_the_onnx_file_are_the_nodes_onnxruntime_profiles(mobilenet_files, tmp_path: Path) -> None:
     import onnxruntime as ort

@@ -4,11 +4,11 @@ Each :class:`KernelSpace` is a grid of configurations (channels, kernel, stride,
 convolutions; tokens, heads and width for attention and MLPs) and builds, for one configuration,
 a PyTorch module and its input shape. The modules are what the zoo's families are made of:
 convolutions with batch norm and activation (fused by every converter, as in MobileNet and the
-EdgeViT / STViT stems), depthwise convolutions, linear layers over tokens, the attention core
-(two batched matrix products around a softmax), layer norm, GELU / hard-swish, pooling, the
-shifts' pad + slice (ShiftViT, AS-MLP), concat, the reshape / transpose between image and
-token layouts, and the regrouping of tokens by patch (MobileViT) or window (Swin). Sampling over
-these grids is :mod:`bench.predictor.sweep`'s.
+EdgeViT / STViT stems), depthwise convolutions, VAST's 3-D convolutions over video, linear
+layers over tokens, the attention core (two batched matrix products around a softmax), layer
+norm, GELU / hard-swish, pooling, the shifts' pad + slice (ShiftViT, AS-MLP), concat, the
+reshape / transpose between image and token layouts, and the regrouping of tokens by patch
+(MobileViT) or window (Swin). Sampling over these grids is :mod:`bench.predictor.sweep`'s.
 """
 
 from __future__ import annotations
@@ -58,6 +58,14 @@ def _conv(c: dict[str, int]):
 
 def _dwconv(c: dict[str, int]):
     return _ConvBnAct(c["c"], c["c"], c["k"], c["s"], c["c"], c["act"]), (1, c["c"], c["hw"], c["hw"])
+
+
+def _conv3d(c: dict[str, int]):
+    # VAST's video layers: pointwise (k=1) and patch-merging (1 x 2 x 2, stride 1 x 2 x 2) convolutions
+    # over [1, C, T, H, W]
+    size = (1, c["k"], c["k"])
+    conv = nn.Conv3d(c["cin"], c["cout"], size, stride=size, bias=False)
+    return conv, (1, c["cin"], c["t"], c["hw"], c["hw"])
 
 
 class _Linear(nn.Module):
@@ -237,6 +245,9 @@ SPACES: dict[str, KernelSpace] = {
             _dwconv,
         ),  # fmt: skip
         KernelSpace(
+            "conv3d", {"cin": CHANNELS, "cout": CHANNELS, "k": (1, 2), "t": (2, 4, 8), "hw": RESOLUTIONS[:-1]}, _conv3d
+        ),  # fmt: skip
+        KernelSpace(
             "linear", {"tokens": TOKENS, "cin": WIDTHS, "cout": WIDTHS, "act": (0, 1, 2), "rank": (2, 3)}, _linear
         ),
         KernelSpace(
@@ -283,6 +294,8 @@ def largest_tensor(space: KernelSpace, config: dict[str, int]) -> int:
         return c["windows"] * max(c["tokens"] * 3 * c["heads"] * c["dim"], c["heads"] * c["tokens"] ** 2)
     if space.name == "conv":
         return max(c["cin"], c["cout"]) * c["hw"] ** 2
+    if space.name == "conv3d":
+        return max(c["cin"], c["cout"]) * c["t"] * c["hw"] ** 2
     if space.name in ("dwconv", "pool", "shift", "layout", "elementwise_image", "windows"):
         return c["c"] * c["hw"] ** 2
     if space.name == "linear":

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 # operators whose work is a sum of products over a reduced dimension (MACs are counted for them)
-CONV_OPS = {"Conv", "FusedConv", "nchwc.Conv", "CONV_2D", "DEPTHWISE_CONV_2D"}
+CONV_OPS = {"Conv", "FusedConv", "nchwc.Conv", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D"}
+TRANSPOSED_CONV_OPS = {"ConvTranspose", "TRANSPOSE_CONV"}
 MATMUL_OPS = {"MatMul", "FusedMatMul", "Gemm", "FULLY_CONNECTED", "BATCH_MATMUL"}
 
 
@@ -126,6 +127,11 @@ def _ort_node(node, initializers: dict[str, list[int]], args: dict) -> Node:
         kernel = _elements(w[2:]) if len(w) > 2 else 1
         cout, cin = int(w[0]), int(w[1]) * groups
         macs = _elements(out_shape) * _elements(w[1:]) if out_shape else 0
+    elif op in TRANSPOSED_CONV_OPS and len(node.input) > 1 and node.input[1] in initializers:
+        w = initializers[node.input[1]]  # [Cin, Cout / group, kh, kw]: each input pixel spreads over a kernel
+        kernel = _elements(w[2:]) if len(w) > 2 else 1
+        cin, cout = int(w[0]), int(w[1]) * groups
+        macs = _elements(in_shape) * _elements(w[1:]) if in_shape else 0
     elif op in MATMUL_OPS and in_shape:
         k = int(in_shape[0] if attrs.get("transA") else in_shape[-1])
         macs = _elements(out_shape) * k
@@ -234,6 +240,16 @@ def _tflite_node(detail: dict, tensors: dict[int, dict], constant: set[int]) -> 
             macs = _elements(out_shape) * kernel
         if len(in_shape) == 4 and len(out_shape) == 4 and out_shape[1]:
             stride = max(1, round(in_shape[1] / out_shape[1]))
+    elif op == "CONV_3D" and len(inputs) > 1:
+        w = shape(inputs[1])  # [kd, kh, kw, Cin, Cout]
+        kernel, cin, cout = _elements(w[:3]), w[3], w[4]
+        macs = _elements(out_shape) * kernel * cin
+        if len(in_shape) == 5 and len(out_shape) == 5 and out_shape[2]:
+            stride = max(1, round(in_shape[2] / out_shape[2]))
+    elif op == "TRANSPOSE_CONV" and len(inputs) > 1:
+        w = shape(inputs[1])  # [Cout, kh, kw, Cin]: each input pixel spreads over a kernel
+        kernel, cout, cin = w[1] * w[2], w[0], w[3]
+        macs = _elements(in_shape) * kernel * cout
     elif op in MATMUL_OPS and in_shape:
         k = in_shape[-1]
         macs = _elements(out_shape) * k
