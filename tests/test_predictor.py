@@ -83,8 +83,9 @@ def test_a_predictor_fitted_on_a_synthetic_sweep_predicts_a_held_out_model_withi
     held_out = graph_of("held_out", nodes, "user")
     predicted = predictor.predict(held_out.nodes)
     assert abs(predicted / held_out.total_ms - 1) < 0.05, (predicted, held_out.total_ms)
-    a, b = predictor.overhead
+    a, b, c = predictor.overhead
     assert a == pytest.approx(0.05, abs=0.02) and b == pytest.approx(0.001, abs=0.001)
+    assert c == pytest.approx(0.0, abs=0.02)  # the synthetic profiler misses nothing of a node's own time
 
 
 def test_a_model_is_never_predicted_below_half_its_nodes_and_predict_agrees_with_total_ms() -> None:
@@ -92,8 +93,26 @@ def test_a_model_is_never_predicted_below_half_its_nodes_and_predict_agrees_with
     nodes = [conv(32, 64, 28, 3), add(64 * 28 * 28)]
     times = predictor.predict_nodes(nodes)
     assert predictor.predict(nodes) == predictor.total_ms(times) > times.sum()
-    predictor.overhead = (0.0, -10.0)  # a per-node overhead that would make the model negative
+    predictor.overhead = (0.0, -10.0, 0.0)  # a per-node overhead that would make the model negative
     assert predictor.predict(nodes) == predictor.total_ms(times) == pytest.approx(0.5 * times.sum())
+
+
+def test_the_overhead_learns_the_share_of_node_time_a_profiler_misses_and_ignores_one_disturbed_model() -> None:
+    from bench.predictor.model import overhead_fit
+
+    kernels = synthetic_sweep(random.Random(1), 5)  # 0.05 ms per call, 1 us per node
+    models = []
+    for k, size in enumerate((8, 16, 24, 32, 48, 64, 96)):
+        nodes = [conv(size, size, 28, 3), conv(size, 2 * size, 14, 1), add(size * 196)] * (k + 2)
+        g = graph_of(f"model{k}", nodes, f"family{k % 3}")
+        # the profiler's events miss 4% of each node's own time (as LiteRT's XNNPACK events do)
+        models.append(Graph(g.name, g.family, g.nodes, g.total_ms + 0.04 * g.nodes_ms, g.macs))
+    a, b, c = overhead_fit(kernels + models)
+    assert (a, b, c) == (pytest.approx(0.05, abs=0.01), pytest.approx(0.001, abs=2e-4), pytest.approx(0.04, abs=0.01))
+    slow = models[-1]  # one model measured while something else ran: 50% slower in all
+    disturbed = [*models[:-1], Graph(slow.name, slow.family, slow.nodes, 1.5 * slow.total_ms, slow.macs)]
+    assert overhead_fit(kernels + disturbed)[2] == pytest.approx(0.04, abs=0.02)
+    assert overhead_fit(kernels + models[:2]) == (pytest.approx(a), 0.0, 0.0)  # too few models: call cost only
 
 
 def test_a_saved_predictor_is_refused_for_another_device_runtime_version_or_library(tmp_path: Path) -> None:
