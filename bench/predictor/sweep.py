@@ -280,12 +280,13 @@ class KernelSweep:
         # onnxruntime sweep 300 attention kernels (the noisiest) against 51 convolutions and 13
         # depthwise ones, and left MobileNet's 1x1 convolutions at 112x112 unsampled
         share = {n: self._turns(n) / len(self.spaces[n].grid) for n in self.spaces}
-        ranked = sorted(((self._worst(n), n) for n in self.spaces), key=lambda item: (share[item[1]], -item[0][0]))
-        for (_, worst), name in ranked:
-            space = self.spaces[name]
-            config = (self._neighbour(space, worst) if worst else None) or self._random(space)
-            if config is not None:
-                return space, config
+        for level in sorted(set(share.values())):  # the forests are fitted only for the kernels whose turn it is
+            ranked = sorted(((self._worst(n), n) for n in self.spaces if share[n] == level), key=lambda i: -i[0][0])
+            for (_, worst), name in ranked:
+                space = self.spaces[name]
+                config = (self._neighbour(space, worst) if worst else None) or self._random(space)
+                if config is not None:
+                    return space, config
         return None
 
     def run(self) -> int:
