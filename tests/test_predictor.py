@@ -126,6 +126,16 @@ def test_a_saved_predictor_is_refused_for_another_device_runtime_version_or_libr
     for key, other in (("device", "pixel6"), ("runtime_version", "1.31.0"), ("threads", 4)):
         with pytest.raises(PredictorMismatch, match=f"trained for {key} .*, not {other}"):
             Predictor.load(path, {**expect, key: other})
+    # a predictor an older bench fitted on other node features (its forests take fewer columns)
+    older = json.loads(path.with_suffix(".json").read_text())
+    older["features"] = "log_macs,log_in_bytes,log_out_bytes"
+    path.with_suffix(".json").write_text(json.dumps(older))
+    with pytest.raises(PredictorMismatch, match="trained for features log_macs,log_in_bytes,log_out_bytes, not"):
+        Predictor.load(path, expect)
+    del older["features"]  # one saved before the feature set was recorded
+    path.with_suffix(".json").write_text(json.dumps(older))
+    with pytest.raises(PredictorMismatch, match="trained for features None, not log_macs"):
+        Predictor.load(path, expect)
 
 
 def node_moving(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Node:

@@ -42,6 +42,9 @@ FLOOR_MS = 0.0005  # below the profilers' resolution (LiteRT reports whole micro
 FEATURES = ("log_macs", "log_in_bytes", "log_out_bytes", "log_weights", "kernel", "stride", "log_groups",
             "depthwise", "log_cin", "log_cout", "activation", "rank", "log_spatial", "log_inner_run", "swap",
             "in_order")  # fmt: skip
+# what a saved predictor's forests take as input: a file fitted on another feature set (an older
+# bench) is refused on loading, as one for another runtime version is
+FEATURE_SET = ",".join(FEATURES)
 
 
 class PredictorMismatch(BenchError):
@@ -159,14 +162,17 @@ def overhead_fit(graphs: list[Graph]) -> tuple[float, float, float]:
     return a, float(np.clip(b, -MAX_PER_NODE_MS, MAX_PER_NODE_MS)), float(np.clip(c, -MAX_SHARE, MAX_SHARE))
 
 
+# leaves of 3 nodes (2 below 40 samples) and half the features per split: the profiler's noise is
+# not fitted (one node's time in one model varies by 2x between its runs); leave-one-family-out on
+# the full onnxruntime suite, against leaves of 1 and every feature: MAPE 5.6% against 6.2%
+FOREST = {"n_estimators": 100, "min_samples_leaf": 3, "max_features": 0.5}
+
+
 def _forest(n: int):
     from sklearn.ensemble import RandomForestRegressor
 
-    # leaves of 3 nodes and half the features per split: the profiler's noise is not fitted (one
-    # node's time in one model varies by 2x between its runs); leave-one-family-out on the full
-    # onnxruntime suite, against leaves of 1 and every feature: MAPE 5.6% against 6.2%
-    return RandomForestRegressor(n_estimators=100, min_samples_leaf=3 if n > 40 else 2, max_features=0.5,
-                                 random_state=0, n_jobs=1)  # fmt: skip
+    settings = {**FOREST, "min_samples_leaf": FOREST["min_samples_leaf"] if n > 40 else 2}
+    return RandomForestRegressor(**settings, random_state=0, n_jobs=1)
 
 
 @dataclass
@@ -177,7 +183,7 @@ class Predictor:
     per_op: dict = field(default_factory=dict)  # op -> fitted forest
     general: object = None  # forest over every node, operator kind one-hot
     ops: list[str] = field(default_factory=list)  # the one-hot order of ``general``
-    overhead: tuple[float, ...] = (0.0, 0.0, 0.0)  # ms per inference, ms per node, share of the nodes' sum
+    overhead: tuple[float, float, float] = (0.0, 0.0, 0.0)  # ms per inference, ms per node, share of the nodes' sum
 
     @classmethod
     def fit(cls, graphs: list[Graph], meta: dict) -> Predictor:
@@ -187,7 +193,8 @@ class Predictor:
             raise BenchError("no profiled nodes to fit a predictor on")
         ops = sorted({n.op for n in nodes})
         predictor = cls(meta={**meta, "fingerprint": fingerprint(graphs), "graphs": len(graphs), "nodes": len(nodes),
-                              "families": sorted({g.family for g in graphs})}, ops=ops)  # fmt: skip
+                              "families": sorted({g.family for g in graphs}), "features": FEATURE_SET},
+                        ops=ops)  # fmt: skip
         y = np.array([math.log(max(n.ms, FLOOR_MS) / work(n)) for n in nodes])
         x = np.array([features(n) for n in nodes])
         predictor.general = _forest(len(nodes)).fit(np.hstack([x, predictor._one_hot(nodes)]), y)
@@ -197,9 +204,9 @@ class Predictor:
                 predictor.per_op[op] = _forest(int(mask.sum())).fit(x[mask], y[mask])
         predictor.overhead = overhead_fit(graphs)
         predictor.meta["regressor"] = (
-            "RandomForestRegressor(n_estimators=100, min_samples_leaf=3, max_features=0.5) per operator kind "
-            f"with >= {MIN_SAMPLES} nodes "
-            f"({len(predictor.per_op)} kinds), one over all nodes for the rest; target log(ms / work)"
+            f"RandomForestRegressor({', '.join(f'{k}={v}' for k, v in FOREST.items())}) per operator kind "
+            f"with >= {MIN_SAMPLES} nodes ({len(predictor.per_op)} kinds), one over all nodes for the rest; "
+            "target log(ms / work)"
         )
         return predictor
 
@@ -225,7 +232,7 @@ class Predictor:
 
     def overhead_ms(self, node_ms: np.ndarray) -> float:
         """What the model takes beyond its nodes' predicted times (:func:`overhead_fit`)."""
-        a, b, c = (*self.overhead, 0.0)[:3]  # a predictor saved before the share was fitted has two terms
+        a, b, c = self.overhead
         return a + b * len(node_ms) + c * float(node_ms.sum())
 
     def total_ms(self, node_ms: np.ndarray) -> float:
@@ -264,7 +271,7 @@ class Predictor:
             raise BenchError(f"{meta_path} is not a bench predictor's description (retrain to replace it)")
         import sklearn
 
-        wanted = {**expect, "sklearn": sklearn.__version__}
+        wanted = {**expect, "sklearn": sklearn.__version__, "features": FEATURE_SET}
         for key, value in wanted.items():
             if str(meta.get(key)) != str(value):
                 raise PredictorMismatch(

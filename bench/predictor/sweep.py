@@ -25,6 +25,7 @@ back for the runtime version installed here.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import tempfile
@@ -334,7 +335,7 @@ def kernel_measurer(
         with tempfile.TemporaryDirectory() as folder:
             try:
                 path = export_kernel(module, shape, runtime, Path(folder))
-                profiled = lambda: node_profile(runtime, path, threads, runs)  # noqa: E731
+                profiled = functools.partial(node_profile, runtime, path, threads, runs)
                 return probe.around(profiled) if probe else profiled()
             except Exception as exc:  # noqa: BLE001 - a converter's or runtime's failure is the kernel's result
                 raise BenchError(f"{space.label(config)}: {type(exc).__name__}: {str(exc)[:200]}") from None
