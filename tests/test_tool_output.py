@@ -158,6 +158,22 @@ def test_operator_profiles_of_both_builds_give_rows_in_run_order() -> None:
     assert new[1].ms_per_run == pytest.approx(0.407 * 13)
 
 
+def test_a_node_taking_the_whole_run_is_read_though_its_columns_touch() -> None:
+    # a one-node model (the predictor's kernels): 100.000% fills its 7-wide column, as 1 GB fills the 10-wide
+    # memory column; the stats calculator prints fixed widths with three decimals, so nothing separates them
+    one = (
+        OPS_NEW.replace(
+            "                QUANTIZE    0.199    0.203  1.328%  1.328%     0.000        1\t[tfl.quantize]:0\n", ""
+        )
+        .replace("0.407 98.547% 99.875% 0.000 13", "0.224100.000%100.000%1048576.000 1")
+        .replace("                    MEAN    0.008    0.008  0.125%100.000%     0.000        1\t[model;1]:4\n", "")
+    )
+    assert "0.224100.000%100.000%1048576.000" in one
+    (row,) = parse_op_profile(one)
+    assert (row.first_ms, row.avg_ms, row.percent, row.times_called) == (0.398, 0.224, 100.0, 1)
+    assert row.name == "Delegate/Convolution (NHWC, F32) IGEMM:0"
+
+
 def test_a_log_without_an_operator_profile_says_which_flag_makes_one() -> None:
     with pytest.raises(ToolOutputError, match="--enable_op_profiling=true"):
         parse_op_profile(PLAIN)

@@ -1105,10 +1105,20 @@ class OpRow:
 
 def _op_row(numbers: int) -> re.Pattern:
     """A "Run Order" row: the node type, 6 numbers (7 with ``[start]``; the two percentages end in
-    ``%``, which keeps the columns unambiguous when tabs became spaces), then the name."""
-    n = rf"({NUMBER})"
-    start = rf"{n}\s+" if numbers == 7 else ""
-    return re.compile(rf"^\s*(.+?)\s+{start}{n}\s+{n}\s+{n}%\s*{n}%\s+{n}\s+(\d+)\s+(\S.*)$")
+    ``%``, which keeps the columns unambiguous when tabs became spaces), then the name.
+
+    The stats calculator prints each number right-aligned in a fixed width with three decimals
+    (``InitField``: ``std::setw(width) << std::fixed << std::setprecision(3)``, widths 9 for the
+    times, 7 for the percentages, 10 for memory; ``xla/tsl/util/stats_calculator.cc``), so a value
+    as wide as its column touches its neighbour: a node taking the whole run prints
+    ``0.224100.000%100.000%`` (a one-node model always does), 1 GB or more of memory touches the
+    ``%`` before it. The average before a 100.000% is read by its three decimals."""
+    n = NUMBER
+    start = rf"(?P<start>{n})\s+" if numbers == 7 else ""
+    return re.compile(
+        rf"^\s*(?P<type>.+?)\s+{start}(?P<first>{n})\s+(?:(?P<avg3>-?\d+\.\d{{3}})\s*|(?P<avg>{n})\s+)"
+        rf"(?P<percent>{n})%\s*(?P<cdf>{n})%\s*(?P<mem>{n})\s+(?P<called>\d+)\s+(?P<name>\S.*)$"
+    )
 
 
 def parse_op_profile(text: str) -> list[OpRow]:
@@ -1138,9 +1148,8 @@ def parse_op_profile(text: str) -> list[OpRow]:
         if not found:
             shown = one_line(line, 120)
             raise ToolOutputError(number, f"an operator row needs {numbers} numbers, a tab and a name: {shown!r}")
-        values = list(found.groups())
-        node_type, name = values[0].strip(), values[-1].strip()
-        first, avg, percent, _cdf, _mem, called = values[-7:-1]
+        node_type, name = found["type"].strip(), found["name"].strip()
+        first, avg, percent, called = found["first"], found["avg3"] or found["avg"], found["percent"], found["called"]
         index = NODE_INDEX.search(name)
         tensors = name[1 : name.index("]")].split(", ") if name.startswith("[") and "]" in name else []
         rows.append(
