@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.accuracy.dataset import LabelledImages, load_images_only
-from bench.accuracy.preprocess import Preprocess, decode
+from bench.accuracy.preprocess import Preprocess, decode, image_layout, in_layout
 from bench.errors import BenchError
 from export.reference import Inputs
 
@@ -64,24 +64,26 @@ class Calibration:
 
     def samples(self, inputs: Inputs) -> list[list[np.ndarray]]:
         """The readable images as the model's one image input takes them: ``[array]`` of
-        ``(B, 3, S, S)`` each, B consecutive images per sample (B the input's batch; a last partial
-        batch is left out; corrupt images are left out). Raises BenchError for a model with several
-        or non-image inputs, another side than the preprocessing's, fewer readable images than one
-        batch, or when no image could be read."""
+        ``(B, 3, S, S)`` each (``(B, S, S, 3)`` for a channels-last input), B consecutive images per
+        sample (B the input's batch; a last partial batch is left out; corrupt images are left out).
+        Raises BenchError for a model with several or non-image inputs, another side than the
+        preprocessing's, fewer readable images than one batch, or when no image could be read."""
         if len(inputs) != 1:
             raise BenchError(
                 f"int8-static calibrates models with one image input; this one has {len(inputs)} ({inputs.text})"
             )
         shape = inputs.shape
-        if len(shape) != 4 or shape[1] != 3 or shape[2:] != (self.preprocess.size,) * 2:
+        layout = image_layout(shape)
+        if layout is None or layout[1] != self.preprocess.size:
             raise BenchError(
                 f"calibration images are {self.preprocess.size}x{self.preprocess.size} RGB; the model takes "
-                f"{','.join(map(str, shape))} (int8-static calibrates image models: N,3,S,S)"
+                f"{','.join(map(str, shape))} (int8-static calibrates image models: N,3,S,S or N,S,S,3)"
             )
         batch, images = shape[0], self._decoded
         if len(images) < batch:
             raise BenchError(f"{self.origin}: {len(images)} readable images, fewer than one batch of {batch}")
-        return [[np.stack(images[i : i + batch])] for i in range(0, len(images) - batch + 1, batch)]
+        starts = range(0, len(images) - batch + 1, batch)
+        return [[in_layout(np.stack(images[i : i + batch]), layout[0])] for i in starts]
 
     @property
     def skipped(self) -> list[tuple[Path, str]]:
@@ -110,10 +112,11 @@ def preprocess_for(spec, size: int | None = None, **given) -> Preprocess:
     (mean, std, crop_pct, interpolation, with their source); a user's model ImageNet mean/std,
     crop_pct 0.875, bilinear, unless ``given`` (``mean``, ``std``, ``crop_pct``, ``interpolation``,
     from ``--mean``/``--std``/``--crop-pct``/``--interpolation``) says otherwise. ``size``: the
-    square side, by default the model's input's last dimension. Raises BenchError for values
+    square side, by default the model's input's image side (N,3,S,S or N,S,S,3). Raises BenchError for values
     Preprocess refuses."""
-    if size is None:
-        size = int(spec.inputs.tensors[0].shape[-1])
+    if size is None:  # the image side, NCHW or channels last (else the last dimension, as any shape's)
+        shape = spec.inputs.tensors[0].shape
+        size = (image_layout(shape) or ("", int(shape[-1])))[1]
     settings: dict = {}
     if spec.zoo:
         import models

@@ -220,6 +220,9 @@ def test_calibration_is_keyed_by_image_content_and_batched_as_the_model_takes_it
     batched = after.samples(Inputs.of_shape((4, 3, 32, 32)))
     assert len(batched) == 2 and all(s[0].shape == (4, 3, 32, 32) for s in batched)  # 9 images: 2 batches
     assert after.samples(Inputs.of_shape((1, 3, 32, 32)))[0][0].shape == (1, 3, 32, 32)
+    # a channels-last model gets the same images channels last
+    last = after.samples(Inputs.of_shape((4, 32, 32, 3)))
+    assert all(np.array_equal(a[0], b[0].transpose(0, 2, 3, 1)) for a, b in zip(last, batched, strict=True))
 
 
 def _shipped(bench_cli, digits, factory: str, fmt: str, shape: str, folder: Path) -> Path:
@@ -326,3 +329,36 @@ def test_a_model_file_converted_elsewhere_is_scored_as_it_is_with_its_layout_bat
         ([f"{MODELS_FILE}:convnet", "--reference", "vit"], "--reference is for model files"),
     ):
         assert_one_line_error(bench_here("accuracy", *args, *data), fragment)
+
+
+@pytest.mark.slow
+def test_a_channels_last_model_is_fed_channels_last_and_scores_as_its_channels_first_twin(
+    bench_cli, digits, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "s.sqlite")
+    limit = ["--limit", "300", "--store", store, "--json"]
+    nhwc_options = ["--input-shape", "1,32,32,3", *DIGITS_OPTIONS[2:]]  # the digits preprocessing, channels last
+    twin, twin_rows = accuracy(bench_cli, digits, "convnet", "-f", "pytorch", *limit)
+    assert twin.code == 0, twin.stderr
+    expected = twin_rows[("pytorch", "fp32")]
+    # the PyTorch model, its exports (their inputs channels last too) and int8-static calibrated channels last
+    result = bench_cli("accuracy", f"{MODELS_FILE}:convnet_nhwc", "--weights", str(digits["convnet"]), "--data",
+                       str(digits["heldout"]), *nhwc_options, "-f", "pytorch,onnx,tflite", "--precision",
+                       "fp32,int8-static", "--calibration", str(digits["train"]), "--max-drop", "2",
+                       *limit)  # fmt: skip
+    rows = {(r["format"], r["precision"]): r for r in json.loads(result.stdout or "[]")}
+    assert result.code == 0, result.stderr
+    reference = rows[("pytorch", "fp32")]
+    assert reference["top1"] == expected["top1"] and reference["n_images"] == expected["n_images"] == 300
+    for fmt in ("onnx", "tflite"):
+        assert rows[(fmt, "fp32")]["agreement"] >= 0.995 and abs(rows[(fmt, "fp32")]["drop_points"]) <= 0.2
+        assert abs(rows[(fmt, "int8-static")]["drop_points"]) <= 2.0, rows[(fmt, "int8-static")]
+    # a channels-last file converted elsewhere, judged against the channels-last model it came from
+    shipped = _shipped(bench_cli, digits, "convnet_nhwc", "tflite", "1,32,32,3", tmp_path)
+    result = bench_cli("accuracy", str(shipped), "--data", str(digits["heldout"]), "--reference",
+                       f"{MODELS_FILE}:convnet_nhwc", "--weights", str(digits["convnet"]), *nhwc_options,
+                       *limit)  # fmt: skip
+    assert result.code == 0, result.stderr
+    rows = {r["format"]: r for r in json.loads(result.stdout)}
+    assert rows["pytorch"]["top1"] == expected["top1"] and rows["tflite"]["settings"]["layout"] == "NHWC"
+    assert rows["tflite"]["agreement"] >= 0.995 and abs(rows["tflite"]["drop_points"]) <= 0.2

@@ -34,7 +34,7 @@ import torch
 
 from bench.accuracy.dataset import LabelledImages
 from bench.accuracy.metrics import AccuracyResult, accuracy, check_class_count
-from bench.accuracy.preprocess import Preprocess, batches
+from bench.accuracy.preprocess import Preprocess, batches, image_layout, in_layout
 from bench.errors import BenchError
 
 COLLAPSE = "accuracy collapse"
@@ -131,11 +131,14 @@ def _as_file_takes(run, file, preprocess: Preprocess):
     def fed(images: np.ndarray):
         if file.pixels:
             images = np.rint((images * std + mean) * 255).clip(0, 255).astype(np.uint8)
-        if file.layout == "NHWC":
-            images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
-        return run(images)
+        return run(in_layout(images, file.layout))
 
     return fed
+
+
+def _in_layout(run, layout: str):
+    """``run`` fed the NCHW batches in ``layout`` (:func:`bench.accuracy.preprocess.in_layout`)."""
+    return run if layout == "NCHW" else lambda images: run(in_layout(images, layout))
 
 
 def _float_qdq_twin(target: _Target, path) -> _Target | None:
@@ -217,11 +220,13 @@ def evaluate(
 
     if spec is not None:
         shape = spec.inputs.shape
-        if len(shape) != 4 or shape[1] != 3 or shape[2] != shape[3] or shape[2] != preprocess.size:
+        taken = image_layout(shape)
+        if taken is None or taken[1] != preprocess.size:
             raise BenchError(
                 f"bench accuracy feeds RGB images of {preprocess.size}x{preprocess.size}; the model takes "
-                f"{','.join(map(str, shape))} (give --input-shape N,3,S,S)"
+                f"{','.join(map(str, shape))} (give --input-shape N,3,S,S or N,S,S,3)"
             )
+        layout = taken[0]  # the model and its exports are fed in it
         model = spec.build()
         with torch.inference_mode():  # the class count, before any export (a wrong data set is told at once)
             probe = flatten_outputs(model(torch.zeros(shape)))[0]
@@ -229,7 +234,7 @@ def evaluate(
             raise BenchError(f"the model's first output has shape {tuple(probe.shape)}; class logits are (N, classes)")
         check_class_count(probe.shape[1], dataset)
     else:
-        model, shape = None, (file.batch, 3, file.size, file.size)
+        model, shape, layout = None, (file.batch, 3, file.size, file.size), "NCHW"
     summary = dataset.summary()
     found: list[_Target] = []
     twins: list[_Target | None] = []  # per target: its file with the QDQ nodes run in float, or None
@@ -248,9 +253,12 @@ def evaluate(
                 if isinstance(loaded, str):
                     row.error = f"cannot run here: {loaded}"
                 else:
-                    run = loaded
+                    run = _in_layout(loaded, layout)
         found.append(_Target(fmt, precision, run, row))
-        twins.append(_float_qdq_twin(found[-1], artifact.path if run else None))
+        twin = _float_qdq_twin(found[-1], artifact.path if run else None)
+        if twin is not None:
+            twin.run = _in_layout(twin.run, layout)
+        twins.append(twin)
     if file is not None:
         row = AccuracyRow(str(file.path), file.format, file.precision, path_sha256(file.path)[0], summary, settings)
         row.artifact_path = str(file.path)
@@ -284,7 +292,7 @@ def evaluate(
             running = pool.submit(_run_artifacts, artifacts, images, count) if pool else None
             if model is not None:
                 start = time.perf_counter()
-                logits = flatten_outputs(model(torch.from_numpy(images)))[0].numpy()[:count]
+                logits = flatten_outputs(model(torch.from_numpy(in_layout(images, layout))))[0].numpy()[:count]
                 reference_s += time.perf_counter() - start
                 reference.append(logits)
             labels.append(chunk.labels)

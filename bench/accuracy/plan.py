@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.accuracy.dataset import LabelledImages, load_dataset, split_calibration
-from bench.accuracy.preprocess import Preprocess
+from bench.accuracy.preprocess import Preprocess, image_layout
 from bench.errors import BenchError
 
 CALIBRATION_FROM_DATA = 200  # images set aside from --data when no --calibration folder is given
@@ -90,15 +90,13 @@ def scored_file(text: str, batch: int | None) -> ModelFile:
         raise BenchError(f"{text} takes {len(inputs)} inputs ({names}); bench accuracy feeds one image tensor")
     dims = declared_dims(inputs[0]["shape"])
     shown = ",".join("?" if d is None else str(d) for d in dims)
-    if len(dims) == 4 and dims[1] == 3 and dims[2] == dims[3] and dims[2]:
-        layout, size = "NCHW", dims[2]
-    elif len(dims) == 4 and dims[3] == 3 and dims[1] == dims[2] and dims[1]:
-        layout, size = "NHWC", dims[1]
-    else:
+    found = image_layout(dims)
+    if found is None:
         raise BenchError(
             f"{text} takes {shown}; bench accuracy feeds square RGB images of a fixed size, "
             "N,3,S,S (NCHW) or N,S,S,3 (NHWC)"
         )
+    layout, size = found
     dtype = declared_dtype(inputs[0])
     pixels = dtype == "uint8" and not scaled
     if not (dtype.startswith("float") or pixels or scaled):
@@ -253,14 +251,18 @@ def prepare_files(
         spec, notes = None, []
         if reference is not None:
             ref = parse_reference(reference)
+            # the reference takes images NCHW, or channels last where its shape (given) says so: it
+            # is fed in its own layout, whatever the file's
             expected = (file.batch, 3, file.size, file.size)
             if ref.inputs is not None or not ref.is_user:  # a shape given, or a zoo model's own size
                 given = resolve(ref).inputs.shape
-                if tuple(given[1:]) != expected[1:]:
+                taken = image_layout(given)
+                if taken is None or taken[1] != file.size:
                     raise BenchError(
                         f"--reference {ref.call} takes {','.join(map(str, given))}; {file.path.name} takes "
-                        f"images of {file.size}x{file.size}"
+                        f"images of {file.size}x{file.size} (N,3,S,S or N,S,S,3)"
                     )
+                expected = (file.batch, *given[1:])
             spec = resolve(replace(ref, inputs=Inputs.of_shape(expected)))
             spec.check_runs()
             preprocess = preprocess_for(spec, file.size, **preprocessing)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -157,6 +157,24 @@ class Preprocess:
         for channel, table in enumerate(self.levels):
             np.take(table, pixels[..., channel], out=out[channel], mode="clip")  # "clip": unbuffered
         return out
+
+
+def image_layout(shape: Sequence[int | None]) -> tuple[str, int] | None:
+    """How a model's image input holds one batch of square RGB images: ``("NCHW", S)`` for
+    ``(N, 3, S, S)``, ``("NHWC", S)`` for ``(N, S, S, 3)`` (channels last, as TensorFlow and Keras
+    export images); None for any other shape, or a side that is not given (None or 0 in ``shape``)."""
+    dims = tuple(shape)
+    if len(dims) == 4 and dims[1] == 3 and dims[2] == dims[3] and dims[2]:
+        return "NCHW", int(dims[2])
+    if len(dims) == 4 and dims[3] == 3 and dims[1] == dims[2] and dims[1]:
+        return "NHWC", int(dims[1])
+    return None
+
+
+def in_layout(images: np.ndarray, layout: str) -> np.ndarray:
+    """``images`` (N, 3, S, S), as this module makes them, in ``layout``: as they are for ``NCHW``,
+    a contiguous (N, S, S, 3) copy for ``NHWC``."""
+    return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if layout == "NHWC" else images
 
 
 def decode(path: Path, preprocess: Preprocess | None = None, skipped: Skipped | None = None) -> np.ndarray | None:
