@@ -403,8 +403,10 @@ def test_prediction_is_refused_where_it_cannot_be_made(bench_here) -> None:
     assert_one_line_error(
         bench_here("predictor", "train", "--runtime", "coreml"), "supports runtimes onnxruntime, litert"
     )
+    # a phone: LiteRT only (the graph onnxruntime runs depends on the device's CPU), with its benchmark_model
+    assert_one_line_error(bench_here("predictor", "train", "--device", "pixel6"), "covers LiteRT only")
     assert_one_line_error(
-        bench_here("predictor", "train", "--device", "pixel6"), "measures its kernels on this machine"
+        bench_here("predictor", "train", "--device", "pixel6", "--runtime", "litert"), "has no benchmark_model"
     )
     assert_one_line_error(bench_here("predictor", "train", "--accelerator", "gpu"), "CPU only")
     assert_one_line_error(bench_here("predictor", "train", "--budget", "nan"), "--budget must be a number of minutes")
@@ -550,3 +552,47 @@ def test_graphs_measured_while_the_machine_was_slower_are_scaled_to_its_typical_
     assert graphs["kernel:conv(a)"].total_ms == pytest.approx(1.0)
     (row,) = [r for r in store.measurement_rows(kind="kernel") if r["model"] == "kernel:conv(b)"]
     assert row["median_ms"] == 2.0 and row["settings"]["reference"] == REFERENCE  # stored as measured
+
+
+@pytest.mark.slow
+def test_a_predictor_trained_on_the_phone_through_benchmark_model_predicts_for_it_without_it(
+    bench_cli, emulated_pixel, results_dir: Path
+) -> None:
+    phone = ["--device-file", str(emulated_pixel.profile), "--runtime", "litert"]
+    truth = emulated_pixel.root / "sim/op_profiles.jsonl"  # SIMULATION: one line per profiled run on the phone
+    # a budget shorter than one kernel: each kernel kind once, on the phone, and the zoo model profiled there
+    trained = bench_cli("predictor", "train", *phone, "--budget", "0.01", "--runs", "3", "--zoo", "mobilenetv2_100",
+                        "--json")  # fmt: skip
+    assert trained.code == 0, trained.stderr
+    result = json.loads(trained.stdout)
+    assert result["profiles_measured"] == ["mobilenetv2_100"] and result["kernels_measured"] == len(SPACES), result
+    with sqlite3.connect(results_dir / "bench.sqlite") as db:
+        rows = db.execute("select kind, device, runtime_versions, settings from measurements").fetchall()
+    assert len(rows) == 1 + len(SPACES) and {r[1] for r in rows} == {"emulated-pixel6"}
+    version = json.loads(rows[0][2])["litert"]
+    assert version.startswith("benchmark_model sha256:") and len({r[2] for r in rows}) == 1
+    # each graph with operators was profiled on the phone, with XNNPACK (one whose operators the converter
+    # removed, a layout change that cancels, is timed by a plain run only)
+    profiled = [json.loads(line) for line in truth.read_text().splitlines()]
+    assert len(profiled) == sum(1 for r in rows if json.loads(r[3])["nodes"]) and all(p["xnnpack"] for p in profiled)
+    (zoo,) = [json.loads(r[3]) for r in rows if r[0] == "profile"]
+    assert zoo["reference_ms"] > 0 and "--enable_op_profiling on emulated-pixel6" in zoo["note"]
+    # the node times are the phone's profiled ones (the zoo model was profiled first)
+    node_ms = sum(n["ms"] for n in zoo["nodes"])
+    assert node_ms == pytest.approx(sum(ms for _, ms in profiled[0]["ops"]), rel=0.05)
+    kernels_left = list((emulated_pixel.root / "data/local/tmp/bench work/files").glob("*/kernel.tflite"))
+    assert kernels_left == []  # each kernel removed from the phone once measured
+
+    # predicted without the phone: nothing more runs there
+    invoked = (emulated_pixel.root / "sim/invokes.log").read_text()
+    predicted = bench_cli("predict", "mobilenetv2_100", *phone, "--json")
+    assert predicted.code == 0, predicted.stderr
+    (row,) = json.loads(predicted.stdout)
+    assert row["device"] == "emulated-pixel6" and row["predicted_ms"] > 0
+    assert (emulated_pixel.root / "sim/invokes.log").read_text() == invoked
+    # another build of the phone's benchmark_model is another runtime version: its predictor is refused
+    tool = Path(emulated_pixel.profile.read_text().split('benchmark_model = "')[1].split('"')[0])
+    tool.write_text(tool.read_text() + "# rebuilt\n")
+    assert_one_line_error(
+        bench_cli("predict", "mobilenetv2_100", *phone), "trained for runtime_version benchmark_model"
+    )

@@ -30,19 +30,21 @@ RuntimeOption = Annotated[str, typer.Option(help="onnxruntime or litert.")]
 AcceleratorOption = Annotated[str, typer.Option(help="Accelerator (the CPU only so far).")]
 ThreadsOption = Annotated[int, typer.Option(callback=bounded, help="Threads.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")]
+DeviceFileOption = Annotated[str | None, typer.Option(help="A device profile TOML file instead of a name.")]
 
 
-def _context(device: str, store: str | None):
+def _context(device: str, device_file: str | None, store: str | None):
     from bench.devices.config import get_device
     from bench.paths import results_dir
     from bench.results.store import Store
 
-    return get_device(device), results_dir(), Store(store)
+    return get_device(device, device_file), results_dir(), Store(store)
 
 
 @predictor_app.command("train")
 def train_cmd(
     device: DeviceOption = "host",
+    device_file: DeviceFileOption = None,
     runtime: RuntimeOption = "onnxruntime",
     accelerator: AcceleratorOption = "cpu",
     threads: ThreadsOption = 1,
@@ -66,7 +68,7 @@ def train_cmd(
     from bench.measure.suite import SUITES, resolve_models, suite_models
     from bench.predictor.api import train
 
-    dev, results, opened = _context(device, store)
+    dev, results, opened = _context(device, device_file, store)
     names: list[str] = []
     for item in zoo or []:
         for name in suite_models(item) if item in SUITES else resolve_models([item]):
@@ -89,6 +91,7 @@ def train_cmd(
 @predictor_app.command("evaluate")
 def evaluate_cmd(
     device: DeviceOption = "host",
+    device_file: DeviceFileOption = None,
     runtime: RuntimeOption = "onnxruntime",
     accelerator: AcceleratorOption = "cpu",
     threads: ThreadsOption = 1,
@@ -98,7 +101,7 @@ def evaluate_cmd(
     """Leave-one-family-out on the profiled zoo models: predicted vs measured, beside a MACs-only baseline."""
     from bench.predictor.api import evaluate
 
-    dev, _, opened = _context(device, store)
+    dev, _, opened = _context(device, device_file, store)
     with render.err.status("leave-one-family-out"):
         result = evaluate(opened, dev, runtime, accelerator, threads)
     if as_json:
@@ -114,6 +117,7 @@ def predict_cmd(
     weights: WeightsOption = None,
     factory_args: FactoryArgsOption = None,
     device: DeviceOption = "host",
+    device_file: DeviceFileOption = None,
     runtime: Annotated[str | None, typer.Option(help="onnxruntime or litert (default: the format's).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx or tflite (default: onnx).")] = None,
     accelerator: AcceleratorOption = "cpu",
@@ -129,7 +133,7 @@ def predict_cmd(
 
     runtime = runtime_for_format(fmt, runtime)
     names = model_references(models, "default", input_shape, weights, factory_args)
-    dev, results, opened = _context(device, store)
+    dev, results, opened = _context(device, device_file, store)
     with render.err.status(f"predicting {len(names)} model(s) on {runtime} ({dev.name})"):
         predictions = predict(opened if save else None, results, names, dev, runtime, accelerator, threads,
                               fingerprint(), shlex.join(sys.argv))  # fmt: skip

@@ -20,10 +20,12 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.predictor.model import Predictor, PredictorMismatch, flops_baseline, predictor_path
 from bench.predictor.nodes import Node, node_profile
+from bench.predictor.remote import DeviceSession, check_device_runtime
 from bench.predictor.sweep import (
     FORMATS,
     KernelSweep,
     ReferenceProbe,
+    SpeedProbe,
     graph_row,
     kernel_measurer,
     model_file,
@@ -36,22 +38,21 @@ __all__ = ["PredictorMismatch", "TrainResult", "Prediction", "evaluate", "load_p
 
 
 def check_target(device, runtime: str, accelerator: str) -> None:
-    """BenchError (exit 2) for what prediction does not cover yet: another runtime, a remote device,
-    an accelerator other than the CPU."""
+    """BenchError (exit 2) for what prediction does not cover yet: another runtime, onnxruntime on a
+    device reached over adb or ssh, or a device whose profile names no ``benchmark_model``
+    (:func:`bench.predictor.remote.check_device_runtime`), an accelerator other than the CPU."""
     if runtime not in FORMATS:
         raise BenchError(f"latency prediction supports runtimes {', '.join(FORMATS)}; not {runtime}")
     if not device.is_local:
-        raise BenchError(
-            f"latency prediction measures its kernels on this machine; '{device.name}' is reached over "
-            f"{device.transport} (use a local device profile such as host)"
-        )
+        check_device_runtime(device, runtime)
     if accelerator != "cpu":
         raise BenchError(f"latency prediction covers the CPU only so far; not accelerator {accelerator}")
 
 
-def expectation(device: str, runtime: str, accelerator: str, threads: int) -> dict:
-    """What a predictor for this target must have been trained for (see :meth:`Predictor.load`)."""
-    return {"device": device, "runtime": runtime, "runtime_version": runtime_version(runtime),
+def expectation(device, runtime: str, accelerator: str, threads: int) -> dict:
+    """What a predictor for this target must have been trained for (see :meth:`Predictor.load`);
+    ``device``: its profile (a remote device's runtime version is its tool's: :func:`runtime_version`)."""
+    return {"device": device.name, "runtime": runtime, "runtime_version": runtime_version(runtime, device),
             "accelerator": accelerator, "threads": threads}  # fmt: skip
 
 
@@ -102,14 +103,24 @@ def train(
     if not math.isfinite(budget_min) or budget_min < 0:
         raise BenchError(f"--budget must be a number of minutes, 0 or more; not {budget_min}")
     settings = {"predictor": {"runtime": runtime, "budget_min": budget_min, "runs": runs}}
+    version = runtime_version(runtime, device)
     run_id = store.start_run(device.name, environment or {}, [], argv, settings=settings)
     status = "interrupted"
     measured, reused, failed = [], [], []
     stack = contextlib.ExitStack()
     try:
-        before = training_graphs(store, device.name, runtime, threads)  # what earlier trainings measured
+        before = training_graphs(store, device.name, runtime, threads, version)  # what earlier trainings measured
         have = {g.name for g in before}
-        probe = stack.enter_context(ReferenceProbe(runtime, threads))
+        probe: SpeedProbe
+        if device.is_local:
+            probe = stack.enter_context(ReferenceProbe(runtime, threads))
+            profile_file = functools.partial(node_profile, runtime, threads=threads, runs=runs)
+            profile_kernel = profile_file
+        else:  # a phone or a board: the tool pushed once, one connection for the whole training
+            progress(f"connecting to {device.name}")
+            session = stack.enter_context(DeviceSession(device, runtime, threads, runs))
+            probe, profile_file = session, session.node_profile
+            profile_kernel = functools.partial(session.node_profile, keep=False)
         for name in zoo or []:
             if name in have:
                 reused.append(name)
@@ -118,12 +129,12 @@ def train(
             with tempfile.TemporaryDirectory() as folder:
                 try:
                     path = model_file(name, runtime, Path(folder))
-                    profile = probe.around(functools.partial(node_profile, runtime, path, threads, runs))
+                    profile = probe.around(functools.partial(profile_file, path))
                 except BenchError as exc:
                     failed.append(f"{name}: {exc}")
                     continue
             store.add_measurement(graph_row(run_id, "profile", name, runtime, device.name, threads, profile,
-                                            {"family": family_of(name)}))  # fmt: skip
+                                            {"family": family_of(name)}, version))  # fmt: skip
             measured.append(name)
 
         def stored(space, config, outcome) -> None:
@@ -133,9 +144,9 @@ def train(
                 return
             progress(f"{space.label(config)}: {outcome.total_ms:.3f} ms")
             store.add_measurement(graph_row(run_id, "kernel", space.label(config), runtime, device.name, threads,
-                                            outcome, {"kernel": space.name, "config": config}))  # fmt: skip
+                                            outcome, {"kernel": space.name, "config": config}, version))  # fmt: skip
 
-        measure = kernel_measurer(runtime, threads, runs, probe)
+        measure = kernel_measurer(runtime, profile_kernel, probe)
         sweep = KernelSweep(measure, budget_min * 60, seed=seed, on_sample=stored,
                             done={m for m in have if m.startswith("kernel:")})  # fmt: skip
         for graph in before:  # earlier sweeps guide this one
@@ -144,11 +155,11 @@ def train(
                 if config is not None:
                     sweep.samples[graph.family[7:]].append((config, graph.total_ms))
         kernels = sweep.run()
-        graphs = training_graphs(store, device.name, runtime, threads)
+        graphs = training_graphs(store, device.name, runtime, threads, version)
         if not graphs:
             why = f": {'; '.join(failed[:3])}" if failed else " (a budget of 0 and nothing stored before)"
             raise BenchError(f"nothing to train on: no kernel or model was measured{why}")
-        meta = expectation(device.name, runtime, accelerator, threads)
+        meta = expectation(device, runtime, accelerator, threads)
         import numpy
         import sklearn
 
@@ -173,14 +184,15 @@ def _config_of(label: str) -> dict[str, int] | None:
         return None
 
 
-def load_predictor(results: Path, device: str, runtime: str, accelerator: str, threads: int) -> Predictor:
-    """The saved predictor for this target. BenchError naming the command that trains one when none
-    is saved; PredictorMismatch when it was trained for another runtime version or library."""
-    path = predictor_path(results, device, runtime, accelerator, threads)
+def load_predictor(results: Path, device, runtime: str, accelerator: str, threads: int) -> Predictor:
+    """The saved predictor for this target (``device``: its profile). BenchError naming the command
+    that trains one when none is saved; PredictorMismatch when it was trained for another runtime
+    version (a remote device's: another build of its tool) or library."""
+    path = predictor_path(results, device.name, runtime, accelerator, threads)
     if not path.is_file():
         raise BenchError(
-            f"no latency predictor for {device} / {runtime} / {accelerator} x{threads} in {path.parent}; "
-            f"train one with `bench predictor train --device {device} --runtime {runtime}"
+            f"no latency predictor for {device.name} / {runtime} / {accelerator} x{threads} in {path.parent}; "
+            f"train one with `bench predictor train --device {device.name} --runtime {runtime}"
             f"{'' if threads == 1 else f' --threads {threads}'}`"
         )
     return Predictor.load(path, expectation(device, runtime, accelerator, threads))
@@ -237,7 +249,7 @@ def predict(
     """Predicted latency of each model (per node, per block and whole), stored as ``kind = "predicted"``
     rows when ``store`` is given. Raises BenchError without a predictor for this target."""
     check_target(device, runtime, accelerator)
-    predictor = load_predictor(results, device.name, runtime, accelerator, threads)
+    predictor = load_predictor(results, device, runtime, accelerator, threads)
     path_name = predictor_path(results, device.name, runtime, accelerator, threads).name
     predictions = []
     from export.source import resolve
@@ -264,7 +276,7 @@ def predict(
                     "repeat": 0, "kind": "predicted", "status": "ok", "median_ms": p.predicted_ms,
                     "settings": {"predictor": p.predictor, "fingerprint": p.fingerprint, "blocks": p.blocks,
                                  "nodes": p.nodes, "overhead_ms": p.overhead_ms},
-                    "runtime_versions": {runtime: runtime_version(runtime)},
+                    "runtime_versions": {runtime: runtime_version(runtime, device)},
                     "source": {"tool": "bench predict", "predictor": p.predictor},
                 }
             )  # fmt: skip
@@ -319,7 +331,7 @@ def evaluate(store: Store, device, runtime: str, accelerator: str = "cpu", threa
     predictor fitted on the kernels and every other family predicts that family's models, beside a
     MACs-only baseline fitted on the same graphs. BenchError with fewer than two families."""
     check_target(device, runtime, accelerator)
-    graphs = training_graphs(store, device.name, runtime, threads)
+    graphs = training_graphs(store, device.name, runtime, threads, runtime_version(runtime, device))
     zoo = [g for g in graphs if not g.family.startswith("kernel:")]
     families = sorted({g.family for g in zoo})
     if len(families) < 2:

@@ -39,7 +39,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.predictor.kernels import SPACES, KernelSpace, ReferenceModel, largest_tensor
 from bench.predictor.model import Graph
-from bench.predictor.nodes import Node, NodeProfile, node_profile
+from bench.predictor.nodes import Node, NodeProfile
 from bench.results.store import Store, now_iso
 
 FORMATS = {"onnxruntime": "onnx", "litert": "tflite"}
@@ -70,8 +70,16 @@ def runtime_for_format(fmt: str | None, runtime: str | None) -> str:
     return runtime
 
 
-def runtime_version(runtime: str) -> str:
-    """The installed version of the runtime's package (onnxruntime, ai-edge-litert)."""
+def runtime_version(runtime: str, device=None) -> str:
+    """The installed version of the runtime's package (onnxruntime, ai-edge-litert); for a ``device``
+    reached over adb or ssh, its native tool by content (``benchmark_model sha256:1f2e3d4c5b6a7980``:
+    a rebuilt tool is another version). BenchError when the device's profile names no such tool."""
+    if device is not None and not device.is_local:
+        from bench.digest import file_sha256
+        from bench.measure.runners.native_tools import local_tool, tool_runtime
+
+        tool = local_tool(device, runtime)
+        return f"{tool_runtime(device, runtime).native_tool} sha256:{file_sha256(tool)[:16]}"
     import importlib.metadata
 
     package = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}[runtime]
@@ -95,8 +103,9 @@ def export_kernel(module, input_shape: tuple[int, ...], runtime: str, folder: Pa
 
 
 def graph_row(run_id: str, kind: str, model: str, runtime: str, device: str, threads: int, profile: NodeProfile,
-              settings: dict) -> dict:  # fmt: skip
-    """The store row of one node-profiled model file (see the module's docstring)."""
+              settings: dict, version: str | None = None) -> dict:  # fmt: skip
+    """The store row of one node-profiled model file (see the module's docstring); ``version``: the
+    runtime's (:func:`runtime_version`), this machine's package by default."""
     return {
         "run_id": run_id,
         "model": model,
@@ -118,17 +127,18 @@ def graph_row(run_id: str, kind: str, model: str, runtime: str, device: str, thr
         "n_samples": profile.runs,
         "median_ms": profile.total_ms,
         "macs": sum(n.macs for n in profile.nodes),
-        "runtime_versions": {runtime: runtime_version(runtime)},
+        "runtime_versions": {runtime: version or runtime_version(runtime)},
         "source": {"tool": f"bench predictor train ({kind})", "profiler": profile.note},
         "created_at": now_iso(),
     }
 
 
-def training_graphs(store: Store, device: str, runtime: str, threads: int) -> list[Graph]:
+def training_graphs(store: Store, device: str, runtime: str, threads: int, version: str | None = None) -> list[Graph]:
     """Every kernel and zoo profile row stored for ``device``/``runtime``/``threads`` with the
-    runtime version installed here, as graphs (zoo rows first, then kernels, oldest first), each
-    scaled to the set's median machine speed (its :data:`REFERENCE` time against their median)."""
-    version = runtime_version(runtime)
+    runtime ``version`` (default: the one installed here; :func:`runtime_version`), as graphs (zoo
+    rows first, then kernels, oldest first), each scaled to the set's median machine speed (its
+    :data:`REFERENCE` time against their median)."""
+    version = version or runtime_version(runtime)
     graphs = []
     references: list[float | None] = []
     for kind in ("profile", "kernel"):
@@ -154,10 +164,30 @@ def training_graphs(store: Store, device: str, runtime: str, threads: int) -> li
     return graphs
 
 
-class ReferenceProbe:
-    """The machine's speed: the median time (ms) of :data:`REFERENCE` over ``runs`` runs after ten
-    warm-up runs, on the runtime and threads being swept (``probe()``), and a measurement bracketed
-    by it (:meth:`around`). Exported once. A context manager (its temporary folder is removed on exit)."""
+class SpeedProbe:
+    """The speed of the machine being measured: ``probe()`` is the median time (ms) of
+    :data:`REFERENCE` over its runs, on the runtime and threads being swept; :meth:`around`
+    brackets a measurement by it. A context manager."""
+
+    def __call__(self) -> float:
+        raise NotImplementedError
+
+    def around(self, measure: Callable[[], NodeProfile]) -> NodeProfile:
+        """``measure()``'s profile with ``reference_ms`` the mean of the probe just before and just after it."""
+        before = self()
+        profile = measure()
+        return replace(profile, reference_ms=(before + self()) / 2)
+
+    def __enter__(self) -> SpeedProbe:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Nothing to release here."""
+
+
+class ReferenceProbe(SpeedProbe):
+    """:class:`SpeedProbe` of this machine: :data:`REFERENCE` run here over ``runs`` runs after ten
+    warm-up runs. Exported once; its temporary folder is removed on exit."""
 
     def __init__(self, runtime: str, threads: int, runs: int = 300) -> None:
         from bench.profiling.runtimes import _median_ms
@@ -190,15 +220,6 @@ class ReferenceProbe:
 
     def __call__(self) -> float:
         return self._median(self._run, self.runs, warmup=10)
-
-    def around(self, measure: Callable[[], NodeProfile]) -> NodeProfile:
-        """``measure()``'s profile with ``reference_ms`` the mean of the probe just before and just after it."""
-        before = self()
-        profile = measure()
-        return replace(profile, reference_ms=(before + self()) / 2)
-
-    def __enter__(self) -> ReferenceProbe:
-        return self
 
     def __exit__(self, *exc) -> None:
         self._folder.cleanup()
@@ -325,17 +346,18 @@ class KernelSweep:
 
 
 def kernel_measurer(
-    runtime: str, threads: int, runs: int, probe: ReferenceProbe | None = None
+    runtime: str, profile: Callable[[Path], NodeProfile], probe: SpeedProbe | None = None
 ) -> Callable[[KernelSpace, dict[str, int]], NodeProfile]:
-    """Export and node-profile one kernel on this machine, bracketed by the ``probe``
-    (:meth:`ReferenceProbe.around`); BenchError (one line) when it fails."""
+    """Export one kernel and ``profile`` its file (:func:`bench.predictor.nodes.node_profile` on this
+    machine, :meth:`bench.predictor.remote.DeviceSession.node_profile` on a device), bracketed by
+    the ``probe`` (:meth:`SpeedProbe.around`); BenchError (one line) when it fails."""
 
     def measure(space: KernelSpace, config: dict[str, int]) -> NodeProfile:
         module, shape = space.build(config)
         with tempfile.TemporaryDirectory() as folder:
             try:
                 path = export_kernel(module, shape, runtime, Path(folder))
-                profiled = functools.partial(node_profile, runtime, path, threads, runs)
+                profiled = functools.partial(profile, path)
                 return probe.around(profiled) if probe else profiled()
             except Exception as exc:  # noqa: BLE001 - a converter's or runtime's failure is the kernel's result
                 raise BenchError(f"{space.label(config)}: {type(exc).__name__}: {str(exc)[:200]}") from None

@@ -70,8 +70,15 @@ def _typical_ms(result: ToolResult) -> float:
     return result.median_ms if result.median_ms is not None else result.mean_ms
 
 
-def tflite_tool_profile(device, transport, tool, graph, path, hierarchy, threads, runs) -> RuntimeProfile:
-    """LiteRT's profile on a device: ``benchmark_model --enable_op_profiling`` (see the module doc)."""
+def tflite_tool_profile(
+    device, transport, tool, graph, path, hierarchy, threads, runs, labels: list[str] | None = None,
+    operators_only: bool = False
+) -> RuntimeProfile:  # fmt: skip
+    """LiteRT's profile on a device: ``benchmark_model --enable_op_profiling`` (see the module doc).
+    ``labels``: one per node of the file (in node order), what the times are summed by instead of
+    the hierarchy's blocks (the latency predictor's per-node times: each node's index);
+    ``operators_only``: BenchError for a build that reports each XNNPACK partition as one row (its
+    nodes could only be timed on the builtin kernels, not as the model runs)."""
     from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
     from bench.runtimes import litert
 
@@ -85,7 +92,7 @@ def tflite_tool_profile(device, transport, tool, graph, path, hierarchy, threads
     delegated_rows = _op_rows(delegated_text)
     delegated = _summary(delegated_text, "benchmark_model")
 
-    blocks = tflite_op_blocks(path, hierarchy)
+    blocks = labels if labels is not None else tflite_op_blocks(path, hierarchy)
     reader = litert.create(path, 1)
     details = reader._get_ops_details()  # noqa: SLF001 - names by node index, then the delegate's partitions
     op_names = [d["op_name"] for d in details if d["op_name"] != "DELEGATE"]
@@ -125,6 +132,11 @@ def tflite_tool_profile(device, transport, tool, graph, path, hierarchy, threads
         return RuntimeProfile(_typical_ms(plain), block_ms, ops, fallback, note)
 
     # older builds: one row per XNNPACK partition, so the nodes are timed on the builtin kernels
+    if operators_only:
+        raise BenchError(
+            f"benchmark_model on {device.name} reports each XNNPACK partition as one row (builds before TFLite "
+            "2.9.1): its nodes cannot be timed as the model runs; use a newer build"
+        )
     plain = _summary(_run(transport, command(False, False), "benchmark_model"), "benchmark_model")
     builtin_rows = _op_rows(_run(transport, command(False, True), "benchmark_model"))
     block_ms = {}
