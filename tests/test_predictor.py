@@ -168,12 +168,16 @@ def test_the_reference_brackets_a_measurement_with_the_mean_of_before_and_after(
     pause = [0.002]
     probe._run = lambda: time.sleep(pause[0])
 
-    def measure() -> NodeProfile:
-        pause[0] = 0.006  # the machine slowed down while the model ran: the reference after it sees it
+    def measure(beside) -> NodeProfile:
+        pause[0] = 0.010  # the machine slowed down while the model ran ...
+        for _ in range(3):
+            beside()  # ... which the reference timed between the model's runs sees
+        pause[0] = 0.006  # ... and still slow after it: the reference after it sees it
         return NodeProfile([], 10.0, 1)
 
     profile = probe.around(measure)
     assert profile.total_ms == 10.0 and 3.5 < profile.reference_ms < 5.5  # (2 + 6) / 2 ms, and sleep's overshoot
+    assert 9.5 < profile.reference_during_ms < 11.5 and len(probe.during) == 3
 
 
 # --- the adaptive sweep -----------------------------------------------------------------------

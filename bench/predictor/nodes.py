@@ -23,6 +23,7 @@ import json
 import math
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -80,6 +81,7 @@ class NodeProfile:
     runs: int
     note: str = ""
     reference_ms: float | None = None  # the machine's speed around it (sweep.ReferenceProbe.around)
+    reference_during_ms: float | None = None  # ... and while it ran (runs between the model's; diagnostic)
 
     @property
     def nodes_ms(self) -> float:
@@ -157,12 +159,14 @@ def _ort_node(node, initializers: dict[str, list[int]], args: dict) -> Node:
     )
 
 
-def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> NodeProfile:
+def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0, beside: Callable[[], None] | None = None
+                      ) -> NodeProfile:  # fmt: skip
     """The nodes onnxruntime (CPU execution provider, graph optimization ``all``) runs for the ONNX
     file at ``path``, in execution order, and, with ``runs`` > 0, each node's median kernel time
     over ``runs`` profiled runs (after one warm-up) and the whole model's median over ``runs`` plain
-    runs alternating with them. ``runs=0``: the nodes only (one profiled run gives their shapes;
-    ``total_ms`` is NaN). Raises what onnxruntime raises for a file it cannot load.
+    runs alternating with them (``beside()`` after each profiled one: the speed reference's runs).
+    ``runs=0``: the nodes only (one profiled run gives their shapes; ``total_ms`` is NaN). Raises
+    what onnxruntime raises for a file it cannot load.
 
     The profiler's event format (``cat: "Node"``, ``<node>_kernel_time``, ``args``) is
     onnxruntime's (onnxruntime/core/common/profiler.cc, onnxruntime/core/framework/sequential_executor.cc)."""
@@ -182,7 +186,7 @@ def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> Node
         if runs > 0:
             plain = onnxruntime.create(path, threads)
             total = _median_ms(
-                lambda: plain.run(None, feeds), runs, warmup=2, between=lambda: profiled.run(None, feeds)
+                lambda: plain.run(None, feeds), runs, warmup=2, between=_then(lambda: profiled.run(None, feeds), beside)
             )
         events = json.loads(Path(profiled.end_profiling()).read_text())
         graph = onnx.load(optimized, load_external_data=False).graph
@@ -274,13 +278,15 @@ def _tflite_node(detail: dict, tensors: dict[int, dict], constant: set[int]) -> 
     )
 
 
-def tflite_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> NodeProfile:
+def tflite_node_profile(path: str | Path, threads: int = 1, runs: int = 0, beside: Callable[[], None] | None = None
+                        ) -> NodeProfile:  # fmt: skip
     """The nodes LiteRT runs for the ``.tflite`` file at ``path`` (its interpreter with XNNPACK, as
     the agent opens it), in execution order, and, with ``runs`` > 0, each node's median time per
     run from LiteRT's own op profiler (XNNPACK's operators aligned to the nodes they ran, as
     ``bench profile`` does) and the whole model's median over ``runs`` plain runs alternating with
-    the profiled ones. A node XNNPACK folded into a neighbour (a PAD before a convolution) has
-    0 ms. Raises ValueError for a file the interpreter cannot read."""
+    the profiled ones (``beside()`` after each profiled one: the speed reference's runs). A node
+    XNNPACK folded into a neighbour (a PAD before a convolution) has 0 ms. Raises ValueError for a
+    file the interpreter cannot read."""
     from bench.profiling.litert_events import block_sums, delegate_partitions, node_time_map
     from bench.profiling.runtimes import litert_profiled_runs
     from bench.runtimes import litert
@@ -296,7 +302,7 @@ def tflite_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> No
         return NodeProfile(nodes, math.nan, 0, "LiteRT interpreter's node list")
     inp = interpreter.get_input_details()[0]
     x = _random_inputs([("x", list(inp["shape"]), np.dtype(inp["dtype"]).name)])["x"]
-    total, recorded = litert_profiled_runs(interpreter, path, x, threads, runs, warmup=2)
+    total, recorded = litert_profiled_runs(interpreter, path, x, threads, runs, warmup=2, beside=beside)
     kinds = [d["op_name"] for d in own]
     owners = node_time_map(recorded[0], delegate_partitions(details), kinds)
     labels = [str(i) for i in range(len(own))]
@@ -314,9 +320,21 @@ def tflite_node_profile(path: str | Path, threads: int = 1, runs: int = 0) -> No
 PROFILERS = {"onnxruntime": onnx_node_profile, "litert": tflite_node_profile}
 
 
-def node_profile(runtime: str, path: str | Path, threads: int = 1, runs: int = 0) -> NodeProfile:
+def node_profile(runtime: str, path: str | Path, threads: int = 1, runs: int = 0,
+                 beside: Callable[[], None] | None = None) -> NodeProfile:  # fmt: skip
     """:func:`onnx_node_profile` or :func:`tflite_node_profile` by runtime name; ValueError for a
     runtime with no node-level profiler here."""
     if runtime not in PROFILERS:
         raise ValueError(f"latency prediction supports runtimes {', '.join(PROFILERS)}; not {runtime}")
-    return PROFILERS[runtime](path, threads, runs)
+    return PROFILERS[runtime](path, threads, runs, beside)
+
+
+def _then(first: Callable[[], object], then: Callable[[], None] | None) -> Callable[[], None]:
+    """``first()`` and then ``then()`` (when given), as one call."""
+
+    def both() -> None:
+        first()
+        if then is not None:
+            then()
+
+    return both

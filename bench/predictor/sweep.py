@@ -122,6 +122,7 @@ def graph_row(run_id: str, kind: str, model: str, runtime: str, device: str, thr
             "nodes": [n.to_dict() for n in profile.nodes],
             "note": profile.note,
             **({"reference": REFERENCE, "reference_ms": profile.reference_ms} if profile.reference_ms else {}),
+            **({"reference_during_ms": profile.reference_during_ms} if profile.reference_during_ms else {}),
         },
         "status": "ok",
         "n_samples": profile.runs,
@@ -172,11 +173,20 @@ class SpeedProbe:
     def __call__(self) -> float:
         raise NotImplementedError
 
-    def around(self, measure: Callable[[], NodeProfile]) -> NodeProfile:
-        """``measure()``'s profile with ``reference_ms`` the mean of the probe just before and just after it."""
+    interleaves = False  # whether measure() takes ``beside``, to run the reference between its runs
+
+    def sample(self) -> None:
+        """Time the reference once more while a measurement runs (``beside`` of the node profilers)."""
+
+    def around(self, measure: Callable[..., NodeProfile]) -> NodeProfile:
+        """``measure()``'s profile with ``reference_ms`` the mean of the probe just before and just
+        after it; where the probe :attr:`interleaves`, ``measure(beside=self.sample)`` also times the
+        reference between the model's runs, kept as ``reference_during_ms`` (their median)."""
         before = self()
-        profile = measure()
-        return replace(profile, reference_ms=(before + self()) / 2)
+        self.during: list[float] = []
+        profile = measure(beside=self.sample) if self.interleaves else measure()
+        during = float(np.median(self.during)) if self.during else None
+        return replace(profile, reference_ms=(before + self()) / 2, reference_during_ms=during)
 
     def __enter__(self) -> SpeedProbe:
         return self
@@ -218,8 +228,19 @@ class ReferenceProbe(SpeedProbe):
 
             self._run = invoke
 
+    interleaves = True
+
     def __call__(self) -> float:
         return self._median(self._run, self.runs, warmup=10)
+
+    def sample(self) -> None:
+        """Three runs of the reference; the third, warm (the model's run before it evicted the
+        reference's weights from the caches), is timed."""
+        self._run()
+        self._run()
+        start = time.perf_counter_ns()
+        self._run()
+        self.during.append((time.perf_counter_ns() - start) / 1e6)
 
     def __exit__(self, *exc) -> None:
         self._folder.cleanup()

@@ -210,10 +210,12 @@ def xnnpack_fallback(interpreter, details: list[dict], partitions: list[list[int
     ]  # fmt: skip
 
 
-def litert_profiled_runs(interpreter, path: Path, x: np.ndarray, threads: int, runs: int, warmup: int = 3):
+def litert_profiled_runs(interpreter, path: Path, x: np.ndarray, threads: int, runs: int, warmup: int = 3,
+                         beside=None):  # fmt: skip
     """``(total_ms, events)``: the median ms of ``runs`` plain invocations of the allocated
-    ``interpreter`` on ``x``, each followed by one run of the model under LiteRT's op profiler, and
-    the profiler's events of the last ``runs`` profiled runs (the warm-ups' left out)."""
+    ``interpreter`` on ``x``, each followed by one run of the model under LiteRT's op profiler (and
+    by ``beside()`` where given), and the profiler's events of the last ``runs`` profiled runs (the
+    warm-ups' left out)."""
     from bench.profiling.litert_c import ProfiledModel
 
     index = interpreter.get_input_details()[0]["index"]
@@ -229,6 +231,8 @@ def litert_profiled_runs(interpreter, path: Path, x: np.ndarray, threads: int, r
             profiled.reset()
             profiled.run()
             recorded.append(profiled.events())
+            if beside is not None:
+                beside()
 
         total = _median_ms(invoke, runs, warmup=warmup, between=profiled_run)
     return total, recorded[-runs:]
