@@ -172,7 +172,7 @@ def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0, beside:
     onnxruntime's (onnxruntime/core/common/profiler.cc, onnxruntime/core/framework/sequential_executor.cc)."""
     import onnx
 
-    from bench.profiling.runtimes import _median_ms, ort_kernel_runs
+    from bench.profiling.runtimes import _median_ms, ort_kernel_runs, then
     from bench.runtimes import onnxruntime
 
     with tempfile.TemporaryDirectory() as folder:
@@ -186,7 +186,7 @@ def onnx_node_profile(path: str | Path, threads: int = 1, runs: int = 0, beside:
         if runs > 0:
             plain = onnxruntime.create(path, threads)
             total = _median_ms(
-                lambda: plain.run(None, feeds), runs, warmup=2, between=_then(lambda: profiled.run(None, feeds), beside)
+                lambda: plain.run(None, feeds), runs, warmup=2, between=then(lambda: profiled.run(None, feeds), beside)
             )
         events = json.loads(Path(profiled.end_profiling()).read_text())
         graph = onnx.load(optimized, load_external_data=False).graph
@@ -327,14 +327,3 @@ def node_profile(runtime: str, path: str | Path, threads: int = 1, runs: int = 0
     if runtime not in PROFILERS:
         raise ValueError(f"latency prediction supports runtimes {', '.join(PROFILERS)}; not {runtime}")
     return PROFILERS[runtime](path, threads, runs, beside)
-
-
-def _then(first: Callable[[], object], then: Callable[[], None] | None) -> Callable[[], None]:
-    """``first()`` and then ``then()`` (when given), as one call."""
-
-    def both() -> None:
-        first()
-        if then is not None:
-            then()
-
-    return both
